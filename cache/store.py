@@ -1,0 +1,170 @@
+"""Content-addressed artifact files: atomic writes, then the index row, and `verify` for both sides.
+
+The order is diskcache's: write the file under a temporary name, rename it into place, and only
+then commit its row. A crash leaves at worst an orphan file, never a row pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cache.index import ArtifactRecord, Index, utc_now
+
+_TMP_MARK = ".tmp-"
+# A temporary file this old belongs to no running build: verify may remove it.
+_STALE_TMP_SECONDS = 3600
+
+
+def sha256_file(path: str) -> str:
+    """SHA-256 of a file, as hex."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def write_atomic(path: str, write: Callable[[str], object]):
+    """Call `write(tmp_path)`, fsync, and rename the result to `path`; returns what `write` returned.
+
+    Readers see either no file or the whole file; a failure leaves nothing behind.
+    """
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        result = write(tmp)
+        with open(tmp, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return result
+
+
+class Store:
+    """A cache folder: `store/` holds artifact files named by input hash; `index.sqlite` the rows."""
+
+    def __init__(self, cache_dir: str):
+        self.cache_dir = os.path.abspath(cache_dir)
+        self.store_dir = os.path.join(self.cache_dir, "store")
+        self._index: Index | None = None
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = Index(os.path.join(self.cache_dir, "index.sqlite"))
+        return self._index
+
+    def relpath_for(self, input_hash: str, suffix: str) -> str:
+        """Where the artifact of `input_hash` lives, relative to the cache folder."""
+        return f"store/{input_hash[:2]}/{input_hash}{suffix}"
+
+    def abspath(self, relpath: str) -> str:
+        return os.path.join(self.cache_dir, relpath)
+
+    def has_file(self, record: ArtifactRecord) -> bool:
+        """Whether the artifact file of a row is present with its recorded size (a cheap check)."""
+        try:
+            return os.stat(self.abspath(record.path)).st_size == record.size
+        except FileNotFoundError:
+            return False
+
+    def put(
+        self,
+        input_hash: str,
+        kind: str,
+        suffix: str,
+        write: Callable[[str], int],
+        meta: dict | None = None,
+    ) -> ArtifactRecord:
+        """Write an artifact file atomically and return its record (not yet committed to the index).
+
+        `write(tmp_path)` produces the file and returns its unzipped size.
+        """
+        relpath = self.relpath_for(input_hash, suffix)
+        path = self.abspath(relpath)
+        unzipped = write_atomic(path, write)
+        return ArtifactRecord(
+            input_hash=input_hash,
+            kind=kind,
+            path=relpath,
+            sha256=sha256_file(path),
+            size=os.path.getsize(path),
+            unzipped_size=unzipped,
+            created=utc_now(),
+            meta=meta or {},
+        )
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+
+@dataclass
+class VerifyReport:
+    """What `verify` found: one line per problem, and what it repaired."""
+
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems or len(self.repaired) == len(self.problems)
+
+
+def verify(store: Store, repair: bool = False) -> VerifyReport:
+    """Check every index row against its file (present, size, sha256) and find orphan files.
+
+    With `repair`, rows whose file is missing or wrong are dropped (the next build rebuilds them),
+    wrong files and orphans are deleted.
+    """
+    report = VerifyReport()
+    index = store.index
+    bad_rows: list[str] = []
+    known_paths: set[str] = set()
+    for record in index.all_artifacts():
+        report.checked += 1
+        known_paths.add(record.path)
+        path = store.abspath(record.path)
+        if not os.path.exists(path):
+            problem = f"{record.path}: missing (row {record.input_hash[:12]})"
+        elif os.path.getsize(path) != record.size:
+            problem = f"{record.path}: size {os.path.getsize(path)} != recorded {record.size}"
+        elif sha256_file(path) != record.sha256:
+            problem = f"{record.path}: sha256 does not match the index"
+        else:
+            continue
+        report.problems.append(problem)
+        if repair:
+            bad_rows.append(record.input_hash)
+            if os.path.exists(path):
+                os.unlink(path)
+            report.repaired.append(problem)
+    if bad_rows:
+        index.forget_artifacts(bad_rows)
+    now = time.time()
+    if os.path.isdir(store.store_dir):
+        for folder, _dirs, files in os.walk(store.store_dir):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                relpath = os.path.relpath(path, store.cache_dir).replace(os.sep, "/")
+                if relpath in known_paths:
+                    continue
+                if _TMP_MARK in name and now - os.path.getmtime(path) < _STALE_TMP_SECONDS:
+                    continue  # a build may still be writing it
+                problem = f"{relpath}: orphan file (no index row)"
+                report.problems.append(problem)
+                if repair:
+                    os.unlink(path)
+                    report.repaired.append(problem)
+    return report

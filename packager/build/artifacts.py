@@ -1,0 +1,71 @@
+"""What an artifact is before it is built: its id, its inputs, its input hash, how to write it.
+
+An `ArtifactSpec` is plain data plus a `write` function; the builder decides whether to call it
+from the index, and `explain` says why an artifact must be rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cache.hashing import input_hash
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file: its name inside the artifact, its repo-relative source, and its digest."""
+
+    arcname: str
+    source: str
+    abspath: str
+    digest: str
+
+
+@dataclass
+class ArtifactSpec:
+    """An artifact to be built from `files` and `settings`; `write(tmp_path)` returns its unzipped size."""
+
+    id: str
+    kind: str
+    settings: dict
+    files: list[SourceFile]
+    write: Callable[[str], int]
+    suffix: str = ".zip"
+    meta: dict = field(default_factory=dict)
+    uses: list[str] = field(default_factory=list)  # ids of the artifacts this one needs (its layers)
+    input_hash: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.input_hash:
+            self.input_hash = input_hash(self.settings, ((f.arcname, f.digest) for f in self.files))
+
+    @property
+    def manifest(self) -> dict:
+        """What `explain` compares with the next build: the settings and each source file's digest."""
+        return {"settings": self.settings, "files": {f.source: f.digest for f in self.files}}
+
+
+def explain(previous: dict | None, current: dict) -> str:
+    """Why an artifact whose input hash is not in the index must be built, in a few words."""
+    if previous is None:
+        return "new"
+    reasons = []
+    old_settings, new_settings = previous.get("settings", {}), current["settings"]
+    for key in sorted(set(old_settings) | set(new_settings)):
+        if old_settings.get(key) != new_settings.get(key):
+            reasons.append(f"{key} changed: {_short(old_settings.get(key))} -> {_short(new_settings.get(key))}")
+    old_files, new_files = previous.get("files", {}), current["files"]
+    changed = [path for path in new_files if path in old_files and old_files[path] != new_files[path]]
+    added = [path for path in new_files if path not in old_files]
+    removed = [path for path in old_files if path not in new_files]
+    for label, paths in (("changed", changed), ("added", added), ("removed", removed)):
+        if paths:
+            shown = ", ".join(sorted(paths)[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+            reasons.append(f"{shown} {label}" if len(paths) == 1 else f"{label}: {shown}")
+    return "; ".join(reasons) or "inputs changed"
+
+
+def _short(value) -> str:
+    text = "(unset)" if value is None else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

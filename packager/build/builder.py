@@ -1,0 +1,177 @@
+"""discover -> hash -> build: the artifacts of a repository, built only when their input hash is new.
+
+`plan_build` says for each artifact whether it would be built and why; `build` does it. Both
+start from `collect`, which discovers src/, checks handlers (cached by digest) and hashes inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cache.hashing import FileDigests
+from cache.index import ArtifactRecord
+from cache.store import Store
+from packager.build.artifacts import ArtifactSpec, explain
+from packager.build.lambda_artifacts import lambda_code
+from packager.config import Config, load_config
+from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
+from packager.errors import DiscoveryError, PkgError
+
+DEFAULT_CACHE_DIR = ".pkg"
+
+
+@dataclass
+class Workspace:
+    """One pipelines repository: its root, its `[tool.pkg]` and its local cache."""
+
+    root: str
+    config: Config
+    store: Store
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_workspace(root: str) -> Workspace:
+    """Load the configuration of the repo at `root` and open its cache (`PKG_CACHE_DIR` overrides)."""
+    config = load_config(root)
+    cache_dir = os.environ.get("PKG_CACHE_DIR") or os.path.join(root, DEFAULT_CACHE_DIR)
+    return Workspace(root, config, Store(cache_dir))
+
+
+@dataclass
+class Collected:
+    """The artifacts of a repo, hashed, with the warnings gathered on the way."""
+
+    specs: list[ArtifactSpec]
+    digests: FileDigests
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_lambda_sources(ws: Workspace, service, digests: FileDigests) -> list[str]:
+    """`path:line: what` for every function that can't be a Lambda handler (verdicts cached by digest)."""
+    problems = list(service.problems)
+    passed = ws.store.index.checked_sources(HANDLER_CHECKER)
+    newly_passed = []
+    for entry in service.entries:
+        problem = check_lambda_name(entry)
+        if problem is None:
+            abspath = os.path.join(ws.root, entry.source)
+            digest = digests.digest(entry.source, abspath)
+            if digest in passed:
+                continue
+            with open(abspath, "rb") as stream:
+                problem = check_lambda_handler(stream.read(), entry.source)
+            if problem is None:
+                newly_passed.append(digest)
+        if problem:
+            problems.append(problem)
+    ws.store.index.save_checked_sources(newly_passed, HANDLER_CHECKER)
+    return problems
+
+
+def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
+    """The artifacts named (by function name or artifact id) and the layers they use."""
+    by_id = {spec.id: spec for spec in specs}
+    by_name = {spec.id.rsplit("/", 1)[-1]: spec for spec in specs}
+    wanted: dict[str, ArtifactSpec] = {}
+    for name in names:
+        spec = by_id.get(name) or by_name.get(name)
+        if spec is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise PkgError(f"no artifact or function named '{name}'", hint=f"known: {known}")
+        wanted[spec.id] = spec
+        for used in spec.uses:
+            wanted[used] = by_id[used]
+    return [spec for spec in specs if spec.id in wanted]
+
+
+def collect(ws: Workspace, names: list[str] | None = None) -> Collected:
+    """Discover src/, check every handler, and hash every artifact's inputs.
+
+    Raises DiscoveryError listing every problem; nothing is built while any remains.
+    """
+    digests = FileDigests(ws.store.index.file_states())
+    service = discover_service(ws.root, "lambda")
+    problems = _check_lambda_sources(ws, service, digests)
+    if problems:
+        raise DiscoveryError(problems, hint="fix the files above; nothing was built")
+    code = lambda_code(ws.root, ws.config, service, digests)
+    warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
+    specs = code.all
+    ws.store.index.save_file_states(digests.fresh)
+    digests.fresh = {}
+    if names:
+        specs = select(specs, names)
+    return Collected(specs, digests, warnings)
+
+
+@dataclass
+class PlannedArtifact:
+    """One artifact and what `pkg build` would do with it."""
+
+    spec: ArtifactSpec
+    action: str  # "build" or "cached"
+    reason: str
+    record: ArtifactRecord | None = None  # the index row once it exists
+
+
+def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list[PlannedArtifact]:
+    """Decide for each artifact whether to build it, and why; reads the index, writes nothing to it."""
+    index = ws.store.index
+    records = index.artifacts(spec.input_hash for spec in collected.specs)
+    history = index.last_inputs()
+    planned = []
+    for spec in collected.specs:
+        record = records.get(spec.input_hash)
+        previous = history.get(spec.id)
+        if force:
+            planned.append(PlannedArtifact(spec, "build", "--force"))
+        elif record is not None and ws.store.has_file(record):
+            reason = "up to date" if previous and previous[0] == spec.input_hash else "built before (cached)"
+            planned.append(PlannedArtifact(spec, "cached", reason, record))
+        elif record is not None:
+            planned.append(PlannedArtifact(spec, "build", "artifact file missing from the cache"))
+        else:
+            planned.append(PlannedArtifact(spec, "build", explain(previous[1] if previous else None, spec.manifest)))
+    return planned
+
+
+ProgressCallback = Callable[[PlannedArtifact], None]
+
+
+def build(
+    ws: Workspace,
+    planned: list[PlannedArtifact],
+    on_built: ProgressCallback | None = None,
+    jobs: int | None = None,
+) -> list[PlannedArtifact]:
+    """Build every planned artifact marked "build" (in parallel) and record it after its file is in place."""
+    index = ws.store.index
+    todo = [item for item in planned if item.action == "build"]
+    if todo:
+        workers = jobs or min(8, (os.cpu_count() or 1) + 1, len(todo))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                pool.submit(
+                    ws.store.put, item.spec.input_hash, item.spec.kind, item.spec.suffix, item.spec.write, item.spec.meta
+                ): item
+                for item in todo
+            }
+            try:
+                for future in as_completed(futures):
+                    item = futures[future]
+                    item.record = future.result()
+                    index.record_artifact(item.record, item.spec.id, item.spec.manifest)
+                    if on_built:
+                        on_built(item)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # stop queued builds; finished ones stay recorded
+                raise
+    for item in planned:
+        if item.action == "cached" and item.reason != "up to date":
+            index.remember_inputs(item.spec.id, item.spec.input_hash, item.spec.manifest)
+    return planned

@@ -1,0 +1,49 @@
+"""Deterministic zips: sorted entries, a fixed timestamp, normalised permissions, fixed compression.
+
+The same files give the same bytes on any machine and at any checkout time, so the same input
+hash gives the same sha256 and the same Lambda CodeSha256.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass
+
+# The earliest time a zip can hold; any fixed value works, this one says "not a real date".
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    """A file to put into a zip under `arcname`."""
+
+    arcname: str
+    abspath: str
+
+
+def normalised_mode(path: str) -> int:
+    """0o755 for files anyone may execute, 0o644 otherwise: owner, umask and checkout don't matter."""
+    mode = os.stat(path).st_mode
+    return 0o755 if mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH) else 0o644
+
+
+def write_deterministic_zip(path: str, entries: list[ZipEntry]) -> int:
+    """Write `entries` to a new zip at `path`, sorted by name; return the total unzipped size."""
+    unzipped = 0
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as archive:
+        for entry in sorted(entries, key=lambda e: e.arcname):
+            info = zipfile.ZipInfo(entry.arcname, date_time=FIXED_DATE_TIME)
+            info.create_system = 3  # Unix, whatever builds it, so the mode bits below are honoured
+            info.external_attr = (stat.S_IFREG | normalised_mode(entry.abspath)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = COMPRESS_LEVEL  # ZipFile.open ignores the archive's level otherwise
+            size = os.path.getsize(entry.abspath)
+            info.file_size = size
+            unzipped += size
+            with open(entry.abspath, "rb") as source, archive.open(info, "w", force_zip64=size > 0x7FFFFFFF) as dest:
+                shutil.copyfileobj(source, dest, 1 << 20)
+    return unzipped

@@ -1,0 +1,201 @@
+"""The `pkg` command line: options in, text or one JSON object out, exit codes. The work lives elsewhere.
+
+Nothing here imports boto3: `pkg --help` and `pkg build` must stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from packager.errors import PkgError
+
+
+def _human(size: int | None) -> str:
+    if size is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+def _emit_json(document: dict) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+class PkgGroup(click.Group):
+    """Turns a PkgError into one clean message, a hint and exit code 1: no traceback for user mistakes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PkgError as error:
+            click.secho(f"error: {error.message}", err=True, fg="red")
+            if error.hint:
+                click.echo(f"hint: {error.hint}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=PkgGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True),
+    help="The pipelines repository (default: found by walking up from the current folder).",
+)
+@click.version_option(package_name="pkg")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None) -> None:
+    """Build and publish AWS Lambda, Glue and EMR pipelines from one repository, rebuilding only what changed."""
+    ctx.obj = {"root": root}
+
+
+def _workspace(ctx: click.Context):
+    from packager.build.builder import open_workspace
+    from packager.config import find_root
+
+    root = ctx.obj["root"]
+    ws = open_workspace(os.path.abspath(root) if root else find_root(os.getcwd()))
+    ctx.call_on_close(ws.close)
+    return ws
+
+
+def _artifact_json(item, store) -> dict:
+    record = item.record
+    return {
+        "id": item.spec.id,
+        "kind": item.spec.kind,
+        "input_hash": item.spec.input_hash,
+        "status": "built" if item.action == "build" else "cached",
+        "path": store.abspath(record.path) if record else None,
+        "sha256": record.sha256 if record else None,
+        "size": record.size if record else None,
+        "unzipped_size": record.unzipped_size if record else None,
+    }
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Rebuild even what the cache already holds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Artifacts built at once (default: cores + 1).")
+@click.pass_context
+def build(ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool, jobs: int | None) -> None:
+    """Build the artifacts whose inputs changed (all, or NAMES: functions or artifact ids, with their layers)."""
+    from packager.build.builder import build as run_build
+    from packager.build.builder import collect, plan_build
+
+    started = time.perf_counter()
+    ws = _workspace(ctx)
+    collected = collect(ws, list(names))
+    for warning in collected.warnings:
+        _warn(warning)
+    planned = plan_build(ws, collected, force)
+    todo = [item for item in planned if item.action == "build"]
+
+    if todo and sys.stderr.isatty():
+        with click.progressbar(length=len(todo), label="building", file=sys.stderr, show_pos=True) as bar:
+            run_build(ws, planned, on_built=lambda item: bar.update(1), jobs=jobs)
+    else:
+        if todo and not as_json:
+            click.echo(f"building {len(todo)} artifact{'s' * (len(todo) != 1)}...", err=True)
+        run_build(ws, planned, jobs=jobs)
+
+    built = len(todo)
+    cached = len(planned) - built
+    if as_json:
+        _emit_json(
+            {
+                "artifacts": [_artifact_json(item, ws.store) for item in planned],
+                "summary": {"built": built, "cached": cached},
+            }
+        )
+        return
+    for item in todo:
+        click.echo(f"built   {item.spec.id:<48} {_human(item.record.size):>9}  ({item.reason})")
+    elapsed = time.perf_counter() - started
+    click.echo(f"{built} built, {cached} cached in {elapsed:.2f} s")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Plan as if nothing were cached.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def plan(ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Say what `pkg build` would build, and why."""
+    from packager.build.builder import collect, plan_build
+
+    ws = _workspace(ctx)
+    collected = collect(ws, list(names))
+    for warning in collected.warnings:
+        _warn(warning)
+    planned = plan_build(ws, collected, force)
+    if as_json:
+        _emit_json(
+            {
+                "artifacts": [
+                    {
+                        "id": item.spec.id,
+                        "kind": item.spec.kind,
+                        "input_hash": item.spec.input_hash,
+                        "action": item.action,
+                        "reason": item.reason,
+                    }
+                    for item in planned
+                ],
+                "summary": {
+                    "build": sum(item.action == "build" for item in planned),
+                    "cached": sum(item.action == "cached" for item in planned),
+                },
+            }
+        )
+        return
+    for item in planned:
+        click.echo(f"{item.action:<7} {item.spec.id:<48} {item.reason}")
+    to_build = sum(item.action == "build" for item in planned)
+    click.echo(f"{to_build} to build, {len(planned) - to_build} cached")
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect and repair the local cache."""
+
+
+@cache.command("verify")
+@click.option("--repair", is_flag=True, help="Drop rows whose file is missing or wrong, and delete orphan files.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def cache_verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Check every index row against its artifact file (present, size, sha256)."""
+    from cache.store import verify
+
+    ws = _workspace(ctx)
+    report = verify(ws.store, repair=repair)
+    if as_json:
+        _emit_json(
+            {"checked": report.checked, "problems": report.problems, "repaired": report.repaired, "ok": report.ok}
+        )
+    else:
+        for problem in report.problems:
+            fixed = " (repaired)" if problem in report.repaired else ""
+            click.echo(f"{problem}{fixed}")
+        click.echo(f"{report.checked} artifacts checked, {len(report.problems)} problems, {len(report.repaired)} repaired")
+    if not report.ok:
+        if not as_json:
+            click.echo("hint: run `pkg cache verify --repair`; the next build rebuilds what was dropped", err=True)
+        ctx.exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="pkg")

@@ -1,0 +1,41 @@
+"""The one exception family of pkg: a message for the user and a hint on what to do."""
+
+from __future__ import annotations
+
+
+class PkgError(Exception):
+    """A failure the user can act on; the CLI prints it as one line plus a hint, no traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(PkgError):
+    """`[tool.pkg]` is missing, malformed, or names an unknown key."""
+
+
+class DiscoveryError(PkgError):
+    """Source files under src/ break the layout rules; `problems` lists `path:line: what` lines."""
+
+    def __init__(self, problems: list[str], hint: str | None = None):
+        count = len(problems)
+        super().__init__(
+            "\n".join(problems) if count == 1 else f"{count} problems in src/:\n" + "\n".join(problems),
+            hint,
+        )
+        self.problems = problems
+
+
+class UnsafeFileError(PkgError):
+    """A file that must never be packaged or followed (a symlink leaving the tree)."""
+
+
+class CacheError(PkgError):
+    """The local store or its index is unusable."""

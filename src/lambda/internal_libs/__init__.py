@@ -1,0 +1,1 @@
+"""Code shared by the example Lambda functions (imported as internal_libs.<module>)."""
