@@ -1,0 +1,115 @@
+"""Shared fixtures: a small pipelines repo in a temp dir, and `pkg` run on it as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from packager.cli import cli
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PYPROJECT = """\
+[project]
+name = "pipelines"
+version = "0.0.0"
+
+[tool.pkg]
+project = "datamart"
+
+[tool.pkg.lambda]
+runtime = "python3.12"
+architecture = "x86_64"
+"""
+
+LIB_ORDERS = '''\
+def parse(record):
+    return {"id": record["id"], "amount": float(record["amount"])}
+'''
+
+HANDLER = '''\
+from internal_libs.orders import parse
+
+
+def handler(event, context):
+    return [parse(r) for r in event.get("records", [])]
+'''
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@dataclass
+class PkgResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+class Repo:
+    """A pipelines repository under a temp dir, with its own cache folder."""
+
+    def __init__(self, root: Path, cache_dir: Path):
+        self.root = root
+        self.cache_dir = cache_dir
+
+    def write(self, relpath: str, text: str) -> Path:
+        return write(self.root / relpath, text)
+
+    def pkg(self, *args: str, cwd: Path | None = None, env: dict | None = None) -> PkgResult:
+        """Run `pkg ARGS` in-process from `cwd` (default: the repo root), as the console script would."""
+        runner = CliRunner()
+        old = os.getcwd()
+        os.chdir(cwd or self.root)
+        try:
+            result = runner.invoke(
+                cli, list(args), env={"PKG_CACHE_DIR": str(self.cache_dir), **(env or {})}, catch_exceptions=False
+            )
+        finally:
+            os.chdir(old)
+        return PkgResult(result.exit_code, result.stdout, result.stderr)
+
+    def pkg_json(self, *args: str, **kwargs) -> dict:
+        result = self.pkg(*args, "--json", **kwargs)
+        assert result.exit_code == 0, result.stderr + result.stdout
+        return result.json
+
+
+def make_repo(base: Path, functions=("ingest", "report"), name: str = "repo") -> Repo:
+    root = base / name
+    write(root / "pyproject.toml", PYPROJECT)
+    write(root / "src/lambda/internal_libs/__init__.py", "")
+    write(root / "src/lambda/internal_libs/orders.py", LIB_ORDERS)
+    for function in functions:
+        write(root / f"src/lambda/{function}.py", HANDLER)
+    return Repo(root, base / f"{name}-cache")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """A two-function repo sharing internal_libs, with an empty cache."""
+    return make_repo(tmp_path)
+
+
+def run_console(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real `pkg` console script in a subprocess (for what in-process runs can't show)."""
+    pkg = shutil.which("pkg", path=os.path.dirname(sys.executable)) or "pkg"
+    return subprocess.run(
+        [pkg, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300
+    )
