@@ -7,7 +7,6 @@ start from `collect`, which discovers src/, checks handlers (cached by digest) a
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -153,6 +152,8 @@ def build(
     index = ws.store.index
     todo = [item for item in planned if item.action == "build"]
     if todo:
+        from concurrent.futures import ThreadPoolExecutor, as_completed  # only when there is work
+
         workers = jobs or min(8, (os.cpu_count() or 1) + 1, len(todo))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {

@@ -7,9 +7,7 @@ hash gives the same sha256 and the same Lambda CodeSha256.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import zipfile
 from dataclasses import dataclass
 
 # The earliest time a zip can hold; any fixed value works, this one says "not a real date".
@@ -33,6 +31,9 @@ def normalised_mode(path: str) -> int:
 
 def write_deterministic_zip(path: str, entries: list[ZipEntry]) -> int:
     """Write `entries` to a new zip at `path`, sorted by name; return the total unzipped size."""
+    import shutil
+    import zipfile  # here, not at the top: a no-op build never writes a zip and skips the import
+
     unzipped = 0
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as archive:
         for entry in sorted(entries, key=lambda e: e.arcname):
