@@ -196,6 +196,138 @@ def cache_verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
         ctx.exit(1)
 
 
+def _root(ctx: click.Context) -> str:
+    from packager.config import find_root
+
+    root = ctx.obj["root"]
+    return os.path.abspath(root) if root else find_root(os.getcwd())
+
+
+@cli.group()
+def env() -> None:
+    """The dev environments: one conda env per service runtime (envs/*.yml)."""
+
+
+@env.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def env_list(ctx: click.Context, as_json: bool) -> None:
+    """List the envs, the service folders each serves, and whether it is created."""
+    from packager.envs import list_envs
+
+    rows, manager = list_envs(_root(ctx))
+    if as_json:
+        _emit_json(
+            {
+                "manager": {"kind": manager.kind, "exe": manager.exe} if manager else None,
+                "envs": [row.as_json() for row in rows],
+            }
+        )
+        return
+    for row in rows:
+        serves = ", ".join(f"src/{service}" for service in row.env.services) or "(the pkg tool)"
+        state = f"created at {row.prefix}" if row.prefix else "not created"
+        file_state = "" if row.file_state == "ok" else f"  [{row.file} {row.file_state}: run `pkg env write`]"
+        click.echo(f"{row.env.name:<18} python {row.env.python:<5} {serves:<24} {state}{file_state}")
+    if manager is None:
+        click.echo("no micromamba/mamba/conda on PATH: envs can't be created or run here", err=True)
+
+
+@env.command("write")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file is missing or stale (for CI).")
+@click.pass_context
+def env_write(ctx: click.Context, check: bool) -> None:
+    """Write envs/*.yml and the VS Code interpreter settings from the runtime table and src/."""
+    from packager.envs import stale_files, write_files
+
+    root = _root(ctx)
+    if check:
+        stale = stale_files(root)
+        for path, state in stale.items():
+            click.echo(f"{state:<8} {path}")
+        if stale:
+            raise PkgError(f"{len(stale)} dev-environment files out of date", hint="run `pkg env write`")
+        click.echo("dev-environment files up to date")
+        return
+    written = write_files(root)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(written)} file{'s' * (len(written) != 1)} written")
+
+
+@env.command("create")
+@click.argument("name")
+@click.option("--run", "run_it", is_flag=True, help="Run the command instead of printing it.")
+@click.pass_context
+def env_create(ctx: click.Context, name: str, run_it: bool) -> None:
+    """Print (or --run) the command that creates or updates env NAME (an env or a service name)."""
+    import subprocess
+
+    from packager.envs import NO_MANAGER_HINT, EnvError, command_environment, create_command, shell_line
+
+    root = _root(ctx)
+    command, manager = create_command(root, name)
+    if not run_it:
+        click.echo(shell_line(root, command))
+        if manager is None:
+            click.echo("note: micromamba is not installed here; the command above is for where it is", err=True)
+        return
+    if manager is None:
+        raise EnvError("no conda-compatible manager (micromamba, mamba, conda) on PATH", hint=NO_MANAGER_HINT)
+    click.echo(f"running: {shell_line(root, command)}", err=True)
+    code = subprocess.run(command, env=command_environment(root)).returncode
+    if code:
+        raise EnvError(f"{manager.kind} exited with code {code}", hint="see its output above")
+
+
+@env.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("service")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def env_run(ctx: click.Context, service: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in the env of SERVICE: pkg env run lambda -- python -m pytest tests/"""
+    from packager.envs import run_in_env
+
+    ctx.exit(run_in_env(_root(ctx), service, list(command)))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target")
+@click.option("--event", "event_path", help="JSON file with the event ('-' reads stdin; default {}).")
+@click.option("--stage", help="Apply this stage's settings (environment, memory, timeout).")
+@click.option("--timeout", type=click.IntRange(1, 900), help="Seconds before the run is stopped (default: its timeout).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report (result, duration, interpreter).")
+@click.pass_context
+def invoke(
+    ctx: click.Context, target: str, event_path: str | None, stage: str | None, timeout: int | None, as_json: bool
+) -> None:
+    """Run a function locally from its built artifacts (building them if needed): pkg invoke lambda/NAME."""
+    from packager.invoke import invoke_lambda, load_event, parse_target
+
+    _, name = parse_target(target)
+    event = load_event(event_path, stdin_text=lambda: click.get_text_stream("stdin").read())
+    ws = _workspace(ctx)
+    outcome = invoke_lambda(
+        ws, name, event, stage, timeout, on_output=lambda line: click.echo(line, err=True), on_warning=_warn
+    )
+    if as_json:
+        _emit_json(
+            {
+                "target": outcome.target,
+                "result": outcome.result,
+                "duration_ms": outcome.duration_ms,
+                "interpreter": {
+                    "path": outcome.interpreter.path,
+                    "source": outcome.interpreter.source,
+                    "python": outcome.interpreter.version,
+                },
+                "built": outcome.built,
+            }
+        )
+        return
+    click.echo(json.dumps(outcome.result, indent=2))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="pkg")

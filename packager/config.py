@@ -101,6 +101,8 @@ def validate(value: Any, schema: Any, where: str) -> None:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{where} must be {_type_name(schema)}, got {value!r}")
         return
+    if schema is float and isinstance(value, int) and not isinstance(value, bool):
+        return  # TOML writes 1.0 as 1 just as often
     # bool is an int in Python; TOML keeps them apart, so do we.
     if not isinstance(value, schema) or (schema is int and isinstance(value, bool)):
         raise ConfigError(f"{where} must be {_type_name(schema)}, got {type(value).__name__} {value!r}")
@@ -204,4 +206,186 @@ def load_config(root: str) -> Config:
     raw = document.get("tool", {}).get("pkg", {})
     validate(raw, ROOT_TABLE, "tool.pkg")
     _check_values(raw)
+    _check_job_values(raw)
     return Config(root=root, raw=raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Glue Python shell, Glue Spark and EMR jobs (issue 6): [tool.pkg.<service>] with `jobs.<name>`
+# overrides, and the same under [tool.pkg.stages.<stage>.<service>].
+# ---------------------------------------------------------------------------------------------
+
+# Where platform wheels come from (a team mirror, or a local wheelhouse offline).
+_INDEX_SETTINGS = dict(index_url=str, extra_index_urls=list, find_links=list, no_index=bool)
+
+GLUE_PYTHON_SHELL_SETTINGS = Table(
+    role=str,
+    glue_version=str,
+    python_version=str,
+    max_capacity=float,
+    library_set=str,
+    timeout=int,  # minutes, as Glue counts
+    max_retries=int,
+    default_arguments=StrMap,
+    tags=StrMap,
+    description=str,
+    **_INDEX_SETTINGS,
+)
+GLUE_SPARK_SETTINGS = Table(
+    role=str,
+    glue_version=str,
+    worker_type=str,
+    number_of_workers=int,
+    timeout=int,
+    max_retries=int,
+    default_arguments=StrMap,
+    tags=StrMap,
+    description=str,
+    **_INDEX_SETTINGS,
+)
+EMR_SETTINGS = Table(
+    release_label=str,
+    python_version=str,
+    architecture=str,
+    application_id=str,  # EMR Serverless application: `pkg run` starts a job run there
+    execution_role=str,  # EMR Serverless job runtime role
+    cluster_id=str,  # EMR on EC2 cluster: `pkg run` adds a step there
+    deploy_mode=str,
+    spark_submit_parameters=str,
+    arguments=list,
+    tags=StrMap,
+    **_INDEX_SETTINGS,
+)
+# Settings that shape built artifacts (the Python the dependencies are built for).
+BUILD_SHAPING_JOB_SETTINGS = ("glue_version", "python_version", "release_label", "architecture")
+
+JOB_SETTINGS = {"glue_python_shell": GLUE_PYTHON_SHELL_SETTINGS, "glue_spark": GLUE_SPARK_SETTINGS, "emr": EMR_SETTINGS}
+
+JOB_DEFAULTS: dict[str, dict[str, Any]] = {
+    "glue_python_shell": {
+        "glue_version": "3.0",
+        "python_version": "3.9",
+        "max_capacity": 0.0625,
+        "library_set": "analytics",
+        "timeout": 60,
+        "max_retries": 0,
+        "default_arguments": {},
+        "tags": {},
+        "description": "",
+    },
+    "glue_spark": {
+        "glue_version": "5.0",
+        "worker_type": "G.1X",
+        "number_of_workers": 2,
+        "timeout": 60,
+        "max_retries": 0,
+        "default_arguments": {},
+        "tags": {},
+        "description": "",
+    },
+    "emr": {
+        "release_label": "emr-7.9.0",
+        "architecture": "x86_64",
+        "deploy_mode": "cluster",
+        "spark_submit_parameters": "",
+        "arguments": [],
+        "tags": {},
+    },
+}
+
+for _service, _settings in JOB_SETTINGS.items():
+    ROOT_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
+    STAGE_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
+
+
+def job_settings(config: Config, service: str, job: str, stage: str | None = None) -> dict[str, Any]:
+    """The resolved settings of one Glue/EMR job (defaults < service < stage < job < stage's job)."""
+    base = config.raw.get(service, {})
+    staged = config.stage(stage).get(service, {}) if stage else {}
+    settings: dict[str, Any] = {}
+    layers = [JOB_DEFAULTS[service], base, staged, base.get("jobs", {}).get(job, {}), staged.get("jobs", {}).get(job, {})]
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "jobs":
+                continue
+            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
+    _check_job_combination(service, job, settings)
+    return settings
+
+
+def _check_job_combination(service: str, job: str, settings: dict[str, Any]) -> None:
+    """What only the resolved settings can tell: the Python a runtime version offers."""
+    from packager.runtimes import job_runtime
+
+    where = f"tool.pkg.{service} (job {job})"
+    version = settings["release_label" if service == "emr" else "glue_version"]
+    runtime = job_runtime(service, version)
+    python = settings.get("python_version")
+    if runtime is not None and python is not None and python not in runtime.pythons:
+        raise ConfigError(
+            f"{where}: python_version {python} is not offered by {version}",
+            hint="one of " + ", ".join(runtime.pythons),
+        )
+
+
+def _check_job_values(raw: dict) -> None:
+    """Names and ranges the types alone don't catch, in every job table of the root and the stages."""
+    from packager.runtimes import (
+        GLUE_LIBRARY_SETS,
+        GLUE_PYTHON_SHELL_CAPACITIES,
+        GLUE_PYTHON_SHELL_RUNTIMES,
+        GLUE_SPARK_RUNTIMES,
+        GLUE_WORKER_TYPES,
+        JOB_ARCHITECTURES,
+        emr_runtime,
+    )
+
+    def one_of(where: str, key: str, value, allowed) -> None:
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{where}.{key}: unsupported value {value!r}", hint="one of " + ", ".join(map(str, allowed)))
+
+    def check(service: str, table: dict, where: str) -> None:
+        if service == "glue_python_shell":
+            one_of(where, "glue_version", table.get("glue_version"), list(GLUE_PYTHON_SHELL_RUNTIMES))
+            one_of(where, "python_version", table.get("python_version"), ["3.9"])
+            one_of(where, "max_capacity", table.get("max_capacity"), GLUE_PYTHON_SHELL_CAPACITIES)
+            one_of(where, "library_set", table.get("library_set"), GLUE_LIBRARY_SETS)
+        elif service == "glue_spark":
+            one_of(where, "glue_version", table.get("glue_version"), list(GLUE_SPARK_RUNTIMES))
+            one_of(where, "worker_type", table.get("worker_type"), GLUE_WORKER_TYPES)
+            workers = table.get("number_of_workers")
+            if workers is not None and workers < 2:
+                raise ConfigError(f"{where}.number_of_workers must be at least 2, got {workers}")
+        else:
+            label = table.get("release_label")
+            if label is not None and emr_runtime(label) is None:
+                raise ConfigError(
+                    f"{where}.release_label: unsupported release {label!r}",
+                    hint="an emr-7.x.y label (e.g. emr-7.9.0) or emr-spark-8.0.0",
+                )
+            one_of(where, "architecture", table.get("architecture"), JOB_ARCHITECTURES["emr"])
+            one_of(where, "deploy_mode", table.get("deploy_mode"), ["cluster", "client"])
+            if any(not isinstance(a, str) for a in table.get("arguments", [])):
+                raise ConfigError(f"{where}.arguments must be an array of strings")
+        for key in ("find_links", "extra_index_urls"):
+            if any(not isinstance(v, str) for v in table.get(key, [])):
+                raise ConfigError(f"{where}.{key} must be an array of strings")
+        timeout = table.get("timeout")
+        if timeout is not None and timeout < 1:
+            raise ConfigError(f"{where}.timeout must be at least 1 minute, got {timeout}")
+        for name, overrides in table.get("jobs", {}).items():
+            check(service, overrides, f"{where}.jobs.{name}")
+
+    for service in JOB_SETTINGS:
+        check(service, raw.get(service, {}), f"tool.pkg.{service}")
+        for stage, table in raw.get("stages", {}).items():
+            staged = table.get(service, {})
+            check(service, staged, f"tool.pkg.stages.{stage}.{service}")
+            for where, overrides in [("", staged), *((f".jobs.{n}", t) for n, t in staged.get("jobs", {}).items())]:
+                shaping = sorted(set(overrides) & set(BUILD_SHAPING_JOB_SETTINGS))
+                if shaping:
+                    raise ConfigError(
+                        f"tool.pkg.stages.{stage}.{service}{where}: '{shaping[0]}' can't differ per stage",
+                        hint="it decides what `pkg build` builds, which knows no stage; set it in"
+                        f" [tool.pkg.{service}] or its jobs table",
+                    )

@@ -78,3 +78,136 @@ LAMBDA_LIMITS = LambdaLimits()
 LAMBDA_PROVIDED_DISTRIBUTIONS = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Dev environments (issue 7): one conda env per service runtime, for development and local runs,
+# never for deployment (deployable wheels come from pip/uv with --platform tags). envs/<name>.yml,
+# the dev container and `pkg env` are all rendered from this table; tests fail when they disagree.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevEnv:
+    """One conda environment: its Python, the service folders it serves, and its pinned packages."""
+
+    name: str  # the conda env name, and envs/<name>.yml
+    python: str  # "3.12"
+    services: tuple[str, ...]  # src/<service> folders whose code runs here
+    conda: tuple[str, ...] = ()  # conda-forge specs besides python and pip
+    pip: tuple[str, ...] = ()  # fixed pip specs; the services' requirements files come on top
+    about: str = ""
+
+
+# The Lambda env follows pkg's default Lambda runtime; every Lambda runtime ships boto3 (see
+# LAMBDA_PROVIDED_DISTRIBUTIONS), so the env has it too and `pkg invoke` offers it to handlers.
+DEV_ENVS: dict[str, DevEnv] = {
+    env.name: env
+    for env in [
+        DevEnv(
+            "lambda",
+            LAMBDA_RUNTIMES["python3.12"].python,
+            ("lambda",),
+            conda=("boto3", "pytest"),
+            about="AWS Lambda, python3.12 (Amazon Linux 2023)",
+        ),
+        DevEnv(
+            "glue_python_shell",
+            "3.9",
+            ("glue_python_shell",),
+            # The versions of Glue's Python 3.9 "analytics" library set (library-set=analytics).
+            pip=("pandas==1.4.2", "numpy==1.22.3", "awswrangler==2.15.1", "boto3", "pytest"),
+            about="AWS Glue Python shell, Python 3.9, analytics library set",
+        ),
+        DevEnv(
+            "glue_spark",
+            "3.11",
+            ("glue_spark",),
+            conda=("openjdk=17", "pyspark=3.5.4", "pytest"),
+            about="AWS Glue 5.0 (glueetl): Spark 3.5.4, Python 3.11, Java 17",
+        ),
+        DevEnv(
+            "emr",
+            "3.11",
+            ("emr",),
+            # emr-7.8.0 ships Spark 3.5.4-amzn-0; EMR 7.x runs Java 17 by default.
+            conda=("openjdk=17", "pyspark=3.5.4", "pytest"),
+            about="Amazon EMR 7.8 (Serverless or on EC2): Spark 3.5.4, Python 3.11, Java 17",
+        ),
+        DevEnv(
+            "pkg",
+            "3.12",
+            (),
+            pip=("-e ${PKG_ROOT}[test]", "conda-lock"),  # pkg from this checkout, editable
+            about="the pkg tool itself, its tests and conda-lock",
+        ),
+    ]
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Glue Python shell, Glue Spark and EMR (issue 6). Facts from RUNTIMES.md; one row per version.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRuntime:
+    """One Glue or EMR runtime version: its Spark, the Pythons it runs and the OS those run on."""
+
+    service: str  # glue_python_shell | glue_spark | emr
+    version: str  # GlueVersion ("3.0", "5.0") or EMR release family ("emr-7", "emr-spark-8.0.0")
+    pythons: tuple[str, ...]  # the first is the default
+    spark: str | None
+    os: str
+    glibc: str
+    manylinux_max: tuple[int, int]
+    confirmed: bool = True
+
+    def python_runtime(self, python: str | None = None) -> Runtime:
+        """The Python of this version (default: its first) as a Runtime, for wheel tags."""
+        python = python or self.pythons[0]
+        return Runtime(f"{self.service}-{self.version}-python{python}", python, self.os, self.glibc, self.manylinux_max)
+
+
+_AL2_JOB = ("Amazon Linux 2", "2.26", (2, 17))
+_AL2023_JOB = ("Amazon Linux 2023", "2.34", (2, 34))
+
+# Python shell: PythonVersion "3.9" on GlueVersion "3.0"; binary deps are cp39 manylinux2014 x86_64.
+GLUE_PYTHON_SHELL_RUNTIMES: dict[str, JobRuntime] = {
+    "3.0": JobRuntime("glue_python_shell", "3.0", ("3.9",), None, *_AL2_JOB),
+}
+GLUE_SPARK_RUNTIMES: dict[str, JobRuntime] = {
+    "4.0": JobRuntime("glue_spark", "4.0", ("3.10",), "3.3.0", *_AL2_JOB),
+    "5.0": JobRuntime("glue_spark", "5.0", ("3.11",), "3.5.4", *_AL2023_JOB),
+    "5.1": JobRuntime("glue_spark", "5.1", ("3.11",), "3.5.6", *_AL2023_JOB),
+    "6.0": JobRuntime("glue_spark", "6.0", ("3.13",), "4.1.1", *_AL2023_JOB, confirmed=False),
+}
+# EMR rows are release families: every emr-7.x.y label shares the first row.
+EMR_RUNTIMES: dict[str, JobRuntime] = {
+    "emr-7": JobRuntime("emr", "emr-7", ("3.11", "3.9"), "3.5", *_AL2023_JOB),
+    "emr-spark-8.0.0": JobRuntime("emr", "emr-spark-8.0.0", ("3.11", "3.12", "3.13"), "4.0.2", *_AL2023_JOB),
+}
+JOB_ARCHITECTURES = {"glue_python_shell": ("x86_64",), "glue_spark": ("x86_64",), "emr": ("x86_64", "arm64")}
+
+GLUE_PYTHON_SHELL_CAPACITIES = (0.0625, 1.0)
+GLUE_WORKER_TYPES = ("G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X", "Z.2X")
+GLUE_LIBRARY_SETS = ("analytics", "none")
+# All of a Glue job's arguments together (RUNTIMES.md: 260 KB); counted in bytes, conservatively.
+GLUE_ARGUMENTS_MAX_BYTES = 260_000
+GLUE_JOB_NAME_LENGTH = 255
+
+
+def emr_runtime(release_label: str) -> JobRuntime | None:
+    """The runtime row of an EMR release label (emr-7.x.y, emr-spark-8.0.0), or None if unknown."""
+    if release_label in EMR_RUNTIMES:
+        return EMR_RUNTIMES[release_label]
+    major = release_label.split(".", 1)[0]
+    return EMR_RUNTIMES.get(major) if release_label.count(".") == 2 else None
+
+
+def job_runtime(service: str, version: str) -> JobRuntime | None:
+    """The row of `version` (GlueVersion or EMR release label) for a job service, or None."""
+    if service == "emr":
+        return emr_runtime(version)
+    table = GLUE_PYTHON_SHELL_RUNTIMES if service == "glue_python_shell" else GLUE_SPARK_RUNTIMES
+    return table.get(version)

@@ -15,6 +15,7 @@ from cache.index import ArtifactRecord
 from cache.store import Store
 from packager.build.artifacts import ArtifactSpec, explain
 from packager.build.lambda_artifacts import lambda_code
+from packager.build.job_artifacts import job_artifacts
 from packager.config import Config, load_config
 from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
 from packager.errors import DiscoveryError, PkgError
@@ -100,7 +101,7 @@ def collect(ws: Workspace, names: list[str] | None = None) -> Collected:
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     code = lambda_code(ws.root, ws.config, service, digests)
     warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
-    specs = code.all
+    specs = code.all + job_artifacts(ws, digests, warnings)  # Glue and EMR jobs
     ws.store.index.save_file_states(digests.fresh)
     digests.fresh = {}
     if names:

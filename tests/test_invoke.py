@@ -1,0 +1,225 @@
+"""`pkg invoke lambda/<name>`: the handler runs from its built zip and layers, as Lambda would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, Repo, make_repo, run_console
+
+ORDERS = {
+    "orders": [
+        {"order_id": 1, "customer": "acme", "amount": "2.50"},
+        {"order_id": 2, "customer": "acme", "amount": "1.25"},
+        {"order_id": 3, "customer": "zeta", "amount": "4"},
+    ]
+}
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Repo:
+    """A copy of this repository's example pipelines (src/ and its [tool.pkg])."""
+    root = tmp_path / "examples"
+    shutil.copytree(REPO_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", ".vscode"))
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    return Repo(root, tmp_path / "examples-cache")
+
+
+def event_file(repo: Repo, event: object, name: str = "event.json") -> str:
+    path = repo.root / name
+    path.write_text(json.dumps(event))
+    return str(path)
+
+
+def test_runs_the_example_functions_from_their_built_artifacts(examples: Repo, no_conda):
+    event = event_file(examples, ORDERS)
+
+    report = examples.pkg_json("invoke", "lambda/daily_report", "--event", event)
+    assert report["result"] == {"orders": 3, "totals": {"acme": "3.75", "zeta": "4"}}
+    assert sorted(report["built"]) == ["lambda/function/daily_report", "lambda/internal_libs"]
+    assert report["interpreter"]["source"] == "current interpreter"
+
+    # Plain output is the return value alone, as JSON; a second run builds nothing.
+    result = examples.pkg("invoke", "lambda/ingest_orders", "--event", event)
+    assert result.exit_code == 0, result.stderr
+    accepted = json.loads(result.stdout)["accepted"]
+    assert [order["order_id"] for order in accepted] == ["1", "2", "3"]
+    again = examples.pkg_json("invoke", "lambda/ingest_orders", "--event", event)
+    assert again["built"] == []
+
+
+def test_an_edit_is_rebuilt_before_the_run(repo: Repo, no_conda):
+    event = event_file(repo, {"records": [{"id": 1, "amount": "2"}]})
+    assert repo.pkg_json("invoke", "lambda/ingest", "--event", event)["result"] == [{"id": 1, "amount": 2.0}]
+    repo.write("src/lambda/internal_libs/orders.py", "def parse(record):\n    return {'id': record['id']}\n")
+    report = repo.pkg_json("invoke", "lambda/ingest", "--event", event)
+    assert report["result"] == [{"id": 1}]
+    assert report["built"] == ["lambda/internal_libs"]
+
+
+def test_the_handler_sees_only_its_zip_its_layers_and_the_runtime(repo: Repo, no_conda):
+    # `report` is another function: on Lambda its file is not in ingest's zip, so it can't be imported.
+    repo.write(
+        "src/lambda/probe.py",
+        """\
+        import importlib
+        import os
+        import sys
+
+
+        def importable(name):
+            try:
+                importlib.import_module(name)
+                return True
+            except ImportError:
+                return False
+
+
+        def handler(event, context):
+            return {
+                "modules": {name: importable(name) for name in event["modules"]},
+                "cwd": os.path.basename(os.getcwd()),
+                "path_head": [os.path.basename(p) for p in sys.path[:3]],
+            }
+        """,
+    )
+    modules = ["internal_libs.orders", "report", "packager", "click", "boto3"]
+    report = repo.pkg_json("invoke", "lambda/probe", "--event", event_file(repo, {"modules": modules}))
+    assert report["result"]["modules"] == {
+        "internal_libs.orders": True,  # from the internal_libs layer
+        "report": False,  # another function's file
+        "packager": False,  # the tool itself, installed in this interpreter
+        "click": False,  # installed here, but not shipped by the Lambda runtime
+        "boto3": True,  # shipped by every Lambda Python runtime
+    }
+    assert report["result"]["cwd"] == "task"
+    assert report["result"]["path_head"] == ["task", "site-packages", "python"]
+
+
+def test_context_environment_and_stdout(repo: Repo, no_conda):
+    repo.write(
+        "pyproject.toml",
+        """\
+        [tool.pkg]
+        project = "datamart"
+
+        [tool.pkg.lambda]
+        runtime = "python3.12"
+        timeout = 30
+
+        [tool.pkg.lambda.functions.ctx]
+        memory = 1024
+        environment = { TABLE = "orders" }
+        """,
+    )
+    repo.write(
+        "src/lambda/ctx.py",
+        """\
+        import os
+
+
+        def handler(event, context):
+            print("a log line")
+            remaining = context.get_remaining_time_in_millis()
+            return {
+                "name": context.function_name,
+                "memory": context.memory_limit_in_mb,
+                "request_id": len(context.aws_request_id),
+                "remaining_ok": 0 < remaining <= 30_000,
+                "table": os.environ["TABLE"],
+                "env_name": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+            }
+        """,
+    )
+    result = repo.pkg("invoke", "lambda/ctx")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "name": "ctx",
+        "memory": "1024",
+        "request_id": 36,
+        "remaining_ok": True,
+        "table": "orders",
+        "env_name": "ctx",
+    }
+    assert "a log line" in result.stderr
+
+
+def test_a_handler_exception_fails_with_the_users_traceback(examples: Repo, no_conda):
+    event = event_file(examples, {"orders": [{"order_id": 1, "customer": "acme"}]})
+    result = examples.pkg("invoke", "lambda/daily_report", "--event", event)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert 'File "/var/task/daily_report.py", line 7, in handler' in result.stderr
+    assert 'File "/opt/python/internal_libs/orders.py"' in result.stderr
+    assert "ValueError: order record is missing 'amount'" in result.stderr
+    assert "error: lambda/daily_report failed: ValueError: order record is missing 'amount'" in result.stderr
+    assert "bootstrap" not in result.stderr  # only the user's frames
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import not_packaged\n\ndef handler(event, context):\n    return 1\n", "Runtime.ImportModuleError"),
+        ("def handler(event, context):\n    return object()\n", "Runtime.MarshalError"),
+        ("import time\n\ndef handler(event, context):\n    time.sleep(30)\n", "Task timed out after 1.00 seconds"),
+    ],
+    ids=["import", "marshal", "timeout"],
+)
+def test_runtime_failures_are_reported_like_lambda(repo: Repo, no_conda, source, expected):
+    repo.write("src/lambda/broken.py", source)
+    result = repo.pkg("invoke", "lambda/broken", "--timeout", "1")
+    assert result.exit_code == 1
+    assert expected in result.stderr
+    assert "hint:" in result.stderr
+
+
+def test_bad_event_files_fail_cleanly(repo: Repo, no_conda):
+    missing = repo.pkg("invoke", "lambda/ingest", "--event", "nope.json")
+    assert missing.exit_code == 1
+    assert "error: event file nope.json not found" in missing.stderr
+
+    (repo.root / "bad.json").write_text('{"records": [\n  {"id": 1,}\n]}')
+    invalid = repo.pkg("invoke", "lambda/ingest", "--event", "bad.json")
+    assert invalid.exit_code == 1
+    assert "error: bad.json:2:12: not valid JSON" in invalid.stderr
+    assert "Traceback" not in invalid.stderr + invalid.stdout
+
+
+def test_unknown_targets_fail_cleanly(repo: Repo, no_conda):
+    unknown = repo.pkg("invoke", "lambda/nope")
+    assert unknown.exit_code == 1
+    assert "no artifact or function named" in unknown.stderr
+
+    glue = repo.pkg("invoke", "glue_python_shell/load")
+    assert glue.exit_code == 1
+    assert "does not run Glue Python shell jobs yet" in glue.stderr
+
+    assert repo.pkg("invoke", "ingest").exit_code == 1
+
+
+def test_uses_the_lambda_env_python_when_it_exists(repo: Repo, no_conda):
+    python = no_conda.create_env("lambda")
+    report = repo.pkg_json("invoke", "lambda/ingest", "--event", event_file(repo, {"records": []}))
+    assert report["interpreter"] == {
+        "path": python,
+        "source": "env lambda",
+        "python": "%d.%d" % sys.version_info[:2],
+    }
+    assert report["result"] == []
+
+
+def test_console_script_streams_logs_and_exits_non_zero(examples: Repo, no_conda):
+    event = event_file(examples, {"orders": [{"customer": "acme", "amount": "1"}]})
+    env = {"PKG_CACHE_DIR": str(examples.cache_dir), **no_conda.environ}
+    failed = run_console(["invoke", "lambda/ingest_orders", "--event", event], cwd=examples.root / "src", env=env)
+    assert failed.returncode == 0, failed.stderr  # ingest_orders rejects the record instead of raising
+    assert json.loads(failed.stdout)["rejected"][0]["error"] == "order record is missing 'order_id'"
+    crashed = run_console(["invoke", "lambda/daily_report", "--event", event], cwd=examples.root, env=env)
+    assert crashed.returncode == 1
+    assert "ValueError: order record is missing 'order_id'" in crashed.stderr
+    assert os.path.isdir(examples.cache_dir)
