@@ -1,4 +1,5 @@
-"""The SQLite index beside the store: input hash -> artifact, plus the stat cache and build history.
+"""The SQLite index beside the store: input hash -> artifact, the stat cache, build history, and
+what was published from each input, per account, region and stage.
 
 sqlite-utils creates and migrates the schema and performs the writes. Reads on the no-op path
 use the same file through the stdlib `sqlite3` module: importing sqlite_utils costs ~75 ms,
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
-SCHEMA_VERSION = 1
+# 1: artifacts, file_state, last_inputs, checked_sources; 2: published. Migrations only add.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class ArtifactRecord:
     unzipped_size: int
     created: str
     meta: dict
+
+
+@dataclass(frozen=True)
+class PublishedRecord:
+    """What was published for one resource of one account/region/stage; `details` is the publisher's JSON."""
+
+    resource_id: str
+    input_hash: str
+    details: dict
+    published: str
 
 
 def utc_now() -> str:
@@ -46,7 +58,7 @@ class Index:
         self.conn.execute("PRAGMA busy_timeout = 60000")
         self._db = None
         if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-            self._create_schema()
+            self._migrate()
 
     @property
     def db(self):
@@ -57,7 +69,8 @@ class Index:
             self._db = sqlite_utils.Database(self.conn)
         return self._db
 
-    def _create_schema(self) -> None:
+    def _migrate(self) -> None:
+        """Create what is missing; every step is `if_not_exists`, so old rows stay and racing openers agree."""
         # WAL lets readers go on while another `pkg build` writes; the mode persists in the file.
         self.conn.execute("PRAGMA journal_mode = WAL")
         db = self.db
@@ -87,6 +100,36 @@ class Index:
                 if_not_exists=True,
             )
             db["checked_sources"].create({"digest": str, "checker": str}, pk="digest", if_not_exists=True)
+            db["published"].create(
+                {
+                    "account": str,
+                    "region": str,
+                    "stage": str,
+                    "resource_id": str,
+                    "input_hash": str,
+                    "details": str,
+                    "published": str,
+                },
+                pk=("account", "region", "stage", "resource_id"),
+                if_not_exists=True,
+            )
+            # Artifacts the shared cache holds (not necessarily here), and the shared index's ETag.
+            db["remote_artifacts"].create(
+                {
+                    "uri": str,
+                    "input_hash": str,
+                    "kind": str,
+                    "path": str,
+                    "sha256": str,
+                    "size": int,
+                    "unzipped_size": int,
+                    "created": str,
+                    "meta": str,
+                },
+                pk=("uri", "input_hash"),
+                if_not_exists=True,
+            )
+            db["shared_state"].create({"uri": str, "etag": str}, pk="uri", if_not_exists=True)
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -130,6 +173,15 @@ class Index:
         """Digests of sources that already passed `checker`."""
         rows = self.conn.execute("SELECT digest FROM checked_sources WHERE checker = ?", (checker,))
         return {row[0] for row in rows}
+
+    def published(self, account: str, region: str, stage: str) -> dict[str, PublishedRecord]:
+        """resource id -> what was last published for it in this account/region/stage."""
+        rows = self.conn.execute(
+            "SELECT resource_id, input_hash, details, published FROM published"
+            " WHERE account = ? AND region = ? AND stage = ?",
+            (account, region, stage),
+        )
+        return {row[0]: PublishedRecord(row[0], row[1], json.loads(row[2]), row[3]) for row in rows}
 
     # -- writes (sqlite_utils) ---------------------------------------------------------------
 
@@ -181,3 +233,21 @@ class Index:
         with self.conn:
             for input_hash in input_hashes:
                 self.conn.execute("DELETE FROM artifacts WHERE input_hash = ?", (input_hash,))
+
+    def record_published(
+        self, account: str, region: str, stage: str, resource_id: str, input_hash: str, details: dict
+    ) -> None:
+        """Record what the publisher confirmed for one resource (call only after the service answered)."""
+        with self.conn:
+            self.db["published"].upsert(
+                {
+                    "account": account,
+                    "region": region,
+                    "stage": stage,
+                    "resource_id": resource_id,
+                    "input_hash": input_hash,
+                    "details": json.dumps(details, sort_keys=True),
+                    "published": utc_now(),
+                },
+                pk=("account", "region", "stage", "resource_id"),
+            )

@@ -126,44 +126,173 @@ def build(ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool
     click.echo(f"{built} built, {cached} cached in {elapsed:.2f} s")
 
 
+def _stage_options(command):
+    """--stage, --refresh, --profile, --region: where and against what a publish is planned."""
+    for option in reversed(
+        [
+            click.option("--refresh", is_flag=True, help="Compare with the live functions too, and report drift."),
+            click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain)."),
+            click.option("--region", help="AWS region (default: the stage's)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _action_line(action: dict) -> str:
+    return f"{action['action']:<30} {action['name']:<48} {action['reason']}"
+
+
+def _publish_document(staged, outcomes=None) -> dict:
+    plan = staged.plan
+    actions = [outcome.to_json() for outcome in outcomes] if outcomes else [a.to_json() for a in plan.actions]
+    return {
+        "stage": plan.target.stage,
+        "account": plan.target.account,
+        "region": plan.target.region,
+        "actions": actions,
+        "drift": [drift.to_json() for drift in plan.drift],
+    }
+
+
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Plan as if nothing were cached.")
+@click.option("--stage", help="Also plan the publish to this stage: every AWS call, and why.")
+@_stage_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.pass_context
-def plan(ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool) -> None:
-    """Say what `pkg build` would build, and why."""
+def plan(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    force: bool,
+    stage: str | None,
+    refresh: bool,
+    profile: str | None,
+    region: str | None,
+    as_json: bool,
+) -> None:
+    """Say what `pkg build` would build, and with --stage what `pkg publish` would do, and why."""
     from packager.build.builder import collect, plan_build
 
+    if refresh and not stage:
+        raise PkgError("--refresh compares with a stage's live functions", hint="add --stage NAME")
     ws = _workspace(ctx)
     collected = collect(ws, list(names))
     for warning in collected.warnings:
         _warn(warning)
     planned = plan_build(ws, collected, force)
+    staged = None
+    if stage:
+        from packager.publish.stage import plan_stage
+
+        staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region)
+    summary = {
+        "build": sum(item.action == "build" for item in planned),
+        "cached": sum(item.action == "cached" for item in planned),
+    }
     if as_json:
-        _emit_json(
-            {
-                "artifacts": [
-                    {
-                        "id": item.spec.id,
-                        "kind": item.spec.kind,
-                        "input_hash": item.spec.input_hash,
-                        "action": item.action,
-                        "reason": item.reason,
-                    }
-                    for item in planned
-                ],
-                "summary": {
-                    "build": sum(item.action == "build" for item in planned),
-                    "cached": sum(item.action == "cached" for item in planned),
-                },
-            }
-        )
+        document = {
+            "artifacts": [
+                {
+                    "id": item.spec.id,
+                    "kind": item.spec.kind,
+                    "input_hash": item.spec.input_hash,
+                    "action": item.action,
+                    "reason": item.reason,
+                }
+                for item in planned
+            ],
+            "summary": summary,
+        }
+        if staged:
+            document.update(_publish_document(staged))
+            summary["mutating_calls"] = staged.plan.mutating_calls
+            document["summary"] = summary
+        _emit_json(document)
         return
     for item in planned:
         click.echo(f"{item.action:<7} {item.spec.id:<48} {item.reason}")
     to_build = sum(item.action == "build" for item in planned)
     click.echo(f"{to_build} to build, {len(planned) - to_build} cached")
+    if staged:
+        _echo_publish_plan(staged)
+
+
+def _echo_publish_plan(staged) -> None:
+    target = staged.plan.target
+    click.echo(f"publish to stage {target.stage} (account {target.account}, {target.region}):")
+    for action in staged.plan.actions:
+        click.echo("  " + _action_line(action.to_json()))
+    for drift in staged.plan.drift:
+        click.echo(f"  drift: {drift.name}: {drift.field} differs from what pkg published", err=True)
+    click.echo(f"{staged.plan.mutating_calls} mutating AWS call{'s' * (staged.plan.mutating_calls != 1)}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--stage", required=True, help="The stage to publish to ([tool.pkg.stages.NAME]).")
+@_stage_options
+@click.option("--dry-run", is_flag=True, help="Build and print the plan, then stop: no mutating AWS call.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources published at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def publish(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    stage: str,
+    refresh: bool,
+    profile: str | None,
+    region: str | None,
+    dry_run: bool,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
+    from packager.build.builder import build as run_build
+    from packager.build.builder import collect, plan_build
+    from packager.publish.stage import plan_stage, publish_stage
+
+    started = time.perf_counter()
+    ws = _workspace(ctx)
+    collected = collect(ws, list(names))
+    for warning in collected.warnings:
+        _warn(warning)
+    planned = plan_build(ws, collected)
+    todo = [item for item in planned if item.action == "build"]
+    if todo and not as_json:
+        click.echo(f"building {len(todo)} artifact{'s' * (len(todo) != 1)}...", err=True)
+    run_build(ws, planned)
+    staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, jobs=jobs)
+    if not as_json:
+        _echo_publish_plan(staged)
+    outcomes = None
+    if not dry_run and staged.plan.mutating_calls + sum(a.record is not None for a in staged.plan.actions):
+
+        def progress(outcome) -> None:
+            if not as_json and outcome.status == "done" and outcome.action.action != "skip":
+                click.echo(f"done    {outcome.action.action:<30} {outcome.action.name}", err=True)
+
+        outcomes = publish_stage(ws, staged, jobs=jobs, on_done=progress)
+    if as_json:
+        document = {
+            "artifacts": [_artifact_json(item, ws.store) for item in planned],
+            **_publish_document(staged, outcomes),
+            "summary": {
+                "built": len(todo),
+                "cached": len(planned) - len(todo),
+                "mutating_calls": staged.plan.mutating_calls,
+                "dry_run": dry_run,
+            },
+        }
+        _emit_json(document)
+        return
+    elapsed = time.perf_counter() - started
+    verb = "planned (dry run)" if dry_run else "made"
+    click.echo(
+        f"{len(todo)} built, {staged.plan.mutating_calls} mutating AWS call{'s' * (staged.plan.mutating_calls != 1)}"
+        f" {verb} in {elapsed:.2f} s"
+    )
 
 
 @cli.group()

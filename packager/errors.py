@@ -39,3 +39,11 @@ class UnsafeFileError(PkgError):
 
 class CacheError(PkgError):
     """The local store or its index is unusable."""
+
+
+class PlanError(PkgError):
+    """What would be published breaks a name rule or a service limit; found before any call."""
+
+
+class PublishError(PkgError):
+    """AWS refused or failed a publish step; what completed before it is recorded."""

@@ -69,7 +69,14 @@ class LambdaLimits:
     layers_per_function: int = 5
     chunks_per_group: int = 2
     function_name_length: int = 64
-    layer_name_length: int = 64  # bare name; ARNs are longer
+    function_name_chars: str = "A-Za-z0-9_-"  # CreateFunction's FunctionName pattern
+    # PublishLayerVersion: LayerName and LayerVersionArn both take at most 140 characters, so the
+    # bare name must leave room for "arn:aws:lambda:<region>:<account>:layer:" and ":<version>".
+    layer_name_length: int = 140
+    layer_version_arn_length: int = 140
+    description_length: int = 256
+    environment_bytes: int = 4096  # all variables of one function together
+
 
 
 LAMBDA_LIMITS = LambdaLimits()

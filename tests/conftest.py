@@ -155,3 +155,85 @@ class DevEnvs:
 def no_conda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DevEnvs:
     """No micromamba/conda on this machine and no env created (see DevEnvs)."""
     return DevEnvs(tmp_path / "machine", monkeypatch)
+
+
+# -- a local AWS endpoint (moto server) for the publish tests ----------------------------------
+
+AWS_ACCOUNT = "123456789012"  # moto's account
+AWS_REGION = "us-east-1"
+LAMBDA_ROLE = f"arn:aws:iam::{AWS_ACCOUNT}:role/datamart-lambda"
+ARTIFACT_BUCKET = "datamart-artifacts"
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One wrapped moto server per test process (each xdist worker gets its own), on a free port."""
+    from moto_server import MotoServer
+
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch, tmp_path):
+    """boto3 pointed at a freshly reset moto server with dummy credentials, the role and the bucket made."""
+    moto_server.reset()
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    import boto3
+
+    boto3.client("iam", region_name=AWS_REGION).create_role(
+        RoleName="datamart-lambda", AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}'
+    )
+    boto3.client("s3", region_name=AWS_REGION).create_bucket(Bucket=ARTIFACT_BUCKET)
+    moto_server.reset_calls()
+    return moto_server
+
+
+class DevEnvs:
+    """A machine without conda: PATH holds only this interpreter's folder, the system's and `bin`.
+
+    `create_env` makes a real env folder (conda-meta/ and bin/python) where micromamba would put it;
+    `add_tool` puts an executable script on PATH (a stand-in for micromamba or conda themselves).
+    """
+
+    def __init__(self, base: Path, monkeypatch: pytest.MonkeyPatch):
+        self.bin = base / "bin"
+        self.root_prefix = base / "mamba"
+        self.bin.mkdir(parents=True)
+        (base / "home").mkdir()
+        self.environ = {
+            "PATH": os.pathsep.join([str(self.bin), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+            "MAMBA_ROOT_PREFIX": str(self.root_prefix),
+            "HOME": str(base / "home"),
+        }
+        for name in ("MAMBA_EXE", "CONDA_EXE", "CONDA_ENVS_PATH", "CONDA_PREFIX", "PKG_ROOT"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in self.environ.items():
+            monkeypatch.setenv(name, value)
+
+    def create_env(self, name: str) -> str:
+        prefix = self.root_prefix / "envs" / name
+        (prefix / "conda-meta").mkdir(parents=True)
+        (prefix / "bin").mkdir()
+        (prefix / "bin" / "python").symlink_to(sys.executable)
+        return str(prefix / "bin" / "python")
+
+    def add_tool(self, name: str, script: str) -> Path:
+        path = self.bin / name
+        path.write_text(textwrap.dedent(script))
+        path.chmod(0o755)
+        return path
+
+
+@pytest.fixture
+def no_conda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DevEnvs:
+    """No micromamba/conda on this machine and no env created (see DevEnvs)."""
+    return DevEnvs(tmp_path / "machine", monkeypatch)

@@ -1,0 +1,95 @@
+"""A boto3 session for one stage: credentials, region, retries, and AWS errors turned into PkgErrors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packager.errors import ConfigError, PkgError, PublishError
+
+# Throttling and transient errors are retried by botocore with client-side rate limiting.
+RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+CREDENTIALS_HINT = (
+    "configure credentials the usual way: AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
+    " or an SSO login (aws sso login); AWS_ENDPOINT_URL points at a local endpoint"
+)
+
+
+@dataclass
+class AwsSession:
+    """A boto3 session bound to one account and region, with clients made on demand."""
+
+    session: object
+    account: str
+    region: str
+    max_pool: int = 10
+
+    def client(self, service: str):
+        from botocore.config import Config
+
+        key = f"_client_{service}"
+        if key not in self.__dict__:
+            config = Config(retries=RETRIES, max_pool_connections=self.max_pool, read_timeout=300)
+            self.__dict__[key] = self.session.client(service, region_name=self.region, config=config)
+        return self.__dict__[key]
+
+
+def open_session(
+    stage_name: str, stage: dict, profile: str | None = None, region: str | None = None, max_pool: int = 10
+) -> AwsSession:
+    """Open a session for `stage`, ask STS who we are, and check the stage's expected account."""
+    import boto3
+    import botocore.exceptions
+
+    profile = profile or stage.get("profile")
+    try:
+        session = boto3.Session(profile_name=profile)
+    except botocore.exceptions.ProfileNotFound:
+        raise PkgError(f"AWS profile '{profile}' not found", hint="aws configure list-profiles shows the known ones")
+    region = region or stage.get("region") or session.region_name
+    if not region:
+        raise ConfigError(
+            f"no region for stage '{stage_name}'",
+            hint=f"set tool.pkg.stages.{stage_name}.region, or pass --region",
+        )
+    aws = AwsSession(session, "", region, max_pool)
+    try:
+        identity = aws.client("sts").get_caller_identity()
+    except botocore.exceptions.NoCredentialsError:
+        raise PkgError("no AWS credentials found", hint=CREDENTIALS_HINT) from None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+        raise PkgError(f"AWS did not accept the credentials: {error}", hint=CREDENTIALS_HINT) from None
+    aws.account = identity["Account"]
+    expected = stage.get("account")
+    if expected and expected != aws.account:
+        raise PkgError(
+            f"the credentials are for account {aws.account}, but stage '{stage_name}' publishes to {expected}",
+            hint=f"switch profile (--profile) or fix tool.pkg.stages.{stage_name}.account",
+        )
+    return aws
+
+
+def explain_error(error: Exception, operation: str, name: str) -> PkgError:
+    """A PublishError for a failed call, with a hint for the usual causes."""
+    import botocore.exceptions
+
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return PkgError("no AWS credentials found", hint=CREDENTIALS_HINT)
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", str(error))
+        hint = "fix the cause and run `pkg publish` again: what completed is recorded and is not redone"
+        if "role" in message.lower():
+            hint = (
+                "check that the role in tool.pkg.lambda.role exists and trusts lambda.amazonaws.com; "
+                + hint
+            )
+        elif code in ("AccessDeniedException", "AccessDenied"):
+            hint = f"the credentials may not call {operation}; " + hint
+        elif code in ("TooManyRequestsException", "ThrottlingException", "Throttling"):
+            hint = "AWS kept throttling after the retries; " + hint
+        return PublishError(f"{operation} {name} failed: {code}: {message}", hint=hint)
+    return PublishError(
+        f"{operation} {name} failed: {error}",
+        hint="run `pkg publish` again: what completed is recorded and is not redone",
+    )

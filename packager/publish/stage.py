@@ -1,0 +1,77 @@
+"""One stage, end to end: open AWS, turn the build's artifacts into a plan, execute it.
+
+The library behind `pkg plan --stage` and `pkg publish` (the CLI only parses and prints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cache.index import PublishedRecord
+from packager.plan import PublishPlan, Target, desired_resources, plan_publish
+from packager.publish.aws import AwsSession, open_session
+from packager.publish.executor import OnDone, Outcome, execute
+from packager.publish.live import LambdaLiveState
+
+
+@dataclass
+class StagePlan:
+    """A publish plan and what executing it needs."""
+
+    plan: PublishPlan
+    aws: AwsSession
+    recorded: dict[str, PublishedRecord]
+    expected_sha: dict[str, str | None]
+
+
+def plan_stage(
+    ws,
+    stage: str,
+    planned: list,
+    refresh: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    jobs: int = 8,
+) -> StagePlan:
+    """Plan the publish of `planned` (the build plan's artifacts) to `stage`; only read calls are made.
+
+    With `refresh`, what a live function looks like is compared with the index; drift found is
+    written to the index (the index then tells the truth), so a later `pkg publish` repairs it.
+    """
+    config = ws.config
+    stage_table = config.stage(stage)
+    aws = open_session(stage, stage_table, profile, region, max_pool=jobs + 2)
+    target = Target(aws.account, aws.region, stage)
+    layers, functions = desired_resources(config, target, planned, ws.store)
+    index = ws.store.index
+    recorded = index.published(target.account, target.region, stage)
+    bucket = stage_table.get("artifact_bucket") or config.raw.get("artifact_bucket")
+    reasons = {item.spec.id: item.reason for item in planned if item.action == "build"}
+    live = LambdaLiveState(aws)
+    plan = plan_publish(target, layers, functions, recorded, live, refresh, bucket, reasons)
+    if plan.drift:
+        _record_drift(index, target, recorded, plan)
+    expected = {resource.artifact_id: resource.code.code_sha256 for resource in [*layers, *functions]}
+    return StagePlan(plan, aws, recorded, expected)
+
+
+def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], plan: PublishPlan) -> None:
+    """Write what was seen live into the rows of drifted functions."""
+    by_id: dict[str, dict] = {}
+    for drift in plan.drift:
+        row = recorded.get(drift.id)
+        if row is None:
+            continue
+        details = by_id.setdefault(drift.id, dict(row.details))
+        if drift.field == "function":
+            details = by_id[drift.id] = {"missing": True}
+        else:
+            details[drift.field] = drift.live
+    for artifact_id, details in by_id.items():
+        row = recorded[artifact_id]
+        index.record_published(target.account, target.region, target.stage, artifact_id, row.input_hash, details)
+
+
+def publish_stage(ws, staged: StagePlan, jobs: int = 8, on_done: OnDone | None = None) -> list[Outcome]:
+    """Execute a stage plan; each confirmed step is recorded before the next one starts."""
+    return execute(staged.plan, staged.aws, ws.store.index, staged.recorded, staged.expected_sha, jobs, on_done)

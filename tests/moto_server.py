@@ -1,0 +1,245 @@
+"""A moto server on a free loopback port, wrapped to log every request and to inject faults.
+
+Run as a program it serves until killed and prints its port on the first line of stdout:
+
+    python tests/moto_server.py            # -> "PORT\n", then serves
+
+The wrapper sits in front of moto's own WSGI app and adds three routes (the rest is moto):
+- `GET /_pkg/calls` lists the requests seen since the last reset (`DELETE` also clears them), each as
+  `{"operation": "CreateFunction", "method": "POST", "path": ..., "mutating": bool}`;
+- `POST /_pkg/faults` takes a JSON list of faults `{"operation", "effect", "skip", "times"}`:
+  `throttle` answers 429 TooManyRequestsException, `error` a non-retryable 400, `hang_after`
+  performs the request then holds the response until `POST /_pkg/release` (to kill a client
+  after AWS did the work but before it heard back);
+- `POST /moto-api/reset` (moto's) also clears the log and the faults.
+Counting on the server side keeps the tool free of any test-only code path.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+# Lambda's REST routes -> operation names (the ones pkg uses, and their neighbours).
+_LAMBDA_ROUTES = [
+    ("POST", r"/2015-03-31/functions/?", "CreateFunction"),
+    ("GET", r"/2015-03-31/functions/?", "ListFunctions"),
+    ("GET", r"/2015-03-31/functions/[^/]+", "GetFunction"),
+    ("DELETE", r"/2015-03-31/functions/[^/]+", "DeleteFunction"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/code", "UpdateFunctionCode"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/configuration", "UpdateFunctionConfiguration"),
+    ("GET", r"/2015-03-31/functions/[^/]+/configuration", "GetFunctionConfiguration"),
+    ("POST", r"/2018-10-31/layers/[^/]+/versions", "PublishLayerVersion"),
+    ("GET", r"/2018-10-31/layers/[^/]+/versions", "ListLayerVersions"),
+    ("GET", r"/2018-10-31/layers/[^/]+/versions/\d+", "GetLayerVersion"),
+    ("DELETE", r"/2018-10-31/layers/[^/]+/versions/\d+", "DeleteLayerVersion"),
+    ("GET", r"/2018-10-31/layers/?", "ListLayers"),
+    ("POST", r"/2017-03-31/tags/.+", "TagResource"),
+    ("DELETE", r"/2017-03-31/tags/.+", "UntagResource"),
+    ("GET", r"/2017-03-31/tags/.+", "ListTags"),
+]
+_READ_PREFIXES = ("Get", "List", "Describe", "Head")
+
+
+def operation_of(method: str, path: str, action: str | None) -> str:
+    """A readable operation name for one request (query-protocol Action, Lambda route, or S3 verb)."""
+    if action:
+        return action
+    for route_method, pattern, name in _LAMBDA_ROUTES:
+        if method == route_method and re.fullmatch(pattern, path):
+            return name
+    return {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(
+        method, f"{method} {path}"
+    )
+
+
+def is_mutating(operation: str, method: str) -> bool:
+    if operation.startswith(_READ_PREFIXES):
+        return False
+    if " " in operation:  # unknown route: judge by the HTTP verb
+        return method not in ("GET", "HEAD")
+    return True
+
+
+@dataclass
+class Fault:
+    operation: str
+    effect: str  # throttle | error | hang_after
+    skip: int = 0
+    times: int = 1
+    seen: int = 0
+
+    def applies(self) -> bool:
+        self.seen += 1
+        return self.skip < self.seen <= self.skip + self.times
+
+
+@dataclass
+class ServerState:
+    calls: list[dict] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.faults.clear()
+            self.release.set()
+            self.release = threading.Event()
+
+
+def _json_response(start_response, status: str, document, headers=()):
+    body = json.dumps(document).encode()
+    start_response(status, [("Content-Type", "application/json"), *headers])
+    return [body]
+
+
+def make_app(moto_app, state: ServerState):
+    """moto's WSGI app behind the request log and the fault injector."""
+
+    def app(environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        if path == "/_pkg/calls":
+            with state.lock:
+                calls = list(state.calls)
+                if method == "DELETE":
+                    state.calls.clear()
+            return _json_response(start_response, "200 OK", calls)
+        if path == "/_pkg/faults":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            faults = json.loads(environ["wsgi.input"].read(length) or b"[]")
+            with state.lock:
+                state.faults.extend(Fault(**fault) for fault in faults)
+            return _json_response(start_response, "200 OK", {"ok": True})
+        if path == "/_pkg/release":
+            state.release.set()
+            return _json_response(start_response, "200 OK", {"ok": True})
+        if path == "/moto-api/reset":
+            state.reset()
+
+        action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
+        if action is None and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
+        operation = operation_of(method, path, action)
+        if not path.startswith("/moto-api"):
+            with state.lock:
+                state.calls.append(
+                    {"operation": operation, "method": method, "path": path, "mutating": is_mutating(operation, method)}
+                )
+                fault = next((f for f in state.faults if f.operation == operation and f.applies()), None)
+                release = state.release
+        else:
+            fault = None
+        if fault and fault.effect == "throttle":
+            return _json_response(
+                start_response,
+                "429 Too Many Requests",
+                {"message": "Rate exceeded", "Type": "User"},
+                [("x-amzn-ErrorType", "TooManyRequestsException")],
+            )
+        if fault and fault.effect == "error":
+            return _json_response(
+                start_response,
+                "400 Bad Request",
+                {"message": f"injected failure of {operation}", "Type": "User"},
+                [("x-amzn-ErrorType", "InvalidParameterValueException")],
+            )
+        result = moto_app(environ, start_response)
+        if fault and fault.effect == "hang_after":
+            body = b"".join(result)  # the work is done on the server side
+            release.wait(timeout=120)
+            return [body]
+        return result
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve moto behind the wrapper; prints the bound port, then serves until killed."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, make_app(moto_app, ServerState()), threaded=True)
+    os.environ.setdefault("MOTO_PORT", str(server.port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(server.port, flush=True)
+    server.serve_forever()
+
+
+class MotoServer:
+    """A wrapped moto server in a subprocess, and the client side of its extra routes."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.process.stdout.readline()
+        if not line.strip().isdigit():
+            self.process.kill()
+            raise RuntimeError("the moto server did not start")
+        self.port = int(line)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def _request(self, method: str, path: str, document=None):
+        data = json.dumps(document).encode() if document is not None else None
+        request = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def reset(self) -> None:
+        self._request("POST", "/moto-api/reset", {})
+
+    def reset_calls(self) -> None:
+        """Forget the requests seen so far (e.g. a test's own setup calls)."""
+        self._request("DELETE", "/_pkg/calls")
+
+    def calls(self) -> list[dict]:
+        return self._request("GET", "/_pkg/calls")
+
+    def mutating_calls(self) -> list[str]:
+        return [call["operation"] for call in self.calls() if call["mutating"]]
+
+    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1) -> None:
+        self._request("POST", "/_pkg/faults", [{"operation": operation, "effect": effect, "skip": skip, "times": times}])
+
+    def release(self) -> None:
+        self._request("POST", "/_pkg/release", {})
+
+    def wait_for(self, operation: str, count: int = 1, timeout: float = 60) -> None:
+        """Block until the server has seen `count` requests of `operation`."""
+        deadline = time.monotonic() + timeout
+        while sum(call["operation"] == operation for call in self.calls()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {operation} request within {timeout} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+if __name__ == "__main__":
+    serve()

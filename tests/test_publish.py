@@ -1,0 +1,461 @@
+"""`pkg publish` end to end against a local moto server: only what changed is published, and reruns converge.
+
+Mutating calls are counted on the server side (tests/moto_server.py logs every request), so
+the tool has no test-only code path. Live state is read back with boto3 and compared with the
+local zips.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+
+import boto3
+import pytest
+from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, make_repo, run_console
+
+PUBLISH_PYPROJECT = f"""\
+[project]
+name = "pipelines"
+version = "0.0.0"
+
+[tool.pkg]
+project = "datamart"
+artifact_bucket = "{ARTIFACT_BUCKET}"
+
+[tool.pkg.lambda]
+runtime = "python3.12"
+architecture = "x86_64"
+role = "{LAMBDA_ROLE}"
+tags = {{ team = "data" }}
+
+[tool.pkg.lambda.functions.ingest]
+memory = 1024
+
+[tool.pkg.stages.dev]
+region = "{AWS_REGION}"
+account = "123456789012"
+
+[tool.pkg.stages.dev.lambda]
+environment = {{ STAGE = "dev" }}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, aws):
+    """A two-function repo sharing internal_libs, configured for stage dev, and the moto server."""
+    repo = make_repo(tmp_path)
+    repo.write("pyproject.toml", PUBLISH_PYPROJECT)
+    return repo
+
+
+def lam():
+    return boto3.client("lambda", region_name=AWS_REGION)
+
+
+def code_sha256(path: str) -> str:
+    with open(path, "rb") as stream:
+        return base64.b64encode(hashlib.sha256(stream.read()).digest()).decode()
+
+
+def actions_by_name(report: dict) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for action in report["actions"]:
+        found.setdefault(action["name"], []).append(action["action"])
+    return found
+
+
+def mutating(server) -> list[str]:
+    return server.mutating_calls()
+
+
+def test_first_publish_creates_everything_and_live_state_matches_the_local_zips(project, aws):
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert actions_by_name(report) == {
+        "datamart-dev-internal_libs": ["publish_layer_version"],
+        "datamart-dev-ingest": ["create_function"],
+        "datamart-dev-report": ["create_function"],
+    }
+    assert report["summary"]["mutating_calls"] == 3
+    assert all(action["status"] == "done" for action in report["actions"])
+    assert sorted(mutating(aws)) == ["CreateFunction", "CreateFunction", "PublishLayerVersion"]
+
+    paths = {artifact["id"]: artifact["path"] for artifact in report["artifacts"]}
+    layer = lam().get_layer_version(LayerName="datamart-dev-internal_libs", VersionNumber=1)
+    assert layer["Content"]["CodeSha256"] == code_sha256(paths["lambda/internal_libs"])
+    for function, memory in (("ingest", 1024), ("report", 128)):
+        live = lam().get_function(FunctionName=f"datamart-dev-{function}")
+        config = live["Configuration"]
+        assert config["CodeSha256"] == code_sha256(paths[f"lambda/function/{function}"])
+        assert config["Handler"] == f"{function}.handler"
+        assert config["Runtime"] == "python3.12"
+        assert config["MemorySize"] == memory
+        assert config["Role"] == LAMBDA_ROLE
+        assert config["Environment"]["Variables"] == {"STAGE": "dev"}
+        assert [layer["Arn"] for layer in config["Layers"]] == [layer["LayerVersionArn"]]
+        assert live["Tags"] == {"team": "data"}
+
+
+def test_second_publish_makes_no_mutating_call(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert report["summary"] == {"built": 0, "cached": 3, "mutating_calls": 0, "dry_run": False}
+    assert {action["action"] for action in report["actions"]} == {"skip"}
+    assert mutating(aws) == []
+    # A no-op publish reads only who the credentials belong to.
+    assert [call["operation"] for call in aws.calls()] == ["GetCallerIdentity"]
+
+
+def test_editing_one_handler_updates_exactly_that_function(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("src/lambda/report.py", "def handler(event, context):\n    return 'v2'\n")
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    changed = {a["name"]: a for a in report["actions"] if a["action"] != "skip"}
+    assert list(changed) == ["datamart-dev-report"]
+    assert changed["datamart-dev-report"]["action"] == "update_function_code"
+    assert "src/lambda/report.py changed" in changed["datamart-dev-report"]["reason"]
+    assert [(c["operation"], c["path"].rsplit("/", 2)[-2]) for c in aws.calls() if c["mutating"]] == [
+        ("UpdateFunctionCode", "datamart-dev-report")
+    ]
+    path = next(a["path"] for a in report["artifacts"] if a["id"] == "lambda/function/report")
+    assert lam().get_function(FunctionName="datamart-dev-report")["Configuration"]["CodeSha256"] == code_sha256(path)
+
+
+def test_editing_internal_libs_publishes_one_layer_version_and_updates_its_users(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("src/lambda/internal_libs/orders.py", "def parse(record):\n    return record\n")
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert actions_by_name(report) == {
+        "datamart-dev-internal_libs": ["publish_layer_version"],
+        "datamart-dev-ingest": ["update_function_configuration"],
+        "datamart-dev-report": ["update_function_configuration"],
+    }
+    assert sorted(mutating(aws)) == ["PublishLayerVersion", "UpdateFunctionConfiguration", "UpdateFunctionConfiguration"]
+    versions = lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]
+    assert sorted(v["Version"] for v in versions) == [1, 2]
+    newest = max(versions, key=lambda v: v["Version"])["LayerVersionArn"]
+    for function in ("ingest", "report"):
+        config = lam().get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]
+        assert [layer["Arn"] for layer in config["Layers"]] == [newest]
+    assert mutating_after_noop(project, aws) == []
+
+
+def mutating_after_noop(project, aws) -> list[str]:
+    aws.reset_calls()
+    project.pkg_json("publish", "--stage", "dev")
+    return mutating(aws)
+
+
+def test_a_setting_change_updates_only_that_functions_configuration(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace("memory = 1024", "memory = 2048\ntimeout = 60"))
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    changed = [a for a in report["actions"] if a["action"] != "skip"]
+    assert [(a["name"], a["action"]) for a in changed] == [("datamart-dev-ingest", "update_function_configuration")]
+    assert "MemorySize 1024 -> 2048" in changed[0]["reason"]
+    assert mutating(aws) == ["UpdateFunctionConfiguration"]
+    config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
+    assert (config["MemorySize"], config["Timeout"]) == (2048, 60)
+
+
+def test_tags_are_added_and_removed(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'tags = { owner = "ana" }'))
+    aws.reset_calls()
+
+    project.pkg_json("publish", "--stage", "dev")
+
+    assert sorted(mutating(aws)) == ["TagResource", "TagResource", "UntagResource", "UntagResource"]
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Tags"] == {"owner": "ana"}
+    assert mutating_after_noop(project, aws) == []
+
+
+def test_plan_and_dry_run_make_no_mutating_call(project, aws):
+    plan = project.pkg_json("plan", "--stage", "dev")
+    assert [a["action"] for a in plan["actions"]] == ["publish_layer_version", "create_function", "create_function"]
+    assert plan["summary"]["mutating_calls"] == 3
+    assert all(a["reason"] for a in plan["actions"])
+    assert [a["action"] for a in plan["artifacts"]] == ["build", "build", "build"]  # plan builds nothing
+
+    dry = project.pkg_json("publish", "--stage", "dev", "--dry-run")
+    assert [a["action"] for a in dry["actions"]] == ["publish_layer_version", "create_function", "create_function"]
+    assert mutating(aws) == []
+    assert lam().list_functions()["Functions"] == []
+
+
+def test_plan_text_lists_every_action_with_its_reason(project, aws):
+    result = project.pkg("plan", "--stage", "dev")
+    assert result.exit_code == 0, result.stderr
+    assert "publish_layer_version" in result.stdout and "datamart-dev-internal_libs" in result.stdout
+    assert "create_function" in result.stdout and "new function" in result.stdout
+    assert "3 mutating AWS calls" in result.stdout
+
+
+def test_drift_is_reported_by_plan_refresh_and_repaired_by_publish(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    lam().update_function_configuration(FunctionName="datamart-dev-report", MemorySize=512, Layers=[])
+    aws.reset_calls()
+
+    # Without --refresh the index says all is well; with it, the live function is compared.
+    assert {a["action"] for a in project.pkg_json("plan", "--stage", "dev")["actions"]} == {"skip"}
+    plan = project.pkg_json("plan", "--stage", "dev", "--refresh")
+    assert mutating(aws) == []
+    assert {(d["name"], d["field"]) for d in plan["drift"]} == {
+        ("datamart-dev-report", "configuration"),
+        ("datamart-dev-report", "layers"),
+    }
+    repair = [a for a in plan["actions"] if a["action"] != "skip"]
+    assert [(a["name"], a["action"]) for a in repair] == [("datamart-dev-report", "update_function_configuration")]
+    assert repair[0]["reason"].startswith("drift:")
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert mutating(aws) == ["UpdateFunctionConfiguration"]
+    assert [a["action"] for a in report["actions"] if a["action"] != "skip"] == ["update_function_configuration"]
+    config = lam().get_function(FunctionName="datamart-dev-report")["Configuration"]
+    assert config["MemorySize"] == 128 and len(config["Layers"]) == 1
+    again = project.pkg_json("plan", "--stage", "dev", "--refresh")
+    assert again["drift"] == [] and again["summary"]["mutating_calls"] == 0
+
+
+def test_code_changed_out_of_band_is_repaired(project, aws):
+    first = project.pkg_json("publish", "--stage", "dev")
+    other = next(a["path"] for a in first["artifacts"] if a["id"] == "lambda/function/report")
+    with open(other, "rb") as stream:
+        lam().update_function_code(FunctionName="datamart-dev-ingest", ZipFile=stream.read())
+
+    report = project.pkg_json("publish", "--stage", "dev", "--refresh")
+
+    assert [(a["name"], a["action"]) for a in report["actions"] if a["action"] != "skip"] == [
+        ("datamart-dev-ingest", "update_function_code")
+    ]
+    path = next(a["path"] for a in report["artifacts"] if a["id"] == "lambda/function/ingest")
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]["CodeSha256"] == code_sha256(path)
+
+
+def test_a_function_deleted_out_of_band_is_recreated(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    lam().delete_function(FunctionName="datamart-dev-ingest")
+
+    plan = project.pkg_json("plan", "--stage", "dev", "--refresh")
+    assert [(a["name"], a["action"]) for a in plan["actions"] if a["action"] != "skip"] == [
+        ("datamart-dev-ingest", "create_function")
+    ]
+    project.pkg_json("publish", "--stage", "dev")
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]["MemorySize"] == 1024
+
+
+def test_throttling_is_retried_with_backoff(project, aws):
+    aws.inject("CreateFunction", "throttle", times=2)
+    aws.inject("PublishLayerVersion", "throttle", times=1)
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert all(a["status"] == "done" for a in report["actions"])
+    operations = [call["operation"] for call in aws.calls()]
+    assert operations.count("CreateFunction") == 4 and operations.count("PublishLayerVersion") == 2
+    assert len(lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]) == 1
+
+
+def test_an_error_halfway_stops_cleanly_and_a_rerun_finishes_the_job(project, aws):
+    aws.inject("CreateFunction", "error", skip=1)
+
+    failed = project.pkg("publish", "--stage", "dev", "-j", "1")
+
+    assert failed.exit_code == 1
+    assert "error: create_function datamart-dev-report failed: InvalidParameterValueException" in failed.stderr
+    assert "hint:" in failed.stderr and "Traceback" not in failed.stderr
+    aws.reset_calls()
+    report = project.pkg_json("publish", "--stage", "dev")
+    assert [(a["name"], a["action"]) for a in report["actions"] if a["action"] != "skip"] == [
+        ("datamart-dev-report", "create_function")
+    ]
+    assert mutating(aws) == ["CreateFunction"]
+    assert mutating_after_noop(project, aws) == []
+
+
+@pytest.mark.parametrize("operation", ["PublishLayerVersion", "CreateFunction"])
+def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, aws, operation):
+    # AWS performs the call, then the response is held until the client is killed: the index
+    # never hears of it. The rerun must find it (layer description / live function) and adopt it.
+    aws.inject(operation, "hang_after")
+    env = {"PKG_CACHE_DIR": str(project.cache_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        cwd=project.root,
+        env={**_environ(), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        aws.wait_for(operation)
+        time.sleep(0.3)  # the request is now being held on the server
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        aws.release()
+        if process.poll() is None:
+            process.kill()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert all(a["status"] in ("done", "skipped") for a in report["actions"])
+    versions = lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]
+    assert [v["Version"] for v in versions] == [1]
+    names = sorted(f["FunctionName"] for f in lam().list_functions()["Functions"])
+    assert names == ["datamart-dev-ingest", "datamart-dev-report"]
+    for function in names:
+        layers = lam().get_function(FunctionName=function)["Configuration"]["Layers"]
+        assert [layer["Arn"] for layer in layers] == [versions[0]["LayerVersionArn"]]
+    assert mutating_after_noop(project, aws) == []
+
+
+def _environ() -> dict:
+    import os
+
+    return dict(os.environ)
+
+
+def test_a_lost_index_is_rebuilt_from_live_state_without_republishing(project, aws, tmp_path):
+    project.pkg_json("publish", "--stage", "dev")
+    project.cache_dir = tmp_path / "fresh-cache"  # another machine, an empty cache
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert mutating(aws) == []
+    assert all(a["action"] == "skip" for a in report["actions"])
+    assert mutating_after_noop(project, aws) == []
+
+
+def test_missing_credentials_is_a_clean_error(project, aws, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    result = project.pkg("publish", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert "error: no AWS credentials found" in result.stderr
+    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_missing_role_is_named(project, aws):
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace("role/datamart-lambda", "role/nobody"))
+
+    result = project.pkg("publish", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert "role" in result.stderr and "lambda.amazonaws.com" in result.stderr
+    # The layer went out before the failure and is recorded: the rerun publishes it no more.
+    project.write("pyproject.toml", PUBLISH_PYPROJECT)
+    aws.reset_calls()
+    project.pkg_json("publish", "--stage", "dev")
+    assert sorted(mutating(aws)) == ["CreateFunction", "CreateFunction"]
+
+
+def test_credentials_for_another_account_are_refused(project, aws):
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('account = "123456789012"', 'account = "210987654321"'))
+
+    result = project.pkg("publish", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert "account 123456789012" in result.stderr and "210987654321" in result.stderr
+    assert mutating(aws) == []
+
+
+def test_an_unknown_stage_is_refused(project, aws):
+    result = project.pkg("publish", "--stage", "prod")
+    assert result.exit_code == 1
+    assert "unknown stage 'prod'" in result.stderr and "dev" in result.stderr
+
+
+def test_stages_are_published_and_recorded_apart(project, aws):
+    project.write("pyproject.toml", PUBLISH_PYPROJECT + '\n[tool.pkg.stages.prod]\nregion = "us-east-1"\n')
+    project.pkg_json("publish", "--stage", "dev")
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "prod")
+
+    assert actions_by_name(report) == {
+        "datamart-prod-internal_libs": ["publish_layer_version"],
+        "datamart-prod-ingest": ["create_function"],
+        "datamart-prod-report": ["create_function"],
+    }
+    assert report["summary"]["built"] == 0  # the artifacts are shared; only the AWS side differs
+    assert mutating_after_noop(project, aws) == []
+
+
+def test_names_over_the_aws_limits_are_refused_before_any_call(project, aws):
+    long_name = "f" * 52  # datamart-dev-fff...: 65 characters
+    project.write(f"src/lambda/{long_name}.py", "def handler(event, context):\n    return 1\n")
+
+    result = project.pkg("plan", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert f"datamart-dev-{long_name}" in result.stderr and "at most 64" in result.stderr
+    assert mutating(aws) == []
+
+
+def test_a_layer_name_over_the_arn_limit_is_refused(project, aws):
+    # arn:aws:lambda:us-east-1:123456789012:layer:<name>:<version> must stay within 140 characters.
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('project = "datamart"', f'project = "{"p" * 80}"'))
+    result = project.pkg("plan", "--stage", "dev")
+    assert result.exit_code == 1
+    assert "lambda/internal_libs: layer name" in result.stderr and "at most 90" in result.stderr
+
+
+def test_a_project_name_that_cant_name_a_function_is_refused(project, aws):
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('project = "datamart"', 'project = "data mart"'))
+    result = project.pkg("plan", "--stage", "dev")
+    assert result.exit_code == 1
+    assert "tool.pkg.project" in result.stderr
+
+
+def test_a_missing_role_setting_is_a_config_error(project, aws):
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace(f'role = "{LAMBDA_ROLE}"\n', ""))
+    result = project.pkg("plan", "--stage", "dev")
+    assert result.exit_code == 1
+    assert "tool.pkg.lambda.role" in result.stderr
+
+
+def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
+    import os
+
+    # Random bytes as base64 barely compress: ~72 MB of text zips to just over 50 MB.
+    blob = base64.b64encode(os.urandom(54 * 1024 * 1024)).decode()
+    project.write("src/lambda/big.py", f"DATA = '{blob}'\n\ndef handler(event, context):\n    return len(DATA)\n")
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
+    assert big["size"] > 50 * 1024 * 1024
+    steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
+    assert steps == ["put_object", "create_function"]
+    key = f"pkg/lambda/{big['sha256']}.zip"
+    assert boto3.client("s3", region_name=AWS_REGION).head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
+    assert lam().get_function(FunctionName="datamart-dev-big")["Configuration"]["CodeSha256"] == code_sha256(big["path"])
+    assert mutating_after_noop(project, aws) == []
+
+
+def test_the_console_script_publishes_too(project, aws):
+    result = run_console(["publish", "--stage", "dev"], cwd=project.root, env={"PKG_CACHE_DIR": str(project.cache_dir)})
+    assert result.returncode == 0, result.stderr
+    assert "3 mutating AWS calls made" in result.stdout
