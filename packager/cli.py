@@ -417,10 +417,11 @@ def env_run(ctx: click.Context, service: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in the env of SERVICE: pkg env run lambda -- python -m pytest tests/"""
     from packager.envs import run_in_env
 
-    ctx.exit(run_in_env(_root(ctx), service, list(command)))
+    args = list(command[1:] if command[:1] == ("--",) else command)
+    ctx.exit(run_in_env(_root(ctx), service, args))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command()
 @click.argument("target")
 @click.option("--event", "event_path", help="JSON file with the event ('-' reads stdin; default {}).")
 @click.option("--stage", help="Apply this stage's settings (environment, memory, timeout).")

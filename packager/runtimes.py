@@ -88,71 +88,6 @@ LAMBDA_PROVIDED_DISTRIBUTIONS = frozenset(
 
 
 # ---------------------------------------------------------------------------------------------
-# Dev environments (issue 7): one conda env per service runtime, for development and local runs,
-# never for deployment (deployable wheels come from pip/uv with --platform tags). envs/<name>.yml,
-# the dev container and `pkg env` are all rendered from this table; tests fail when they disagree.
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DevEnv:
-    """One conda environment: its Python, the service folders it serves, and its pinned packages."""
-
-    name: str  # the conda env name, and envs/<name>.yml
-    python: str  # "3.12"
-    services: tuple[str, ...]  # src/<service> folders whose code runs here
-    conda: tuple[str, ...] = ()  # conda-forge specs besides python and pip
-    pip: tuple[str, ...] = ()  # fixed pip specs; the services' requirements files come on top
-    about: str = ""
-
-
-# The Lambda env follows pkg's default Lambda runtime; every Lambda runtime ships boto3 (see
-# LAMBDA_PROVIDED_DISTRIBUTIONS), so the env has it too and `pkg invoke` offers it to handlers.
-DEV_ENVS: dict[str, DevEnv] = {
-    env.name: env
-    for env in [
-        DevEnv(
-            "lambda",
-            LAMBDA_RUNTIMES["python3.12"].python,
-            ("lambda",),
-            conda=("boto3", "pytest"),
-            about="AWS Lambda, python3.12 (Amazon Linux 2023)",
-        ),
-        DevEnv(
-            "glue_python_shell",
-            "3.9",
-            ("glue_python_shell",),
-            # The versions of Glue's Python 3.9 "analytics" library set (library-set=analytics).
-            pip=("pandas==1.4.2", "numpy==1.22.3", "awswrangler==2.15.1", "boto3", "pytest"),
-            about="AWS Glue Python shell, Python 3.9, analytics library set",
-        ),
-        DevEnv(
-            "glue_spark",
-            "3.11",
-            ("glue_spark",),
-            conda=("openjdk=17", "pyspark=3.5.4", "pytest"),
-            about="AWS Glue 5.0 (glueetl): Spark 3.5.4, Python 3.11, Java 17",
-        ),
-        DevEnv(
-            "emr",
-            "3.11",
-            ("emr",),
-            # emr-7.8.0 ships Spark 3.5.4-amzn-0; EMR 7.x runs Java 17 by default.
-            conda=("openjdk=17", "pyspark=3.5.4", "pytest"),
-            about="Amazon EMR 7.8 (Serverless or on EC2): Spark 3.5.4, Python 3.11, Java 17",
-        ),
-        DevEnv(
-            "pkg",
-            "3.12",
-            (),
-            pip=("-e ${PKG_ROOT}[test]", "conda-lock"),  # pkg from this checkout, editable
-            about="the pkg tool itself, its tests and conda-lock",
-        ),
-    ]
-}
-
-
-# ---------------------------------------------------------------------------------------------
 # Glue Python shell, Glue Spark and EMR (issue 6). Facts from RUNTIMES.md; one row per version.
 # ---------------------------------------------------------------------------------------------
 
@@ -218,3 +153,73 @@ def job_runtime(service: str, version: str) -> JobRuntime | None:
         return emr_runtime(version)
     table = GLUE_PYTHON_SHELL_RUNTIMES if service == "glue_python_shell" else GLUE_SPARK_RUNTIMES
     return table.get(version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dev environments (issue 7): one conda env per service runtime, for development and local runs,
+# never for deployment (deployable wheels come from pip/uv with --platform tags). envs/<name>.yml,
+# the dev container and `pkg env` are all rendered from this table; tests fail when they disagree.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevEnv:
+    """One conda environment: its Python, the service folders it serves, and its pinned packages."""
+
+    name: str  # the conda env name, and envs/<name>.yml
+    python: str  # "3.12"
+    services: tuple[str, ...]  # src/<service> folders whose code runs here
+    conda: tuple[str, ...] = ()  # conda-forge specs besides python and pip
+    pip: tuple[str, ...] = ()  # fixed pip specs; the services' requirements files come on top
+    about: str = ""
+
+
+# Each env follows its service's default runtime row above (config.py's defaults: python3.12,
+# Python shell on Glue 3.0, Glue 5.0, EMR 7.x). Every Lambda runtime ships boto3 (see
+# LAMBDA_PROVIDED_DISTRIBUTIONS), so the lambda env has it too and `pkg invoke` offers it to handlers.
+_SHELL = GLUE_PYTHON_SHELL_RUNTIMES["3.0"]
+_GLUE_SPARK = GLUE_SPARK_RUNTIMES["5.0"]
+_EMR = EMR_RUNTIMES["emr-7"]
+
+DEV_ENVS: dict[str, DevEnv] = {
+    env.name: env
+    for env in [
+        DevEnv(
+            "lambda",
+            LAMBDA_RUNTIMES["python3.12"].python,
+            ("lambda",),
+            conda=("boto3", "pytest"),
+            about="AWS Lambda, python3.12 (Amazon Linux 2023)",
+        ),
+        DevEnv(
+            "glue_python_shell",
+            _SHELL.pythons[0],
+            ("glue_python_shell",),
+            # The versions of Glue's Python 3.9 "analytics" library set (library-set=analytics).
+            pip=("pandas==1.4.2", "numpy==1.22.3", "awswrangler==2.15.1", "boto3", "pytest"),
+            about=f"AWS Glue Python shell (Glue {_SHELL.version}), Python {_SHELL.pythons[0]}, analytics library set",
+        ),
+        DevEnv(
+            "glue_spark",
+            _GLUE_SPARK.pythons[0],
+            ("glue_spark",),
+            conda=("openjdk=17", f"pyspark={_GLUE_SPARK.spark}", "pytest"),
+            about=f"AWS Glue {_GLUE_SPARK.version} (glueetl): Spark {_GLUE_SPARK.spark}, Python {_GLUE_SPARK.pythons[0]}, Java 17",
+        ),
+        DevEnv(
+            "emr",
+            _EMR.pythons[0],
+            ("emr",),
+            # EMR 7.x releases ship Spark 3.5.0 to 3.5.6 (-amzn builds): any 3.5.x; Java 17 by default.
+            conda=("openjdk=17", f"pyspark={_EMR.spark}", "pytest"),
+            about=f"Amazon EMR 7.x (Serverless or on EC2): Spark {_EMR.spark}.x, Python {_EMR.pythons[0]}, Java 17",
+        ),
+        DevEnv(
+            "pkg",
+            "3.12",
+            (),
+            pip=("-e ${PKG_ROOT}[test]", "conda-lock"),  # pkg from this checkout, editable
+            about="the pkg tool itself, its tests and conda-lock",
+        ),
+    ]
+}
