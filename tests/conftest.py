@@ -115,48 +115,6 @@ def run_console(args: list[str], cwd: Path, env: dict | None = None) -> subproce
     )
 
 
-class DevEnvs:
-    """A machine without conda: PATH holds only this interpreter's folder, the system's and `bin`.
-
-    `create_env` makes a real env folder (conda-meta/ and bin/python) where micromamba would put it;
-    `add_tool` puts an executable script on PATH (a stand-in for micromamba or conda themselves).
-    """
-
-    def __init__(self, base: Path, monkeypatch: pytest.MonkeyPatch):
-        self.bin = base / "bin"
-        self.root_prefix = base / "mamba"
-        self.bin.mkdir(parents=True)
-        (base / "home").mkdir()
-        self.environ = {
-            "PATH": os.pathsep.join([str(self.bin), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
-            "MAMBA_ROOT_PREFIX": str(self.root_prefix),
-            "HOME": str(base / "home"),
-        }
-        for name in ("MAMBA_EXE", "CONDA_EXE", "CONDA_ENVS_PATH", "CONDA_PREFIX", "PKG_ROOT"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in self.environ.items():
-            monkeypatch.setenv(name, value)
-
-    def create_env(self, name: str) -> str:
-        prefix = self.root_prefix / "envs" / name
-        (prefix / "conda-meta").mkdir(parents=True)
-        (prefix / "bin").mkdir()
-        (prefix / "bin" / "python").symlink_to(sys.executable)
-        return str(prefix / "bin" / "python")
-
-    def add_tool(self, name: str, script: str) -> Path:
-        path = self.bin / name
-        path.write_text(textwrap.dedent(script))
-        path.chmod(0o755)
-        return path
-
-
-@pytest.fixture
-def no_conda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DevEnvs:
-    """No micromamba/conda on this machine and no env created (see DevEnvs)."""
-    return DevEnvs(tmp_path / "machine", monkeypatch)
-
-
 # -- a local AWS endpoint (moto server) for the publish tests ----------------------------------
 
 AWS_ACCOUNT = "123456789012"  # moto's account
