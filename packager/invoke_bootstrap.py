@@ -1,10 +1,11 @@
-"""Run one Lambda handler as the Lambda Python runtime would; `pkg invoke` starts it with `python -I -S`.
+"""Run a Lambda handler, or a Glue Python shell script, as the service would; started with `python -I -S`.
 
-This file is copied next to the extracted artifacts and run by the function's interpreter, which
+This file is copied next to the extracted artifacts and run by the service's interpreter, which
 may be any Python from 3.9 up: it imports nothing from pkg and only the standard library.
-sys.path is the task folder, then the layers' /opt/python, then the standard library; of the
-interpreter's site-packages only the distributions the Lambda runtime ships (boto3, ...) are visible,
-so a dependency missing from the layers fails here as it would on Lambda.
+sys.path is the code folder, then the artifacts' folders, then the standard library; of the
+interpreter's site-packages only the distributions the service itself provides (Lambda: boto3 and
+its kin; Glue: the library set) and what they require are visible, so a dependency missing from
+the artifacts fails here as it would in AWS.
 """
 
 import decimal
@@ -13,6 +14,7 @@ import importlib.machinery
 import json
 import os
 import re
+import runpy
 import signal
 import sys
 import time
@@ -34,7 +36,7 @@ class RuntimeProvidedFinder:
 
         self.metadata = metadata
         self.site_dirs = site_dirs
-        self.distributions = set(_normalise(name) for name in distributions)
+        self.distributions = self._closure(set(_normalise(name) for name in distributions))
         self.modules = set()
         for dist in self._dists(None):
             top_level = dist.read_text("top_level.txt")
@@ -45,6 +47,25 @@ class RuntimeProvidedFinder:
                     first = str(path).split("/", 1)[0]
                     if not first.endswith((".dist-info", ".egg-info", ".pth")) and first != "__pycache__":
                         self.modules.add(first[:-3] if first.endswith(".py") else first)
+
+    def _closure(self, names):
+        """`names` and every distribution they require (extras left out), as installed here."""
+        context = self.metadata.DistributionFinder.Context(path=self.site_dirs)
+        installed = {}
+        for dist in self.metadata.MetadataPathFinder.find_distributions(context):
+            installed.setdefault(_normalise(dist.metadata["Name"] or ""), dist)
+        todo, seen = list(names), set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for requirement in (installed[name].requires or []) if name in installed else []:
+                if "extra ==" not in requirement.replace('"', "").replace("'", ""):
+                    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+                    if match:
+                        todo.append(_normalise(match.group(0)))
+        return seen
 
     def _dists(self, name):
         context = self.metadata.DistributionFinder.Context(path=self.site_dirs, name=name)
@@ -97,11 +118,11 @@ class _Encoder(json.JSONEncoder):
 
 
 def _user_traceback(error):
-    """The traceback lines of the user's code: frames of this bootstrap and of importlib are dropped."""
+    """The traceback lines of the user's code: frames of this bootstrap, runpy and importlib are dropped."""
     frames = [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
-        if frame.filename != BOOTSTRAP and not frame.filename.startswith("<frozen importlib")
+        if frame.filename not in (BOOTSTRAP, runpy.__file__) and not frame.filename.startswith("<frozen ")
     ]
     return traceback.StackSummary.from_list(frames).format()
 
@@ -120,8 +141,8 @@ def _set_path(spec):
     import site  # with -S, importing site adds nothing to sys.path; it only names the folders
 
     version = "python%d.%d" % sys.version_info[:2]
-    opt_python = os.path.join(spec["opt"], "python")
-    sys.path[:0] = [spec["task"], os.path.join(opt_python, "lib", version, "site-packages"), opt_python]
+    paths = [path.replace("{python}", version) for path in spec["paths"]]
+    sys.path[:0] = [spec["code"]] + paths
     site_dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
     sys.meta_path.append(RuntimeProvidedFinder(site_dirs, spec["provided"]))
 
@@ -146,10 +167,30 @@ def _arm_timeout(spec):
         signal.setitimer(signal.ITIMER_REAL, spec["timeout"])
 
 
+def run_script(spec):
+    """Run the job script as __main__ with its arguments; the outcome as a JSON-able dict."""
+    _set_path(spec)
+    script = os.path.join(spec["code"], spec["script"])
+    sys.argv = [script] + spec["args"]
+    _arm_timeout(spec)
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        if isinstance(exit.code, str):
+            sys.stderr.write(exit.code + "\n")
+        if code:
+            return _failure("SystemExit", "the script exited with code %d" % code, [])
+    except Exception as error:
+        stack = _user_traceback(error)
+        _print_failure(error, stack)
+        return _failure(type(error).__name__, str(error), stack)
+    return {"ok": True}
+
+
 def run(spec):
     """Import the handler, call it with the event, and return the outcome as a JSON-able dict."""
     _set_path(spec)
-    os.chdir(spec["task"])
     with open(spec["event_path"], encoding="utf-8") as stream:
         event = json.load(stream)
     module_name, _, function_name = spec["handler"].rpartition(".")
@@ -184,7 +225,8 @@ def run(spec):
 def main():
     with open(sys.argv[1], encoding="utf-8") as stream:
         spec = json.load(stream)
-    outcome = run(spec)
+    os.chdir(spec["code"])
+    outcome = run_script(spec) if spec["mode"] == "script" else run(spec)
     if hasattr(signal, "setitimer"):
         signal.setitimer(signal.ITIMER_REAL, 0)
     _write_outcome(spec, outcome)
