@@ -33,6 +33,11 @@ def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def _progress(message: str) -> None:
+    """Long work (dependency installs) reports on stderr, so --json output stays one object."""
+    click.echo(message, err=True)
+
+
 class PkgGroup(click.Group):
     """Turns a PkgError into one clean message, a hint and exit code 1: no traceback for user mistakes."""
 
@@ -88,15 +93,22 @@ def _artifact_json(item, store) -> dict:
 @click.option("--force", is_flag=True, help="Rebuild even what the cache already holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Artifacts built at once (default: cores + 1).")
+@click.option(
+    "--refresh-deps",
+    is_flag=True,
+    help="Re-resolve every dependency set (unpinned requirements otherwise move only when their text changes).",
+)
 @click.pass_context
-def build(ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool, jobs: int | None) -> None:
+def build(
+    ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool, jobs: int | None, refresh_deps: bool
+) -> None:
     """Build the artifacts whose inputs changed (all, or NAMES: functions or artifact ids, with their layers)."""
     from packager.build.builder import build as run_build
     from packager.build.builder import collect, plan_build
 
     started = time.perf_counter()
     ws = _workspace(ctx)
-    collected = collect(ws, list(names))
+    collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress)
     for warning in collected.warnings:
         _warn(warning)
     planned = plan_build(ws, collected, force)
@@ -178,7 +190,7 @@ def plan(
     if refresh and not stage:
         raise PkgError("--refresh compares with a stage's live functions", hint="add --stage NAME")
     ws = _workspace(ctx)
-    collected = collect(ws, list(names))
+    collected = collect(ws, list(names), progress=_progress)
     for warning in collected.warnings:
         _warn(warning)
     planned = plan_build(ws, collected, force)
@@ -200,6 +212,9 @@ def plan(
                     "input_hash": item.spec.input_hash,
                     "action": item.action,
                     "reason": item.reason,
+                    # Dependency chunks know their unzipped size before they are built.
+                    "size": item.record.size if item.record else None,
+                    "unzipped_size": item.record.unzipped_size if item.record else item.spec.unzipped_size,
                 }
                 for item in planned
             ],

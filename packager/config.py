@@ -54,6 +54,7 @@ LAMBDA_DEFAULTS: dict[str, Any] = {
 LAMBDA_TABLE = Table(LAMBDA_SETTINGS, functions=NamedTables(LAMBDA_SETTINGS))
 
 STAGE_TABLE = Table(
+    cache_uri=str,
     region=str,
     account=str,
     profile=str,
@@ -61,11 +62,23 @@ STAGE_TABLE = Table(
     **{"lambda": LAMBDA_TABLE},
 )
 
+# [tool.pkg.dependencies]: how Lambda dependency layers are installed (packager/build/lambda_deps.py).
+# Build-time only, so not per stage; every key but `installer` is part of each dependency-set hash.
+DEPENDENCIES_TABLE = Table(
+    index_url=str,  # a team mirror instead of PyPI
+    extra_index_urls=list,  # of strings
+    find_links=list,  # of strings: folders (relative to the repo root) or URLs holding wheels
+    no_index=bool,  # only find_links
+    installer=str,  # "auto" (uv if installed, else pip), "uv" or "pip"
+    skip_runtime_provided=bool,  # leave out boto3, botocore, ... unless pinned directly (default true)
+)
+
 ROOT_TABLE = Table(
     project=str,
     artifact_bucket=str,
     cache_uri=str,
     stages=NamedTables(STAGE_TABLE),
+    dependencies=DEPENDENCIES_TABLE,
     **{"lambda": LAMBDA_TABLE},
 )
 

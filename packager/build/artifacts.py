@@ -35,6 +35,9 @@ class ArtifactSpec:
     meta: dict = field(default_factory=dict)
     uses: list[str] = field(default_factory=list)  # ids of the artifacts this one needs (its layers)
     input_hash: str = ""
+    # What `explain` compares when the inputs aren't source files (a dependency chunk: its distributions).
+    inputs: dict[str, str] | None = None
+    unzipped_size: int | None = None  # known before building (dependency chunks), else None
 
     def __post_init__(self) -> None:
         if not self.input_hash:
@@ -43,7 +46,8 @@ class ArtifactSpec:
     @property
     def manifest(self) -> dict:
         """What `explain` compares with the next build: the settings and each source file's digest."""
-        return {"settings": self.settings, "files": {f.source: f.digest for f in self.files}}
+        files = self.inputs if self.inputs is not None else {f.source: f.digest for f in self.files}
+        return {"settings": self.settings, "files": files}
 
 
 def explain(previous: dict | None, current: dict) -> str:

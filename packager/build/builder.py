@@ -15,6 +15,7 @@ from cache.index import ArtifactRecord
 from cache.store import Store
 from packager.build.artifacts import ArtifactSpec, explain
 from packager.build.lambda_artifacts import lambda_code
+from packager.build.lambda_deps import check_function_limits, lambda_dependency_layers
 from packager.build.job_artifacts import job_artifacts
 from packager.config import Config, load_config
 from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
@@ -76,7 +77,8 @@ def _check_lambda_sources(ws: Workspace, service, digests: FileDigests) -> list[
 def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
     """The artifacts named (by function name or artifact id) and the layers they use."""
     by_id = {spec.id: spec for spec in specs}
-    by_name = {spec.id.rsplit("/", 1)[-1]: spec for spec in specs}
+    # Dependency chunks end in their index ("lambda/function_deps/x/0"): those go by id only.
+    by_name = {spec.id.rsplit("/", 1)[-1]: spec for spec in specs if not spec.id.rsplit("/", 1)[-1].isdigit()}
     wanted: dict[str, ArtifactSpec] = {}
     for name in names:
         spec = by_id.get(name) or by_name.get(name)
@@ -89,9 +91,16 @@ def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
     return [spec for spec in specs if spec.id in wanted]
 
 
-def collect(ws: Workspace, names: list[str] | None = None) -> Collected:
+def collect(
+    ws: Workspace,
+    names: list[str] | None = None,
+    refresh_deps: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Collected:
     """Discover src/, check every handler, and hash every artifact's inputs.
 
+    Dependency sets the index doesn't know are installed here (their chunks' hashes come from the
+    installed files), reporting through `progress`; `refresh_deps` re-resolves every set.
     Raises DiscoveryError listing every problem; nothing is built while any remains.
     """
     digests = FileDigests(ws.store.index.file_states())
@@ -101,7 +110,15 @@ def collect(ws: Workspace, names: list[str] | None = None) -> Collected:
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     code = lambda_code(ws.root, ws.config, service, digests)
     warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
-    specs = code.all + job_artifacts(ws, digests, warnings)  # Glue and EMR jobs
+    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress)
+    if deps.specs:
+        for function in code.functions:
+            function.uses += deps.by_function[function.id.rsplit("/", 1)[-1]]
+        layers = {spec.id: spec for spec in [*deps.specs, *([code.internal_libs] if code.internal_libs else [])]}
+        check_function_limits(code.functions, layers, deps)
+    warnings += deps.warnings
+    lambda_specs = [*([code.internal_libs] if code.internal_libs else []), *deps.specs, *code.functions]
+    specs = lambda_specs + job_artifacts(ws, digests, warnings)  # Glue and EMR jobs
     ws.store.index.save_file_states(digests.fresh)
     digests.fresh = {}
     if names:
@@ -155,21 +172,25 @@ def build(
     if todo:
         from concurrent.futures import ThreadPoolExecutor, as_completed  # only when there is work
 
-        workers = jobs or min(8, (os.cpu_count() or 1) + 1, len(todo))
+        # Artifacts with one input hash have the same bytes (e.g. the dependency chunks of functions
+        # sharing a requirements set): each is written once and recorded under every id.
+        same_input: dict[tuple[str, str], list[PlannedArtifact]] = {}
+        for item in todo:
+            same_input.setdefault((item.spec.input_hash, item.spec.suffix), []).append(item)
+        workers = jobs or min(8, (os.cpu_count() or 1) + 1, len(same_input))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {
-                pool.submit(
-                    ws.store.put, item.spec.input_hash, item.spec.kind, item.spec.suffix, item.spec.write, item.spec.meta
-                ): item
-                for item in todo
-            }
+            futures = {}
+            for items in same_input.values():
+                first = items[0].spec
+                futures[pool.submit(ws.store.put, first.input_hash, first.kind, first.suffix, first.write, first.meta)] = items
             try:
                 for future in as_completed(futures):
-                    item = futures[future]
-                    item.record = future.result()
-                    index.record_artifact(item.record, item.spec.id, item.spec.manifest)
-                    if on_built:
-                        on_built(item)
+                    record = future.result()
+                    for item in futures[future]:
+                        item.record = record
+                        index.record_artifact(record, item.spec.id, item.spec.manifest)
+                        if on_built:
+                            on_built(item)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # stop queued builds; finished ones stay recorded
                 raise

@@ -1,0 +1,207 @@
+"""An installed dependency tree -> its distributions, their files and sizes, made lean for Lambda.
+
+Files belong to the distribution whose `*.dist-info/RECORD` lists them (the dist-info folder itself
+included, and kept: packages read their own metadata). Caches (`__pycache__`, `*.pyc`) and console
+scripts (`bin/`, whose shebangs name the build machine's Python) are never packaged.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from cache.hashing import file_digest
+from packager.build.installer import Platform, tag_problem
+from packager.build.requirements import DependencyError, canonical_name
+from packager.build.zips import COMPRESS_LEVEL
+
+# Per zip entry: local header (30) + central header (46) + the name twice + room for zip64 extras.
+ENTRY_OVERHEAD = 30 + 46 + 40
+ARCHIVE_OVERHEAD = 22 + 56 + 20 + 1024
+_SAMPLE = 256 * 1024
+
+
+@dataclass
+class InstalledFile:
+    """One file of an installed tree; `zsize` bounds its deflated size inside a layer zip."""
+
+    relpath: str  # relative to the python/ folder of the layer
+    size: int
+    digest: str = ""
+    zsize: int = 0
+
+    @property
+    def zip_cost(self) -> int:
+        """Bytes this file adds to a layer zip, at most."""
+        return self.zsize + ENTRY_OVERHEAD + 2 * len(("python/" + self.relpath).encode())
+
+
+@dataclass
+class Distribution:
+    """One installed distribution (or, for files no RECORD claims, one top-level name)."""
+
+    name: str  # canonical
+    version: str
+    files: list[InstalledFile] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def zip_cost(self) -> int:
+        return sum(f.zip_cost for f in self.files)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}=={self.version}" if self.version else self.name
+
+
+# Installer bookkeeping that differs from one install to the next (timestamps, local paths).
+_VOLATILE_METADATA = ("uv_cache.json", "direct_url.json")
+
+
+def _excluded(relpath: str) -> bool:
+    parts = relpath.split("/")
+    if len(parts) == 1 and parts[0].startswith("."):  # uv's .lock at the root of --target
+        return True
+    if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in _VOLATILE_METADATA:
+        return True
+    return parts[0] == "bin" or "__pycache__" in parts or relpath.endswith((".pyc", ".pyo"))
+
+
+def _rewrite_record(path: str) -> None:
+    """Drop the lines of files that are not packaged from a RECORD, so it matches the layer and
+    doesn't carry the digest of a volatile file."""
+    with open(path, newline="", encoding="utf-8") as stream:
+        rows = list(csv.reader(stream))
+    kept = [row for row in rows if row and not _excluded(os.path.normpath(row[0]).replace(os.sep, "/"))]
+    if len(kept) != len(rows):
+        with open(path, "w", newline="", encoding="utf-8") as stream:
+            csv.writer(stream, lineterminator="\n").writerows(kept)
+
+
+def _metadata(dist_info: str) -> tuple[str, str]:
+    name = version = ""
+    try:
+        with open(os.path.join(dist_info, "METADATA"), encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                if key == "Name":
+                    name = value.strip()
+                elif key == "Version":
+                    version = value.strip()
+    except FileNotFoundError:
+        pass
+    if not name:  # <name>-<version>.dist-info
+        name, _, version = os.path.basename(dist_info)[: -len(".dist-info")].partition("-")
+    return canonical_name(name), version
+
+
+def _wheel_tags(dist_info: str) -> list[str]:
+    try:
+        with open(os.path.join(dist_info, "WHEEL"), encoding="utf-8") as stream:
+            return [line.split(":", 1)[1].strip() for line in stream if line.startswith("Tag:")]
+    except FileNotFoundError:
+        return []
+
+
+def scan_tree(top: str) -> list[Distribution]:
+    """Every distribution installed under `top`, with the packageable files each owns, sorted by name.
+
+    RECORD files are rewritten to list only what is packaged (see `_rewrite_record`).
+    """
+    on_disk: dict[str, int] = {}
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel_folder = os.path.relpath(folder, top).replace(os.sep, "/")
+        for name in files:
+            relpath = name if rel_folder == "." else f"{rel_folder}/{name}"
+            path = os.path.join(folder, name)
+            if os.path.islink(path) or _excluded(relpath):
+                continue
+            on_disk[relpath] = os.path.getsize(path)
+    dists: dict[str, Distribution] = {}
+    claimed: set[str] = set()
+    for entry in sorted(os.listdir(top)):
+        if not entry.endswith(".dist-info"):
+            continue
+        dist_info = os.path.join(top, entry)
+        record = os.path.join(dist_info, "RECORD")
+        if os.path.isfile(record):
+            _rewrite_record(record)
+            on_disk[f"{entry}/RECORD"] = os.path.getsize(record)
+        name, version = _metadata(dist_info)
+        dist = dists.setdefault(name, Distribution(name, version, tags=_wheel_tags(dist_info)))
+        owned: set[str] = {path for path in on_disk if path.startswith(entry + "/")}
+        try:
+            with open(os.path.join(dist_info, "RECORD"), newline="", encoding="utf-8") as stream:
+                for row in csv.reader(stream):
+                    if row:
+                        path = os.path.normpath(row[0]).replace(os.sep, "/")
+                        if path in on_disk:
+                            owned.add(path)
+        except FileNotFoundError:
+            pass
+        owned -= claimed
+        claimed |= owned
+        dist.files.extend(InstalledFile(path, on_disk[path]) for path in sorted(owned))
+    for relpath in sorted(set(on_disk) - claimed):
+        top_name = relpath.split("/")[0]
+        dists.setdefault(top_name, Distribution(top_name, "")).files.append(InstalledFile(relpath, on_disk[relpath]))
+    return sorted(dists.values(), key=lambda d: d.name)
+
+
+def check_tags(dists: list[Distribution], platform: Platform, label: str) -> None:
+    """Refuse any installed wheel whose tags don't fit the platform (a safety net behind the installer)."""
+    for dist in dists:
+        if dist.tags:
+            problem = tag_problem(dist.tags, platform)
+            if problem:
+                raise DependencyError(
+                    f"{label}: {dist.label}: {problem}",
+                    hint="pin a version with a manylinux wheel for this runtime, or change the runtime/architecture",
+                )
+
+
+def _deflated_size(path: str, size: int) -> int:
+    """The size of `path` deflated as the layer zip will deflate it, or a safe upper bound.
+
+    Data that doesn't compress (already-compressed files) is not compressed twice: zlib's own
+    worst-case bound is used for it.
+    """
+    with open(path, "rb") as stream:
+        sample = stream.read(_SAMPLE)
+        compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+        total = len(compressor.compress(sample))
+        if size > _SAMPLE:
+            probe = total + len(compressor.copy().flush())
+            if probe >= len(sample) * 0.98:
+                return size + (size >> 12) + (size >> 14) + (size >> 25) + 64
+        while chunk := stream.read(1 << 20):
+            total += len(compressor.compress(chunk))
+        return total + len(compressor.flush())
+
+
+def measure(top: str, dists: list[Distribution], known: dict[str, tuple[int, int]] | None = None) -> None:
+    """Fill in every file's XXH3 digest and deflated size (in threads: zlib and I/O release the GIL).
+
+    `known` maps "relpath:size:digest" of files measured before to their zsize, so a reinstall
+    after a one-package bump only compresses the files that changed.
+    """
+    known = known or {}
+    files = [f for dist in dists for f in dist.files]
+
+    def fill(item: InstalledFile) -> None:
+        path = os.path.join(top, item.relpath)
+        item.digest = file_digest(path)
+        item.zsize = known.get(item.digest) or _deflated_size(path, item.size)
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+        list(pool.map(fill, files))

@@ -1,0 +1,189 @@
+"""Platform installs: a requirements set into a folder, for a Lambda runtime and architecture.
+
+Never for the build machine: binary wheels only, for the runtime's Python and every manylinux tag
+its OS accepts (runtimes.py). uv does it (fast); pip is the fallback when uv is not installed.
+Every installed wheel's tags are checked afterwards against the same table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from packager.build.requirements import DependencyError
+from packager.runtimes import MACHINES, Runtime
+
+INSTALLERS = ("auto", "uv", "pip")
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """Where packages come from (`[tool.pkg.dependencies]`); part of every dependency-set hash."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()  # folders relative to the repo root, or URLs
+    no_index: bool = False
+    installer: str = "auto"
+
+    def hashed(self) -> dict:
+        """What of these options shapes the result (the installer tool does not)."""
+        return {
+            "index_url": self.index_url,
+            "extra_index_urls": list(self.extra_index_urls),
+            "find_links": list(self.find_links),
+            "no_index": self.no_index,
+        }
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The Lambda platform a dependency set is installed for."""
+
+    runtime: Runtime
+    architecture: str
+
+    @property
+    def tags(self) -> list[str]:
+        return self.runtime.platform_tags(self.architecture)
+
+    @property
+    def uv_platform(self) -> str:
+        """uv's name for the newest manylinux target (uv accepts every older tag with it)."""
+        major, minor = self.runtime.manylinux_max
+        return f"{MACHINES[self.architecture]}-manylinux_{major}_{minor}"
+
+    def describe(self) -> str:
+        major, minor = self.runtime.manylinux_max
+        return f"{self.runtime.name} {self.architecture} (cp{self.runtime.python.replace('.', '')}, manylinux_{major}_{minor} and older)"
+
+
+def find_uv() -> str | None:
+    """The uv executable beside this Python (a venv install) or on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "uv")
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which("uv")
+
+
+def _resolve_link(link: str, root: str) -> str:
+    return link if "://" in link else os.path.normpath(os.path.join(root, link))
+
+
+def install_command(
+    platform: Platform, options: InstallOptions, root: str, target: str, requirements: str, constraints: str | None
+) -> list[str]:
+    """The uv or pip command line that installs `requirements` into `target` for `platform`."""
+    uv = find_uv() if options.installer in ("auto", "uv") else None
+    if options.installer == "uv" and uv is None:
+        raise DependencyError(
+            "[tool.pkg.dependencies] installer = \"uv\" but uv is not installed",
+            hint="pip install uv, or set installer = \"auto\" to fall back to pip",
+        )
+    links = [_resolve_link(link, root) for link in options.find_links]
+    if uv:
+        command = [
+            uv, "pip", "install", "--target", target, "--python", sys.executable,
+            "--python-platform", platform.uv_platform, "--python-version", platform.runtime.python,
+            "--only-binary", ":all:", "--no-progress", "--color", "never",
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "pip", "install", "--target", target, "--implementation", "cp",
+            "--python-version", platform.runtime.python, "--only-binary=:all:", "--no-compile",
+            "--disable-pip-version-check", "--no-input", "--quiet",
+        ]  # fmt: skip
+        for tag in platform.tags:
+            command += ["--platform", tag]
+    if options.index_url:
+        command += ["--index-url", options.index_url]
+    for url in options.extra_index_urls:
+        command += ["--extra-index-url", url]
+    for link in links:
+        command += ["--find-links", link]
+    if options.no_index:
+        command.append("--no-index")
+    command += ["-r", requirements]
+    if constraints:
+        command += ["-c", constraints]
+    return command
+
+
+# What uv and pip say when a requirement has no usable wheel, and the name it is about.
+_NO_WHEEL = [
+    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no (?:usable )?wheels"),
+    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no wheels with a matching"),
+    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*) was not found in"),
+    re.compile(r"Because there are no (?:usable )?versions of ([A-Za-z0-9][A-Za-z0-9._-]*)"),
+    re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)"),
+]
+
+
+def explain_failure(
+    output: str, platform: Platform, label: str, options: InstallOptions, pinned: bool
+) -> DependencyError:
+    """A user-facing error from the installer's output: the package, the platform, what to do.
+
+    `pinned`: the install was constrained to the versions the internal_libs layers already hold.
+    """
+    package = next((m.group(1) for p in _NO_WHEEL if (m := p.search(output))), None)
+    detail = "\n".join(line for line in output.strip().splitlines() if not line.startswith("Using ")).strip()
+    source = "the configured find_links only" if options.no_index else "the package index"
+    if package:
+        message = f"{label}: no wheel of '{package}' installs on {platform.describe()} from {source}"
+        hint = (
+            "pin a version that publishes manylinux wheels for this Python and architecture, change the runtime or"
+            " architecture in [tool.pkg.lambda], or build the wheel on Amazon Linux and add its folder to"
+            " [tool.pkg.dependencies].find_links"
+        )
+    else:
+        message = f"{label}: the requirements can't be resolved together for {platform.describe()}"
+        hint = "loosen or align the conflicting pins shown above"
+        if pinned:
+            hint += (
+                "; a function's dependencies are resolved against the versions the internal_libs dependency"
+                " layers hold (both sit on the same sys.path)"
+            )
+    return DependencyError(f"{message}\n{detail}" if detail else message, hint=hint)
+
+
+def run_install(
+    platform: Platform,
+    options: InstallOptions,
+    root: str,
+    target: str,
+    requirements: str,
+    constraints: str | None,
+    label: str,
+) -> None:
+    """Install into `target`, or raise DependencyError naming the package that could not be installed."""
+    command = install_command(platform, options, root, target, requirements, constraints)
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    except OSError as error:
+        raise DependencyError(f"{label}: can't run {command[0]}: {error}", hint="install uv or pip") from None
+    if result.returncode != 0:
+        raise explain_failure(result.stderr + result.stdout, platform, label, options, constraints is not None)
+
+
+def tag_problem(tags: list[str], platform: Platform) -> str | None:
+    """Why a wheel with these `Tag:` lines can't run on `platform`, or None if one of them fits."""
+    accepted = set(platform.tags) | {"any"}
+    python = platform.runtime.python_tag
+    for tag in tags:
+        parts = tag.split("-")
+        if len(parts) != 3:
+            continue
+        interpreters, abis, platforms = (set(p.split(".")) for p in parts)
+        if not platforms & accepted:
+            continue
+        if not abis & {python, "abi3", "none"}:
+            continue
+        if "none" in abis or "any" in platforms or python in interpreters or "abi3" in abis:
+            return None
+    return f"wheel tags {', '.join(tags) or '(none)'} don't fit {platform.describe()}"

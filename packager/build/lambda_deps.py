@@ -1,0 +1,531 @@
+"""Lambda dependency layers: requirements -> one platform install per distinct set -> layer chunks.
+
+Groups: the dependencies of internal_libs (one group per runtime/architecture the functions use,
+shared by those functions) and each function's own `<name>.requirements.txt`. A group's *set hash*
+covers its normalised requirements, the platform and the installer options; identical sets share
+one install. The index row of an install records the chunks it produced, so a no-op build only
+reads requirements files (once per distinct content) and looks rows up: nothing is installed,
+unzipped or hashed again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import xxhash
+
+from cache.hashing import FileDigests, input_hash
+from cache.index import ArtifactRecord, utc_now
+from cache.store import sha256_file
+from packager import BUILD_FORMAT_VERSION
+from packager.build.artifacts import ArtifactSpec
+from packager.build.installed import Distribution, check_tags, measure, scan_tree
+from packager.build.installer import INSTALLERS, InstallOptions, Platform, run_install
+from packager.build.layer_chunks import LayerLimitError, assign_chunks, biggest, human
+from packager.build.requirements import DependencyError, Requirements, RequirementsReader
+from packager.build.zips import ZipEntry, write_deterministic_zip
+from packager.config import Config
+from packager.discover import Service
+from packager.errors import ConfigError
+from packager.runtimes import LAMBDA_LIMITS, LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
+
+# Bump when installing, leaning or chunking would give other layers for the same requirements.
+DEPS_FORMAT = 1
+INSTALL_KIND = "lambda-deps-install"
+LAYER_KIND = "lambda-layer"
+INTERNAL_LIBS_DEPS = "lambda/internal_libs_deps"
+DEPS_FOLDER = "deps"  # in the cache folder: one installed tree per set hash
+
+Progress = Callable[[str], None]
+
+
+def function_deps_prefix(name: str) -> str:
+    return f"lambda/function_deps/{name}"
+
+
+def install_options(config: Config) -> tuple[InstallOptions, bool]:
+    """`[tool.pkg.dependencies]`: where packages come from, and whether runtime-provided ones are skipped."""
+    raw = config.raw.get("dependencies", {})
+    for key in ("extra_index_urls", "find_links"):
+        if not all(isinstance(item, str) for item in raw.get(key, [])):
+            raise ConfigError(f"tool.pkg.dependencies.{key} must be an array of strings")
+    installer = raw.get("installer", "auto")
+    if installer not in INSTALLERS:
+        raise ConfigError(
+            f"tool.pkg.dependencies.installer: unknown installer '{installer}'", hint="one of " + ", ".join(INSTALLERS)
+        )
+    options = InstallOptions(
+        index_url=raw.get("index_url"),
+        extra_index_urls=tuple(raw.get("extra_index_urls", ())),
+        find_links=tuple(raw.get("find_links", ())),
+        no_index=raw.get("no_index", False),
+        installer=installer,
+    )
+    return options, raw.get("skip_runtime_provided", True)
+
+
+@dataclass
+class DependencySet:
+    """One install: requirements for a platform, on top of a base set (a function's on internal_libs')."""
+
+    platform: Platform
+    requirements: Requirements
+    options: InstallOptions
+    skip_provided: bool
+    base: InstalledSet | None
+
+    @property
+    def settings(self) -> dict:
+        return {
+            "kind": "lambda-deps",
+            "format": BUILD_FORMAT_VERSION,
+            "deps_format": DEPS_FORMAT,
+            "runtime": self.platform.runtime.name,
+            "python": self.platform.runtime.python,
+            "architecture": self.platform.architecture,
+            "platform_tags": self.platform.tags,
+            "index": self.options.hashed(),
+            "skip_runtime_provided": self.skip_provided,
+            "base": self.base.versions_hash if self.base else None,
+        }
+
+    @property
+    def set_hash(self) -> str:
+        lines = [(f"requirement {line}", "") for line in self.requirements.lines]
+        lines += [(f"constraint {line}", "") for line in self.requirements.constraints]
+        return input_hash(self.settings, lines)
+
+
+@dataclass
+class InstalledSet:
+    """What an install produced, as its index row records it (enough for a no-op build)."""
+
+    set_hash: str
+    tree: str  # the installed python/ folder
+    manifest_path: str
+    chunks: list[dict]  # {"input_hash", "unzipped_size", "zip_cost", "parts": {name: version}, ...}
+    distributions: list[list]  # [name, version, unzipped, zipped] of what the layers hold
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {name: version for name, version, *_ in self.distributions if version}
+
+    @property
+    def versions_hash(self) -> str:
+        text = "\n".join(f"{name}=={version}" for name, version in sorted(self.versions.items()))
+        return xxhash.xxh3_128_hexdigest(text.encode())
+
+    def as_distributions(self) -> list[Distribution]:
+        """Size-only stand-ins for messages about limits."""
+        return [_SizedDistribution(name, version, size, zipped) for name, version, size, zipped in self.distributions]
+
+
+class _SizedDistribution(Distribution):
+    def __init__(self, name: str, version: str, size: int, zipped: int):
+        super().__init__(name, version)
+        self._size, self._zipped = size, zipped
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def zip_cost(self) -> int:
+        return self._zipped
+
+
+@dataclass
+class LayerGroup:
+    """The chunks of one group: internal_libs' dependencies for a platform, or one function's own."""
+
+    prefix: str  # artifact id prefix; chunk k is f"{prefix}/{k}"
+    source: str  # the requirements file, repo-relative
+    dependency_set: DependencySet
+    installed: InstalledSet | None = None
+    specs: list[ArtifactSpec] = field(default_factory=list)
+
+
+@dataclass
+class DependencyLayers:
+    """Every dependency layer chunk of src/lambda, and which of them each function uses, in order."""
+
+    specs: list[ArtifactSpec]
+    by_function: dict[str, list[str]]  # function name -> chunk ids: internal_libs deps, then its own
+    groups: dict[str, LayerGroup]  # by prefix
+    warnings: list[str]
+
+    @property
+    def specs_by_id(self) -> dict[str, ArtifactSpec]:
+        return {spec.id: spec for spec in self.specs}
+
+
+def _set_from_record(record: ArtifactRecord, cache_dir: str) -> InstalledSet:
+    folder = os.path.join(cache_dir, DEPS_FOLDER, record.input_hash)
+    return InstalledSet(
+        set_hash=record.input_hash,
+        tree=os.path.join(folder, "python"),
+        manifest_path=os.path.join(cache_dir, record.path),
+        chunks=record.meta["chunks"],
+        distributions=record.meta["distributions"],
+        warnings=record.meta.get("warnings", []),
+    )
+
+
+class DependencyInstaller:
+    """Installs dependency sets into the cache folder and records each in the index."""
+
+    def __init__(self, ws, progress: Progress | None):
+        self.ws = ws
+        self.progress = progress or (lambda message: None)
+        self.deps_dir = os.path.join(ws.store.cache_dir, DEPS_FOLDER)
+
+    def _known_zsizes(self, prefix: str) -> dict[str, int]:
+        """Deflated sizes measured by this group's previous install, by file digest."""
+        previous = self.ws.store.index.last_inputs().get(prefix)
+        if not previous:
+            return {}
+        try:
+            with open(os.path.join(self.deps_dir, previous[0], "manifest.json"), encoding="utf-8") as stream:
+                return json.load(stream).get("zsizes", {})
+        except (OSError, ValueError):
+            return {}
+
+    def install(self, group: LayerGroup) -> InstalledSet:
+        """Install the group's set for its platform, lean it, chunk it, and record the result."""
+        dep = group.dependency_set
+        set_hash = dep.set_hash
+        started = time.perf_counter()
+        count = len(dep.requirements.lines)
+        self.progress(
+            f"installing {count} requirement{'s' * (count != 1)} of {group.source} for"
+            f" {dep.platform.runtime.name} {dep.platform.architecture}..."
+        )
+        os.makedirs(self.deps_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".tmp-{set_hash[:12]}-", dir=self.deps_dir)
+        try:
+            result = self._install_into(tmp, group, set_hash)
+            final = os.path.join(self.deps_dir, set_hash)
+            if os.path.exists(final):  # a refresh, or a concurrent build that got here first
+                trash = tempfile.mkdtemp(prefix=f".old-{set_hash[:12]}-", dir=self.deps_dir)
+                os.replace(final, os.path.join(trash, "tree"))
+                os.replace(tmp, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        relpath = f"{DEPS_FOLDER}/{set_hash}/manifest.json"
+        manifest_path = os.path.join(self.ws.store.cache_dir, relpath)
+        meta = {"chunks": result["chunks"], "distributions": result["distributions"], "warnings": result["warnings"]}
+        record = ArtifactRecord(
+            input_hash=set_hash,
+            kind=INSTALL_KIND,
+            path=relpath,
+            sha256=sha256_file(manifest_path),
+            size=os.path.getsize(manifest_path),
+            unzipped_size=sum(row[2] for row in result["distributions"]),
+            created=utc_now(),
+            meta=meta,
+        )
+        self.ws.store.index.record_artifact(record, group.prefix, self._group_manifest(dep))
+        installed = _set_from_record(record, self.ws.store.cache_dir)
+        zipped = sum(chunk["zip_cost"] for chunk in installed.chunks)
+        self.progress(
+            f"installed {group.source} in {time.perf_counter() - started:.1f} s:"
+            f" {len(installed.chunks)} layer chunk{'s' * (len(installed.chunks) != 1)}, {human(zipped)} zipped"
+        )
+        return installed
+
+    @staticmethod
+    def _group_manifest(dep: DependencySet) -> dict:
+        return {"settings": dep.settings, "files": {line: "" for line in dep.requirements.lines}}
+
+    def remember(self, group: LayerGroup) -> None:
+        """Note that a group now stands at an install made for another group with the same set."""
+        self.ws.store.index.remember_inputs(
+            group.prefix, group.dependency_set.set_hash, self._group_manifest(group.dependency_set)
+        )
+
+    def _install_into(self, tmp: str, group: LayerGroup, set_hash: str) -> dict:
+        dep = group.dependency_set
+        label = group.source
+        target = os.path.join(tmp, "python")
+        requirements = os.path.join(tmp, "requirements.txt")
+        with open(requirements, "w", encoding="utf-8") as stream:
+            stream.write("".join(line + "\n" for line in dep.requirements.lines))
+        pins = list(dep.requirements.constraints)
+        if dep.base:  # a function's layers sit on internal_libs': keep the versions those already hold
+            pins += [f"{name}=={version}" for name, version in sorted(dep.base.versions.items())]
+        constraints = None
+        if pins:
+            constraints = os.path.join(tmp, "constraints.txt")
+            with open(constraints, "w", encoding="utf-8") as stream:
+                stream.write("".join(line + "\n" for line in pins))
+        run_install(dep.platform, dep.options, self.ws.root, target, requirements, constraints, label)
+        os.makedirs(target, exist_ok=True)
+        dists = scan_tree(target)
+        check_tags(dists, dep.platform, label)
+        kept, warnings = self._lean(dists, dep, label)
+        unzipped = sum(d.size for d in kept)
+        if unzipped > LAMBDA_LIMITS.unzipped_total:
+            raise LayerLimitError(
+                f"{label}: the dependencies alone are {human(unzipped)} unzipped; Lambda allows"
+                f" {LAMBDA_LIMITS.unzipped_total:,} bytes ({human(LAMBDA_LIMITS.unzipped_total)}) for a function's"
+                f" code and all its layers. Biggest: {biggest(kept)}",
+                hint="drop or replace the biggest packages, or ship the function as a container image (10 GB)",
+            )
+        measure(target, kept, self._known_zsizes(group.prefix))
+        chunks = assign_chunks(kept, label)
+        settings = chunk_settings(dep.platform)
+        chunk_rows, chunk_files = [], []
+        for chunk in chunks:
+            chunk_rows.append(
+                {
+                    "input_hash": input_hash(settings, ((f"python/{f.relpath}", f.digest) for f in chunk.files)),
+                    "unzipped_size": chunk.unzipped_size,
+                    "zip_cost": chunk.zip_cost,
+                    "parts": chunk.parts,
+                    "split": sorted(chunk.split),
+                    "inputs": chunk.inputs(),
+                }
+            )
+            chunk_files.append([f.relpath for f in chunk.files])
+        with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as stream:
+            json.dump(
+                {
+                    "set_hash": set_hash,
+                    "settings": dep.settings,
+                    "requirements": list(dep.requirements.lines),
+                    "chunks": chunk_files,
+                    "zsizes": {f.digest: f.zsize for d in kept for f in d.files},
+                },
+                stream,
+                sort_keys=True,
+            )
+        return {
+            "chunks": chunk_rows,
+            "distributions": [[d.name, d.version, d.size, d.zip_cost] for d in kept],
+            "warnings": warnings,
+        }
+
+    @staticmethod
+    def _lean(dists: list[Distribution], dep: DependencySet, label: str) -> tuple[list[Distribution], list[str]]:
+        """Leave out what the runtime ships (unless pinned directly) and what the base layers hold."""
+        direct = dep.requirements.names
+        base = dep.base.versions if dep.base else {}
+        kept, warnings = [], []
+        for dist in dists:
+            if dep.skip_provided and dist.name in LAMBDA_PROVIDED_DISTRIBUTIONS and dist.name not in direct:
+                continue
+            if base.get(dist.name) == dist.version:
+                continue
+            if dist.name in base and dist.version:
+                warnings.append(
+                    f"{label}: {dist.label} differs from {dist.name}=={base[dist.name]} in the internal_libs"
+                    " dependency layers; the function's layer wins at import time"
+                )
+            kept.append(dist)
+        return kept, warnings
+
+
+def chunk_settings(platform: Platform) -> dict:
+    """What shapes a chunk besides its files (part of its input hash)."""
+    return {
+        "kind": LAYER_KIND,
+        "format": BUILD_FORMAT_VERSION,
+        "deps_format": DEPS_FORMAT,
+        "runtime": platform.runtime.name,
+        "architecture": platform.architecture,
+    }
+
+
+def _chunk_writer(installed: InstalledSet, k: int, limit: int):
+    def write(path: str) -> int:
+        if not os.path.isdir(installed.tree):
+            raise DependencyError(
+                f"the installed dependencies {installed.tree} are gone", hint="run `pkg build --refresh-deps`"
+            )
+        with open(installed.manifest_path, encoding="utf-8") as stream:
+            relpaths = json.load(stream)["chunks"][k]
+        entries = [ZipEntry(f"python/{relpath}", os.path.join(installed.tree, relpath)) for relpath in relpaths]
+        unzipped = write_deterministic_zip(path, entries)
+        if os.path.getsize(path) > limit:
+            raise LayerLimitError(f"layer chunk {k} of {installed.set_hash[:12]} came out over {human(limit)}")
+        return unzipped
+
+    return write
+
+
+def _chunk_specs(group: LayerGroup) -> list[ArtifactSpec]:
+    installed = group.installed
+    platform = group.dependency_set.platform
+    specs = []
+    for k, chunk in enumerate(installed.chunks):
+        specs.append(
+            ArtifactSpec(
+                id=f"{group.prefix}/{k}",
+                kind=LAYER_KIND,
+                settings=chunk_settings(platform),
+                files=[],
+                write=_chunk_writer(installed, k, LAMBDA_LIMITS.layer_chunk_zip),
+                meta={
+                    "runtime": platform.runtime.name,
+                    "architecture": platform.architecture,
+                    "distributions": [f"{n}=={v}" if v else n for n, v in sorted(chunk["parts"].items())],
+                },
+                input_hash=chunk["input_hash"],
+                inputs=chunk["inputs"],
+                unzipped_size=chunk["unzipped_size"],
+            )
+        )
+    return specs
+
+
+def _platform(settings: dict) -> Platform:
+    return Platform(LAMBDA_RUNTIMES[settings["runtime"]], settings["architecture"])
+
+
+def _base_prefix(platform: Platform, default: Platform) -> str:
+    if platform == default:
+        return INTERNAL_LIBS_DEPS
+    return f"{INTERNAL_LIBS_DEPS}/{platform.runtime.name}-{platform.architecture}"
+
+
+class _Resolver:
+    """Finds each group's install in the index, installing the sets that have none (once per set)."""
+
+    def __init__(self, ws, refresh: bool, progress: Progress | None):
+        self.ws = ws
+        self.refresh = refresh
+        self.installer = DependencyInstaller(ws, progress)
+        self.by_hash: dict[str, InstalledSet] = {}
+        self.installed_now: set[str] = set()
+
+    def resolve(self, groups: list[LayerGroup]) -> None:
+        hashes = {group.dependency_set.set_hash for group in groups}
+        records = self.ws.store.index.artifacts(hashes - set(self.by_hash))
+        for group in groups:
+            set_hash = group.dependency_set.set_hash
+            installed = self.by_hash.get(set_hash)
+            if installed is None:
+                record = records.get(set_hash)
+                if record is not None and record.kind == INSTALL_KIND and not self.refresh:
+                    candidate = _set_from_record(record, self.ws.store.cache_dir)
+                    # The tree is what a chunk is written from: without it, install again.
+                    if os.path.isdir(candidate.tree) and os.path.isfile(candidate.manifest_path):
+                        installed = candidate
+                if installed is None:
+                    installed = self.installer.install(group)
+                    self.installed_now.add(set_hash)
+                self.by_hash[set_hash] = installed
+            elif set_hash in self.installed_now:
+                self.installer.remember(group)
+            group.installed = installed
+            group.specs = _chunk_specs(group)
+
+
+def lambda_dependency_layers(
+    ws, service: Service, digests: FileDigests, refresh: bool = False, progress: Progress | None = None
+) -> DependencyLayers:
+    """The dependency layer chunks of every Lambda group, installing the sets the index doesn't know.
+
+    `refresh` re-resolves every set (unpinned requirements move only then, or when their text changes).
+    """
+    config = ws.config
+    options, skip_provided = install_options(config)
+    reader = RequirementsReader(ws.root, digests.digest)
+    default = _platform(config.lambda_settings(""))
+    platforms = {entry.name: _platform(config.lambda_settings(entry.name)) for entry in service.entries}
+    resolver = _Resolver(ws, refresh, progress)
+
+    base_groups: dict[Platform, LayerGroup] = {}
+    libs = service.internal_libs
+    if libs and libs.requirements:
+        requirements = reader.read(libs.requirements)
+        if requirements.lines:
+            used = sorted(set(platforms.values()) - {default}, key=lambda p: (p.runtime.name, p.architecture))
+            for platform in [default, *used]:
+                dep = DependencySet(platform, requirements, options, skip_provided, base=None)
+                base_groups[platform] = LayerGroup(_base_prefix(platform, default), libs.requirements, dep)
+            resolver.resolve(list(base_groups.values()))
+
+    function_groups: dict[str, LayerGroup] = {}
+    for entry in service.entries:
+        if not entry.requirements:
+            continue
+        requirements = reader.read(entry.requirements)
+        if not requirements.lines:
+            continue
+        platform = platforms[entry.name]
+        base = base_groups.get(platform)
+        dep = DependencySet(platform, requirements, options, skip_provided, base=base.installed if base else None)
+        function_groups[entry.name] = LayerGroup(function_deps_prefix(entry.name), entry.requirements, dep)
+    resolver.resolve(list(function_groups.values()))
+
+    specs: list[ArtifactSpec] = []
+    groups: dict[str, LayerGroup] = {}
+    warnings: list[str] = []
+    for group in [*base_groups.values(), *function_groups.values()]:
+        specs.extend(group.specs)
+        groups[group.prefix] = group
+        warnings.extend(w for w in group.installed.warnings if w not in warnings)
+    by_function = {}
+    for name, platform in platforms.items():
+        ids = [spec.id for spec in base_groups[platform].specs] if platform in base_groups else []
+        if name in function_groups:
+            ids += [spec.id for spec in function_groups[name].specs]
+        by_function[name] = ids
+    return DependencyLayers(specs, by_function, groups, warnings)
+
+
+def _unzipped(spec: ArtifactSpec) -> int:
+    if spec.unzipped_size is not None:
+        return spec.unzipped_size
+    return sum(os.path.getsize(f.abspath) for f in spec.files)
+
+
+def check_function_limits(functions: list[ArtifactSpec], layers: dict[str, ArtifactSpec], deps: DependencyLayers) -> None:
+    """Refuse, before anything is built or uploaded, a function over Lambda's layer count or 250 MB unzipped."""
+    limits = LAMBDA_LIMITS
+    chunk_ids = deps.specs_by_id
+    sizes: dict[str, int] = {}
+    for function in functions:
+        if not any(used in chunk_ids for used in function.uses):
+            continue  # code and the internal_libs layer alone: nothing of size to check
+        name = function.id.rsplit("/", 1)[-1]
+        for used in function.uses:
+            if used not in sizes:
+                sizes[used] = _unzipped(layers[used])
+        code = _unzipped(function)
+        total = code + sum(sizes[used] for used in function.uses)
+        dists = _function_distributions(function, deps)
+        if len(function.uses) > limits.layers_per_function:
+            raise LayerLimitError(
+                f"function '{name}' would use {len(function.uses)} layers; Lambda allows {limits.layers_per_function}",
+                hint="move its dependencies into fewer layers: trim its requirements or share them via internal_libs",
+            )
+        if total > limits.unzipped_total:
+            parts = ", ".join(f"{used} {human(sizes[used])}" for used in function.uses)
+            raise LayerLimitError(
+                f"function '{name}' needs {total:,} bytes ({human(total)}) unzipped with its layers; Lambda allows"
+                f" {limits.unzipped_total:,} ({human(limits.unzipped_total)}). Code {human(code)}, {parts}."
+                f" Biggest: {biggest(dists)}",
+                hint="drop or replace the biggest packages, split the function, or ship it as a container image (10 GB)",
+            )
+
+
+def _function_distributions(function: ArtifactSpec, deps: DependencyLayers) -> list[Distribution]:
+    seen: dict[str, Distribution] = {}
+    for prefix, group in deps.groups.items():
+        if any(used.rsplit("/", 1)[0] == prefix for used in function.uses) and group.installed:
+            for dist in group.installed.as_distributions():
+                seen.setdefault(dist.name, dist)
+    return list(seen.values())

@@ -1,0 +1,165 @@
+"""Requirements files -> one normalised, sorted list of requirement lines.
+
+Two files that say the same thing (other comments, other order, the same `-r` includes inlined)
+normalise to the same lines, so the functions that use them share one dependency install.
+Installer options do not belong in these files: index settings come from `[tool.pkg.dependencies]`,
+so every function of a repo installs from the same place and the options are part of the hash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from packager.errors import PkgError
+
+
+class DependencyError(PkgError):
+    """A dependency set can't be read, resolved or installed for its Lambda platform."""
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """The normalised content of a requirements file and everything it includes."""
+
+    lines: tuple[str, ...]  # sorted, deduplicated requirement lines
+    constraints: tuple[str, ...]  # from `-c` files, sorted, deduplicated
+    sources: tuple[str, ...]  # repo-relative paths of every file read, the top one first
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Canonical names of the distributions these lines ask for directly."""
+        return frozenset(requirement_name(line) for line in self.lines)
+
+
+@dataclass(frozen=True)
+class _ParsedFile:
+    lines: tuple[str, ...]
+    constraints_files: tuple[str, ...]  # as written, relative to the file's folder
+    requirement_files: tuple[str, ...]
+
+
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*)$")
+_INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$")
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised distribution name: lowercase, runs of `-_.` as one `-`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(line: str) -> str:
+    """The canonical distribution name a normalised requirement line starts with."""
+    match = _NAME.match(line)
+    return canonical_name(match.group(1)) if match else line
+
+
+def normalise_line(line: str, where: str) -> str:
+    """One requirement in a canonical spelling: canonical name, sorted extras, no spaces in specifiers."""
+    if line.startswith("-"):
+        option = line.split()[0].split("=")[0]
+        raise DependencyError(
+            f"{where}: '{option}' is not supported in requirements files",
+            hint="put index settings in [tool.pkg.dependencies] (index_url, extra_index_urls, find_links,"
+            " no_index); use -r/-c for includes",
+        )
+    if line.startswith((".", "/", "~")) or "file:" in line:
+        raise DependencyError(
+            f"{where}: local path requirement '{line}' is not supported",
+            hint="build a wheel of it and point [tool.pkg.dependencies].find_links at the folder",
+        )
+    match = _NAME.match(line)
+    if not match:
+        raise DependencyError(f"{where}: can't read requirement '{line}'", hint="use PEP 508: name[extras] specifiers")
+    name, extras, rest = match.groups()
+    extras = "[" + ",".join(sorted(e.strip().lower() for e in extras[1:-1].split(",") if e.strip())) + "]" if extras else ""
+    if rest.startswith("@"):
+        return f"{canonical_name(name)}{extras} @ {rest[1:].strip()}"
+    spec, _, marker = rest.partition(";")
+    spec = "".join(spec.split())
+    marker = " ".join(marker.split())
+    return f"{canonical_name(name)}{extras}{spec}" + (f"; {marker}" if marker else "")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, text) of each non-empty line, comments stripped and `\\` continuations joined."""
+    result: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = _COMMENT.sub("", raw)
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            result.append((start, line))
+    if pending.strip():
+        result.append((start, pending.strip()))
+    return result
+
+
+def _parse_file(text: str, relpath: str) -> _ParsedFile:
+    lines, constraints, includes = [], [], []
+    for number, line in _logical_lines(text):
+        include = _INCLUDE.match(line)
+        if include:
+            (constraints if include.group(1) in ("-c", "--constraint") else includes).append(include.group(2))
+            continue
+        lines.append(normalise_line(line, f"{relpath}:{number}"))
+    return _ParsedFile(tuple(lines), tuple(constraints), tuple(includes))
+
+
+class RequirementsReader:
+    """Reads and normalises requirements files, parsing each distinct (folder, content) once.
+
+    `digest(relpath)` returns the file's content digest (the builder's stat-cached FileDigests), so
+    a thousand identical files beside each other are read once, and an unchanged tree is not reread.
+    """
+
+    def __init__(self, root: str, digest: Callable[[str, str], str]):
+        self.root = root
+        self._digest = digest
+        self._parsed: dict[tuple[str, str], _ParsedFile] = {}
+
+    def _file(self, relpath: str, where: str) -> _ParsedFile:
+        abspath = os.path.join(self.root, relpath)
+        if not os.path.isfile(abspath):
+            raise DependencyError(f"{where}: requirements file {relpath} not found")
+        key = (os.path.dirname(relpath), self._digest(relpath, abspath))
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            with open(abspath, encoding="utf-8") as stream:
+                parsed = self._parsed[key] = _parse_file(stream.read(), relpath)
+        return parsed
+
+    def read(self, relpath: str) -> Requirements:
+        """The normalised requirements of `relpath` (repo-relative), with `-r` and `-c` files resolved."""
+        lines: set[str] = set()
+        constraints: set[str] = set()
+        sources: list[str] = []
+
+        def visit(path: str, into: set[str], where: str, chain: tuple[str, ...]) -> None:
+            if path in chain:
+                raise DependencyError(f"{where}: requirements include cycle: {' -> '.join((*chain, path))}")
+            parsed = self._file(path, where)
+            if path not in sources:
+                sources.append(path)
+            into.update(parsed.lines)
+            folder = os.path.dirname(path)
+            for kind, names in ((into, parsed.requirement_files), (constraints, parsed.constraints_files)):
+                for name in names:
+                    target = os.path.normpath(os.path.join(folder, name)).replace(os.sep, "/")
+                    if target.startswith("../") or os.path.isabs(target):
+                        raise DependencyError(
+                            f"{path}:1: include {name} leaves the repository", hint="keep included files inside the repo"
+                        )
+                    visit(target, kind, path + ":1", (*chain, path))
+
+        visit(relpath, lines, relpath, ())
+        return Requirements(tuple(sorted(lines)), tuple(sorted(constraints)), tuple(sources))
