@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
-# 1: artifacts, file_state, last_inputs, checked_sources; 2: published. Migrations only add.
-SCHEMA_VERSION = 2
+# 1: artifacts, file_state, last_inputs, checked_sources; 2: published; 3: remote_artifacts,
+# shared_state (the shared cache). Migrations only add.
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,48 @@ class PublishedRecord:
     published: str
 
 
+_ARTIFACT_COLUMNS = {
+    "input_hash": str,
+    "kind": str,
+    "path": str,
+    "sha256": str,
+    "size": int,
+    "unzipped_size": int,
+    "created": str,
+    "meta": str,
+}
+
+# name -> (columns, primary key)
+TABLES: dict[str, tuple[dict, str | tuple[str, ...]]] = {
+    "artifacts": (_ARTIFACT_COLUMNS, "input_hash"),
+    "file_state": (
+        {"path": str, "size": int, "mtime_ns": int, "ctime_ns": int, "inode": int, "digest": str},
+        "path",
+    ),
+    "last_inputs": ({"artifact_id": str, "input_hash": str, "manifest": str, "built": str}, "artifact_id"),
+    "checked_sources": ({"digest": str, "checker": str}, "digest"),
+    "published": (
+        {
+            "account": str,
+            "region": str,
+            "stage": str,
+            "resource_id": str,
+            "input_hash": str,
+            "details": str,
+            "published": str,
+        },
+        ("account", "region", "stage", "resource_id"),
+    ),
+    # Artifacts the shared cache holds (not necessarily here), and the shared index's ETag.
+    "remote_artifacts": ({"uri": str, **_ARTIFACT_COLUMNS}, ("uri", "input_hash")),
+    "shared_state": ({"uri": str, "etag": str}, "uri"),
+}
+
+
 def utc_now() -> str:
     """The current time as an ISO 8601 UTC string (the index's timestamp format)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # Microseconds: the shared index keeps the newest publish record per resource.
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 class Index:
@@ -57,7 +98,8 @@ class Index:
         self.conn = sqlite3.connect(path, timeout=60)
         self.conn.execute("PRAGMA busy_timeout = 60000")
         self._db = None
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
             self._migrate()
 
     @property
@@ -70,67 +112,41 @@ class Index:
         return self._db
 
     def _migrate(self) -> None:
-        """Create what is missing; every step is `if_not_exists`, so old rows stay and racing openers agree."""
-        # WAL lets readers go on while another `pkg build` writes; the mode persists in the file.
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        db = self.db
-        with self.conn:
-            db["artifacts"].create(
-                {
-                    "input_hash": str,
-                    "kind": str,
-                    "path": str,
-                    "sha256": str,
-                    "size": int,
-                    "unzipped_size": int,
-                    "created": str,
-                    "meta": str,
-                },
-                pk="input_hash",
-                if_not_exists=True,
-            )
-            db["file_state"].create(
-                {"path": str, "size": int, "mtime_ns": int, "ctime_ns": int, "inode": int, "digest": str},
-                pk="path",
-                if_not_exists=True,
-            )
-            db["last_inputs"].create(
-                {"artifact_id": str, "input_hash": str, "manifest": str, "built": str},
-                pk="artifact_id",
-                if_not_exists=True,
-            )
-            db["checked_sources"].create({"digest": str, "checker": str}, pk="digest", if_not_exists=True)
-            db["published"].create(
-                {
-                    "account": str,
-                    "region": str,
-                    "stage": str,
-                    "resource_id": str,
-                    "input_hash": str,
-                    "details": str,
-                    "published": str,
-                },
-                pk=("account", "region", "stage", "resource_id"),
-                if_not_exists=True,
-            )
-            # Artifacts the shared cache holds (not necessarily here), and the shared index's ETag.
-            db["remote_artifacts"].create(
-                {
-                    "uri": str,
-                    "input_hash": str,
-                    "kind": str,
-                    "path": str,
-                    "sha256": str,
-                    "size": int,
-                    "unzipped_size": int,
-                    "created": str,
-                    "meta": str,
-                },
-                pk=("uri", "input_hash"),
-                if_not_exists=True,
-            )
-            db["shared_state"].create({"uri": str, "etag": str}, pk="uri", if_not_exists=True)
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        """Create what is missing, under the write lock, so racing openers wait instead of failing.
+
+        Every table is `IF NOT EXISTS`: old rows stay. sqlite-utils writes the DDL; it runs here, inside
+        one BEGIN IMMEDIATE transaction, because sqlite-utils' own create commits table by table.
+        """
+        self.conn.isolation_level = None
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    for name, (columns, pk) in TABLES.items():
+                        self.conn.execute(self.db.create_table_sql(name, columns, pk=pk, if_not_exists=True))
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        finally:
+            self.conn.isolation_level = ""
+        self._use_wal()
+
+    def _use_wal(self) -> None:
+        """WAL lets readers go on while another `pkg build` writes; the mode persists in the file.
+
+        Switching needs a moment alone with the file, which SQLite doesn't wait for: retry briefly.
+        """
+        for attempt in range(200):
+            try:
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 199:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.conn.close()
@@ -251,3 +267,74 @@ class Index:
                 },
                 pk=("account", "region", "stage", "resource_id"),
             )
+
+    # -- the shared cache's side (cache/shared.py) ------------------------------------------
+
+    def shared_etag(self, uri: str) -> str | None:
+        """The ETag of the shared index as last merged here, or None."""
+        row = self.conn.execute("SELECT etag FROM shared_state WHERE uri = ?", (uri,)).fetchone()
+        return row[0] if row else None
+
+    def remote_artifacts(self, uri: str, input_hashes: Iterable[str]) -> dict[str, ArtifactRecord]:
+        """The artifacts among `input_hashes` that the shared cache at `uri` holds."""
+        wanted = list(dict.fromkeys(input_hashes))
+        found: dict[str, ArtifactRecord] = {}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in self.conn.execute(
+                "SELECT input_hash, kind, path, sha256, size, unzipped_size, created, meta"
+                f" FROM remote_artifacts WHERE uri = ? AND input_hash IN ({marks})",
+                [uri, *batch],
+            ):
+                found[row[0]] = ArtifactRecord(*row[:7], json.loads(row[7] or "{}"))
+        return found
+
+    def count_remote_artifacts(self, uri: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM remote_artifacts WHERE uri = ?", (uri,)).fetchone()[0]
+
+    def all_published(self) -> list[dict]:
+        """Every publish record, as rows (for merging into the shared index)."""
+        columns = ("account", "region", "stage", "resource_id", "input_hash", "details", "published")
+        rows = self.conn.execute(f"SELECT {', '.join(columns)} FROM published")
+        return [dict(zip(columns, row)) for row in rows]
+
+    def replace_remote_artifacts(self, uri: str, records: list[ArtifactRecord], etag: str | None) -> None:
+        """Make `records` the shared cache's known artifacts, as of the shared index's `etag`."""
+        rows = [{"uri": uri, **r.__dict__, "meta": json.dumps(r.meta, sort_keys=True)} for r in records]
+        with self.conn:
+            self.conn.execute("DELETE FROM remote_artifacts WHERE uri = ?", (uri,))
+            if rows:
+                self.db["remote_artifacts"].insert_all(rows, pk=("uri", "input_hash"))
+            if etag is None:
+                self.conn.execute("DELETE FROM shared_state WHERE uri = ?", (uri,))
+            else:
+                self.db["shared_state"].upsert({"uri": uri, "etag": etag}, pk="uri")
+
+    def add_artifacts(self, records: Iterable[ArtifactRecord]) -> int:
+        """Insert rows for input hashes not yet present (the first row for a hash stays); returns how many."""
+        before = self.conn.total_changes
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO artifacts (input_hash, kind, path, sha256, size, unzipped_size, created, meta)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.input_hash, r.kind, r.path, r.sha256, r.size, r.unzipped_size, r.created, json.dumps(r.meta))
+                    for r in records
+                ],
+            )
+        return self.conn.total_changes - before
+
+    def merge_published(self, rows: Iterable[dict]) -> int:
+        """Merge publish records: per resource, the newest record wins; returns how many rows changed."""
+        before = self.conn.total_changes
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO published (account, region, stage, resource_id, input_hash, details, published)"
+                " VALUES (:account, :region, :stage, :resource_id, :input_hash, :details, :published)"
+                " ON CONFLICT (account, region, stage, resource_id) DO UPDATE SET"
+                " input_hash = excluded.input_hash, details = excluded.details, published = excluded.published"
+                " WHERE excluded.published > published.published",
+                list(rows),
+            )
+        return self.conn.total_changes - before

@@ -98,9 +98,16 @@ def _artifact_json(item, store) -> dict:
     is_flag=True,
     help="Re-resolve every dependency set (unpinned requirements otherwise move only when their text changes).",
 )
+@click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
 @click.pass_context
 def build(
-    ctx: click.Context, names: tuple[str, ...], force: bool, as_json: bool, jobs: int | None, refresh_deps: bool
+    ctx: click.Context,
+    names: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+    jobs: int | None,
+    refresh_deps: bool,
+    no_shared_cache: bool,
 ) -> None:
     """Build the artifacts whose inputs changed (all, or NAMES: functions or artifact ids, with their layers)."""
     from packager.build.builder import build as run_build
@@ -113,6 +120,13 @@ def build(
         _warn(warning)
     planned = plan_build(ws, collected, force)
     todo = [item for item in planned if item.action == "build"]
+    shared = None
+    if todo:  # a no-op build never touches the shared cache (nor imports boto3)
+        from packager.shared import open_shared_cache
+
+        shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn)
+        if shared and shared.fetch_planned(planned):
+            todo = [item for item in planned if item.action == "build"]
 
     if todo and sys.stderr.isatty():
         with click.progressbar(length=len(todo), label="building", file=sys.stderr, show_pos=True) as bar:
@@ -121,6 +135,8 @@ def build(
         if todo and not as_json:
             click.echo(f"building {len(todo)} artifact{'s' * (len(todo) != 1)}...", err=True)
         run_build(ws, planned, jobs=jobs)
+    if shared and todo:
+        shared.push()
 
     built = len(todo)
     cached = len(planned) - built
@@ -313,6 +329,96 @@ def publish(
 @cli.group()
 def cache() -> None:
     """Inspect and repair the local cache."""
+
+
+def _shared_session(ctx: click.Context, stage: str | None):
+    from packager.shared import open_shared_cache
+
+    ws = _workspace(ctx)
+    session = open_shared_cache(ws, enabled=True, warn=_warn, stage=stage)
+    if session is None:
+        raise PkgError(
+            "no shared cache configured",
+            hint='set cache_uri = "s3://bucket/prefix" in [tool.pkg] (or a stage), or PKG_CACHE_URI',
+        )
+    return ws, session
+
+
+@cache.command("pull")
+@click.option("--stage", help="Use this stage's cache_uri, region and profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def cache_pull(ctx: click.Context, stage: str | None, as_json: bool) -> None:
+    """Merge the shared index into the local one (artifacts are fetched when a build needs them)."""
+    from cache.shared import SharedCacheError
+
+    ws, session = _shared_session(ctx, stage)
+    try:
+        report = session.cache.pull()
+    except SharedCacheError as error:
+        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    known = ws.store.index.count_remote_artifacts(session.uri)
+    if as_json:
+        _emit_json({"uri": session.uri, "changed": report.changed, "artifacts": known, "published": report.published})
+    else:
+        state = "pulled" if report.changed else "unchanged since the last pull"
+        click.echo(f"{session.uri}: {state}; {known} artifacts shared, {report.published} publish records merged")
+
+
+@cache.command("push")
+@click.option("--stage", help="Use this stage's cache_uri, region and profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def cache_push(ctx: click.Context, stage: str | None, as_json: bool) -> None:
+    """Upload local artifacts the shared cache lacks, and merge the local index into the shared one."""
+    from cache.shared import SharedCacheError
+
+    _ws, session = _shared_session(ctx, stage)
+    try:
+        report = session.cache.push()
+    except SharedCacheError as error:
+        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    for warning in report.warnings:
+        _warn(warning)
+    if as_json:
+        _emit_json(
+            {"uri": session.uri, "uploaded": report.uploaded, "rows_added": report.rows_added, "attempts": report.attempts}
+        )
+    else:
+        click.echo(
+            f"{session.uri}: {len(report.uploaded)} artifacts uploaded, {report.rows_added} index rows added"
+            f" ({report.attempts} attempt{'s' * (report.attempts != 1)})"
+        )
+
+
+@cache.command("status")
+@click.option("--stage", help="Use this stage's cache_uri, region and profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def cache_status(ctx: click.Context, stage: str | None, as_json: bool) -> None:
+    """Compare the local cache with the shared one (pulls the shared index first)."""
+    from cache.shared import SharedCacheError
+
+    ws, session = _shared_session(ctx, stage)
+    try:
+        session.cache.pull()
+    except SharedCacheError as error:
+        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    local = {record.input_hash for record in ws.store.index.all_artifacts()}
+    shared = set(ws.store.index.remote_artifacts(session.uri, local)) if local else set()
+    document = {
+        "uri": session.uri,
+        "local": len(local),
+        "shared": ws.store.index.count_remote_artifacts(session.uri),
+        "local_only": len(local - shared),
+    }
+    if as_json:
+        _emit_json(document)
+    else:
+        click.echo(
+            f"{session.uri}: {document['shared']} artifacts shared; {document['local']} local,"
+            f" {document['local_only']} of them not shared yet" + (" (run `pkg cache push`)" if document["local_only"] else "")
+        )
 
 
 @cache.command("verify")

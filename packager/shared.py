@@ -1,0 +1,144 @@
+"""The shared cache as the commands use it: pull only when the local cache misses, fetch and verify,
+push what was built or published, and keep working offline with a warning.
+
+A no-op build never gets here: when every artifact is in the local cache, neither boto3 nor the
+network is touched. The first miss pulls the shared index (once per command), and an artifact it
+knows is downloaded and checked against its recorded sha256 instead of being rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from cache.index import ArtifactRecord
+from cache.shared import (
+    SharedArtifactMismatch,
+    SharedCache,
+    SharedCacheError,
+    SharedIndexCorrupt,
+    parse_uri,
+    s3_client,
+)
+from packager.errors import ConfigError
+
+Warn = Callable[[str], None]
+
+CACHE_URI_ENV = "PKG_CACHE_URI"
+
+
+def cache_uri(config, stage: str | None = None) -> str | None:
+    """The shared cache's URI: `PKG_CACHE_URI`, else the stage's `cache_uri`, else `[tool.pkg] cache_uri`."""
+    uri = os.environ.get(CACHE_URI_ENV)
+    if not uri and stage:
+        uri = config.stage(stage).get("cache_uri")
+    uri = uri or config.raw.get("cache_uri")
+    if uri:
+        try:
+            parse_uri(uri)
+        except ValueError as error:
+            raise ConfigError(str(error), hint="set cache_uri = \"s3://bucket/prefix\" in [tool.pkg]") from None
+    return uri or None
+
+
+class SharedCacheSession:
+    """One command's use of the shared cache: lazy pull, verified fetches, a final push."""
+
+    def __init__(self, store, uri: str, warn: Warn, region: str | None = None, profile: str | None = None):
+        self.store = store
+        self.uri = uri
+        self.warn = warn
+        self.region = region
+        self.profile = profile
+        self._cache: SharedCache | None = None
+        self.pulled = False
+        self.offline = False
+        self.fetched: list[str] = []
+        self.rejected: list[str] = []
+
+    @property
+    def cache(self) -> SharedCache:
+        if self._cache is None:
+            self._cache = SharedCache(self.uri, s3_client(self.region, self.profile), self.store)
+        return self._cache
+
+    def _go_offline(self, error: Exception) -> None:
+        self.offline = True
+        self.warn(f"{error}; going on with the local cache only")
+
+    def pull(self) -> bool:
+        """Merge the shared index into the local one (once); False when offline."""
+        if self.offline:
+            return False
+        if not self.pulled:
+            try:
+                self.cache.pull()
+            except SharedIndexCorrupt as error:
+                self.warn(f"{error}; ignoring it (the next push replaces it)")
+            except SharedCacheError as error:
+                self._go_offline(error)
+                return False
+            self.pulled = True
+        return True
+
+    def records(self, input_hashes) -> dict[str, ArtifactRecord]:
+        """The artifacts among `input_hashes` that the shared cache holds (pulling first if needed)."""
+        if not self.pull():
+            return {}
+        return self.store.index.remote_artifacts(self.uri, input_hashes)
+
+    def fetch(self, record: ArtifactRecord) -> bool:
+        """Download and verify one artifact into the local store; False (with a warning) if it can't be used."""
+        if self.offline:
+            return False
+        try:
+            self.cache.fetch(record)
+        except SharedArtifactMismatch as error:
+            self.rejected.append(record.input_hash)
+            self.warn(str(error))
+            return False
+        except SharedCacheError as error:
+            self._go_offline(error)
+            return False
+        self.fetched.append(record.input_hash)
+        return True
+
+    def fetch_planned(self, planned) -> int:
+        """Turn planned builds into verified downloads where the shared cache has the artifact."""
+        todo = [item for item in planned if item.action == "build" and item.reason != "--force"]
+        if not todo:
+            return 0
+        remote = self.records(item.spec.input_hash for item in todo)
+        count = 0
+        for item in todo:
+            record = remote.get(item.spec.input_hash)
+            if record is not None and self.fetch(record):
+                item.action, item.reason, item.record = "cached", "fetched from the shared cache", record
+                count += 1
+        return count
+
+    def push(self) -> None:
+        """Share what this machine built or published; a failure is a warning, never an error."""
+        if self.offline:
+            self.warn(f"not pushed to {self.uri} (offline); run `pkg cache push` later")
+            return
+        try:
+            report = self.cache.push()
+        except SharedCacheError as error:
+            self.warn(f"{error}; run `pkg cache push` later")
+            return
+        for warning in report.warnings:
+            self.warn(warning)
+
+
+def open_shared_cache(
+    ws, enabled: bool, warn: Warn, stage: str | None = None, region: str | None = None
+) -> SharedCacheSession | None:
+    """The shared cache session of a command, or None when none is configured or `--no-shared-cache`."""
+    if not enabled:
+        return None
+    uri = cache_uri(ws.config, stage)
+    if uri is None:
+        return None
+    profile = ws.config.stage(stage).get("profile") if stage else None
+    return SharedCacheSession(ws.store, uri, warn, region=region, profile=profile)
