@@ -8,6 +8,7 @@ overrides, the function's overrides, and the stage's overrides of that function.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
@@ -176,8 +177,15 @@ class Config:
         return settings
 
 
+# What AWS accepts for the publish settings (checked at load, so the error names the key).
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d\Z")
+_ACCOUNT = re.compile(r"\d{12}\Z")
+_ENVIRONMENT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
 def _check_values(raw: dict) -> None:
-    """Values the types alone don't catch: runtime and architecture names, memory and timeout ranges."""
+    """Values the types alone don't catch: runtime and architecture names, ranges, ARNs, regions, accounts."""
 
     def check(table: dict, where: str) -> None:
         runtime = table.get("runtime")
@@ -198,12 +206,32 @@ def _check_values(raw: dict) -> None:
         timeout = table.get("timeout")
         if timeout is not None and not 1 <= timeout <= 900:
             raise ConfigError(f"{where}.timeout must be between 1 and 900 seconds, got {timeout}")
+        role = table.get("role")
+        if role is not None and not _ROLE_ARN.match(role):
+            raise ConfigError(
+                f"{where}.role: '{role}' is not an IAM role ARN",
+                hint='e.g. role = "arn:aws:iam::123456789012:role/datamart-lambda"',
+            )
+        for key in table.get("environment", {}):
+            if not _ENVIRONMENT_KEY.match(key):
+                raise ConfigError(
+                    f"{where}.environment: '{key}' can't name a Lambda environment variable",
+                    hint="start with a letter; then letters, digits and underscores",
+                )
         for name, overrides in table.get("functions", {}).items():
             check(overrides, f"{where}.functions.{name}")
 
     check(raw.get("lambda", {}), "tool.pkg.lambda")
     for stage, table in raw.get("stages", {}).items():
         check(table.get("lambda", {}), f"tool.pkg.stages.{stage}.lambda")
+        region, account = table.get("region"), table.get("account")
+        if region is not None and not _REGION.match(region):
+            raise ConfigError(f"tool.pkg.stages.{stage}.region: '{region}' is not an AWS region", hint="e.g. us-east-1")
+        if account is not None and not _ACCOUNT.match(account):
+            raise ConfigError(
+                f"tool.pkg.stages.{stage}.account must be a 12-digit AWS account id, got '{account}'",
+                hint="quote it: account = \"123456789012\"",
+            )
 
 
 def load_config(root: str) -> Config:
