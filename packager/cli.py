@@ -542,25 +542,48 @@ def env_run(ctx: click.Context, service: str, command: tuple[str, ...]) -> None:
     ctx.exit(run_in_env(_root(ctx), service, args))
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target")
-@click.option("--event", "event_path", help="JSON file with the event ('-' reads stdin; default {}).")
-@click.option("--stage", help="Apply this stage's settings (environment, memory, timeout).")
-@click.option("--timeout", type=click.IntRange(1, 900), help="Seconds before the run is stopped (default: its timeout).")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--event", "event_path", help="Lambda: JSON file with the event ('-' reads stdin; default {}).")
+@click.option("--stage", help="Apply this stage's settings (environment, memory, timeout, arguments).")
+@click.option("--timeout", type=click.IntRange(1, 172800), help="Seconds before the run is stopped (default: its timeout).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (result, duration, interpreter).")
 @click.pass_context
 def invoke(
-    ctx: click.Context, target: str, event_path: str | None, stage: str | None, timeout: int | None, as_json: bool
+    ctx: click.Context,
+    target: str,
+    args: tuple[str, ...],
+    event_path: str | None,
+    stage: str | None,
+    timeout: int | None,
+    as_json: bool,
 ) -> None:
-    """Run a function locally from its built artifacts (building them if needed): pkg invoke lambda/NAME."""
-    from packager.invoke import invoke_lambda, load_event, parse_target
+    """Run a function or job locally from its built artifacts, building them if needed.
 
-    _, name = parse_target(target)
-    event = load_event(event_path, stdin_text=lambda: click.get_text_stream("stdin").read())
-    ws = _workspace(ctx)
-    outcome = invoke_lambda(
-        ws, name, event, stage, timeout, on_output=lambda line: click.echo(line, err=True), on_warning=_warn
-    )
+    \b
+    pkg invoke lambda/NAME --event event.json
+    pkg invoke glue_python_shell/JOB -- --ARG value
+    """
+    from packager.invoke import invoke_glue_python_shell, invoke_lambda, load_event, parse_target
+
+    service, name = parse_target(target)
+    args = args[1:] if args[:1] == ("--",) else args
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    if service == "lambda":
+        if args:
+            raise PkgError(f"a Lambda function takes an event, not arguments: {' '.join(args)}", hint="pass --event FILE")
+        event = load_event(event_path, stdin_text=lambda: click.get_text_stream("stdin").read())
+        ws = _workspace(ctx)
+        outcome = invoke_lambda(ws, name, event, stage, timeout, on_output=log, on_warning=_warn)
+    else:
+        if event_path:
+            raise PkgError("a Glue job takes arguments, not an event", hint=f"pkg invoke {target} -- --ARG value")
+        ws = _workspace(ctx)
+        printed = click.echo if not as_json else log
+        outcome = invoke_glue_python_shell(
+            ws, name, list(args), stage, timeout, on_output=log, on_stdout=printed, on_warning=_warn
+        )
     if as_json:
         _emit_json(
             {
@@ -575,8 +598,38 @@ def invoke(
                 "built": outcome.built,
             }
         )
-        return
-    click.echo(json.dumps(outcome.result, indent=2))
+    elif service == "lambda":
+        click.echo(json.dumps(outcome.result, indent=2))
+
+
+@cli.command("run", context_settings={"ignore_unknown_options": True})
+@click.argument("job")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--stage", required=True, help="The stage whose published job to run.")
+@click.option("--wait", is_flag=True, help="Wait until the run finishes (exit 1 if it failed).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=3600, show_default=True, help="Seconds --wait waits at most.")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def run_command(ctx, job, args, stage, wait, timeout, profile, region, as_json) -> None:
+    """Start a run of a published Glue or EMR JOB (<service>/<job>); ARGS after `--` go to the job.
+
+    Glue: StartJobRun with ARGS as `--key value` Arguments. EMR: StartJobRun on the configured EMR
+    Serverless application, or an AddJobFlowSteps step (command-runner.jar spark-submit) on the cluster.
+    """
+    from packager.run import run_job
+
+    ws = _workspace(ctx)
+    report = run_job(ws, stage, job, list(args), wait, timeout, profile, region)
+    if as_json:
+        _emit_json(report.to_json())
+    else:
+        click.echo(f"started {report.platform} run {report.run_id} of {report.name}: {report.state}")
+    if wait and report.state not in ("SUCCEEDED", "SUCCESS", "COMPLETED"):
+        if not as_json:
+            click.echo(f"error: {report.id} ended {report.state}", err=True)
+        ctx.exit(1)
 
 
 def main() -> None:

@@ -1,15 +1,18 @@
-"""`pkg invoke`: run a function locally against its built artifacts, as the service would run it.
+"""`pkg invoke`: run a function or job locally against its built artifacts, as the service would run it.
 
-For Lambda: build what is missing (through the builder), extract the function zip into a "task"
-folder and each of its layers, in order, into an "opt" folder (later layers overwrite earlier ones,
-as Lambda does in /opt), then run the handler in a subprocess with the lambda env's Python when it
-exists (else this interpreter) and `lambda_bootstrap.py`, which sees nothing from the repository.
+Lambda: build what is missing (through the builder), extract the function zip into a "task" folder
+and each of its layers, in order, into an "opt" folder (later layers overwrite earlier ones, as
+Lambda does in /opt), then call the handler in a subprocess. Glue Python shell: the job script, its
+internal_libs wheel and its dependency wheels unpacked into one folder, then the script run as
+__main__ with its arguments. Either runs with the service's dev env Python when that env exists
+(else this interpreter) and `invoke_bootstrap.py`, which sees nothing from the repository.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,15 +23,23 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
 
+from packager.build.artifacts import ArtifactSpec
 from packager.build.builder import Workspace, build, collect, plan_build
 from packager.build.lambda_artifacts import function_id
 from packager.envs import env_for_service, env_python, find_manager
 from packager.errors import PkgError
-from packager.runtimes import LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
+from packager.runtimes import (
+    GLUE_SHELL_ANALYTICS_PINS,
+    GLUE_SHELL_PROVIDED_DISTRIBUTIONS,
+    LAMBDA_PROVIDED_DISTRIBUTIONS,
+    LAMBDA_RUNTIMES,
+)
 
-BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_bootstrap.py")
+BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke_bootstrap.py")
+INVOKABLE = ("lambda", "glue_python_shell")
 INIT_SECONDS = 10  # Lambda's own cap on the init phase (imports), on top of the function's timeout
 LOCAL_ACCOUNT = "000000000000"
+_WHEEL_DATA_LIB = re.compile(r"^[^/]+\.data/(purelib|platlib)/")
 DEFAULT_REGION = "us-east-1"
 
 
@@ -45,6 +56,7 @@ FAILURE_HINTS = {
         " and dependencies in a requirements file (only boto3 and its kin come with the Lambda runtime)"
     ),
     "Runtime.HandlerNotFound": "define handler(event, context) at the top level of the function's file",
+    "SystemExit": "the script called sys.exit() with a non-zero code; Glue marks such a run FAILED",
 }
 
 
@@ -53,26 +65,17 @@ class HandlerError(PkgError):
 
 
 def parse_target(target: str) -> tuple[str, str]:
-    """"lambda/<name>" (or the artifact id "lambda/function/<name>") -> ("lambda", "<name>")."""
+    """"lambda/<name>", "glue_python_shell/<job>" (or their artifact ids) -> (service, name)."""
     service, _, name = target.strip("/").partition("/")
-    if service == "lambda" and name.startswith("function/"):
-        name = name[len("function/") :]
-    if not name or "/" in name:
+    for prefix in ("function/", "job/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    if service not in INVOKABLE or not name or "/" in name:
         raise PkgError(
-            f"can't invoke '{target}': name a function as <service>/<name>",
-            hint="e.g. pkg invoke lambda/ingest_orders --event event.json",
+            f"can't invoke '{target}': pkg invoke runs lambda/<function> and glue_python_shell/<job>",
+            hint="Glue Spark and EMR jobs need a cluster: `pkg run`, or `pkg env run glue_spark -- spark-submit ...`",
         )
-    if service == "lambda":
-        return service, name
-    if service == "glue_python_shell":
-        raise PkgError(
-            "pkg invoke does not run Glue Python shell jobs yet: pkg builds no Glue artifacts so far",
-            hint="run the script in its env meanwhile: pkg env run glue_python_shell -- python src/glue_python_shell/<job>.py",
-        )
-    raise PkgError(
-        f"pkg invoke runs Lambda functions; '{service}' is not one",
-        hint="e.g. pkg invoke lambda/ingest_orders --event event.json",
-    )
+    return service, name
 
 
 def load_event(path: str | None, stdin_text: Callable[[], str] | None = None) -> object:
@@ -99,49 +102,13 @@ def load_event(path: str | None, stdin_text: Callable[[], str] | None = None) ->
         ) from None
 
 
-@dataclass
-class LambdaBundle:
-    """A function's built code zip and its layers in the order Lambda applies them."""
-
-    name: str
-    runtime: str
-    settings: dict
-    handler: str
-    code_zip: str
-    layers: list[tuple[str, str]]  # (artifact id, zip path)
-    built: list[str] = field(default_factory=list)  # artifact ids built for this run
-
-
-def prepare_lambda(ws: Workspace, name: str, stage: str | None = None) -> LambdaBundle:
-    """Build the function and its layers if needed, and locate their zips in the cache."""
-    collected = collect(ws, [function_id(name)])
-    planned = plan_build(ws, collected)
+def _build(ws: Workspace, artifact_id: str) -> tuple[ArtifactSpec, dict[str, str], list[str]]:
+    """Build `artifact_id` and what it uses, if needed: its spec, id -> file in the cache, the ids built."""
+    planned = plan_build(ws, collect(ws, [artifact_id]))
     build(ws, planned)
-    by_id = {item.spec.id: item for item in planned}
-    function = by_id[function_id(name)]
-    settings = ws.config.lambda_settings(name, stage)
-    return LambdaBundle(
-        name=name,
-        runtime=settings["runtime"],
-        settings=settings,
-        handler=function.spec.meta.get("handler", f"{name}.handler"),
-        code_zip=ws.store.abspath(function.record.path),
-        layers=[(layer, ws.store.abspath(by_id[layer].record.path)) for layer in function.spec.uses],
-        built=[item.spec.id for item in planned if item.action == "build"],
-    )
-
-
-def extract_bundle(bundle: LambdaBundle, folder: str) -> tuple[str, str]:
-    """Unzip the code into <folder>/task and every layer, in order, into <folder>/opt."""
-    task, opt = os.path.join(folder, "task"), os.path.join(folder, "opt")
-    os.makedirs(task)
-    os.makedirs(opt)
-    with zipfile.ZipFile(bundle.code_zip) as archive:
-        archive.extractall(task)
-    for _, path in bundle.layers:
-        with zipfile.ZipFile(path) as archive:
-            archive.extractall(opt)  # a later layer's file replaces an earlier one's, as in /opt
-    return task, opt
+    files = {item.spec.id: ws.store.abspath(item.record.path) for item in planned}
+    spec = next(item.spec for item in planned if item.spec.id == artifact_id)
+    return spec, files, [item.spec.id for item in planned if item.action == "build"]
 
 
 @dataclass
@@ -151,9 +118,9 @@ class Interpreter:
     version: str  # "3.12"
 
 
-def choose_interpreter() -> Interpreter:
-    """The lambda env's Python when that env exists, else the interpreter running pkg."""
-    env = env_for_service("lambda")
+def choose_interpreter(service: str) -> Interpreter:
+    """The service's dev env Python when that env exists, else the interpreter running pkg."""
+    env = env_for_service(service)
     python = env_python(env.name, find_manager())
     if python:
         probe = subprocess.run(
@@ -167,24 +134,108 @@ def choose_interpreter() -> Interpreter:
     return Interpreter(sys.executable, "current interpreter", "%d.%d" % sys.version_info[:2])
 
 
+def _version_warning(interpreter: Interpreter, python: str, runtime: str, env: str) -> list[str]:
+    if interpreter.version == python:
+        return []
+    return [
+        f"running with Python {interpreter.version} ({interpreter.source}) but {runtime} runs Python {python}:"
+        f" compiled dependencies may not import; create the env: pkg env create {env} --run"
+    ]
+
+
 @dataclass
 class InvokeResult:
     """What one local run returned."""
 
     target: str
-    result: object
+    result: object  # the handler's return value (Lambda) or None (a job prints its own output)
     duration_ms: int
     interpreter: Interpreter
     built: list[str]
     warnings: list[str]
 
 
-def _stream(pipe, on_output: Callable[[str], None], renames: dict[str, str]) -> None:
+@dataclass
+class _Run:
+    """One bootstrap run: its spec, environment and how its output is shown."""
+
+    target: str
+    spec: dict
+    environment: dict
+    seconds: int
+    renames: dict[str, str] = field(default_factory=dict)  # local folder -> what the service calls it
+    merge_stdout: bool = True  # Lambda: stdout is the log too; a job's stdout stays stdout
+
+
+def _stream(pipe, on_line: Callable[[str], None], renames: dict[str, str]) -> None:
     for line in iter(pipe.readline, ""):
-        for local, on_lambda in renames.items():
-            line = line.replace(local, on_lambda)
-        on_output(line.rstrip("\n"))
+        for local, remote in renames.items():
+            line = line.replace(local, remote)
+        on_line(line.rstrip("\n"))
     pipe.close()
+
+
+def _run_bootstrap(
+    interpreter: Interpreter,
+    folder: str,
+    run: _Run,
+    on_output: Callable[[str], None],
+    on_stdout: Callable[[str], None],
+) -> tuple[dict, int]:
+    """Run invoke_bootstrap.py on `run.spec` in `folder`; (its outcome, milliseconds)."""
+    bootstrap = shutil.copy(BOOTSTRAP, os.path.join(folder, "bootstrap.py"))
+    result_path = os.path.join(folder, "result.json")
+    spec_path = os.path.join(folder, "invoke.json")
+    with open(spec_path, "w", encoding="utf-8") as stream:
+        json.dump({**run.spec, "result_path": result_path, "timeout": run.seconds}, stream)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [interpreter.path, "-I", "-S", bootstrap, spec_path],
+        cwd=run.spec["code"],
+        env={**run.environment, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if run.merge_stdout else subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+    readers = [threading.Thread(target=_stream, args=(process.stdout, on_output if run.merge_stdout else on_stdout, run.renames))]
+    if not run.merge_stdout:
+        readers.append(threading.Thread(target=_stream, args=(process.stderr, on_output, run.renames)))
+    for reader in readers:
+        reader.daemon = True
+        reader.start()
+    try:
+        process.wait(timeout=INIT_SECONDS + run.seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise HandlerError(
+            f"{run.target} timed out after {run.seconds} s (plus {INIT_SECONDS} s for imports)",
+            hint="raise its `timeout` in [tool.pkg], or pass --timeout",
+        ) from None
+    finally:
+        for reader in readers:
+            reader.join()
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    try:
+        with open(result_path, encoding="utf-8") as stream:
+            outcome = json.load(stream)
+    except (OSError, ValueError):
+        raise HandlerError(
+            f"{run.target} exited with code {process.returncode} before returning (Runtime.ExitError)",
+            hint="the output above shows why; os._exit() or a crash of the interpreter ends the run",
+        ) from None
+    if not outcome["ok"]:
+        kind = outcome["errorType"]
+        raise HandlerError(
+            f"{run.target} failed: {kind}: {outcome['errorMessage']}", hint=FAILURE_HINTS.get(kind, HANDLER_HINT)
+        )
+    return outcome, duration_ms
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
 def invoke_lambda(
@@ -201,94 +252,144 @@ def invoke_lambda(
     Paths in that output read /var/task and /opt, as on Lambda. Raises HandlerError when the
     handler fails (its traceback has gone to `on_output` first).
     """
-    bundle = prepare_lambda(ws, name, stage)
-    interpreter = choose_interpreter()
-    warnings = []
-    runtime = LAMBDA_RUNTIMES.get(bundle.runtime)
-    if runtime and runtime.python != interpreter.version:
-        warnings.append(
-            f"running with Python {interpreter.version} ({interpreter.source}) but the function runs on"
-            f" {bundle.runtime}: compiled dependencies may not import; create the env: pkg env create lambda --run"
-        )
+    artifact = function_id(name)
+    spec, files, built = _build(ws, artifact)
+    settings = ws.config.lambda_settings(name, stage)
+    runtime = LAMBDA_RUNTIMES.get(settings["runtime"])
+    interpreter = choose_interpreter("lambda")
+    warnings = _version_warning(interpreter, runtime.python, settings["runtime"], "lambda") if runtime else []
     for warning in warnings:
         on_warning(warning)
-    seconds = timeout or bundle.settings["timeout"]
     folder = tempfile.mkdtemp(prefix="pkg-invoke-")
     try:
-        task, opt = extract_bundle(bundle, folder)
-        bootstrap = shutil.copy(BOOTSTRAP, os.path.join(folder, "bootstrap.py"))
-        event_path, result_path = os.path.join(folder, "event.json"), os.path.join(folder, "result.json")
+        task, opt = os.path.join(folder, "task"), os.path.join(folder, "opt")
+        with zipfile.ZipFile(files[artifact]) as archive:
+            archive.extractall(task)
+        os.makedirs(opt)
+        for layer in spec.uses:
+            with zipfile.ZipFile(files[layer]) as archive:
+                archive.extractall(opt)  # a later layer's file replaces an earlier one's, as in /opt
+        event_path = os.path.join(folder, "event.json")
         with open(event_path, "w", encoding="utf-8") as stream:
             json.dump(event, stream)
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        spec = {
-            "task": task,
-            "opt": opt,
-            "handler": bundle.handler,
-            "event_path": event_path,
-            "result_path": result_path,
-            "function_name": name,
-            "memory": bundle.settings["memory"],
-            "timeout": seconds,
-            "region": region,
-            "account": LOCAL_ACCOUNT,
-            "provided": sorted(LAMBDA_PROVIDED_DISTRIBUTIONS),
-        }
-        spec_path = os.path.join(folder, "invoke.json")
-        with open(spec_path, "w", encoding="utf-8") as stream:
-            json.dump(spec, stream)
-        environment = {
-            **os.environ,
-            **bundle.settings.get("environment", {}),
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(bundle.settings["memory"]),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{bundle.runtime}",
-            "AWS_REGION": region,
-            "LAMBDA_TASK_ROOT": task,
-            "PYTHONUNBUFFERED": "1",
-        }
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [interpreter.path, "-I", "-S", bootstrap, spec_path],
-            cwd=task,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
+        region = _region()
+        run = _Run(
+            target=f"lambda/{name}",
+            spec={
+                "mode": "lambda",
+                "code": task,
+                "paths": [os.path.join(opt, "python", "lib", "{python}", "site-packages"), os.path.join(opt, "python")],
+                "provided": sorted(LAMBDA_PROVIDED_DISTRIBUTIONS),
+                "handler": spec.meta.get("handler", f"{name}.handler"),
+                "event_path": event_path,
+                "function_name": name,
+                "memory": settings["memory"],
+                "region": region,
+                "account": LOCAL_ACCOUNT,
+            },
+            environment={
+                **os.environ,
+                **settings.get("environment", {}),
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(settings["memory"]),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{settings['runtime']}",
+                "AWS_REGION": region,
+                "LAMBDA_TASK_ROOT": task,
+            },
+            seconds=timeout or settings["timeout"],
+            renames={task: "/var/task", opt: "/opt"},
         )
-        as_on_lambda = {task: "/var/task", opt: "/opt"}
-        reader = threading.Thread(target=_stream, args=(process.stdout, on_output, as_on_lambda), daemon=True)
-        reader.start()
-        try:
-            process.wait(timeout=INIT_SECONDS + seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            reader.join()
-            raise HandlerError(
-                f"lambda/{name} timed out after {seconds} s (plus {INIT_SECONDS} s for imports)",
-                hint="raise `timeout` for this function in [tool.pkg.lambda], or pass --timeout",
-            ) from None
-        reader.join()
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        try:
-            with open(result_path, encoding="utf-8") as stream:
-                outcome = json.load(stream)
-        except (OSError, ValueError):
-            raise HandlerError(
-                f"lambda/{name} exited with code {process.returncode} before returning (Runtime.ExitError)",
-                hint="the output above shows why; sys.exit() or a crash in the handler ends the run",
-            ) from None
+        outcome, duration_ms = _run_bootstrap(interpreter, folder, run, on_output, on_output)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if not outcome["ok"]:
-        kind = outcome["errorType"]
-        raise HandlerError(
-            f"lambda/{name} failed: {kind}: {outcome['errorMessage']}", hint=FAILURE_HINTS.get(kind, HANDLER_HINT)
+    return InvokeResult(run.target, outcome["result"], duration_ms, interpreter, built, warnings)
+
+
+def _unpack_wheel(path: str, target: str) -> None:
+    """Install a wheel the way pip --target lays it out: purelib/platlib data at the root."""
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            name = _WHEEL_DATA_LIB.sub("", member.filename)
+            if member.is_dir() or re.match(r"[^/]+\.data/", name):
+                continue  # scripts, headers and data files are not importable code
+            destination = os.path.join(target, *name.split("/"))
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            with archive.open(member) as source, open(destination, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+
+
+def _unpack_job_artifact(path: str, target: str) -> None:
+    """internal_libs wheel, wheelhouse of dependency wheels, or py-files zip -> importable under `target`."""
+    if path.endswith(".whl"):
+        _unpack_wheel(path, target)
+        return
+    with zipfile.ZipFile(path) as archive:
+        wheels = [name for name in archive.namelist() if name.endswith(".whl") and "/" not in name]
+        if not wheels:
+            archive.extractall(target)
+            return
+        with tempfile.TemporaryDirectory() as scratch:
+            for wheel in wheels:
+                _unpack_wheel(archive.extract(wheel, scratch), target)
+
+
+def invoke_glue_python_shell(
+    ws: Workspace,
+    name: str,
+    args: list[str],
+    stage: str | None = None,
+    timeout: int | None = None,
+    on_output: Callable[[str], None] = lambda line: None,
+    on_stdout: Callable[[str], None] = lambda line: None,
+    on_warning: Callable[[str], None] = lambda message: None,
+) -> InvokeResult:
+    """Run glue_python_shell/<name> from its built script, internal_libs wheel and dependency wheels.
+
+    The script's stdout goes to `on_stdout`, its stderr to `on_output`. Its arguments are the job's
+    default_arguments followed by `args`, as Glue passes DefaultArguments then the run's Arguments.
+    """
+    from packager.build.job_artifacts import job_id
+    from packager.config import job_settings
+
+    service = "glue_python_shell"
+    artifact = job_id(service, name)
+    spec, files, built = _build(ws, artifact)
+    settings = job_settings(ws.config, service, name, stage)
+    interpreter = choose_interpreter(service)
+    python = settings.get("python_version", "3.9")
+    warnings = _version_warning(interpreter, python, f"Glue Python shell {settings['glue_version']}", service)
+    for warning in warnings:
+        on_warning(warning)
+    provided = set(GLUE_SHELL_PROVIDED_DISTRIBUTIONS)
+    if settings.get("library_set") == "analytics":
+        provided |= set(GLUE_SHELL_ANALYTICS_PINS)
+    defaults = [item for key, value in settings.get("default_arguments", {}).items() for item in (key, value)]
+    folder = tempfile.mkdtemp(prefix="pkg-invoke-")
+    try:
+        code, site = os.path.join(folder, "job"), os.path.join(folder, "site-packages")
+        os.makedirs(code)
+        os.makedirs(site)
+        script = spec.meta.get("filename", f"{name}.py")
+        shutil.copyfile(files[artifact], os.path.join(code, script))
+        for used in spec.uses:
+            _unpack_job_artifact(files[used], site)
+        run = _Run(
+            target=f"{service}/{name}",
+            spec={
+                "mode": "script",
+                "code": code,
+                "paths": [site],
+                "provided": sorted(provided),
+                "script": script,
+                "args": [*defaults, *args],
+            },
+            environment={**os.environ, "AWS_REGION": _region()},
+            seconds=timeout or int(settings.get("timeout", 60)) * 60,  # Glue's Timeout is in minutes
+            renames={code: "/tmp/glue-job", site: "/glue/site-packages"},
+            merge_stdout=False,
         )
-    return InvokeResult(
-        f"lambda/{name}", outcome["result"], duration_ms, interpreter, bundle.built, warnings
-    )
+        _, duration_ms = _run_bootstrap(interpreter, folder, run, on_output, on_stdout)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return InvokeResult(run.target, None, duration_ms, interpreter, built, warnings)

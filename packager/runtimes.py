@@ -178,6 +178,11 @@ class DevEnv:
 # Python shell on Glue 3.0, Glue 5.0, EMR 7.x). Every Lambda runtime ships boto3 (see
 # LAMBDA_PROVIDED_DISTRIBUTIONS), so the lambda env has it too and `pkg invoke` offers it to handlers.
 _SHELL = GLUE_PYTHON_SHELL_RUNTIMES["3.0"]
+
+# Glue Python shell 3.9's "analytics" library set (library-set=analytics), preinstalled on every run;
+# boto3 is there whatever the library set. `pkg invoke` offers jobs exactly these (and what they need).
+GLUE_SHELL_ANALYTICS_PINS = {"pandas": "1.4.2", "numpy": "1.22.3", "awswrangler": "2.15.1"}
+GLUE_SHELL_PROVIDED_DISTRIBUTIONS = frozenset({"boto3"})
 _GLUE_SPARK = GLUE_SPARK_RUNTIMES["5.0"]
 _EMR = EMR_RUNTIMES["emr-7"]
 
@@ -195,8 +200,11 @@ DEV_ENVS: dict[str, DevEnv] = {
             "glue_python_shell",
             _SHELL.pythons[0],
             ("glue_python_shell",),
-            # The versions of Glue's Python 3.9 "analytics" library set (library-set=analytics).
-            pip=("pandas==1.4.2", "numpy==1.22.3", "awswrangler==2.15.1", "boto3", "pytest"),
+            pip=(
+                *(f"{name}=={version}" for name, version in GLUE_SHELL_ANALYTICS_PINS.items()),
+                *sorted(GLUE_SHELL_PROVIDED_DISTRIBUTIONS),
+                "pytest",
+            ),
             about=f"AWS Glue Python shell (Glue {_SHELL.version}), Python {_SHELL.pythons[0]}, analytics library set",
         ),
         DevEnv(

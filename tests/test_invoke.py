@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, Repo, make_repo, run_console
+from conftest import REPO_ROOT, Repo, run_console
+from jobs_fixtures import make_jobs_repo, make_wheelhouse
 
 ORDERS = {
     "orders": [
@@ -195,11 +196,12 @@ def test_unknown_targets_fail_cleanly(repo: Repo, no_conda):
     assert unknown.exit_code == 1
     assert "no artifact or function named" in unknown.stderr
 
-    glue = repo.pkg("invoke", "glue_python_shell/load")
-    assert glue.exit_code == 1
-    assert "does not run Glue Python shell jobs yet" in glue.stderr
+    for target in ("emr/sessionize", "glue_spark/orders_by_day", "ingest"):
+        result = repo.pkg("invoke", target)
+        assert result.exit_code == 1
+        assert "pkg invoke runs lambda/<function> and glue_python_shell/<job>" in result.stderr
 
-    assert repo.pkg("invoke", "ingest").exit_code == 1
+    assert "takes an event, not arguments" in repo.pkg("invoke", "lambda/ingest", "--", "--x", "1").stderr
 
 
 def test_uses_the_lambda_env_python_when_it_exists(repo: Repo, no_conda):
@@ -223,3 +225,81 @@ def test_console_script_streams_logs_and_exits_non_zero(examples: Repo, no_conda
     assert crashed.returncode == 1
     assert "ValueError: order record is missing 'order_id'" in crashed.stderr
     assert os.path.isdir(examples.cache_dir)
+
+
+# -- Glue Python shell jobs --------------------------------------------------------------------------
+
+SHELL_PROBE = """\
+import importlib
+import json
+import sys
+
+import helperdep
+import tinydep
+from internal_libs.totals import total
+
+
+def importable(name):
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    print("starting", file=sys.stderr)
+    print(json.dumps({
+        "total": total([1, 2, 3]),
+        "deps": tinydep.VALUE + helperdep.HELP,
+        "args": sys.argv[1:],
+        "modules": {name: importable(name) for name in ("boto3", "click", "packager", "daily")},
+    }))
+"""
+
+
+def test_a_glue_python_shell_job_runs_with_its_wheel_and_dependency_wheels(tmp_path, no_conda):
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    repo = make_jobs_repo(
+        tmp_path,
+        extra_config=(
+            f'\n[tool.pkg.glue_python_shell.jobs.totals]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
+            'default_arguments = { "--stage" = "dev" }\n'
+        ),
+    )
+    repo.write("src/glue_python_shell/internal_libs/requirements.txt", "tinydep\n")
+    repo.write("src/glue_python_shell/totals.py", SHELL_PROBE)
+    repo.write("src/glue_python_shell/daily.py", "print('another job')\n")
+
+    result = repo.pkg("invoke", "glue_python_shell/totals", "--", "--day", "2024-01-01")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "total": 6,  # internal_libs, from its wheel
+        "deps": 3,  # tinydep and what it needs, from the dependency wheels
+        "args": ["--stage", "dev", "--day", "2024-01-01"],  # DefaultArguments, then the run's
+        "modules": {"boto3": True, "click": False, "packager": False, "daily": False},
+    }
+    assert "starting" in result.stderr and "starting" not in result.stdout
+
+    report = repo.pkg_json("invoke", "glue_python_shell/job/totals")
+    assert report["target"] == "glue_python_shell/totals"
+    assert report["built"] == []
+
+
+def test_a_failing_glue_job_exits_non_zero_with_its_traceback(tmp_path, no_conda):
+    repo = make_jobs_repo(tmp_path)
+    repo.write(
+        "src/glue_python_shell/totals.py",
+        "import sys\nfrom internal_libs.totals import total\n\nif sys.argv[1:] == ['--exit']:\n"
+        "    sys.exit(3)\ntotal(None)\n",
+    )
+    raised = repo.pkg("invoke", "glue_python_shell/totals")
+    assert raised.exit_code == 1
+    assert 'File "/tmp/glue-job/totals.py", line 6, in <module>' in raised.stderr
+    assert "TypeError" in raised.stderr
+    assert "error: glue_python_shell/totals failed: TypeError" in raised.stderr
+
+    exited = repo.pkg("invoke", "glue_python_shell/totals", "--", "--exit")
+    assert exited.exit_code == 1
+    assert "the script exited with code 3" in exited.stderr
+    assert "a Glue job takes arguments" in repo.pkg("invoke", "glue_python_shell/totals", "--event", "e.json").stderr
