@@ -55,7 +55,7 @@ def operation_of(method: str, path: str, action: str | None) -> str:
     """A readable operation name for one request (query-protocol Action, Lambda route, or S3 verb)."""
     if action:
         return action
-    for route_method, pattern, name in _LAMBDA_ROUTES:
+    for route_method, pattern, name in _LAMBDA_ROUTES + _JOB_ROUTES:
         if method == route_method and re.fullmatch(pattern, path):
             return name
     return {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(
@@ -135,7 +135,7 @@ def make_app(moto_app, state: ServerState):
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
             action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
-        operation = operation_of(method, path, action)
+        operation = operation_of(method, path, action or json_target(environ))
         if not path.startswith("/moto-api"):
             with state.lock:
                 state.calls.append(
@@ -174,6 +174,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    install_glue_update_job()
     moto_app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, make_app(moto_app, ServerState()), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))
@@ -239,6 +240,81 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+# -------------------------------------------------------------------------------------------------
+# Glue and EMR (issue 6): operation names for JSON-protocol and EMR Serverless requests, and Glue
+# UpdateJob, which moto lacks (HTTP 500), implemented inside this server after AWS's documentation.
+# -------------------------------------------------------------------------------------------------
+
+# EMR Serverless is a REST API: routes -> operation names.
+_JOB_ROUTES = [
+    ("POST", r"/applications/?", "CreateApplication"),
+    ("GET", r"/applications/?", "ListApplications"),
+    ("GET", r"/applications/[^/]+", "GetApplication"),
+    ("POST", r"/applications/[^/]+/start", "StartApplication"),
+    ("POST", r"/applications/[^/]+/jobruns", "StartJobRun"),
+    ("GET", r"/applications/[^/]+/jobruns", "ListJobRuns"),
+    ("GET", r"/applications/[^/]+/jobruns/[^/]+", "GetJobRun"),
+    ("DELETE", r"/applications/[^/]+/jobruns/[^/]+", "CancelJobRun"),
+]
+
+
+def json_target(environ) -> str | None:
+    """The operation of a JSON-protocol request (Glue, EMR): `X-Amz-Target: AWSGlue.UpdateJob` -> UpdateJob."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    return target.rsplit(".", 1)[-1] if target else None
+
+
+def install_glue_update_job() -> None:
+    """Teach moto's Glue backend UpdateJob, as AWS documents it.
+
+    "UpdateJob updates an existing job definition. The previous job definition is completely
+    overwritten by this information": every field of JobUpdate replaces the old one and a field
+    left out is reset to its default (not kept). The name, creation time, tags and runs stay.
+    A missing job is EntityNotFoundException.
+    """
+    from moto.core.responses import ActionResult
+    from moto.glue.models import FakeJob
+    from moto.glue.responses import GlueResponse
+    from moto.core.utils import utcnow
+
+    def update_job(self) -> ActionResult:
+        name = self._get_param("JobName")
+        update = self._get_param("JobUpdate") or {}
+        old = self.glue_backend.get_job(name)  # raises EntityNotFoundException
+        job = FakeJob(
+            name,
+            update.get("Role"),
+            update.get("Command"),
+            update.get("Description"),
+            update.get("LogUri"),
+            update.get("ExecutionProperty"),
+            update.get("DefaultArguments"),
+            update.get("NonOverridableArguments"),
+            update.get("Connections"),
+            update.get("MaxRetries"),
+            update.get("AllocatedCapacity"),
+            update.get("Timeout"),
+            update.get("MaxCapacity"),
+            update.get("SecurityConfiguration"),
+            {},  # tags are not part of a job definition: TagResource changes them
+            update.get("NotificationProperty"),
+            update.get("GlueVersion"),
+            update.get("NumberOfWorkers"),
+            update.get("WorkerType"),
+            update.get("CodeGenConfigurationNodes"),
+            update.get("ExecutionClass"),
+            update.get("SourceControlDetails"),
+            backend=self.glue_backend,
+        )
+        job.created_on = old.created_on
+        job.last_modified_on = utcnow()
+        job.job_runs = old.job_runs
+        self.glue_backend.jobs[name] = job
+        return ActionResult({"JobName": name})
+
+    GlueResponse.update_job = update_job
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from packager.errors import PkgError, PublishError
 from packager.plan import SKIP, Action, LayerRef, PublishPlan, configuration_hash
 from packager.publish.aws import AwsSession, explain_error
 from packager.publish.live import function_state
+from packager.build.job_artifacts import JOB_SERVICES
+from packager.publish.glue import call_job_action
 
 # Lambda rejects an update while the previous one is in progress (ResourceConflictException).
 _WAIT = {"Delay": 1, "MaxAttempts": 300}
@@ -57,6 +59,8 @@ class _FunctionClient:
         self.lam = aws.client("lambda")
 
     def call(self, action: Action, previous: str | None) -> dict:
+        if action.id.split("/", 1)[0] in JOB_SERVICES:  # Glue and EMR jobs: packager/publish/glue.py
+            return call_job_action(self.aws, action)
         params = action.params
         lam = self.lam
         if action.action == "put_object":
@@ -141,6 +145,8 @@ class _Recorder:
         elif kind == "untag_resource":
             removed = set(action.params["TagKeys"])
             details = {**details, "tags": {k: v for k, v in details.get("tags", {}).items() if k not in removed}}
+        if "details" in result:  # Glue and EMR job actions say what to record
+            details = result["details"]
         input_hash = action.input_hash or input_hash
         self.rows[action.resource_id] = (input_hash, details)
         t = self.target

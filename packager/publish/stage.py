@@ -12,6 +12,8 @@ from packager.plan import PublishPlan, Target, desired_resources, plan_publish
 from packager.publish.aws import AwsSession, open_session
 from packager.publish.executor import OnDone, Outcome, execute
 from packager.publish.live import LambdaLiveState
+from packager.job_plan import plan_jobs
+from packager.publish.glue import JobLiveStateAws
 
 
 @dataclass
@@ -49,6 +51,11 @@ def plan_stage(
     reasons = {item.spec.id: item.reason for item in planned if item.action == "build"}
     live = LambdaLiveState(aws)
     plan = plan_publish(target, layers, functions, recorded, live, refresh, bucket, reasons)
+    job_actions, job_drift = plan_jobs(
+        config, target, planned, ws.store, recorded, JobLiveStateAws(aws), refresh, bucket, reasons
+    )
+    plan.actions += job_actions  # Glue and EMR jobs: packager/job_plan.py
+    plan.drift += job_drift
     if plan.drift:
         _record_drift(index, target, recorded, plan)
     expected = {resource.artifact_id: resource.code.code_sha256 for resource in [*layers, *functions]}

@@ -1,0 +1,162 @@
+"""`pkg run <service>/<job>`: start one run of a published Glue or EMR job, and optionally wait for it.
+
+What runs is what `pkg publish` recorded for the stage: the Glue job's name, or the EMR run
+specification (EMR Serverless application, or EMR on EC2 cluster). Waiting always has a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from packager.build.job_artifacts import JOB_SERVICES, job_id
+from packager.errors import ConfigError, PkgError
+
+DEFAULT_TIMEOUT = 3600.0
+POLL_SECONDS = 5.0
+
+
+class RunTimeoutError(PkgError):
+    """A run did not finish before `--timeout`: it goes on in AWS; pkg stopped waiting."""
+
+    exit_code = 2
+
+
+@dataclass
+class RunReport:
+    """One started run: where, with what parameters, and its last seen state."""
+
+    id: str
+    name: str
+    platform: str  # glue | emr-serverless | emr-cluster
+    run_id: str
+    parameters: dict
+    state: str = "STARTED"
+    finished: bool = False
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "platform": self.platform,
+            "run_id": self.run_id,
+            "state": self.state,
+            "finished": self.finished,
+            "parameters": self.parameters,
+        }
+
+
+def resolve_job_id(name: str) -> str:
+    """`glue_spark/orders` or `glue_spark/job/orders` -> `glue_spark/job/orders`."""
+    parts = name.split("/")
+    if len(parts) == 2 and parts[0] in JOB_SERVICES:
+        return job_id(parts[0], parts[1])
+    if len(parts) == 3 and parts[0] in JOB_SERVICES and parts[1] == "job":
+        return name
+    raise PkgError(
+        f"'{name}' does not name a Glue or EMR job",
+        hint="use <service>/<job>, e.g. glue_spark/orders_by_day (services: " + ", ".join(JOB_SERVICES) + ")",
+    )
+
+
+def glue_arguments(args: list[str]) -> dict[str, str]:
+    """`--key value` pairs (as Glue passes them to the script) -> StartJobRun's Arguments."""
+    if len(args) % 2 or any(not key.startswith("--") for key in args[::2]):
+        raise PkgError(
+            f"Glue job arguments come as --key value pairs, got: {' '.join(args)}",
+            hint="e.g. pkg run glue_spark/orders_by_day --stage dev -- --source s3://in/ --target s3://out/",
+        )
+    return dict(zip(args[::2], args[1::2]))
+
+
+def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]) -> RunReport:
+    """Start one run of a published job; `recorded` is the stage's index rows."""
+    row = recorded.get(artifact_id)
+    if row is None:
+        raise PkgError(
+            f"{artifact_id} is not published to stage '{stage}'",
+            hint=f"run `pkg publish --stage {stage}` first",
+        )
+    service = artifact_id.split("/", 1)[0]
+    name = row.details["name"]
+    if service != "emr":
+        from packager.publish.glue import start_glue_run
+
+        arguments = glue_arguments(args)
+        run_id = start_glue_run(aws, name, arguments)
+        return RunReport(artifact_id, name, "glue", run_id, {"JobName": name, "Arguments": arguments})
+    from packager.publish import emr
+
+    spec = row.details["spec"]
+    arguments = [*spec["arguments"], *args]
+    if spec.get("application_id"):
+        if not spec.get("execution_role"):
+            raise ConfigError(
+                f"{artifact_id}: EMR Serverless needs a job runtime role: set tool.pkg.emr.execution_role",
+                hint="then `pkg publish` records it in the run specification",
+            )
+        run_id = emr.start_serverless_run(aws, name, spec, arguments)
+        parameters = {
+            "applicationId": spec["application_id"],
+            "jobDriver": emr.serverless_job_driver(spec, arguments),
+        }
+        return RunReport(artifact_id, name, "emr-serverless", run_id, parameters)
+    if spec.get("cluster_id"):
+        step_id = emr.start_cluster_step(aws, name, spec, arguments)
+        return RunReport(
+            artifact_id, name, "emr-cluster", step_id, {"JobFlowId": spec["cluster_id"], **emr.cluster_step(name, spec, arguments)}
+        )
+    raise ConfigError(
+        f"{artifact_id}: no EMR application or cluster to run on",
+        hint="set tool.pkg.emr.application_id (EMR Serverless) or tool.pkg.emr.cluster_id (EMR on EC2),"
+        " per stage if they differ, then `pkg publish`",
+    )
+
+
+def poll(aws, report: RunReport, spec: dict | None) -> None:
+    """Refresh `report.state` / `report.finished` with one read call."""
+    if report.platform == "glue":
+        from packager.publish.glue import glue_run_state
+
+        report.state, report.finished, report.details = glue_run_state(aws, report.name, report.run_id)
+    elif report.platform == "emr-serverless":
+        from packager.publish.emr import serverless_run_state
+
+        report.state, report.finished, report.details = serverless_run_state(aws, spec, report.run_id)
+    else:
+        from packager.publish.emr import cluster_step_state
+
+        report.state, report.finished, report.details = cluster_step_state(aws, spec, report.run_id)
+
+
+def wait_for(aws, report: RunReport, spec: dict | None, timeout: float, interval: float = POLL_SECONDS) -> None:
+    """Poll until the run finishes; RunTimeoutError after `timeout` seconds (the run goes on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        poll(aws, report, spec)
+        if report.finished:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RunTimeoutError(
+                f"{report.id}: run {report.run_id} still {report.state} after {timeout:g} s",
+                hint="it goes on in AWS; wait longer with --timeout, or check it in the console",
+            )
+        time.sleep(min(interval, remaining))
+
+
+def run_job(ws, stage: str, name: str, args: list[str], wait: bool, timeout: float, profile=None, region=None) -> RunReport:
+    """Start (and with `wait`, follow) one run of a published job of `stage`."""
+    from packager.plan import Target
+    from packager.publish.aws import open_session
+
+    artifact_id = resolve_job_id(name)
+    aws = open_session(stage, ws.config.stage(stage), profile, region)
+    target = Target(aws.account, aws.region, stage)
+    recorded = ws.store.index.published(target.account, target.region, stage)
+    report = start_run(aws, recorded, artifact_id, stage, list(args))
+    if wait:
+        spec = recorded[artifact_id].details.get("spec")
+        wait_for(aws, report, spec, timeout, interval=min(POLL_SECONDS, max(timeout / 10, 0.2)))
+    return report
