@@ -613,6 +613,9 @@ def _describe_layers(old: list, new: list) -> str:
     return "layers " + (", ".join(map(short, old)) or "(none)") + " -> " + (", ".join(map(short, new)) or "(none)")
 
 
+_MISSING = PublishedRecord("", "", {"missing": True}, "")
+
+
 def plan_publish(
     target: Target,
     layers: list[LayerResource],
@@ -637,6 +640,11 @@ def plan_publish(
             layer_arns[layer.artifact_id] = source["arn"]
         else:
             layer_arns[layer.artifact_id] = LayerRef(layer.artifact_id)
+    unknown = [
+        f.name for f in functions if refresh or (recorded.get(f.artifact_id) or _MISSING).details.get("missing")
+    ]
+    if len(unknown) > 1 and hasattr(live, "prefetch_functions"):
+        live.prefetch_functions(unknown)
     for function in functions:
         actions += plan_function(
             function,
