@@ -113,20 +113,20 @@ def build(
     from packager.build.builder import build as run_build
     from packager.build.builder import collect, plan_build
 
+    from packager.shared import open_shared_cache
+
     started = time.perf_counter()
     ws = _workspace(ctx)
+    # Lazy: the shared cache is pulled only when the local cache misses, so a no-op build never
+    # touches the network nor imports boto3.
+    shared = ws.shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn)
     collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress)
     for warning in collected.warnings:
         _warn(warning)
     planned = plan_build(ws, collected, force)
     todo = [item for item in planned if item.action == "build"]
-    shared = None
-    if todo:  # a no-op build never touches the shared cache (nor imports boto3)
-        from packager.shared import open_shared_cache
-
-        shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn)
-        if shared and shared.fetch_planned(planned):
-            todo = [item for item in planned if item.action == "build"]
+    if todo and shared and shared.fetch_planned(planned):
+        todo = [item for item in planned if item.action == "build"]
 
     if todo and sys.stderr.isatty():
         with click.progressbar(length=len(todo), label="building", file=sys.stderr, show_pos=True) as bar:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 from conftest import ARTIFACT_BUCKET, AWS_REGION, PYPROJECT, Repo, make_repo
+from test_deps import uv_cache, wheelhouse  # noqa: F401  (fixtures)
 
 PREFIX = "team-cache"
 CACHE_URI = f"s3://{ARTIFACT_BUCKET}/{PREFIX}"
@@ -165,3 +166,26 @@ def test_concurrent_pushes_lose_no_row(tmp_path, aws):
     assert len(rows) == len(set(rows)) == len(expected)  # 6 machines x 3 functions + one shared layer
     assert set(rows) == expected
     assert len(expected) == 6 * 3 + 1
+
+
+def test_warm_shared_cache_spares_a_fresh_machine_the_dependency_install(tmp_path, aws, wheelhouse):
+    first = shared_repo(tmp_path)
+    first.write("src/lambda/internal_libs/requirements.txt", "helper==2.0\n")
+    with (first.root / "pyproject.toml").open("a") as stream:
+        stream.write(f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{wheelhouse}"]\n')
+    built = first.pkg("build", "--json")
+    assert built.exit_code == 0, built.stderr
+    assert "installing" in built.stderr
+    deps = {a["id"]: a for a in built.json["artifacts"] if a["id"].startswith("lambda/internal_libs_deps/")}
+    assert deps
+
+    second = clone(first, tmp_path, "second")
+    result = second.pkg("build", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "installing" not in result.stderr
+    assert result.json["summary"]["built"] == 0
+    mine = {a["id"]: a for a in result.json["artifacts"]}
+    for artifact_id, artifact in deps.items():
+        assert mine[artifact_id]["sha256"] == artifact["sha256"]
+    again = second.pkg("build", "--json")  # the install tree is absent here, yet nothing is reinstalled
+    assert "installing" not in again.stderr and again.json["summary"]["built"] == 0

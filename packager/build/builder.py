@@ -31,6 +31,7 @@ class Workspace:
     root: str
     config: Config
     store: Store
+    shared: object | None = None  # the command's SharedCacheSession (packager/shared.py), if any
 
     def close(self) -> None:
         self.store.close()

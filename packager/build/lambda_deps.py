@@ -25,7 +25,7 @@ from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
 from packager.build.artifacts import ArtifactSpec
-from packager.build.installed import Distribution, check_tags, measure, scan_tree
+from packager.build.installed import ARCHIVE_OVERHEAD, Distribution, check_tags, measure, scan_tree
 from packager.build.installer import INSTALLERS, InstallOptions, Platform, run_install
 from packager.build.layer_chunks import LayerLimitError, assign_chunks, biggest, human
 from packager.build.requirements import DependencyError, Requirements, RequirementsReader
@@ -186,8 +186,8 @@ class DependencyInstaller:
         self.progress = progress or (lambda message: None)
         self.deps_dir = os.path.join(ws.store.cache_dir, DEPS_FOLDER)
 
-    def _known_zsizes(self, prefix: str) -> dict[str, int]:
-        """Deflated sizes measured by this group's previous install, by file digest."""
+    def _known_zsizes(self, prefix: str) -> dict[str, list[int]]:
+        """[deflated size, level] measured by this group's previous install, by file digest."""
         previous = self.ws.store.index.last_inputs().get(prefix)
         if not previous:
             return {}
@@ -282,14 +282,14 @@ class DependencyInstaller:
                 f" code and all its layers. Biggest: {biggest(kept)}",
                 hint="drop or replace the biggest packages, or ship the function as a container image (10 GB)",
             )
-        measure(target, kept, self._known_zsizes(group.prefix))
+        measure(target, kept, LAMBDA_LIMITS.layer_chunk_zip - ARCHIVE_OVERHEAD, self._known_zsizes(group.prefix))
         chunks = assign_chunks(kept, label)
         settings = chunk_settings(dep.platform)
         chunk_rows, chunk_files = [], []
         for chunk in chunks:
             chunk_rows.append(
                 {
-                    "input_hash": input_hash(settings, ((f"python/{f.relpath}", f.digest) for f in chunk.files)),
+                    "input_hash": input_hash(settings, ((f.hashed_name, f.digest) for f in chunk.files)),
                     "unzipped_size": chunk.unzipped_size,
                     "zip_cost": chunk.zip_cost,
                     "parts": chunk.parts,
@@ -297,7 +297,7 @@ class DependencyInstaller:
                     "inputs": chunk.inputs(),
                 }
             )
-            chunk_files.append([f.relpath for f in chunk.files])
+            chunk_files.append([[f.relpath, f.level] for f in chunk.files])
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as stream:
             json.dump(
                 {
@@ -305,7 +305,7 @@ class DependencyInstaller:
                     "settings": dep.settings,
                     "requirements": list(dep.requirements.lines),
                     "chunks": chunk_files,
-                    "zsizes": {f.digest: f.zsize for d in kept for f in d.files},
+                    "zsizes": {f.digest: [f.zsize, f.level] for d in kept for f in d.files},
                 },
                 stream,
                 sort_keys=True,
@@ -355,7 +355,9 @@ def _chunk_writer(installed: InstalledSet, k: int, limit: int):
             )
         with open(installed.manifest_path, encoding="utf-8") as stream:
             relpaths = json.load(stream)["chunks"][k]
-        entries = [ZipEntry(f"python/{relpath}", os.path.join(installed.tree, relpath)) for relpath in relpaths]
+        entries = [
+            ZipEntry(f"python/{relpath}", os.path.join(installed.tree, relpath), level) for relpath, level in relpaths
+        ]
         unzipped = write_deterministic_zip(path, entries)
         if os.path.getsize(path) > limit:
             raise LayerLimitError(f"layer chunk {k} of {installed.set_hash[:12]} came out over {human(limit)}")
@@ -419,9 +421,14 @@ class _Resolver:
                 record = records.get(set_hash)
                 if record is not None and record.kind == INSTALL_KIND and not self.refresh:
                     candidate = _set_from_record(record, self.ws.store.cache_dir)
-                    # The tree is what a chunk is written from: without it, install again.
-                    if os.path.isdir(candidate.tree) and os.path.isfile(candidate.manifest_path):
+                    # The tree is what a chunk is written from: without it, install again,
+                    # unless every chunk is already built (e.g. fetched from the shared cache).
+                    if os.path.isfile(candidate.manifest_path) and (
+                        os.path.isdir(candidate.tree) or self._chunks_built(candidate)
+                    ):
                         installed = candidate
+                if installed is None and not self.refresh:
+                    installed = self._from_shared_cache(set_hash)
                 if installed is None:
                     installed = self.installer.install(group)
                     self.installed_now.add(set_hash)
@@ -430,6 +437,32 @@ class _Resolver:
                 self.installer.remember(group)
             group.installed = installed
             group.specs = _chunk_specs(group)
+
+    def _chunks_built(self, installed: InstalledSet) -> bool:
+        hashes = [chunk["input_hash"] for chunk in installed.chunks]
+        records = self.ws.store.index.artifacts(hashes)
+        return all(h in records and self.ws.store.has_file(records[h]) for h in hashes)
+
+    def _from_shared_cache(self, set_hash: str) -> InstalledSet | None:
+        """The install of `set_hash` as the shared cache holds it: its record and every chunk, verified.
+
+        A fresh CI runner thus reuses a teammate's layers without installing anything.
+        """
+        shared = getattr(self.ws, "shared", None)
+        if shared is None:
+            return None
+        record = shared.records([set_hash]).get(set_hash)
+        if record is None or record.kind != INSTALL_KIND:
+            return None
+        hashes = [chunk["input_hash"] for chunk in record.meta["chunks"]]
+        local = self.ws.store.index.artifacts(hashes)
+        missing = [h for h in hashes if h not in local or not self.ws.store.has_file(local[h])]
+        remote = shared.records(missing)
+        if len(remote) < len(missing) or not all(shared.fetch(remote[h]) for h in missing):
+            return None
+        if not shared.fetch(record):  # the install's manifest, last: its row says the set is complete
+            return None
+        return _set_from_record(record, self.ws.store.cache_dir)
 
 
 def lambda_dependency_layers(
