@@ -303,3 +303,52 @@ def test_a_failing_glue_job_exits_non_zero_with_its_traceback(tmp_path, no_conda
     assert exited.exit_code == 1
     assert "the script exited with code 3" in exited.stderr
     assert "a Glue job takes arguments" in repo.pkg("invoke", "glue_python_shell/totals", "--event", "e.json").stderr
+
+
+# -- dependency layers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_wheelhouse(tmp_path: Path) -> Path:
+    """The small pure wheels of tests/wheelhouse.py (tinylib 1.0 and 1.1, helper needing tinylib)."""
+    from wheelhouse import WHEELS, write_wheel
+
+    folder = tmp_path / "wheelhouse"
+    folder.mkdir()
+    for spec in WHEELS:
+        if spec.name in ("tinylib", "helper"):
+            write_wheel(folder, spec)
+    return folder
+
+
+def test_a_handler_imports_its_dependencies_from_the_dependency_layers(repo: Repo, no_conda, small_wheelhouse):
+    with open(repo.root / "pyproject.toml", "a") as stream:
+        stream.write(f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{small_wheelhouse}"]\n')
+    repo.write("src/lambda/internal_libs/requirements.txt", "tinylib==1.0\n")  # shared by every function
+    repo.write("src/lambda/report.requirements.txt", "helper\n")  # report's own layer
+    handler = """\
+        import importlib.metadata
+
+        from tinylib.core import answer
+
+
+        def version(name):
+            try:
+                return importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                return None
+
+
+        def handler(event, context):
+            return {"answer": answer(), "tinylib": version("tinylib"), "helper": version("helper")}
+        """
+    repo.write("src/lambda/ingest.py", handler)
+    repo.write("src/lambda/report.py", handler)
+
+    ingest = repo.pkg_json("invoke", "lambda/ingest")
+    assert ingest["result"] == {"answer": 42, "tinylib": "1.0", "helper": None}  # helper is report's alone
+    assert any(built.startswith("lambda/internal_libs_deps/") for built in ingest["built"])
+
+    report = repo.pkg_json("invoke", "lambda/report")
+    assert report["result"] == {"answer": 42, "tinylib": "1.0", "helper": "2.0"}
+    assert any(built.startswith("lambda/function_deps/report/") for built in report["built"])
