@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cache.hashing import file_digest
 from packager.build.installer import Platform, tag_problem
 from packager.build.requirements import DependencyError, canonical_name
-from packager.build.zips import COMPRESS_LEVEL
+from packager.build.zips import BEST_LEVEL, COMPRESS_LEVEL
 
 # Per zip entry: local header (30) + central header (46) + the name twice + room for zip64 extras.
 ENTRY_OVERHEAD = 30 + 46 + 40
@@ -32,6 +32,13 @@ class InstalledFile:
     size: int
     digest: str = ""
     zsize: int = 0
+    level: int = COMPRESS_LEVEL  # BEST_LEVEL only for a file too big for a chunk otherwise
+
+    @property
+    def hashed_name(self) -> str:
+        """Its name in a chunk's input hash: the deflate level shapes the zip's bytes too."""
+        name = f"python/{self.relpath}"
+        return name if self.level == COMPRESS_LEVEL else f"{name}\0level={self.level}"
 
     @property
     def zip_cost(self) -> int:
@@ -170,7 +177,7 @@ def check_tags(dists: list[Distribution], platform: Platform, label: str) -> Non
                 )
 
 
-def _deflated_size(path: str, size: int) -> int:
+def _deflated_size(path: str, size: int, level: int = COMPRESS_LEVEL) -> int:
     """The size of `path` deflated as the layer zip will deflate it, or a safe upper bound.
 
     Data that doesn't compress (already-compressed files) is not compressed twice: zlib's own
@@ -178,7 +185,7 @@ def _deflated_size(path: str, size: int) -> int:
     """
     with open(path, "rb") as stream:
         sample = stream.read(_SAMPLE)
-        compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
         total = len(compressor.compress(sample))
         if size > _SAMPLE:
             probe = total + len(compressor.copy().flush())
@@ -189,11 +196,12 @@ def _deflated_size(path: str, size: int) -> int:
         return total + len(compressor.flush())
 
 
-def measure(top: str, dists: list[Distribution], known: dict[str, tuple[int, int]] | None = None) -> None:
+def measure(top: str, dists: list[Distribution], file_budget: int, known: dict[str, list[int]] | None = None) -> None:
     """Fill in every file's XXH3 digest and deflated size (in threads: zlib and I/O release the GIL).
 
-    `known` maps "relpath:size:digest" of files measured before to their zsize, so a reinstall
-    after a one-package bump only compresses the files that changed.
+    A file over `file_budget` zipped at the usual level is deflated at BEST_LEVEL instead, which
+    may fit it (a large native library). `known` maps file digests to the [zsize, level] an earlier
+    install measured, so a reinstall after a one-package bump only compresses the files that changed.
     """
     known = known or {}
     files = [f for dist in dists for f in dist.files]
@@ -201,7 +209,14 @@ def measure(top: str, dists: list[Distribution], known: dict[str, tuple[int, int
     def fill(item: InstalledFile) -> None:
         path = os.path.join(top, item.relpath)
         item.digest = file_digest(path)
-        item.zsize = known.get(item.digest) or _deflated_size(path, item.size)
+        if item.digest in known:
+            item.zsize, item.level = known[item.digest]
+            return
+        item.zsize = _deflated_size(path, item.size)
+        if item.zip_cost > file_budget:
+            best = _deflated_size(path, item.size, BEST_LEVEL)
+            if best < item.zsize:
+                item.zsize, item.level = best, BEST_LEVEL
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
         list(pool.map(fill, files))

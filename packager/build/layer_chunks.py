@@ -99,8 +99,8 @@ def _pack(dists: list[Distribution], count: int, capacity: int) -> list[LayerChu
                 bins[target].append(unit)
                 loads[target] += unit.cost
                 continue
-            # No chunk takes it whole: split it by file, filling its home chunk first.
-            for item in unit.files:
+            # No chunk takes it whole: split it by file, biggest files first, filling its home chunk first.
+            for item in sorted(unit.files, key=lambda f: (-f.zip_cost, f.relpath)):
                 order = [home] + sorted((b for b in range(count) if b != home), key=lambda b: (loads[b], b))
                 slot = next((b for b in order if loads[b] + item.zip_cost <= budget), None)
                 if slot is None:

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 # The earliest time a zip can hold; any fixed value works, this one says "not a real date".
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
+# For a dependency file too big for a layer chunk at COMPRESS_LEVEL (a large native library).
+BEST_LEVEL = 9
 
 
 @dataclass(frozen=True)
 class ZipEntry:
-    """A file to put into a zip under `arcname`."""
+    """A file to put into a zip under `arcname`, deflated at `level`."""
 
     arcname: str
     abspath: str
+    level: int = COMPRESS_LEVEL
 
 
 def normalised_mode(path: str) -> int:
@@ -41,7 +44,7 @@ def write_deterministic_zip(path: str, entries: list[ZipEntry]) -> int:
             info.create_system = 3  # Unix, whatever builds it, so the mode bits below are honoured
             info.external_attr = (stat.S_IFREG | normalised_mode(entry.abspath)) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            info._compresslevel = COMPRESS_LEVEL  # ZipFile.open ignores the archive's level otherwise
+            info._compresslevel = entry.level  # ZipFile.open ignores the archive's level otherwise
             size = os.path.getsize(entry.abspath)
             info.file_size = size
             unzipped += size
