@@ -24,3 +24,9 @@ bench: setup
 
 clean:
 	rm -rf .pkg bench/out
+
+# Reproducible dev envs: envs/<name>.conda-lock.yml for linux-64 and linux-aarch64 (needs conda-lock
+# and network); `conda-lock install -n NAME envs/NAME.conda-lock.yml` installs one.
+.PHONY: locks
+locks: setup
+	$(BIN)/pkg env lock --run

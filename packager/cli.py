@@ -625,7 +625,8 @@ def run_command(ctx, job, args, stage, wait, timeout, profile, region, as_json) 
     if as_json:
         _emit_json(report.to_json())
     else:
-        click.echo(f"started {report.platform} run {report.run_id} of {report.name}: {report.state}")
+        verb = "ran" if wait else "started"
+        click.echo(f"{verb} {report.platform} run {report.run_id} of {report.name}: {report.state}")
     if wait and report.state not in ("SUCCEEDED", "SUCCESS", "COMPLETED"):
         if not as_json:
             click.echo(f"error: {report.id} ended {report.state}", err=True)

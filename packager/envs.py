@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -330,3 +331,61 @@ def run_in_env(root: str, service: str, command: list[str]) -> int:
         return subprocess.run(manager.run_command(env, command), env=command_environment(root)).returncode
     except OSError as error:
         raise EnvError(f"could not start {manager.exe}: {error}") from None
+
+
+LOCK_PLATFORMS = ("linux-64", "linux-aarch64")
+LOCK_INPUTS = ".pkg/lock-inputs"  # inside the (git-ignored) cache folder
+
+
+def lock_file(name: str) -> str:
+    """Repo-relative path of an env's conda-lock file."""
+    return f"{ENVS_DIR}/{name}.conda-lock.yml"
+
+
+def _project_requirements(root: str, extras: list[str]) -> list[str]:
+    with open(os.path.join(root, "pyproject.toml"), "rb") as stream:
+        project = tomllib.load(stream).get("project", {})
+    optional = project.get("optional-dependencies", {})
+    return list(project.get("dependencies", [])) + [req for extra in extras for req in optional.get(extra, [])]
+
+
+def render_lock_input(root: str, env: DevEnv) -> str:
+    """The env file as conda-lock can read it: `-r` files and the editable checkout inlined.
+
+    conda-lock parses every pip line as one requirement, so the requirements files' lines (includes
+    resolved, comments dropped) and the project's own dependencies take their place.
+    """
+    from packager.build.wheels import read_requirements
+
+    lines = []
+    for line in render_env_file(root, env).splitlines():
+        include = re.match(r"(\s+- )-r \$\{" + ROOT_VARIABLE + r"\}/(.+)$", line)
+        editable = re.match(r"(\s+- )-e \$\{" + ROOT_VARIABLE + r"\}(?:\[(.+)\])?$", line)
+        if include:
+            required = read_requirements(os.path.join(root, include.group(2)))
+            lines += [f"{include.group(1)}{req}" for req in required if not req.startswith("-")]
+        elif editable:
+            extras = editable.group(2).split(",") if editable.group(2) else []
+            lines += [f"{editable.group(1)}{req}" for req in _project_requirements(root, extras)]
+        else:
+            lines.append(line)
+    if lines[-1].strip() == "- pip:":  # every requirements file was empty
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def lock_commands(root: str, names: list[str]) -> list[list[str]]:
+    """Write each env's conda-lock input under .pkg/ and return the conda-lock command of each."""
+    envs = [get_env(root, name) for name in names] if names else repo_envs(root)
+    folder = os.path.join(root, LOCK_INPUTS)
+    os.makedirs(folder, exist_ok=True)
+    commands = []
+    for env in envs:
+        source = os.path.join(folder, f"{env.name}.yml")
+        with open(source, "w", encoding="utf-8") as stream:
+            stream.write(render_lock_input(root, env))
+        platforms = [word for platform in LOCK_PLATFORMS for word in ("-p", platform)]
+        commands.append(
+            ["conda-lock", "lock", "-f", source, *platforms, "--lockfile", os.path.join(root, lock_file(env.name))]
+        )
+    return commands

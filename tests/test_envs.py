@@ -250,3 +250,48 @@ def test_tool_repo_gets_the_tool_env(tmp_path):
     other = make_repo(tmp_path, name="other")
     assert "envs/pkg.yml" not in rendered_files(str(other.root))
     assert "envs/pkg.yml" in rendered_files(str(REPO_ROOT))
+
+
+# -- lock files ------------------------------------------------------------------------------------
+
+
+def test_lock_inputs_inline_what_conda_lock_cannot_follow(repo: Repo, no_conda):
+    repo.write("src/lambda/internal_libs/requirements.txt", "# shared\n-r base.txt\nrequests==2.32.3  # http\n")
+    repo.write("src/lambda/internal_libs/base.txt", "attrs>=23\n")
+    repo.pkg("env", "write")
+    printed = repo.pkg("env", "lock", "lambda", "emr")
+    assert printed.exit_code == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines == [
+        f"conda-lock lock -f {repo.root}/.pkg/lock-inputs/{name}.yml -p linux-64 -p linux-aarch64"
+        f" --lockfile {repo.root}/envs/{name}.conda-lock.yml"
+        for name in ("lambda", "emr")
+    ]
+    document = load_env_file(repo.root / ".pkg/lock-inputs/lambda.yml")
+    assert document["dependencies"][:2] == ["python=3.12", "pip"]
+    assert document["dependencies"][-1] == {"pip": ["attrs>=23", "requests==2.32.3"]}
+    emr = load_env_file(repo.root / ".pkg/lock-inputs/emr.yml")  # empty requirements: no pip section
+    assert all(isinstance(d, str) for d in emr["dependencies"])
+
+    run = repo.pkg("env", "lock", "--run")
+    assert run.exit_code == 1
+    assert "conda-lock is not on PATH" in run.stderr
+
+
+def test_the_tool_env_locks_the_projects_own_dependencies():
+    from packager.envs import render_lock_input
+
+    document = load_env_file_text(render_lock_input(str(REPO_ROOT), DEV_ENVS["pkg"]))
+    pip = document["dependencies"][-1]["pip"]
+    assert "click>=8.1" in pip and "conda-lock" in pip
+    assert not any("PKG_ROOT" in line for line in pip)
+
+
+def load_env_file_text(text: str) -> dict:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load(text)
+
+
+def test_make_locks_runs_pkg_env_lock():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^locks:.*\n\t\$\(BIN\)/pkg env lock --run$", makefile, re.M)
