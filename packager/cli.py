@@ -88,6 +88,28 @@ def _artifact_json(item, store) -> dict:
     }
 
 
+def _build_step(ws, names, force: bool, refresh_deps: bool, jobs: int | None, as_json: bool):
+    """collect -> plan -> fetch from the shared cache -> build, with progress; returns (planned, built)."""
+    from packager.build.builder import build as run_build
+    from packager.build.builder import collect, plan_build
+
+    collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress)
+    for warning in collected.warnings:
+        _warn(warning)
+    planned = plan_build(ws, collected, force)
+    todo = [item for item in planned if item.action == "build"]
+    if todo and ws.shared and ws.shared.fetch_planned(planned):
+        todo = [item for item in planned if item.action == "build"]
+    if todo and sys.stderr.isatty():
+        with click.progressbar(length=len(todo), label="building", file=sys.stderr, show_pos=True) as bar:
+            run_build(ws, planned, on_built=lambda item: bar.update(1), jobs=jobs)
+    else:
+        if todo and not as_json:
+            click.echo(f"building {len(todo)} artifact{'s' * (len(todo) != 1)}...", err=True)
+        run_build(ws, planned, jobs=jobs)
+    return planned, todo
+
+
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Rebuild even what the cache already holds.")
@@ -110,33 +132,16 @@ def build(
     no_shared_cache: bool,
 ) -> None:
     """Build the artifacts whose inputs changed (all, or NAMES: functions or artifact ids, with their layers)."""
-    from packager.build.builder import build as run_build
-    from packager.build.builder import collect, plan_build
-
     from packager.shared import open_shared_cache
 
     started = time.perf_counter()
     ws = _workspace(ctx)
     # Lazy: the shared cache is pulled only when the local cache misses, so a no-op build never
     # touches the network nor imports boto3.
-    shared = ws.shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn)
-    collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress)
-    for warning in collected.warnings:
-        _warn(warning)
-    planned = plan_build(ws, collected, force)
-    todo = [item for item in planned if item.action == "build"]
-    if todo and shared and shared.fetch_planned(planned):
-        todo = [item for item in planned if item.action == "build"]
-
-    if todo and sys.stderr.isatty():
-        with click.progressbar(length=len(todo), label="building", file=sys.stderr, show_pos=True) as bar:
-            run_build(ws, planned, on_built=lambda item: bar.update(1), jobs=jobs)
-    else:
-        if todo and not as_json:
-            click.echo(f"building {len(todo)} artifact{'s' * (len(todo) != 1)}...", err=True)
-        run_build(ws, planned, jobs=jobs)
-    if shared and todo:
-        shared.push()
+    ws.shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn)
+    planned, todo = _build_step(ws, names, force, refresh_deps, jobs, as_json)
+    if ws.shared and todo:
+        ws.shared.push()
 
     built = len(todo)
     cached = len(planned) - built
@@ -213,7 +218,11 @@ def plan(
     staged = None
     if stage:
         from packager.publish.stage import plan_stage
+        from packager.shared import open_shared_cache
 
+        shared = open_shared_cache(ws, enabled=True, warn=_warn, stage=stage, region=region)
+        if shared:
+            shared.pull()  # what teammates and CI already published
         staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region)
     summary = {
         "build": sum(item.action == "build" for item in planned),
@@ -267,6 +276,7 @@ def _echo_publish_plan(staged) -> None:
 @click.option("--dry-run", is_flag=True, help="Build and print the plan, then stop: no mutating AWS call.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources published at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
 @click.pass_context
 def publish(
     ctx: click.Context,
@@ -278,22 +288,18 @@ def publish(
     dry_run: bool,
     jobs: int,
     as_json: bool,
+    no_shared_cache: bool,
 ) -> None:
     """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
-    from packager.build.builder import build as run_build
-    from packager.build.builder import collect, plan_build
     from packager.publish.stage import plan_stage, publish_stage
+    from packager.shared import open_shared_cache
 
     started = time.perf_counter()
     ws = _workspace(ctx)
-    collected = collect(ws, list(names))
-    for warning in collected.warnings:
-        _warn(warning)
-    planned = plan_build(ws, collected)
-    todo = [item for item in planned if item.action == "build"]
-    if todo and not as_json:
-        click.echo(f"building {len(todo)} artifact{'s' * (len(todo) != 1)}...", err=True)
-    run_build(ws, planned)
+    ws.shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn, stage=stage, region=region)
+    planned, todo = _build_step(ws, names, False, False, None, as_json)
+    if ws.shared:
+        ws.shared.pull()  # what teammates and CI already published, so it is not published again
     staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, jobs=jobs)
     if not as_json:
         _echo_publish_plan(staged)
@@ -304,7 +310,13 @@ def publish(
             if not as_json and outcome.status == "done" and outcome.action.action != "skip":
                 click.echo(f"done    {outcome.action.action:<30} {outcome.action.name}", err=True)
 
-        outcomes = publish_stage(ws, staged, jobs=jobs, on_done=progress)
+        try:
+            outcomes = publish_stage(ws, staged, jobs=jobs, on_done=progress)
+        finally:  # share what AWS confirmed, even when a later step failed
+            if ws.shared:
+                ws.shared.push()
+    elif ws.shared and todo:
+        ws.shared.push()
     if as_json:
         document = {
             "artifacts": [_artifact_json(item, ws.store) for item in planned],

@@ -189,3 +189,29 @@ def test_warm_shared_cache_spares_a_fresh_machine_the_dependency_install(tmp_pat
         assert mine[artifact_id]["sha256"] == artifact["sha256"]
     again = second.pkg("build", "--json")  # the install tree is absent here, yet nothing is reinstalled
     assert "installing" not in again.stderr and again.json["summary"]["built"] == 0
+
+
+def test_ci_fresh_clone_with_warm_shared_cache_builds_and_publishes_nothing(tmp_path, aws):
+    from test_publish import PUBLISH_PYPROJECT
+
+    first = make_repo(tmp_path)
+    first.write("pyproject.toml", PUBLISH_PYPROJECT.replace("[tool.pkg]\n", f'[tool.pkg]\ncache_uri = "{CACHE_URI}"\n'))
+    published = first.pkg_json("publish", "--stage", "dev")
+    assert published["summary"]["mutating_calls"] > 0
+
+    runner = clone(first, tmp_path, "ci-runner")
+    aws.reset_calls()
+    plan = runner.pkg_json("plan", "--stage", "dev")
+    assert plan["summary"]["mutating_calls"] == 0
+    report = runner.pkg_json("publish", "--stage", "dev")
+    assert report["summary"]["built"] == 0
+    assert report["summary"]["mutating_calls"] == 0
+    assert aws.mutating_calls() == []
+
+    runner.write("src/lambda/report.py", "def handler(event, context):\n    return 'changed in CI'\n")
+    changed = runner.pkg_json("publish", "--stage", "dev")
+    assert changed["summary"]["built"] == 1
+    assert {a["action"] for a in changed["actions"] if a["action"] != "skip"} == {"update_function_code"}
+    # ...and the first machine learns it from the shared cache: nothing left to publish there either.
+    first.write("src/lambda/report.py", "def handler(event, context):\n    return 'changed in CI'\n")
+    assert first.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
