@@ -131,10 +131,27 @@ def main() -> None:
         print(f"  {summary['built']} built, {summary['cached']} cached, {summary['mutating_calls']} mutating AWS calls")
         if summary["built"] or summary["mutating_calls"]:
             raise SystemExit("the second publish was not a no-op")
+
+        # -- Glue and EMR jobs (issue 6) ---------------------------------------------------------
+        show_jobs(env)
     finally:
         server.terminate()
         server.wait(timeout=10)
         print("\nlocal AWS endpoint stopped", flush=True)
+
+
+def show_jobs(env: dict) -> None:
+    """The Glue jobs publish created (scripts and libraries under content-addressed S3 keys), and a run."""
+    import boto3
+
+    print("\nGlue jobs live now (EMR has no job resource: its run specification is in the index):")
+    for job in sorted(boto3.client("glue").get_jobs()["Jobs"], key=lambda j: j["Name"]):
+        command = job["Command"]
+        print(f"  {job['Name']:<28} {command['Name']:<11} Glue {job['GlueVersion']}  {command['ScriptLocation']}")
+        print(f"  {'':<28} --extra-py-files {job['DefaultArguments'].get('--extra-py-files', '-')}")
+    orders = json.dumps([{"day": "2026-01-01", "amount": "12.5"}, {"day": "2026-01-01", "amount": "7.5"}])
+    pkg("run", "glue_python_shell/daily_totals", "--stage", "dev", "--wait", "--timeout", "60",
+        "--", "--orders", orders, env=env)  # fmt: skip
 
 
 if __name__ == "__main__":
