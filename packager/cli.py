@@ -542,6 +542,35 @@ def env_create(ctx: click.Context, name: str, run_it: bool) -> None:
         raise EnvError(f"{manager.kind} exited with code {code}", hint="see its output above")
 
 
+@env.command("lock")
+@click.argument("names", nargs=-1)
+@click.option("--run", "run_it", is_flag=True, help="Run conda-lock instead of printing its commands.")
+@click.pass_context
+def env_lock(ctx: click.Context, names: tuple[str, ...], run_it: bool) -> None:
+    """Make envs/NAME.conda-lock.yml for linux-64 and linux-aarch64 (all envs, or NAMES) with conda-lock."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from packager.envs import lock_commands
+
+    root = _root(ctx)
+    commands = lock_commands(root, list(names))
+    if not run_it:
+        for command in commands:
+            click.echo(shlex.join(command))
+        return
+    if shutil.which("conda-lock") is None:
+        raise PkgError(
+            "conda-lock is not on PATH", hint="pip install conda-lock (the pkg env has it), then run this again"
+        )
+    for command in commands:
+        click.echo(f"running: {shlex.join(command)}", err=True)
+        code = subprocess.run(command, cwd=root).returncode
+        if code:
+            raise PkgError(f"conda-lock exited with code {code}", hint="see its output above")
+
+
 @env.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("service")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
