@@ -338,6 +338,44 @@ def publish(
     )
 
 
+@cli.command()
+@click.option("--stage", required=True, help="The stage whose layer versions and S3 artifacts are collected.")
+@click.option("--keep", type=click.IntRange(0, 1000), default=3, show_default=True, help="Unused versions kept for rollback.")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted, and why; delete nothing.")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def gc(
+    ctx: click.Context, stage: str, keep: int, dry_run: bool, profile: str | None, region: str | None, as_json: bool
+) -> None:
+    """Delete layer versions and S3 artifacts of a stage that nothing uses, beyond the newest --keep."""
+    from packager.publish.aws import open_session
+    from packager.publish.gc import execute_gc, plan_gc
+    from packager.shared import open_shared_cache
+
+    ws = _workspace(ctx)
+    shared = open_shared_cache(ws, enabled=True, warn=_warn, stage=stage, region=region)
+    if shared:
+        shared.pull()  # what teammates published is in use too
+    aws = open_session(stage, ws.config.stage(stage), profile, region)
+    actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
+    doomed = [action for action in actions if action.action != "keep"]
+    deleted = 0 if dry_run else execute_gc(aws, doomed)
+    if as_json:
+        _emit_json(
+            {
+                "actions": [action.to_json() for action in actions],
+                "summary": {"deleted": deleted, "to_delete": len(doomed), "kept": len(actions) - len(doomed)},
+            }
+        )
+        return
+    for action in actions:
+        click.echo(f"{action.action:<22} {action.name}  ({action.reason})")
+    verb = "would be deleted (dry run)" if dry_run else "deleted"
+    click.echo(f"{len(doomed) if dry_run else deleted} {verb}, {len(actions) - len(doomed)} kept")
+
+
 @cli.group()
 def cache() -> None:
     """Inspect and repair the local cache."""

@@ -1,0 +1,170 @@
+"""pkg gc: delete the Lambda layer versions and S3 artifacts of a stage that nothing uses any more.
+
+Lambda counts every layer version against the region's 75 GB of code storage, and every publish
+of a changed chunk adds one, so old versions must go. The rule, for each layer of the stage and
+each family of content-addressed S3 objects under the artifact bucket's `pkg/` prefix:
+
+- never delete what is in use: a layer version any function of the region runs with, or that the
+  index records as current; an S3 object a Glue job of the region or any recorded publish names;
+- keep the newest N (`--keep`) besides, for rollback;
+- delete the rest.
+
+Like publishing, gc is a plan (printed by `--dry-run`) and then its execution; planning only reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+S3_PREFIX = "pkg/"
+_HASH_SEGMENT = re.compile(r"[0-9a-f]{32,64}(\.[a-z0-9.]+)?\Z")
+
+
+@dataclass
+class GcAction:
+    """Delete (or keep) one layer version or S3 object, and why."""
+
+    action: str  # "delete_layer_version", "delete_object" or "keep"
+    name: str  # a layer version ARN or s3://bucket/key
+    reason: str
+    params: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"action": self.action, "name": self.name, "reason": self.reason}
+
+
+def _paginate(client, operation: str, key: str, **params):
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page.get(key, [])
+
+
+def _strings(value):
+    """Every string inside a JSON-like value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _layer_arns_in_use(aws, function_records: list[dict]) -> set[str]:
+    """Layer version ARNs that a function of the region runs with, or that a recorded function lists.
+
+    (Layer records themselves are immutable facts, one per version ever published: not a use.)
+    """
+    in_use = {arn for details in function_records for arn in details.get("layers", []) if isinstance(arn, str)}
+    for function in _paginate(aws.client("lambda"), "list_functions", "Functions", FunctionVersion="ALL"):
+        in_use.update(layer["Arn"] for layer in function.get("Layers", []))
+    return in_use
+
+
+def _keys_in_use(aws, bucket: str, job_records: list[dict]) -> set[str]:
+    """S3 keys of the bucket named by a Glue job of the region or a recorded job / run specification.
+
+    Lambda copies code at create/update time, so its S3 objects are only kept for rollback.
+    """
+    names = set(_strings(job_records))
+    for job in _paginate(aws.client("glue"), "get_jobs", "Jobs"):
+        names.update(_strings(job.get("Command", {})))
+        names.update(_strings(job.get("DefaultArguments", {})))
+    keys = set()
+    prefix = f"s3://{bucket}/"
+    for text in names:
+        for part in text.split(","):  # --extra-py-files and friends hold comma-separated lists
+            part = part.strip()
+            if part.startswith(prefix):
+                keys.add(part[len(prefix) :])
+            elif part.startswith(S3_PREFIX):
+                keys.add(part)
+    return keys
+
+
+def _family(key: str) -> str:
+    """The artifact a content-addressed key is a version of: the key up to its hash segment."""
+    parts = key.split("/")
+    for i, part in enumerate(parts):
+        if _HASH_SEGMENT.match(part):
+            return "/".join(parts[:i])
+    return key
+
+
+def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
+    """What `pkg gc --stage` would delete and keep, and why; makes read calls only."""
+    prefix = f"{config.project}-{stage}-"
+    rows = index.all_published()
+    here = [
+        json.loads(row["details"])
+        for row in rows
+        if (row["account"], row["region"], row["stage"]) == (aws.account, aws.region, stage)
+        and row["resource_id"].startswith("lambda/function/")
+    ]
+    actions: list[GcAction] = []
+
+    in_use = _layer_arns_in_use(aws, here)
+    client = aws.client("lambda")
+    for layer in _paginate(client, "list_layers", "Layers"):
+        name = layer["LayerName"]
+        if not name.startswith(prefix):
+            continue
+        versions = sorted(
+            _paginate(client, "list_layer_versions", "LayerVersions", LayerName=name),
+            key=lambda v: v["Version"],
+            reverse=True,
+        )
+        for rank, version in enumerate(versions):
+            arn = version["LayerVersionArn"]
+            if arn in in_use:
+                actions.append(GcAction("keep", arn, "in use"))
+            elif rank < keep:
+                actions.append(GcAction("keep", arn, f"one of the newest {keep}"))
+            else:
+                actions.append(
+                    GcAction(
+                        "delete_layer_version",
+                        arn,
+                        f"unused, older than the newest {keep}",
+                        {"LayerName": name, "VersionNumber": version["Version"]},
+                    )
+                )
+
+    bucket = config.stage(stage).get("artifact_bucket") or config.raw.get("artifact_bucket")
+    if bucket:
+        # The bucket may serve every stage: what any recorded job of any stage names stays.
+        jobs = [json.loads(row["details"]) for row in rows if not row["resource_id"].startswith("lambda/")]
+        used_keys = _keys_in_use(aws, bucket, jobs)
+        families: dict[str, list[dict]] = {}
+        for obj in _paginate(aws.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=S3_PREFIX):
+            families.setdefault(_family(obj["Key"]), []).append(obj)
+        for family in sorted(families):
+            objects = sorted(families[family], key=lambda o: (o["LastModified"], o["Key"]), reverse=True)
+            for rank, obj in enumerate(objects):
+                name = f"s3://{bucket}/{obj['Key']}"
+                if obj["Key"] in used_keys:
+                    actions.append(GcAction("keep", name, "in use"))
+                elif rank < keep:
+                    actions.append(GcAction("keep", name, f"one of the newest {keep} of {family}"))
+                else:
+                    actions.append(
+                        GcAction("delete_object", name, f"unused, older than the newest {keep} of {family}",
+                                 {"Bucket": bucket, "Key": obj["Key"]})
+                    )
+    return actions
+
+
+def execute_gc(aws, actions: list[GcAction]) -> int:
+    """Perform the deletions of a gc plan; returns how many were made."""
+    deleted = 0
+    for action in actions:
+        if action.action == "delete_layer_version":
+            aws.client("lambda").delete_layer_version(**action.params)
+        elif action.action == "delete_object":
+            aws.client("s3").delete_object(**action.params)
+        else:
+            continue
+        deleted += 1
+    return deleted

@@ -1,0 +1,67 @@
+"""pkg gc against a moto server: only unreferenced layer versions and S3 artifacts go, the newest N stay."""
+
+from __future__ import annotations
+
+import boto3
+from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE
+from test_publish import project  # noqa: F401  (fixture)
+
+LAYER = "datamart-dev-internal_libs"
+
+
+def lam():
+    return boto3.client("lambda", region_name=AWS_REGION)
+
+
+def versions(name: str = LAYER) -> list[int]:
+    return sorted(v["Version"] for v in lam().list_layer_versions(LayerName=name)["LayerVersions"])
+
+
+def publish_lib_versions(project, count: int) -> None:
+    for n in range(count):
+        project.write("src/lambda/internal_libs/version.py", f"VERSION = {n}\n")
+        assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] > 0
+
+
+def test_gc_keeps_what_is_in_use_and_the_newest_n(project, aws):
+    publish_lib_versions(project, 5)
+    assert versions() == [1, 2, 3, 4, 5]
+    # A function made by hand that still runs on version 1: never collected.
+    old_arn = lam().get_layer_version(LayerName=LAYER, VersionNumber=1)["LayerVersionArn"]
+    lam().create_function(
+        FunctionName="someone-elses",
+        Runtime="python3.12",
+        Role=LAMBDA_ROLE,
+        Handler="x.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Layers=[old_arn],
+    )
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    for n in range(4):
+        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"pkg/lambda/{n:064x}.zip", Body=b"old code")
+
+    dry = project.pkg_json("gc", "--stage", "dev", "--keep", "2", "--dry-run")
+    doomed = {a["name"] for a in dry["actions"] if a["action"] != "keep"}
+    assert dry["summary"]["deleted"] == 0 and versions() == [1, 2, 3, 4, 5]
+    layer_arns = {a["name"].rsplit(":", 1)[-1] for a in dry["actions"] if a["action"] == "delete_layer_version"}
+    assert layer_arns == {"3", "2"}  # 5 in use, 4 among the newest 2, 1 in use by someone else's function
+    reasons = {a["name"].rsplit(":", 1)[-1]: a["reason"] for a in dry["actions"] if ":layer:" in a["name"]}
+    assert reasons["1"] == "in use" and reasons["5"] == "in use"
+    assert len([n for n in doomed if n.startswith("s3://")]) == 2  # 4 unused objects, newest 2 kept
+
+    done = project.pkg_json("gc", "--stage", "dev", "--keep", "2")
+    assert done["summary"]["deleted"] == 4
+    assert versions() == [1, 4, 5]
+    assert len(s3.list_objects_v2(Bucket=ARTIFACT_BUCKET, Prefix="pkg/lambda/")["Contents"]) == 2
+    # Nothing left to collect; publishing still works and makes no call.
+    assert project.pkg_json("gc", "--stage", "dev", "--keep", "2")["summary"]["to_delete"] == 0
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_gc_keep_zero_still_never_deletes_a_version_in_use(project, aws):
+    publish_lib_versions(project, 3)
+    project.pkg_json("gc", "--stage", "dev", "--keep", "0")
+    assert versions() == [3]
+    for function in ("ingest", "report"):
+        layers = lam().get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]["Layers"]
+        assert [layer["Arn"].rsplit(":", 1)[-1] for layer in layers] == ["3"]
