@@ -191,7 +191,11 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
         arguments[ADDITIONAL_MODULES] = _merge_list_argument(wheels, arguments.get(ADDITIONAL_MODULES))
     if service == "glue_python_shell":
         arguments.setdefault("library-set", settings["library_set"])
-        command = {"Name": "pythonshell", "ScriptLocation": artifacts.script.uri, "PythonVersion": settings["python_version"]}
+        command = {
+            "Name": "pythonshell",
+            "ScriptLocation": artifacts.script.uri,
+            "PythonVersion": settings["python_version"],
+        }
         capacity = {"MaxCapacity": float(settings["max_capacity"])}
     else:
         command = {"Name": "glueetl", "ScriptLocation": artifacts.script.uri, "PythonVersion": "3"}

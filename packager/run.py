@@ -104,9 +104,8 @@ def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]
         return RunReport(artifact_id, name, "emr-serverless", run_id, parameters)
     if spec.get("cluster_id"):
         step_id = emr.start_cluster_step(aws, name, spec, arguments)
-        return RunReport(
-            artifact_id, name, "emr-cluster", step_id, {"JobFlowId": spec["cluster_id"], **emr.cluster_step(name, spec, arguments)}
-        )
+        parameters = {"JobFlowId": spec["cluster_id"], **emr.cluster_step(name, spec, arguments)}
+        return RunReport(artifact_id, name, "emr-cluster", step_id, parameters)
     raise ConfigError(
         f"{artifact_id}: no EMR application or cluster to run on",
         hint="set tool.pkg.emr.application_id (EMR Serverless) or tool.pkg.emr.cluster_id (EMR on EC2),"
@@ -146,7 +145,9 @@ def wait_for(aws, report: RunReport, spec: dict | None, timeout: float, interval
         time.sleep(min(interval, remaining))
 
 
-def run_job(ws, stage: str, name: str, args: list[str], wait: bool, timeout: float, profile=None, region=None) -> RunReport:
+def run_job(
+    ws, stage: str, name: str, args: list[str], wait: bool, timeout: float, profile=None, region=None
+) -> RunReport:
     """Start (and with `wait`, follow) one run of a published job of `stage`."""
     from packager.plan import Target
     from packager.publish.aws import open_session

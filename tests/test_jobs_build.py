@@ -188,3 +188,13 @@ def test_a_python_the_release_does_not_offer_is_refused(tmp_path):
     assert result.exit_code == 1
     assert "python_version 3.13 is not offered by emr-7.9.0" in result.stderr
     assert "3.11, 3.9" in result.stderr
+
+
+def test_building_and_planning_jobs_never_imports_boto3(tmp_path, monkeypatch):
+    from test_cli import probe
+
+    repo = make_jobs_repo(tmp_path)
+    monkeypatch.setenv("PKG_CACHE_DIR", str(repo.cache_dir))
+    assert probe(["build"], cwd=repo.root) == "NO_BOTO3"
+    assert probe(["build"], cwd=repo.root) == "NO_BOTO3"
+    assert probe(["plan"], cwd=repo.root) == "NO_BOTO3"

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import boto3
 import pytest
@@ -318,3 +323,57 @@ def test_json_reports_list_the_job_artifacts(tmp_path, aws, service):
     ids = {artifact["id"] for artifact in report["artifacts"]}
     assert {f"{service}/internal_libs", f"{service}/deps"} <= ids
     assert json.dumps(report)  # one JSON object
+
+
+@pytest.mark.parametrize("operation", ["CreateJob", "PutObject"])
+def test_a_publish_killed_after_aws_acted_converges(tmp_path, aws, operation):
+    # AWS performs the call, then the response is held until the client is killed: the index never
+    # hears of it. The rerun finds the job (GetJob) or the object (HeadObject) and adopts it.
+    repo = jobs_project(tmp_path)
+    aws.inject(operation, "hang_after")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        cwd=repo.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(repo.cache_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        aws.wait_for(operation)
+        time.sleep(0.3)  # the request is now being held on the server
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        aws.release()
+        if process.poll() is None:
+            process.kill()
+
+    aws.reset_calls()
+    report = repo.pkg_json("publish", "--stage", "dev")
+    assert all(a["status"] in ("done", "skipped") for a in report["actions"])
+    adopted = [a for a in report["actions"] if "adopting" in a["reason"]]
+    assert len(adopted) == 1
+    action = {"CreateJob": "create_job", "PutObject": "put_object"}[operation]
+    assert aws.mutating_calls().count(operation) == [a["action"] for a in report["actions"]].count(action)
+    names = sorted(job["Name"] for job in glue().get_jobs()["Jobs"])
+    assert names == ["datamart-dev-clean_glue_spark", "datamart-dev-totals"]
+    aws.reset_calls()
+    assert repo.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+    assert aws.mutating_calls() == []
+
+
+def test_the_test_server_update_job_replaces_the_whole_definition(aws):
+    # AWS: "The previous job definition is completely overwritten by this information."
+    glue().create_job(
+        Name="j", Role=GLUE_ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://b/a.py"},
+        DefaultArguments={"--a": "1"}, Description="first", Tags={"team": "data"},
+    )  # fmt: skip
+    command = {"Name": "glueetl", "ScriptLocation": "s3://b/b.py"}
+    glue().update_job(JobName="j", JobUpdate={"Role": GLUE_ROLE, "Command": command})
+    job = glue().get_job(JobName="j")["Job"]
+    assert job["Command"]["ScriptLocation"] == "s3://b/b.py"
+    assert not job.get("DefaultArguments") and not job.get("Description")
+    assert glue().get_tags(ResourceArn="arn:aws:glue:us-east-1:123456789012:job/j")["Tags"] == {"team": "data"}
+    with pytest.raises(glue().exceptions.EntityNotFoundException):
+        glue().update_job(JobName="missing", JobUpdate={"Role": GLUE_ROLE, "Command": {"Name": "glueetl"}})
+    assert "UpdateJob" in aws.mutating_calls()

@@ -121,7 +121,8 @@ def _copy_writer(abspath: str):
 def script_spec(service: str, entry: Entry, root: str, digests: FileDigests, uses: list[str]) -> ArtifactSpec:
     """The job's entry script, uploaded byte for byte."""
     abspath = os.path.join(root, entry.source)
-    if os.path.islink(abspath) and not os.path.realpath(abspath).startswith(os.path.realpath(os.path.dirname(abspath))):
+    folder = os.path.realpath(os.path.dirname(abspath))
+    if os.path.islink(abspath) and not os.path.realpath(abspath).startswith(folder + os.sep):
         raise UnsafeFileError(
             f"{entry.source}:1: symlink to {os.readlink(abspath)} leaves src/{service}; refusing to follow it",
             hint=f"copy the file into src/{service} instead of linking it",
@@ -241,7 +242,9 @@ def deps_spec(
     )
 
 
-def service_artifacts(root: str, config: Config, service: Service, digests: FileDigests) -> tuple[list[ArtifactSpec], list[str]]:
+def service_artifacts(
+    root: str, config: Config, service: Service, digests: FileDigests
+) -> tuple[list[ArtifactSpec], list[str]]:
     """Every artifact of one job service folder, in a stable order; and the secret files left out."""
     specs: list[ArtifactSpec] = []
     secrets: list[str] = []
@@ -252,7 +255,8 @@ def service_artifacts(root: str, config: Config, service: Service, digests: File
         libs, secrets = internal_libs_spec(service, root, digests)
         specs.append(libs)
         libs_ids = [libs.id]
-    shared_sources = [service.internal_libs.requirements] if service.internal_libs and service.internal_libs.requirements else []
+    libs_requirements = service.internal_libs.requirements if service.internal_libs else None
+    shared_sources = [libs_requirements] if libs_requirements else []
     default_settings = job_settings(config, service.name, "")
     default_key = (wheel_target(service.name, default_settings), index_options(default_settings))
     by_id: dict[str, ArtifactSpec] = {}
@@ -263,7 +267,8 @@ def service_artifacts(root: str, config: Config, service: Service, digests: File
         if entry.requirements is None and key == default_key:
             artifact_id, sources = deps_id(service.name), shared_sources
         else:
-            artifact_id, sources = deps_id(service.name, entry.name), shared_sources + ([entry.requirements] if entry.requirements else [])
+            own = [entry.requirements] if entry.requirements else []
+            artifact_id, sources = deps_id(service.name, entry.name), shared_sources + own
         if artifact_id not in by_id:
             deps = deps_spec(artifact_id, service.name, sources, root, *key)
             by_id[artifact_id] = deps
