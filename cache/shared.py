@@ -27,6 +27,7 @@ from cache.store import Store, sha256_file, write_atomic
 
 INDEX_NAME = "index.sqlite"
 MAX_PUSH_ATTEMPTS = 12
+UPLOAD_THREADS = 8
 ARTIFACT_COLUMNS = ("input_hash", "kind", "path", "sha256", "size", "unzipped_size", "created", "meta")
 PUBLISHED_COLUMNS = ("account", "region", "stage", "resource_id", "input_hash", "details", "published")
 
@@ -165,16 +166,19 @@ class SharedCache:
 
     # -- fetch -------------------------------------------------------------------------------
 
-    def fetch(self, record: ArtifactRecord) -> ArtifactRecord:
-        """Download one artifact the shared index knows, verify its sha256, and place it in the store.
+    def download(self, record: ArtifactRecord) -> None:
+        """Download one artifact the shared index knows into the local store, verified by its sha256.
 
+        Safe to call from several threads; the caller records the row (`fetch` does both).
         Raises SharedArtifactMismatch (the object is ignored) or SharedCacheError.
         """
-        path = self.store.abspath(record.path)
 
-        def download(tmp: str) -> None:
+        def write(tmp: str) -> None:
             try:
-                self.client.download_file(self.bucket, self.key(record.path), tmp)
+                response = self.client.get_object(Bucket=self.bucket, Key=self.key(record.path))
+                with open(tmp, "wb") as stream:
+                    for chunk in response["Body"].iter_chunks(1 << 20):
+                        stream.write(chunk)
             except Exception as error:
                 raise self._unreachable(error) from None
             actual = sha256_file(tmp)
@@ -184,33 +188,42 @@ class SharedCache:
                     f" {actual[:12]}…, expected {record.sha256[:12]}…); ignored, rebuilding it locally"
                 )
 
-        write_atomic(path, download)
+        write_atomic(self.store.abspath(record.path), write)
+
+    def fetch(self, record: ArtifactRecord) -> ArtifactRecord:
+        """Download one artifact (see `download`) and record it in the local index."""
+        self.download(record)
         self.store.index.add_artifacts([record])
         return record
 
     # -- push --------------------------------------------------------------------------------
 
     def _upload_new_artifacts(self, shared_hashes: set[str], report: PushReport) -> list[ArtifactRecord]:
-        """Upload local artifacts the shared index lacks; returns the rows that may now be shared."""
-        shareable = []
+        """Upload (in parallel) local artifacts the shared index lacks; returns the rows that may now be shared."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        candidates = []
         for record in self.store.index.all_artifacts():
+            path = self.store.abspath(record.path)
             if record.input_hash in shared_hashes:
                 continue
-            path = self.store.abspath(record.path)
-            if not os.path.exists(path) or os.path.getsize(path) != record.size:
-                continue  # `pkg cache verify` reports it; never share what we can't back
+            if os.path.exists(path) and os.path.getsize(path) == record.size:
+                candidates.append(record)  # else `pkg cache verify` reports it: never share what we can't back
+
+        def upload(record: ArtifactRecord) -> bool:
             try:
-                with open(path, "rb") as body:
-                    self.client.put_object(
-                        Bucket=self.bucket, Key=self.key(record.path), Body=body, IfNoneMatch="*"
-                    )
-                report.uploaded.append(self.key(record.path))
+                with open(self.store.abspath(record.path), "rb") as body:
+                    self.client.put_object(Bucket=self.bucket, Key=self.key(record.path), Body=body, IfNoneMatch="*")
+                return True
             except Exception as error:
                 if _error_code(error) not in ("PreconditionFailed", "412"):
                     raise self._unreachable(error) from None
-                # Already there: someone uploaded the same input hash; their row describes it.
-            shareable.append(record)
-        return shareable
+                return False  # already there: someone uploaded the same input hash; their row describes it
+
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            uploaded = list(pool.map(upload, candidates))
+        report.uploaded += [self.key(r.path) for r, done in zip(candidates, uploaded) if done]
+        return candidates
 
     def push(self) -> PushReport:
         """Upload new artifacts, then merge the local rows into the shared index with a conditional write."""

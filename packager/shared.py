@@ -25,6 +25,7 @@ from packager.errors import ConfigError
 Warn = Callable[[str], None]
 
 CACHE_URI_ENV = "PKG_CACHE_URI"
+FETCH_THREADS = 8  # S3 GETs are latency-bound: a fresh CI runner fetches a hundred artifacts at once
 
 
 def cache_uri(config, stage: str | None = None) -> str | None:
@@ -89,19 +90,7 @@ class SharedCacheSession:
 
     def fetch(self, record: ArtifactRecord) -> bool:
         """Download and verify one artifact into the local store; False (with a warning) if it can't be used."""
-        if self.offline:
-            return False
-        try:
-            self.cache.fetch(record)
-        except SharedArtifactMismatch as error:
-            self.rejected.append(record.input_hash)
-            self.warn(str(error))
-            return False
-        except SharedCacheError as error:
-            self._go_offline(error)
-            return False
-        self.fetched.append(record.input_hash)
-        return True
+        return record.input_hash in self.fetch_many([record])
 
     def fetch_planned(self, planned) -> int:
         """Turn planned builds into verified downloads where the shared cache has the artifact."""
@@ -109,13 +98,43 @@ class SharedCacheSession:
         if not todo:
             return 0
         remote = self.records(item.spec.input_hash for item in todo)
-        count = 0
-        for item in todo:
-            record = remote.get(item.spec.input_hash)
-            if record is not None and self.fetch(record):
+        wanted = [(item, remote[item.spec.input_hash]) for item in todo if item.spec.input_hash in remote]
+        fetched = self.fetch_many([record for _item, record in wanted])
+        for item, record in wanted:
+            if record.input_hash in fetched:
                 item.action, item.reason, item.record = "cached", "fetched from the shared cache", record
-                count += 1
-        return count
+        return len(fetched)
+
+    def fetch_many(self, records: list[ArtifactRecord]) -> set[str]:
+        """Download and verify artifacts in parallel, record them; returns the input hashes now local."""
+        if not records or self.offline:
+            return set()
+        from concurrent.futures import ThreadPoolExecutor
+
+        cache = self.cache
+
+        def download(record: ArtifactRecord) -> Exception | None:
+            try:
+                cache.download(record)
+            except (SharedArtifactMismatch, SharedCacheError) as error:
+                return error
+            return None
+
+        with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+            errors = list(pool.map(download, records))
+        done = []
+        for record, error in zip(records, errors):
+            if isinstance(error, SharedArtifactMismatch):
+                self.rejected.append(record.input_hash)
+                self.warn(str(error))
+            elif isinstance(error, SharedCacheError):
+                if not self.offline:
+                    self._go_offline(error)
+            else:
+                done.append(record)
+        self.store.index.add_artifacts(done)  # rows after files, in this thread (sqlite connections stay put)
+        self.fetched += [record.input_hash for record in done]
+        return {record.input_hash for record in done}
 
     def push(self) -> None:
         """Share what this machine built or published; a failure is a warning, never an error."""
