@@ -378,7 +378,7 @@ def gc(
 
 @cli.group()
 def cache() -> None:
-    """Inspect and repair the local cache."""
+    """The local and the shared cache: verify and repair, pull, push, status."""
 
 
 def _shared_session(ctx: click.Context, stage: str | None):
