@@ -175,6 +175,24 @@ def test_a_setting_change_updates_only_that_functions_configuration(project, aws
     assert (config["MemorySize"], config["Timeout"]) == (2048, 60)
 
 
+def test_code_and_configuration_changes_wait_for_the_update_in_between(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 'v2'\n")
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace("memory = 1024", "memory = 512"))
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert [(a["name"], a["action"]) for a in report["actions"] if a["action"] != "skip"] == [
+        ("datamart-dev-ingest", "update_function_code"),
+        ("datamart-dev-ingest", "update_function_configuration"),
+    ]
+    # function_updated_v2 polls GetFunction between the two updates (Lambda refuses overlapping ones).
+    assert [c["operation"] for c in aws.calls()][1:] == ["UpdateFunctionCode", "GetFunction", "UpdateFunctionConfiguration"]
+    config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
+    assert config["MemorySize"] == 512 and config["LastUpdateStatus"] == "Successful"
+
+
 def test_tags_are_added_and_removed(project, aws):
     project.pkg_json("publish", "--stage", "dev")
     project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'tags = { owner = "ana" }'))
@@ -458,4 +476,4 @@ def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
 def test_the_console_script_publishes_too(project, aws):
     result = run_console(["publish", "--stage", "dev"], cwd=project.root, env={"PKG_CACHE_DIR": str(project.cache_dir)})
     assert result.returncode == 0, result.stderr
-    assert "3 mutating AWS calls made" in result.stdout
+    assert "3 mutating AWS calls made" in result.stdout, result.stdout + result.stderr
