@@ -180,10 +180,24 @@ class Index:
         rows = self.conn.execute("SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM file_state")
         return {row[0]: row[1:] for row in rows}
 
-    def last_inputs(self) -> dict[str, tuple[str, dict]]:
-        """artifact id -> (input hash, manifest) of its latest build, for explaining rebuilds."""
-        rows = self.conn.execute("SELECT artifact_id, input_hash, manifest FROM last_inputs")
-        return {row[0]: (row[1], json.loads(row[2])) for row in rows}
+    def last_inputs(self, artifact_ids: Iterable[str] | None = None) -> dict[str, tuple[str, dict]]:
+        """artifact id -> (input hash, manifest) of its latest build (all, or `artifact_ids`), for explaining rebuilds."""
+        if artifact_ids is None:
+            rows = self.conn.execute("SELECT artifact_id, input_hash, manifest FROM last_inputs")
+            return {row[0]: (row[1], json.loads(row[2])) for row in rows}
+        wanted = list(dict.fromkeys(artifact_ids))
+        found: dict[str, tuple[str, dict]] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps bound parameters
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT artifact_id, input_hash, manifest FROM last_inputs WHERE artifact_id IN ({marks})"
+            for row in self.conn.execute(query, batch):
+                found[row[0]] = (row[1], json.loads(row[2]))
+        return found
+
+    def last_input_hashes(self) -> dict[str, str]:
+        """artifact id -> input hash of its latest build; no manifest is parsed (the no-op path)."""
+        return dict(self.conn.execute("SELECT artifact_id, input_hash FROM last_inputs"))
 
     def checked_sources(self, checker: str) -> set[str]:
         """Digests of sources that already passed `checker`."""

@@ -111,7 +111,7 @@ def collect(
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     code = lambda_code(ws.root, ws.config, service, digests)
     warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
-    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress)
+    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress, code.functions)
     if deps.specs:
         for function in code.functions:
             function.uses += deps.by_function[function.id.rsplit("/", 1)[-1]]
@@ -141,20 +141,32 @@ def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list
     """Decide for each artifact whether to build it, and why; reads the index, writes nothing to it."""
     index = ws.store.index
     records = index.artifacts(spec.input_hash for spec in collected.specs)
-    history = index.last_inputs()
+    last_hashes = index.last_input_hashes()  # manifests are parsed only for what must be explained
     planned = []
+    to_explain = []
+    present: dict[str, bool] = {}  # artifact file -> on disk (functions sharing a set share chunk files)
+
+    def _present(record: ArtifactRecord) -> bool:
+        if record.path not in present:
+            present[record.path] = ws.store.has_file(record)
+        return present[record.path]
+
     for spec in collected.specs:
         record = records.get(spec.input_hash)
-        previous = history.get(spec.id)
         if force:
             planned.append(PlannedArtifact(spec, "build", "--force"))
-        elif record is not None and ws.store.has_file(record):
-            reason = "up to date" if previous and previous[0] == spec.input_hash else "built before (cached)"
+        elif record is not None and _present(record):
+            reason = "up to date" if last_hashes.get(spec.id) == spec.input_hash else "built before (cached)"
             planned.append(PlannedArtifact(spec, "cached", reason, record))
         elif record is not None:
             planned.append(PlannedArtifact(spec, "build", "artifact file missing from the cache"))
         else:
-            planned.append(PlannedArtifact(spec, "build", explain(previous[1] if previous else None, spec.manifest)))
+            planned.append(PlannedArtifact(spec, "build", ""))
+            to_explain.append(planned[-1])
+    history = index.last_inputs(item.spec.id for item in to_explain) if to_explain else {}
+    for item in to_explain:
+        previous = history.get(item.spec.id)
+        item.reason = explain(previous[1] if previous else None, item.spec.manifest)
     return planned
 
 

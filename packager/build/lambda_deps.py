@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import xxhash
@@ -95,7 +96,7 @@ class DependencySet:
             "base": self.base.versions_hash if self.base else None,
         }
 
-    @property
+    @cached_property
     def set_hash(self) -> str:
         lines = [(f"requirement {line}", "") for line in self.requirements.lines]
         lines += [(f"constraint {line}", "") for line in self.requirements.constraints]
@@ -279,7 +280,7 @@ class DependencyInstaller:
             raise LayerLimitError(
                 f"{label}: the dependencies alone are {human(unzipped)} unzipped; Lambda allows"
                 f" {LAMBDA_LIMITS.unzipped_total:,} bytes ({human(LAMBDA_LIMITS.unzipped_total)}) for a function's"
-                f" code and all its layers. Biggest: {biggest(kept)}",
+                f" code and all its layers. Biggest: {biggest(kept, zipped=False)}",
                 hint="drop or replace the biggest packages, or ship the function as a container image (10 GB)",
             )
         measure(target, kept, LAMBDA_LIMITS.layer_chunk_zip - ARCHIVE_OVERHEAD, self._known_zsizes(group.prefix))
@@ -366,29 +367,40 @@ def _chunk_writer(installed: InstalledSet, k: int, limit: int):
     return write
 
 
-def _chunk_specs(group: LayerGroup) -> list[ArtifactSpec]:
+def _chunk_specs(group: LayerGroup, shapes: dict[str, list[tuple]]) -> list[ArtifactSpec]:
+    """The group's chunks as artifacts; `shapes` shares what groups with one install have in common."""
     installed = group.installed
     platform = group.dependency_set.platform
-    specs = []
-    for k, chunk in enumerate(installed.chunks):
-        specs.append(
-            ArtifactSpec(
-                id=f"{group.prefix}/{k}",
-                kind=LAYER_KIND,
-                settings=chunk_settings(platform),
-                files=[],
-                write=_chunk_writer(installed, k, LAMBDA_LIMITS.layer_chunk_zip),
-                meta={
+    shared = shapes.get(installed.set_hash)
+    if shared is None:
+        settings = chunk_settings(platform)
+        shared = shapes[installed.set_hash] = [
+            (
+                settings,
+                _chunk_writer(installed, k, LAMBDA_LIMITS.layer_chunk_zip),
+                {
                     "runtime": platform.runtime.name,
                     "architecture": platform.architecture,
                     "distributions": [f"{n}=={v}" if v else n for n, v in sorted(chunk["parts"].items())],
                 },
-                input_hash=chunk["input_hash"],
-                inputs=chunk["inputs"],
-                unzipped_size=chunk["unzipped_size"],
+                chunk,
             )
+            for k, chunk in enumerate(installed.chunks)
+        ]
+    return [
+        ArtifactSpec(
+            id=f"{group.prefix}/{k}",
+            kind=LAYER_KIND,
+            settings=settings,
+            files=[],
+            write=write,
+            meta=meta,
+            input_hash=chunk["input_hash"],
+            inputs=chunk["inputs"],
+            unzipped_size=chunk["unzipped_size"],
         )
-    return specs
+        for k, (settings, write, meta, chunk) in enumerate(shared)
+    ]
 
 
 def _platform(settings: dict) -> Platform:
@@ -410,6 +422,7 @@ class _Resolver:
         self.installer = DependencyInstaller(ws, progress)
         self.by_hash: dict[str, InstalledSet] = {}
         self.installed_now: set[str] = set()
+        self.shapes: dict[str, list[tuple]] = {}
 
     def resolve(self, groups: list[LayerGroup]) -> None:
         hashes = {group.dependency_set.set_hash for group in groups}
@@ -436,7 +449,7 @@ class _Resolver:
             elif set_hash in self.installed_now:
                 self.installer.remember(group)
             group.installed = installed
-            group.specs = _chunk_specs(group)
+            group.specs = _chunk_specs(group, self.shapes)
 
     def _chunks_built(self, installed: InstalledSet) -> bool:
         hashes = [chunk["input_hash"] for chunk in installed.chunks]
@@ -466,17 +479,27 @@ class _Resolver:
 
 
 def lambda_dependency_layers(
-    ws, service: Service, digests: FileDigests, refresh: bool = False, progress: Progress | None = None
+    ws,
+    service: Service,
+    digests: FileDigests,
+    refresh: bool = False,
+    progress: Progress | None = None,
+    functions: list[ArtifactSpec] | None = None,
 ) -> DependencyLayers:
     """The dependency layer chunks of every Lambda group, installing the sets the index doesn't know.
 
     `refresh` re-resolves every set (unpinned requirements move only then, or when their text changes).
+    `functions`: the functions' code artifacts, whose settings already hold each one's runtime and
+    architecture (else they are resolved from the configuration again).
     """
     config = ws.config
     options, skip_provided = install_options(config)
     reader = RequirementsReader(ws.root, digests.digest)
     default = _platform(config.lambda_settings(""))
-    platforms = {entry.name: _platform(config.lambda_settings(entry.name)) for entry in service.entries}
+    if functions is not None:
+        platforms = {spec.id.rsplit("/", 1)[-1]: _platform(spec.settings) for spec in functions}
+    else:
+        platforms = {entry.name: _platform(config.lambda_settings(entry.name)) for entry in service.entries}
     resolver = _Resolver(ws, refresh, progress)
 
     base_groups: dict[Platform, LayerGroup] = {}
@@ -491,6 +514,7 @@ def lambda_dependency_layers(
             resolver.resolve(list(base_groups.values()))
 
     function_groups: dict[str, LayerGroup] = {}
+    same_sets: dict[tuple, DependencySet] = {}  # one object per distinct set: its hash is computed once
     for entry in service.entries:
         if not entry.requirements:
             continue
@@ -499,7 +523,12 @@ def lambda_dependency_layers(
             continue
         platform = platforms[entry.name]
         base = base_groups.get(platform)
-        dep = DependencySet(platform, requirements, options, skip_provided, base=base.installed if base else None)
+        key = (platform, requirements.lines, requirements.constraints)
+        dep = same_sets.get(key)
+        if dep is None:
+            dep = same_sets[key] = DependencySet(
+                platform, requirements, options, skip_provided, base=base.installed if base else None
+            )
         function_groups[entry.name] = LayerGroup(function_deps_prefix(entry.name), entry.requirements, dep)
     resolver.resolve(list(function_groups.values()))
 
@@ -528,37 +557,32 @@ def _unzipped(spec: ArtifactSpec) -> int:
 def check_function_limits(functions: list[ArtifactSpec], layers: dict[str, ArtifactSpec], deps: DependencyLayers) -> None:
     """Refuse, before anything is built or uploaded, a function over Lambda's layer count or 250 MB unzipped."""
     limits = LAMBDA_LIMITS
-    chunk_ids = deps.specs_by_id
+    group_of = {spec.id: group for group in deps.groups.values() for spec in group.specs}
     sizes: dict[str, int] = {}
     for function in functions:
-        if not any(used in chunk_ids for used in function.uses):
+        if not any(used in group_of for used in function.uses):
             continue  # code and the internal_libs layer alone: nothing of size to check
         name = function.id.rsplit("/", 1)[-1]
-        for used in function.uses:
-            if used not in sizes:
-                sizes[used] = _unzipped(layers[used])
-        code = _unzipped(function)
-        total = code + sum(sizes[used] for used in function.uses)
-        dists = _function_distributions(function, deps)
         if len(function.uses) > limits.layers_per_function:
             raise LayerLimitError(
                 f"function '{name}' would use {len(function.uses)} layers; Lambda allows {limits.layers_per_function}",
                 hint="move its dependencies into fewer layers: trim its requirements or share them via internal_libs",
             )
+        for used in function.uses:
+            if used not in sizes:
+                sizes[used] = _unzipped(layers[used])
+        layers_total = sum(sizes[used] for used in function.uses)
+        code = _unzipped(function)
+        total = code + layers_total
         if total > limits.unzipped_total:
+            dists: dict[str, Distribution] = {}
+            for group in {group_of[used].prefix: group_of[used] for used in function.uses if used in group_of}.values():
+                for dist in group.installed.as_distributions():
+                    dists.setdefault(dist.name, dist)
             parts = ", ".join(f"{used} {human(sizes[used])}" for used in function.uses)
             raise LayerLimitError(
                 f"function '{name}' needs {total:,} bytes ({human(total)}) unzipped with its layers; Lambda allows"
                 f" {limits.unzipped_total:,} ({human(limits.unzipped_total)}). Code {human(code)}, {parts}."
-                f" Biggest: {biggest(dists)}",
+                f" Biggest: {biggest(list(dists.values()))}",
                 hint="drop or replace the biggest packages, split the function, or ship it as a container image (10 GB)",
             )
-
-
-def _function_distributions(function: ArtifactSpec, deps: DependencyLayers) -> list[Distribution]:
-    seen: dict[str, Distribution] = {}
-    for prefix, group in deps.groups.items():
-        if any(used.rsplit("/", 1)[0] == prefix for used in function.uses) and group.installed:
-            for dist in group.installed.as_distributions():
-                seen.setdefault(dist.name, dist)
-    return list(seen.values())

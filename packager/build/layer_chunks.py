@@ -70,9 +70,14 @@ def human(size: int) -> str:
     return f"{size / MB:.1f} MB"
 
 
-def biggest(dists: list[Distribution], count: int = 5) -> str:
-    """"a 1.0 (120.3 MB unzipped, 40.1 MB zipped), ..." for the biggest distributions."""
+def biggest(dists: list[Distribution], count: int = 5, zipped: bool = True) -> str:
+    """"a==1.0 (120.3 MB unzipped, 40.1 MB zipped), ..." for the biggest distributions by unzipped size.
+
+    `zipped=False` before the files were measured (only unzipped sizes are known then).
+    """
     top = sorted(dists, key=lambda d: (-d.size, d.name))[:count]
+    if not zipped:
+        return ", ".join(f"{d.label} ({human(d.size)} unzipped)" for d in top)
     return ", ".join(f"{d.label} ({human(d.size)} unzipped, {human(d.zip_cost)} zipped)" for d in top)
 
 

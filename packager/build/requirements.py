@@ -129,9 +129,10 @@ class RequirementsReader:
 
     def _file(self, relpath: str, where: str) -> _ParsedFile:
         abspath = os.path.join(self.root, relpath)
-        if not os.path.isfile(abspath):
-            raise DependencyError(f"{where}: requirements file {relpath} not found")
-        key = (os.path.dirname(relpath), self._digest(relpath, abspath))
+        try:
+            key = (os.path.dirname(relpath), self._digest(relpath, abspath))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise DependencyError(f"{where}: requirements file {relpath} not found") from None
         parsed = self._parsed.get(key)
         if parsed is None:
             with open(abspath, encoding="utf-8") as stream:
