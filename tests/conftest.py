@@ -18,6 +18,10 @@ from packager.cli import cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "network: needs PyPI; skipped when it can't be reached (deselect: -m 'not network')")
+
 PYPROJECT = """\
 [project]
 name = "pipelines"
