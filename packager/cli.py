@@ -628,6 +628,7 @@ def env_run(ctx: click.Context, service: str, command: tuple[str, ...]) -> None:
 @click.option("--stage", help="Apply this stage's settings (environment, memory, timeout, arguments).")
 @click.option("--timeout", type=click.IntRange(1, 172800), help="Seconds before the run is stopped (default: its timeout).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (result, duration, interpreter).")
+@click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
 @click.pass_context
 def invoke(
     ctx: click.Context,
@@ -637,6 +638,7 @@ def invoke(
     stage: str | None,
     timeout: int | None,
     as_json: bool,
+    no_shared_cache: bool,
 ) -> None:
     """Run a function or job locally from its built artifacts, building them if needed.
 
@@ -645,6 +647,7 @@ def invoke(
     pkg invoke glue_python_shell/JOB -- --ARG value
     """
     from packager.invoke import invoke_glue_python_shell, invoke_lambda, load_event, parse_target
+    from packager.shared import open_shared_cache
 
     service, name = parse_target(target)
     args = args[1:] if args[:1] == ("--",) else args
@@ -653,15 +656,16 @@ def invoke(
         if args:
             raise PkgError(f"a Lambda function takes an event, not arguments: {' '.join(args)}", hint="pass --event FILE")
         event = load_event(event_path, stdin_text=lambda: click.get_text_stream("stdin").read())
-        ws = _workspace(ctx)
-        outcome = invoke_lambda(ws, name, event, stage, timeout, on_output=log, on_warning=_warn)
+    elif event_path:
+        raise PkgError("a Glue job takes arguments, not an event", hint=f"pkg invoke {target} -- --ARG value")
+    ws = _workspace(ctx)
+    ws.shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn)
+    if service == "lambda":
+        outcome = invoke_lambda(ws, name, event, stage, timeout, on_output=log, on_warning=_warn, on_progress=log)
     else:
-        if event_path:
-            raise PkgError("a Glue job takes arguments, not an event", hint=f"pkg invoke {target} -- --ARG value")
-        ws = _workspace(ctx)
         printed = click.echo if not as_json else log
         outcome = invoke_glue_python_shell(
-            ws, name, list(args), stage, timeout, on_output=log, on_stdout=printed, on_warning=_warn
+            ws, name, list(args), stage, timeout, on_output=log, on_stdout=printed, on_warning=_warn, on_progress=log
         )
     if as_json:
         _emit_json(

@@ -39,17 +39,12 @@ BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke_boo
 INVOKABLE = ("lambda", "glue_python_shell")
 INIT_SECONDS = 10  # Lambda's own cap on the init phase (imports), on top of the function's timeout
 LOCAL_ACCOUNT = "000000000000"
-_WHEEL_DATA_LIB = re.compile(r"^[^/]+\.data/(purelib|platlib)/")
 DEFAULT_REGION = "us-east-1"
-
-
-class EventError(PkgError):
-    """The event file is missing or is not JSON."""
-
+_WHEEL_DATA_LIB = re.compile(r"^[^/]+\.data/(purelib|platlib)/")
 
 HANDLER_HINT = "the traceback above is from your code, run from the built artifacts"
 FAILURE_HINTS = {
-    "Sandbox.Timedout": "raise `timeout` for this function in [tool.pkg.lambda], or pass --timeout",
+    "Sandbox.Timedout": "raise its `timeout` in [tool.pkg], or pass --timeout",
     "Runtime.MarshalError": "return only JSON-serialisable values (dict, list, str, number, bool, None)",
     "Runtime.ImportModuleError": (
         "the handler imports something its zip and layers don't hold: put shared code in internal_libs/"
@@ -60,8 +55,12 @@ FAILURE_HINTS = {
 }
 
 
+class EventError(PkgError):
+    """The event file is missing or is not JSON."""
+
+
 class HandlerError(PkgError):
-    """The handler raised, could not be imported, returned something that is not JSON, or timed out."""
+    """The handler or job script raised, could not be imported, returned non-JSON, exited non-zero or timed out."""
 
 
 def parse_target(target: str) -> tuple[str, str]:
@@ -102,9 +101,19 @@ def load_event(path: str | None, stdin_text: Callable[[], str] | None = None) ->
         ) from None
 
 
-def _build(ws: Workspace, artifact_id: str) -> tuple[ArtifactSpec, dict[str, str], list[str]]:
-    """Build `artifact_id` and what it uses, if needed: its spec, id -> file in the cache, the ids built."""
+def _build(
+    ws: Workspace, artifact_id: str, on_progress: Callable[[str], None]
+) -> tuple[ArtifactSpec, dict[str, str], list[str]]:
+    """Build `artifact_id` and what it uses, if needed: its spec, id -> file in the cache, the ids built.
+
+    What the team's shared cache already holds (when the command opened it as `ws.shared`) is fetched.
+    """
     planned = plan_build(ws, collect(ws, [artifact_id]))
+    if ws.shared and any(item.action == "build" for item in planned):
+        ws.shared.fetch_planned(planned)
+    todo = sum(item.action == "build" for item in planned)
+    if todo:
+        on_progress(f"building {todo} artifact{'s' * (todo != 1)} of {artifact_id}...")
     build(ws, planned)
     files = {item.spec.id: ws.store.abspath(item.record.path) for item in planned}
     spec = next(item.spec for item in planned if item.spec.id == artifact_id)
@@ -246,6 +255,7 @@ def invoke_lambda(
     timeout: int | None = None,
     on_output: Callable[[str], None] = lambda line: None,
     on_warning: Callable[[str], None] = lambda message: None,
+    on_progress: Callable[[str], None] = lambda message: None,
 ) -> InvokeResult:
     """Run lambda/<name> against its built artifacts; the handler's output lines go to `on_output`.
 
@@ -253,7 +263,7 @@ def invoke_lambda(
     handler fails (its traceback has gone to `on_output` first).
     """
     artifact = function_id(name)
-    spec, files, built = _build(ws, artifact)
+    spec, files, built = _build(ws, artifact, on_progress)
     settings = ws.config.lambda_settings(name, stage)
     runtime = LAMBDA_RUNTIMES.get(settings["runtime"])
     interpreter = choose_interpreter("lambda")
@@ -343,6 +353,7 @@ def invoke_glue_python_shell(
     on_output: Callable[[str], None] = lambda line: None,
     on_stdout: Callable[[str], None] = lambda line: None,
     on_warning: Callable[[str], None] = lambda message: None,
+    on_progress: Callable[[str], None] = lambda message: None,
 ) -> InvokeResult:
     """Run glue_python_shell/<name> from its built script, internal_libs wheel and dependency wheels.
 
@@ -354,7 +365,7 @@ def invoke_glue_python_shell(
 
     service = "glue_python_shell"
     artifact = job_id(service, name)
-    spec, files, built = _build(ws, artifact)
+    spec, files, built = _build(ws, artifact, on_progress)
     settings = job_settings(ws.config, service, name, stage)
     interpreter = choose_interpreter(service)
     python = settings.get("python_version", "3.9")

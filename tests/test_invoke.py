@@ -352,3 +352,18 @@ def test_a_handler_imports_its_dependencies_from_the_dependency_layers(repo: Rep
     report = repo.pkg_json("invoke", "lambda/report")
     assert report["result"] == {"answer": 42, "tinylib": "1.0", "helper": "2.0"}
     assert any(built.startswith("lambda/function_deps/report/") for built in report["built"])
+
+
+def test_a_fresh_machine_invokes_from_the_teams_shared_cache(tmp_path, aws, no_conda):
+    from test_shared_cache import clone, shared_repo
+
+    first = shared_repo(tmp_path)
+    assert first.pkg_json("build")["summary"]["built"] == 3  # and pushed to the shared cache
+
+    second = clone(first, tmp_path, "second")
+    event = event_file(second, {"records": [{"id": 7, "amount": "1.5"}]})
+    aws.reset_calls()
+    report = second.pkg_json("invoke", "lambda/ingest", "--event", event)
+    assert report["result"] == [{"id": 7, "amount": 1.5}]
+    assert report["built"] == []  # fetched (sha256-verified), not rebuilt
+    assert aws.mutating_calls() == []  # a local run pushes nothing
