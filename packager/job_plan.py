@@ -130,8 +130,8 @@ def _uploads_of(item, bucket: str, store) -> tuple[list[S3Upload], str | None]:
     service = spec.id.split("/", 1)[0]
     path = store.abspath(record.path) if record else None
     if spec.kind == WHEELHOUSE_KIND:
-        if path is None:
-            return [], spec.id
+        if path is None:  # not built yet (`pkg plan`): the wheels are known once it is
+            return [S3Upload(spec.id, bucket, s3_key(service, spec.id, spec.input_hash, "*.whl"), None)], spec.id
         return [
             S3Upload(spec.id, bucket, s3_key(service, spec.id, spec.input_hash, wheel), path, member=wheel)
             for wheel in wheelhouse_members(path)
@@ -278,7 +278,7 @@ def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: Jo
             resource_id=upload.resource_id,
         )
     else:
-        reason = "new content"
+        reason = "new content" if upload.path else "new content (uploaded once built)"
     params = {"Bucket": upload.bucket, "Key": upload.key, "path": upload.path}
     if upload.member:
         params["member"] = upload.member

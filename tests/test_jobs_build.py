@@ -198,3 +198,12 @@ def test_building_and_planning_jobs_never_imports_boto3(tmp_path, monkeypatch):
     assert probe(["build"], cwd=repo.root) == "NO_BOTO3"
     assert probe(["build"], cwd=repo.root) == "NO_BOTO3"
     assert probe(["plan"], cwd=repo.root) == "NO_BOTO3"
+
+
+def test_job_dependencies_use_the_repo_wide_index_settings(tmp_path):
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    repo = make_jobs_repo(tmp_path, extra_config=f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\n')
+    repo.write("src/emr/internal_libs/requirements.txt", "tinydep\n")
+    artifacts = by_id(repo.pkg_json("build"))
+    with zipfile.ZipFile(artifacts["emr/deps"]["path"]) as archive:
+        assert "tinydep/__init__.py" in archive.namelist()

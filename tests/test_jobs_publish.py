@@ -377,3 +377,16 @@ def test_the_test_server_update_job_replaces_the_whole_definition(aws):
     with pytest.raises(glue().exceptions.EntityNotFoundException):
         glue().update_job(JobName="missing", JobUpdate={"Role": GLUE_ROLE, "Command": {"Name": "glueetl"}})
     assert "UpdateJob" in aws.mutating_calls()
+
+
+def test_plan_before_any_build_lists_every_upload_and_job_without_calling_aws_to_change_anything(tmp_path, aws):
+    repo = jobs_project(tmp_path)
+    plan = repo.pkg_json("plan", "--stage", "dev")
+    assert aws.mutating_calls() == []
+    assert plan["summary"]["build"] == 8
+    planned = {(a["id"], a["action"]) for a in plan["actions"]}
+    assert ("glue_spark/deps", "put_object") in planned
+    assert ("glue_python_shell/job/totals", "create_job") in planned
+    deps = next(a for a in plan["actions"] if a["id"] == "glue_spark/deps")
+    assert deps["name"].endswith("/*.whl") and deps["reason"] == "new content (uploaded once built)"
+    assert plan["summary"]["mutating_calls"] == sum(a["action"] != "skip" for a in plan["actions"])

@@ -194,12 +194,18 @@ def wheel_target(service: str, settings: dict) -> WheelTarget:
     return WheelTarget(runtime.python, tuple(runtime.platform_tags(settings.get("architecture", "x86_64"))))
 
 
-def index_options(settings: dict) -> IndexOptions:
+def index_options(config: Config, settings: dict) -> IndexOptions:
+    """Where a job's wheels come from: its own settings, else the repo's [tool.pkg.dependencies]."""
+    repo = config.raw.get("dependencies", {})
+
+    def pick(key: str, default):
+        return settings.get(key, repo.get(key, default))
+
     return IndexOptions(
-        settings.get("index_url"),
-        tuple(settings.get("extra_index_urls", ())),
-        tuple(settings.get("find_links", ())),
-        bool(settings.get("no_index", False)),
+        pick("index_url", None),
+        tuple(pick("extra_index_urls", ())),
+        tuple(pick("find_links", ())),
+        bool(pick("no_index", False)),
     )
 
 
@@ -258,12 +264,12 @@ def service_artifacts(
     libs_requirements = service.internal_libs.requirements if service.internal_libs else None
     shared_sources = [libs_requirements] if libs_requirements else []
     default_settings = job_settings(config, service.name, "")
-    default_key = (wheel_target(service.name, default_settings), index_options(default_settings))
+    default_key = (wheel_target(service.name, default_settings), index_options(config, default_settings))
     by_id: dict[str, ArtifactSpec] = {}
     jobs = []
     for entry in service.entries:
         settings = job_settings(config, service.name, entry.name)
-        key = (wheel_target(service.name, settings), index_options(settings))
+        key = (wheel_target(service.name, settings), index_options(config, settings))
         if entry.requirements is None and key == default_key:
             artifact_id, sources = deps_id(service.name), shared_sources
         else:
