@@ -195,8 +195,8 @@ def find_manager() -> EnvManager | None:
     for variable, kind in (("MAMBA_EXE", "micromamba"), ("CONDA_EXE", "conda")):
         exe = os.environ.get(variable)
         if exe and os.path.isfile(exe) and os.access(exe, os.X_OK):
-            base = os.path.basename(exe)
-            return EnvManager("micromamba" if base.startswith("micromamba") else "mamba" if base.startswith("mamba") else kind, exe)
+            named = next((k for k in ("micromamba", "mamba") if os.path.basename(exe).startswith(k)), kind)
+            return EnvManager(named, exe)
     for kind in ("micromamba", "mamba", "conda"):
         exe = shutil.which(kind)
         if exe:
