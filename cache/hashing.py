@@ -132,6 +132,24 @@ def file_digest(path: str) -> str:
     return hasher.hexdigest()
 
 
+_HEADERS: dict[tuple, bytes] = {}
+
+
+def _header(settings: dict) -> bytes:
+    """The length-prefixed canonical JSON of `settings`, memoised: a thousand functions share a few."""
+    try:
+        key = tuple(sorted(settings.items()))
+        header = _HEADERS.get(key)
+    except TypeError:  # a list or dict among the values: not hashable, encode every time
+        key, header = None, None
+    if header is None:
+        encoded = json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()
+        header = len(encoded).to_bytes(8, "little") + encoded
+        if key is not None:
+            _HEADERS[key] = header
+    return header
+
+
 def input_hash(settings: dict, files: Iterable[tuple[str, str]]) -> str:
     """The input hash of an artifact: its settings and its (archive name, file digest) pairs.
 
@@ -139,8 +157,7 @@ def input_hash(settings: dict, files: Iterable[tuple[str, str]]) -> str:
     so no two different inputs share a byte stream.
     """
     hasher = xxhash.xxh3_128()
-    header = json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()
-    hasher.update(len(header).to_bytes(8, "little") + header)
+    hasher.update(_header(settings))
     for name, digest in files:
         encoded = name.encode()
         hasher.update(len(encoded).to_bytes(4, "little") + encoded + bytes.fromhex(digest))

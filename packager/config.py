@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from packager.errors import ConfigError
@@ -140,12 +140,26 @@ def find_root(start: str) -> str:
         folder = parent
 
 
+def _merge(settings: dict[str, Any], layers: list[dict]) -> dict[str, Any]:
+    """Apply settings layers in order; tables (environment, tags) merge key by key."""
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "functions":
+                continue
+            if isinstance(value, dict):
+                settings[key] = {**settings.get(key, {}), **value}
+            else:
+                settings[key] = value
+    return settings
+
+
 @dataclass
 class Config:
     """The validated `[tool.pkg]` table of one repository."""
 
     root: str
     raw: dict
+    _lambda_bases: dict = field(default_factory=dict, repr=False)  # stage -> merged defaults
 
     @property
     def project(self) -> str:
@@ -160,21 +174,17 @@ class Config:
 
     def lambda_settings(self, function: str, stage: str | None = None) -> dict[str, Any]:
         """The resolved settings of one Lambda function (defaults < stage < function < stage's function)."""
-        layers = [LAMBDA_DEFAULTS, self.raw.get("lambda", {})]
         staged = self.stage(stage).get("lambda", {}) if stage else {}
-        layers.append(staged)
-        layers.append(self.raw.get("lambda", {}).get("functions", {}).get(function, {}))
-        layers.append(staged.get("functions", {}).get(function, {}))
-        settings: dict[str, Any] = {}
-        for layer in layers:
-            for key, value in layer.items():
-                if key == "functions":
-                    continue
-                if isinstance(value, dict):
-                    settings[key] = {**settings.get(key, {}), **value}
-                else:
-                    settings[key] = value
-        return settings
+        base = self._lambda_bases.get(stage)
+        if base is None:  # the same for every function of the stage: merged once
+            base = self._lambda_bases[stage] = _merge({}, [LAMBDA_DEFAULTS, self.raw.get("lambda", {}), staged])
+        overrides = [
+            self.raw.get("lambda", {}).get("functions", {}).get(function, {}),
+            staged.get("functions", {}).get(function, {}),
+        ]
+        if not any(overrides):
+            return {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
+        return _merge(dict(base), overrides)
 
 
 # What AWS accepts for the publish settings (checked at load, so the error names the key).
