@@ -367,3 +367,36 @@ def test_a_fresh_machine_invokes_from_the_teams_shared_cache(tmp_path, aws, no_c
     assert report["result"] == [{"id": 7, "amount": 1.5}]
     assert report["built"] == []  # fetched (sha256-verified), not rebuilt
     assert aws.mutating_calls() == []  # a local run pushes nothing
+
+
+def _real_python(version: str) -> str | None:
+    """A real CPython `version` on this machine (pyenv or PATH), to stand in for a created env."""
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    for candidate in [*map(str, pyenv), shutil.which(f"python{version}")]:
+        if candidate and "/shims/" not in candidate and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
+
+
+REAL_PYTHONS = {version: _real_python(version) for version in ("3.12", "3.9")}  # before HOME is faked
+
+
+@pytest.mark.skipif(not all(REAL_PYTHONS.values()), reason="needs CPython 3.12 and 3.9")
+def test_each_service_runs_in_its_own_envs_python(examples: Repo, no_conda):
+    for env, version in (("lambda", "3.12"), ("glue_python_shell", "3.9")):
+        python = Path(no_conda.create_env(env))
+        python.unlink()
+        python.symlink_to(REAL_PYTHONS[version])
+
+    event = event_file(examples, ORDERS)
+    result = examples.pkg("invoke", "lambda/daily_report", "--event", event, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["interpreter"]["python"] == "3.12"
+    assert result.json["result"]["totals"] == {"acme": "3.75", "zeta": "4"}
+    assert "warning: running with Python" not in result.stderr
+
+    orders = json.dumps([{"day": "2024-01-01", "amount": "2"}, {"day": "2024-01-01", "amount": "0.5"}])
+    job = examples.pkg("invoke", "glue_python_shell/daily_totals", "--", "--orders", orders)
+    assert job.exit_code == 0, job.stderr
+    assert json.loads(job.stdout) == {"2024-01-01": 2.5}
+    assert "warning: running with Python" not in job.stderr
