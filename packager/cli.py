@@ -291,7 +291,7 @@ def publish(
     no_shared_cache: bool,
 ) -> None:
     """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
-    from packager.publish.stage import plan_stage, publish_stage
+    from packager.publish.stage import plan_stage, publish_stage, stage_lock
     from packager.shared import open_shared_cache
 
     started = time.perf_counter()
@@ -300,23 +300,24 @@ def publish(
     planned, todo = _build_step(ws, names, False, False, None, as_json)
     if ws.shared:
         ws.shared.pull()  # what teammates and CI already published, so it is not published again
-    staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, jobs=jobs)
-    if not as_json:
-        _echo_publish_plan(staged)
+
+    def progress(outcome) -> None:
+        if not as_json and outcome.status == "done" and outcome.action.action != "skip":
+            click.echo(f"done    {outcome.action.action:<30} {outcome.action.name}", err=True)
+
     outcomes = None
-    if not dry_run and staged.plan.mutating_calls + sum(a.record is not None for a in staged.plan.actions):
-
-        def progress(outcome) -> None:
-            if not as_json and outcome.status == "done" and outcome.action.action != "skip":
-                click.echo(f"done    {outcome.action.action:<30} {outcome.action.name}", err=True)
-
-        try:
-            outcomes = publish_stage(ws, staged, jobs=jobs, on_done=progress)
-        finally:  # share what AWS confirmed, even when a later step failed
-            if ws.shared:
-                ws.shared.push()
-    elif ws.shared and todo:
-        ws.shared.push()
+    with stage_lock(ws, stage):  # a concurrent publish of this stage waits, then plans from what this one recorded
+        staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, jobs=jobs)
+        if not as_json:
+            _echo_publish_plan(staged)
+        if not dry_run and staged.plan.mutating_calls + sum(a.record is not None for a in staged.plan.actions):
+            try:
+                outcomes = publish_stage(ws, staged, jobs=jobs, on_done=progress)
+            finally:  # share what AWS confirmed, even when a later step failed
+                if ws.shared:
+                    ws.shared.push()
+        elif ws.shared and todo:
+            ws.shared.push()
     if as_json:
         document = {
             "artifacts": [_artifact_json(item, ws.store) for item in planned],

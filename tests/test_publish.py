@@ -345,6 +345,50 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
     assert mutating_after_noop(project, aws) == []
 
 
+def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
+    aws.inject("CreateFunction", "hang_after")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        cwd=project.root,
+        env={**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        aws.wait_for("CreateFunction")
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        aws.release()  # the held call now returns: it must be recorded, and nothing else started
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode != 0
+    assert "Traceback" not in stderr
+    assert [c["operation"] for c in aws.calls()].count("CreateFunction") == 1
+    aws.reset_calls()
+
+    project.pkg_json("publish", "--stage", "dev")
+
+    # The interrupted run recorded the function AWS created, so the rerun creates only the other one.
+    assert mutating(aws) == ["CreateFunction"]
+    assert [c["operation"] for c in aws.calls()].count("GetFunction") == 1
+
+
+def test_two_publishes_at_once_publish_each_thing_once(project, aws):
+    env = {**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)}
+    command = [sys.executable, "-m", "packager", "publish", "--stage", "dev"]
+    runs = [subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = [run.communicate(timeout=120) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert sorted(mutating(aws)) == ["CreateFunction", "CreateFunction", "PublishLayerVersion"]
+    assert len(lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]) == 1
+
+
 def _environ() -> dict:
     import os
 

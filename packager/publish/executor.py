@@ -187,6 +187,35 @@ def execute(
     stop = threading.Event()
     errors: list[BaseException] = []
 
+    def settle(outcome: Outcome, result: dict | None, error: PkgError | None) -> None:
+        """Record one confirmed step (calling thread only), or note its failure."""
+        if error is not None:
+            outcome.status = "failed"
+            errors.append(error)
+            stop.set()
+            return
+        action = outcome.action
+        try:
+            if action.action in ("create_function", "update_function_code", "publish_layer_version"):
+                _check_code(action, result, expected_sha.get(action.id))
+        except PkgError as check_error:
+            outcome.status = "failed"
+            errors.append(check_error)
+            stop.set()
+            return
+        if action.action == SKIP and action.record is None:
+            outcome.status = "skipped"
+        else:
+            recorder.save(action, result)
+            outcome.status = "done" if action.action != SKIP else "skipped"
+        if action.id in layer_ids:
+            arn = result.get("arn") or (action.record or {}).get("arn") or recorder.arn(action.resource_id)
+            if arn and action.action != "put_object":
+                layer_arns[action.id] = arn
+                outcome.result = {"arn": arn}
+        if on_done:
+            on_done(outcome)
+
     def run_phase(groups: list[list[Outcome]]) -> None:
         results: queue.Queue = queue.Queue()
 
@@ -225,38 +254,20 @@ def execute(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for group in groups:
                 pool.submit(work, group)
+            interrupted: BaseException | None = None
             while finished < len(groups):
-                item = results.get()
-                if item is None:
-                    finished += 1
-                    continue
-                outcome, result, error = item
-                if error is not None:
-                    outcome.status = "failed"
-                    errors.append(error)
-                    stop.set()
-                    continue
-                action = outcome.action
                 try:
-                    if action.action in ("create_function", "update_function_code", "publish_layer_version"):
-                        _check_code(action, result, expected_sha.get(action.id))
-                except PkgError as error:
-                    outcome.status = "failed"
-                    errors.append(error)
+                    item = results.get()
+                    if item is None:
+                        finished += 1
+                    else:
+                        settle(*item)
+                except KeyboardInterrupt as error:
+                    # Ctrl-C: start nothing new, but record what AWS confirms while workers finish their call.
+                    interrupted = interrupted or error
                     stop.set()
-                    continue
-                if action.action == SKIP and action.record is None:
-                    outcome.status = "skipped"
-                else:
-                    recorder.save(action, result)
-                    outcome.status = "done" if action.action != SKIP else "skipped"
-                if action.id in layer_ids:
-                    arn = result.get("arn") or (action.record or {}).get("arn") or recorder.arn(action.resource_id)
-                    if arn and action.action != "put_object":
-                        layer_arns[action.id] = arn
-                        outcome.result = {"arn": arn}
-                if on_done:
-                    on_done(outcome)
+            if interrupted is not None:
+                raise interrupted
 
     def groups_of(selected: list[Outcome]) -> list[list[Outcome]]:
         grouped: dict[str, list[Outcome]] = {}

@@ -5,6 +5,8 @@ The library behind `pkg plan --stage` and `pkg publish` (the CLI only parses and
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cache.index import PublishedRecord
@@ -77,6 +79,24 @@ def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], p
     for artifact_id, details in by_id.items():
         row = recorded[artifact_id]
         index.record_published(target.account, target.region, target.stage, artifact_id, row.input_hash, details)
+
+
+@contextmanager
+def stage_lock(ws, stage: str):
+    """One publish of a stage at a time from one cache: a second one waits, then plans from what the first recorded.
+
+    Without it, two runs would both see a layer input as unpublished and publish it twice.
+    """
+    import fcntl
+
+    folder = os.path.join(ws.store.cache_dir, "locks")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"publish-{stage}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def publish_stage(ws, staged: StagePlan, jobs: int = 8, on_done: OnDone | None = None) -> list[Outcome]:
