@@ -24,6 +24,7 @@ from packager.plan import SKIP, Action, Drift, Target
 from packager.runtimes import GLUE_ARGUMENTS_MAX_BYTES, GLUE_JOB_NAME_LENGTH, emr_runtime
 
 S3_PREFIX = "pkg"
+PENDING = "<sha256>"  # in the key of an artifact `pkg plan` has not built yet
 PUT_OBJECT = "put_object"
 CREATE_JOB = "create_job"
 UPDATE_JOB = "update_job"
@@ -110,10 +111,10 @@ def job_name(project: str, stage: str, job: str) -> str:
     return f"{project}-{stage}-{job}"
 
 
-def s3_key(service: str, artifact_id: str, input_hash: str, filename: str) -> str:
-    """`pkg/<service>/<kind of artifact>/<input hash>/<file>`: the file name survives (pip needs a wheel's)."""
+def s3_key(service: str, artifact_id: str, sha256: str, filename: str) -> str:
+    """`pkg/<service>/<artifact>/<sha256 of the built file>/<file>`: the file name survives (pip needs a wheel's)."""
     what = artifact_id.split("/", 1)[1].replace("/", "-")
-    return f"{S3_PREFIX}/{service}/{what}/{input_hash}/{filename}"
+    return f"{S3_PREFIX}/{service}/{what}/{sha256}/{filename}"
 
 
 def wheelhouse_members(path: str) -> list[str]:
@@ -128,16 +129,18 @@ def _uploads_of(item, bucket: str, store) -> tuple[list[S3Upload], str | None]:
     """The S3 objects of one built artifact (a wheelhouse gives one per wheel)."""
     spec, record = item.spec, item.record
     service = spec.id.split("/", 1)[0]
+    # Keyed by the bytes, not the inputs: a rebuild that resolves unpinned requirements anew gets a new key.
+    sha256 = record.sha256 if record else PENDING
     path = store.abspath(record.path) if record else None
     if spec.kind == WHEELHOUSE_KIND:
         if path is None:  # not built yet (`pkg plan`): the wheels are known once it is
-            return [S3Upload(spec.id, bucket, s3_key(service, spec.id, spec.input_hash, "*.whl"), None)], spec.id
+            return [S3Upload(spec.id, bucket, s3_key(service, spec.id, sha256, "*.whl"), None)], spec.id
         return [
-            S3Upload(spec.id, bucket, s3_key(service, spec.id, spec.input_hash, wheel), path, member=wheel)
+            S3Upload(spec.id, bucket, s3_key(service, spec.id, sha256, wheel), path, member=wheel)
             for wheel in wheelhouse_members(path)
         ], None
     filename = spec.meta.get("filename", spec.id.rsplit("/", 1)[-1])
-    return [S3Upload(spec.id, bucket, s3_key(service, spec.id, spec.input_hash, filename), path)], None
+    return [S3Upload(spec.id, bucket, s3_key(service, spec.id, sha256, filename), path)], None
 
 
 def job_artifacts_of(planned: list, bucket: str, store) -> dict[str, JobArtifacts]:
@@ -263,6 +266,8 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
 
 def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: JobLiveState, refresh: bool) -> Action:
     """put_object unless this key was uploaded to this bucket (recorded; with refresh, also still there)."""
+    if upload.path is None:  # not built yet: its key is known once it is
+        return Action(upload.artifact_id, PUT_OBJECT, "new content (uploaded once built)", upload.uri)
     row = recorded.get(upload.resource_id)
     if row is not None and row.details.get("bucket") == upload.bucket:
         if not refresh or live.object_exists(upload.bucket, upload.key):
@@ -278,7 +283,7 @@ def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: Jo
             resource_id=upload.resource_id,
         )
     else:
-        reason = "new content" if upload.path else "new content (uploaded once built)"
+        reason = "new content"
     params = {"Bucket": upload.bucket, "Key": upload.key, "path": upload.path}
     if upload.member:
         params["member"] = upload.member

@@ -101,7 +101,7 @@ def test_first_publish_uploads_content_addressed_artifacts_and_creates_the_glue_
     assert aws.mutating_calls().count("CreateJob") == 2
 
     local = paths(report)
-    hashes = {artifact["id"]: artifact["input_hash"] for artifact in report["artifacts"]}
+    hashes = {artifact["id"]: artifact["sha256"] for artifact in report["artifacts"]}
     shell = glue().get_job(JobName="datamart-dev-totals")["Job"]
     assert shell["Command"]["Name"] == "pythonshell"
     assert shell["Command"]["PythonVersion"] == "3.9"
@@ -236,7 +236,7 @@ def test_emr_serverless_run_reads_back_the_published_artifacts(tmp_path, aws):
     extra = f'\n[tool.pkg.stages.dev.emr]\napplication_id = "{application["applicationId"]}"\nexecution_role = "{EMR_ROLE}"\n'
     repo = jobs_project(tmp_path, extra)
     published = repo.pkg_json("publish", "--stage", "dev")
-    hashes = {artifact["id"]: artifact["input_hash"] for artifact in published["artifacts"]}
+    hashes = {artifact["id"]: artifact["sha256"] for artifact in published["artifacts"]}
     aws.reset_calls()
     report = run_json(repo, "run", "emr/clean_emr", "--stage", "dev", "--wait", "--timeout", "30", "--", "s3://in/", "s3://out/")
     assert report["platform"] == "emr-serverless" and report["state"] == "SUCCESS"
@@ -390,3 +390,21 @@ def test_plan_before_any_build_lists_every_upload_and_job_without_calling_aws_to
     deps = next(a for a in plan["actions"] if a["id"] == "glue_spark/deps")
     assert deps["name"].endswith("/*.whl") and deps["reason"] == "new content (uploaded once built)"
     assert plan["summary"]["mutating_calls"] == sum(a["action"] != "skip" for a in plan["actions"])
+
+
+def test_unpinned_requirements_resolve_anew_only_on_a_forced_build_and_then_get_new_keys(tmp_path, aws):
+    from jobs_fixtures import make_wheel
+
+    repo = jobs_project(tmp_path)
+    repo.pkg_json("publish", "--stage", "dev")
+    make_wheel(repo.root / "wheelhouse", "tinydep", "1.1", "py3-none-any", {"tinydep/__init__.py": "VALUE = 2\n"})
+    aws.reset_calls()
+    assert repo.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0  # same text, same set
+    assert repo.pkg_json("build", "--force")["summary"]["built"] == 8
+    aws.reset_calls()
+    report = repo.pkg_json("publish", "--stage", "dev")
+    changed = sorted((a["id"], a["action"]) for a in report["actions"] if a["action"] != "skip")
+    # tinydep 1.1 needs no helperdep: one wheel, under a new key; everything else is byte-identical.
+    assert changed == [("glue_spark/deps", "put_object"), ("glue_spark/job/clean_glue_spark", "update_job")]
+    job = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]
+    assert job["DefaultArguments"]["--additional-python-modules"].endswith("/tinydep-1.1-py3-none-any.whl")
