@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,83 @@ def test_zip_cost_counts_entry_overhead():
 def test_wheel_tags_are_checked_against_the_runtime_table(runtime, arch, tags, fits):
     platform = Platform(LAMBDA_RUNTIMES[runtime], arch)
     assert (tag_problem(tags, platform) is None) == fits
+
+
+def _tree(root: Path) -> list[Distribution]:
+    files = {
+        "pkg/__init__.py": b"VALUE = 1\n" * 5000,
+        "pkg/empty.txt": b"",
+        "pkg/data/table.csv": b"".join(b"%d,%d\n" % (i, i * i) for i in range(50_000)),
+        "pkg/blob.bin": random.Random(7).randbytes(400_000),  # doesn't compress: stored
+    }
+    for relpath, data in files.items():
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / relpath).write_bytes(data)
+    return [Distribution("pkg", "1.0", [InstalledFile(relpath, len(data)) for relpath, data in files.items()])]
+
+
+def _prepared(root: Path, dists: list[Distribution], streams: Path) -> list:
+    from packager.build.installed import stream_name
+    from packager.build.zips import STORED, PreparedEntry
+
+    return [
+        PreparedEntry(
+            f"python/{f.relpath}",
+            str(root / f.relpath),
+            str(root / f.relpath) if f.level == STORED else str(streams / stream_name(f.digest, f.level)),
+            f.size,
+            f.zsize,
+            f.crc,
+            f.level,
+        )
+        for d in dists
+        for f in d.files
+    ]
+
+
+def test_chunks_written_from_streams_are_the_zips_zipfile_would_write(tmp_path):
+    import zipfile
+
+    from packager.build.installed import measure
+    from packager.build.zips import STORED, ZipEntry, write_deterministic_zip, write_prepared_zip
+
+    root = tmp_path / "tree"
+    dists = _tree(root)
+    measure(str(root), dists, str(tmp_path / "streams"), file_budget=50 * MB)
+    levels = {f.relpath: f.level for f in dists[0].files}
+    assert levels["pkg/blob.bin"] == STORED and levels["pkg/data/table.csv"] == 6
+    write_prepared_zip(str(tmp_path / "prepared.zip"), _prepared(root, dists, tmp_path / "streams"))
+    with zipfile.ZipFile(tmp_path / "prepared.zip") as archive:
+        assert archive.testzip() is None
+        for f in dists[0].files:
+            assert archive.read(f"python/{f.relpath}") == (root / f.relpath).read_bytes()
+            assert archive.getinfo(f"python/{f.relpath}").compress_size == f.zsize
+    # Without the stored file, the bytes are exactly those of the streaming writer.
+    dists[0].files = [f for f in dists[0].files if f.level != STORED]
+    write_prepared_zip(str(tmp_path / "a.zip"), _prepared(root, dists, tmp_path / "streams"))
+    write_deterministic_zip(
+        str(tmp_path / "b.zip"), [ZipEntry(f"python/{f.relpath}", str(root / f.relpath)) for f in dists[0].files]
+    )
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_a_file_too_big_for_a_chunk_is_deflated_harder(tmp_path):
+    import zipfile
+
+    from packager.build.installed import BEST_LEVEL, measure
+    from packager.build.zips import write_prepared_zip
+
+    root = tmp_path / "tree"
+    dists = _tree(root)
+    measure(str(root), dists, str(tmp_path / "streams"), file_budget=1000)  # every file is "too big"
+    for item in dists[0].files:
+        if item.level in (6, BEST_LEVEL):  # whichever level deflates it smaller
+            data = (root / item.relpath).read_bytes()
+            sizes = {}
+            for level in (6, BEST_LEVEL):
+                compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+                sizes[level] = len(compressor.compress(data)) + len(compressor.flush())
+            assert item.zsize == min(sizes.values()) and sizes[item.level] == item.zsize
+    write_prepared_zip(str(tmp_path / "best.zip"), _prepared(root, dists, tmp_path / "streams"))
+    with zipfile.ZipFile(tmp_path / "best.zip") as archive:
+        assert archive.read("python/pkg/data/table.csv") == (root / "pkg/data/table.csv").read_bytes()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,12 +18,15 @@ from dataclasses import dataclass, field
 from cache.hashing import file_digest
 from packager.build.installer import Platform, tag_problem
 from packager.build.requirements import DependencyError, canonical_name
-from packager.build.zips import BEST_LEVEL, COMPRESS_LEVEL
+from packager.build.zips import COMPRESS_LEVEL, STORED
 
 # Per zip entry: local header (30) + central header (46) + the name twice + room for zip64 extras.
 ENTRY_OVERHEAD = 30 + 46 + 40
 ARCHIVE_OVERHEAD = 22 + 56 + 20 + 1024
 _SAMPLE = 256 * 1024
+_BLOCK = 1 << 20
+# For a file too big for a layer chunk at COMPRESS_LEVEL (a large native library: polars' is 177 MB).
+BEST_LEVEL = 9
 
 
 @dataclass
@@ -32,7 +37,8 @@ class InstalledFile:
     size: int
     digest: str = ""
     zsize: int = 0
-    level: int = COMPRESS_LEVEL  # BEST_LEVEL only for a file too big for a chunk otherwise
+    level: int = COMPRESS_LEVEL  # STORED for data that doesn't compress, BEST_LEVEL for a file too big otherwise
+    crc: int = 0
 
     @property
     def hashed_name(self) -> str:
@@ -177,46 +183,110 @@ def check_tags(dists: list[Distribution], platform: Platform, label: str) -> Non
                 )
 
 
-def _deflated_size(path: str, size: int, level: int = COMPRESS_LEVEL) -> int:
-    """The size of `path` deflated as the layer zip will deflate it, or a safe upper bound.
+def stream_name(digest: str, level: int) -> str:
+    """The file name of a file's deflated data in an install's streams folder."""
+    return f"{digest}.{level}"
 
-    Data that doesn't compress (already-compressed files) is not compressed twice: zlib's own
-    worst-case bound is used for it.
+
+def _incompressible(sample: bytes, level: int) -> bool:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return len(compressor.compress(sample)) + len(compressor.flush()) >= len(sample) * 0.98
+
+
+def _deflate(path: str, level: int, out: str) -> tuple[int, int, int]:
+    """(size in the zip, level, CRC-32) of `path`, its raw deflate stream written to `out`.
+
+    A file whose first 256 kB don't shrink (already-compressed data) is STORED instead: its size
+    in the zip is its own size, and nothing is written to `out`.
     """
-    with open(path, "rb") as stream:
-        sample = stream.read(_SAMPLE)
+    crc = total = 0
+    with open(path, "rb") as source:
+        block = source.read(_SAMPLE)
+        if len(block) == _SAMPLE and _incompressible(block, level):
+            while block:
+                crc = zlib.crc32(block, crc)
+                total += len(block)
+                block = source.read(_BLOCK)
+            return total, STORED, crc
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-        total = len(compressor.compress(sample))
-        if size > _SAMPLE:
-            probe = total + len(compressor.copy().flush())
-            if probe >= len(sample) * 0.98:
-                return size + (size >> 12) + (size >> 14) + (size >> 25) + 64
-        while chunk := stream.read(1 << 20):
-            total += len(compressor.compress(chunk))
-        return total + len(compressor.flush())
+        with open(out, "wb") as sink:
+            while block:
+                crc = zlib.crc32(block, crc)
+                data = compressor.compress(block)
+                sink.write(data)
+                total += len(data)
+                block = source.read(_BLOCK)
+            data = compressor.flush()
+            sink.write(data)
+            total += len(data)
+    return total, level, crc
 
 
-def measure(top: str, dists: list[Distribution], file_budget: int, known: dict[str, list[int]] | None = None) -> None:
-    """Fill in every file's XXH3 digest and deflated size (in threads: zlib and I/O release the GIL).
+def _deflate_into(path: str, digest: str, level: int, streams: str) -> tuple[int, int, int]:
+    """`_deflate` into `streams/<digest>.<level>`, written under a temporary name first."""
+    scratch = os.path.join(streams, f".{digest}.{level}.tmp-{threading.get_ident()}")
+    try:
+        result = _deflate(path, level, scratch)
+        if result[1] != STORED:
+            os.replace(scratch, os.path.join(streams, stream_name(digest, level)))
+        return result
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
 
-    A file over `file_budget` zipped at the usual level is deflated at BEST_LEVEL instead, which
-    may fit it (a large native library). `known` maps file digests to the [zsize, level] an earlier
-    install measured, so a reinstall after a one-package bump only compresses the files that changed.
+
+def measure(
+    top: str,
+    dists: list[Distribution],
+    streams: str,
+    file_budget: int,
+    known: dict[str, tuple[list[int], str]] | None = None,
+) -> None:
+    """Compress every file once, into `streams/`, and fill in its digest, size in the zip, level and CRC.
+
+    The layer chunks are written from these streams later without compressing again. A file over
+    `file_budget` at the usual level is deflated at BEST_LEVEL instead, which may fit it. `known`
+    maps a digest to ([zsize, level, crc], its stream) from an earlier install of the same group, so
+    a reinstall after a one-package bump compresses only the files that changed. Runs in threads
+    (hashing, zlib and I/O release the GIL).
     """
     known = known or {}
+    os.makedirs(streams, exist_ok=True)
     files = [f for dist in dists for f in dist.files]
 
     def fill(item: InstalledFile) -> None:
         path = os.path.join(top, item.relpath)
         item.digest = file_digest(path)
-        if item.digest in known:
-            item.zsize, item.level = known[item.digest]
-            return
-        item.zsize = _deflated_size(path, item.size)
-        if item.zip_cost > file_budget:
-            best = _deflated_size(path, item.size, BEST_LEVEL)
-            if best < item.zsize:
-                item.zsize, item.level = best, BEST_LEVEL
+        hit = known.get(item.digest)
+        if hit is not None:
+            (zsize, level, crc), stream = hit
+            target = os.path.join(streams, stream_name(item.digest, level))
+            if level == STORED or _link(stream, target):
+                item.zsize, item.level, item.crc = zsize, level, crc
+                return
+        item.zsize, item.level, item.crc = _deflate_into(path, item.digest, COMPRESS_LEVEL, streams)
+        if item.level == COMPRESS_LEVEL and item.zip_cost > file_budget:
+            zsize, level, crc = _deflate_into(path, item.digest, BEST_LEVEL, streams)
+            if level == BEST_LEVEL and zsize < item.zsize:
+                os.unlink(os.path.join(streams, stream_name(item.digest, COMPRESS_LEVEL)))
+                item.zsize, item.level, item.crc = zsize, level, crc
+            elif level == BEST_LEVEL:
+                os.unlink(os.path.join(streams, stream_name(item.digest, BEST_LEVEL)))
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
         list(pool.map(fill, files))
+
+
+def _link(source: str, target: str) -> bool:
+    """Hard-link (or copy) an earlier install's stream; False if it is gone."""
+    if os.path.exists(target):
+        return True
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        shutil.copyfile(source, target)
+    return True

@@ -26,11 +26,11 @@ from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
 from packager.build.artifacts import ArtifactSpec
-from packager.build.installed import ARCHIVE_OVERHEAD, Distribution, check_tags, measure, scan_tree
+from packager.build.installed import ARCHIVE_OVERHEAD, Distribution, check_tags, measure, scan_tree, stream_name
 from packager.build.installer import INSTALLERS, InstallOptions, Platform, run_install
 from packager.build.layer_chunks import LayerLimitError, assign_chunks, biggest, human
 from packager.build.requirements import DependencyError, Requirements, RequirementsReader
-from packager.build.zips import ZipEntry, write_deterministic_zip
+from packager.build.zips import STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
 from packager.discover import Service
 from packager.errors import ConfigError
@@ -42,6 +42,7 @@ INSTALL_KIND = "lambda-deps-install"
 LAYER_KIND = "lambda-layer"
 INTERNAL_LIBS_DEPS = "lambda/internal_libs_deps"
 DEPS_FOLDER = "deps"  # in the cache folder: one installed tree per set hash
+STREAMS = "streams"  # beside an installed tree: each file deflated once, as the layer zips hold it
 
 Progress = Callable[[str], None]
 
@@ -187,16 +188,20 @@ class DependencyInstaller:
         self.progress = progress or (lambda message: None)
         self.deps_dir = os.path.join(ws.store.cache_dir, DEPS_FOLDER)
 
-    def _known_zsizes(self, prefix: str) -> dict[str, list[int]]:
-        """[deflated size, level] measured by this group's previous install, by file digest."""
-        previous = self.ws.store.index.last_inputs().get(prefix)
+    def _measured_before(self, prefix: str) -> dict[str, tuple[list[int], str]]:
+        """digest -> ([size in the zip, level, crc], its stream) from this group's previous install."""
+        previous = self.ws.store.index.last_input_hashes().get(prefix)
         if not previous:
             return {}
+        folder = os.path.join(self.deps_dir, previous)
         try:
-            with open(os.path.join(self.deps_dir, previous[0], "manifest.json"), encoding="utf-8") as stream:
-                return json.load(stream).get("zsizes", {})
+            with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as stream:
+                measured = json.load(stream).get("measured", {})
         except (OSError, ValueError):
             return {}
+        return {
+            digest: (row, os.path.join(folder, STREAMS, stream_name(digest, row[1]))) for digest, row in measured.items()
+        }
 
     def install(self, group: LayerGroup) -> InstalledSet:
         """Install the group's set for its platform, lean it, chunk it, and record the result."""
@@ -283,7 +288,13 @@ class DependencyInstaller:
                 f" code and all its layers. Biggest: {biggest(kept, zipped=False)}",
                 hint="drop or replace the biggest packages, or ship the function as a container image (10 GB)",
             )
-        measure(target, kept, LAMBDA_LIMITS.layer_chunk_zip - ARCHIVE_OVERHEAD, self._known_zsizes(group.prefix))
+        measure(
+            target,
+            kept,
+            os.path.join(tmp, STREAMS),
+            LAMBDA_LIMITS.layer_chunk_zip - ARCHIVE_OVERHEAD,
+            self._measured_before(group.prefix),
+        )
         chunks = assign_chunks(kept, label)
         settings = chunk_settings(dep.platform)
         chunk_rows, chunk_files = [], []
@@ -298,7 +309,7 @@ class DependencyInstaller:
                     "inputs": chunk.inputs(),
                 }
             )
-            chunk_files.append([[f.relpath, f.level] for f in chunk.files])
+            chunk_files.append([[f.relpath, f.digest, f.size, f.zsize, f.crc, f.level] for f in chunk.files])
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as stream:
             json.dump(
                 {
@@ -306,7 +317,7 @@ class DependencyInstaller:
                     "settings": dep.settings,
                     "requirements": list(dep.requirements.lines),
                     "chunks": chunk_files,
-                    "zsizes": {f.digest: [f.zsize, f.level] for d in kept for f in d.files},
+                    "measured": {f.digest: [f.zsize, f.level, f.crc] for d in kept for f in d.files},
                 },
                 stream,
                 sort_keys=True,
@@ -355,11 +366,14 @@ def _chunk_writer(installed: InstalledSet, k: int, limit: int):
                 f"the installed dependencies {installed.tree} are gone", hint="run `pkg build --refresh-deps`"
             )
         with open(installed.manifest_path, encoding="utf-8") as stream:
-            relpaths = json.load(stream)["chunks"][k]
-        entries = [
-            ZipEntry(f"python/{relpath}", os.path.join(installed.tree, relpath), level) for relpath, level in relpaths
-        ]
-        unzipped = write_deterministic_zip(path, entries)
+            files = json.load(stream)["chunks"][k]
+        streams = os.path.join(os.path.dirname(installed.tree), STREAMS)
+        entries = []
+        for relpath, digest, size, zsize, crc, level in files:
+            abspath = os.path.join(installed.tree, relpath)
+            data = abspath if level == STORED else os.path.join(streams, stream_name(digest, level))
+            entries.append(PreparedEntry(f"python/{relpath}", abspath, data, size, zsize, crc, level))
+        unzipped = write_prepared_zip(path, entries)
         if os.path.getsize(path) > limit:
             raise LayerLimitError(f"layer chunk {k} of {installed.set_hash[:12]} came out over {human(limit)}")
         return unzipped

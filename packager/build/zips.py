@@ -13,17 +13,32 @@ from dataclasses import dataclass
 # The earliest time a zip can hold; any fixed value works, this one says "not a real date".
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
-# For a dependency file too big for a layer chunk at COMPRESS_LEVEL (a large native library).
-BEST_LEVEL = 9
+STORED = 0  # a PreparedEntry "level": kept as is (data that doesn't compress)
 
 
 @dataclass(frozen=True)
 class ZipEntry:
-    """A file to put into a zip under `arcname`, deflated at `level`."""
+    """A file to put into a zip under `arcname`."""
 
     arcname: str
     abspath: str
-    level: int = COMPRESS_LEVEL
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    """A file whose zip data is ready: deflated once, when it was measured, into `data`.
+
+    `level` is the deflate level of `data` (zlib raw deflate, as zipfile makes it), or STORED, in
+    which case `data` is the file itself.
+    """
+
+    arcname: str
+    abspath: str  # the file: its mode bits
+    data: str
+    size: int
+    zsize: int
+    crc: int
+    level: int
 
 
 def normalised_mode(path: str) -> int:
@@ -44,10 +59,43 @@ def write_deterministic_zip(path: str, entries: list[ZipEntry]) -> int:
             info.create_system = 3  # Unix, whatever builds it, so the mode bits below are honoured
             info.external_attr = (stat.S_IFREG | normalised_mode(entry.abspath)) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            info._compresslevel = entry.level  # ZipFile.open ignores the archive's level otherwise
+            info._compresslevel = COMPRESS_LEVEL  # ZipFile.open ignores the archive's level otherwise
             size = os.path.getsize(entry.abspath)
             info.file_size = size
             unzipped += size
             with open(entry.abspath, "rb") as source, archive.open(info, "w", force_zip64=size > 0x7FFFFFFF) as dest:
                 shutil.copyfileobj(source, dest, 1 << 20)
+    return unzipped
+
+
+def write_prepared_zip(path: str, entries: list[PreparedEntry]) -> int:
+    """Write a zip of already-compressed entries, sorted by name; return the total unzipped size.
+
+    The bytes are those `write_deterministic_zip` writes for the same data, level and mode (a test
+    compares them), without compressing anything again: this follows what ZipFile.open(..., "w")
+    does on a seekable file (header with the final sizes and CRC, then the data).
+    """
+    import shutil
+    import zipfile
+
+    unzipped = 0
+    with zipfile.ZipFile(path, "w") as archive:
+        for entry in sorted(entries, key=lambda e: e.arcname):
+            info = zipfile.ZipInfo(entry.arcname, date_time=FIXED_DATE_TIME)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFREG | normalised_mode(entry.abspath)) << 16
+            info.compress_type = zipfile.ZIP_STORED if entry.level == STORED else zipfile.ZIP_DEFLATED
+            info.file_size, info.compress_size, info.CRC = entry.size, entry.zsize, entry.crc
+            info.flag_bits = 0
+            zip64 = entry.size > 0x7FFFFFFF or entry.size * 1.05 > zipfile.ZIP64_LIMIT
+            info.header_offset = archive.fp.tell()
+            archive._writecheck(info)
+            archive._didModify = True
+            archive.fp.write(info.FileHeader(zip64))
+            with open(entry.data, "rb") as source:
+                shutil.copyfileobj(source, archive.fp, 1 << 20)
+            archive.start_dir = archive.fp.tell()
+            archive.filelist.append(info)
+            archive.NameToInfo[info.filename] = info
+            unzipped += entry.size
     return unzipped
