@@ -295,3 +295,32 @@ def load_env_file_text(text: str) -> dict:
 def test_make_locks_runs_pkg_env_lock():
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert re.search(r"^locks:.*\n\t\$\(BIN\)/pkg env lock --run$", makefile, re.M)
+
+
+def test_pip_finds_the_requirements_files_through_pkg_root_from_any_folder(repo: Repo, no_conda, tmp_path):
+    """What micromamba does with a pip section: the lines go to a temp file elsewhere, then `pip -r` it."""
+    import subprocess
+    import sys
+
+    from wheelhouse import WHEELS, write_wheel
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for spec in WHEELS:
+        if spec.name == "tinylib":
+            write_wheel(wheels, spec)
+    repo.write("src/lambda/internal_libs/requirements.txt", "tinylib==1.0\n")
+    repo.pkg("env", "write")
+    pip_lines = load_env_file(repo.root / "envs/lambda.yml")["dependencies"][-1]["pip"]
+    elsewhere = tmp_path / "tmp-of-the-manager"
+    elsewhere.mkdir()
+    (elsewhere / "requirements.txt").write_text("\n".join(pip_lines) + "\n")
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--find-links", str(wheels)]
+    command += ["-r", "requirements.txt", "--disable-pip-version-check"]
+
+    found = subprocess.run(command, cwd=elsewhere, env={**no_conda.environ, "PKG_ROOT": str(repo.root)}, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert "Would install tinylib-1.0" in found.stdout
+
+    unset = subprocess.run(command, cwd=elsewhere, env=no_conda.environ, capture_output=True, text=True)
+    assert unset.returncode != 0  # without PKG_ROOT the path can't resolve: `pkg env create` always sets it
