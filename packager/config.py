@@ -242,6 +242,15 @@ def _check_values(raw: dict) -> None:
                 f"tool.pkg.stages.{stage}.account must be a 12-digit AWS account id, got '{account}'",
                 hint="quote it: account = \"123456789012\"",
             )
+        staged = table.get("lambda", {})
+        for where, overrides in [("", staged), *((f".functions.{n}", t) for n, t in staged.get("functions", {}).items())]:
+            shaping = sorted(set(overrides) & {"runtime", "architecture"})
+            if shaping:
+                raise ConfigError(
+                    f"tool.pkg.stages.{stage}.lambda{where}: '{shaping[0]}' can't differ per stage",
+                    hint="it decides what `pkg build` builds (code and dependency layers), which knows no stage;"
+                    " set it in [tool.pkg.lambda] or its functions table",
+                )
 
 
 def load_config(root: str) -> Config:

@@ -284,6 +284,8 @@ def test_index_migration_keeps_old_rows_and_adds_the_published_table(tmp_path):
         ('[tool.pkg.stages.dev]\nregoin = "us-east-1"', "tool.pkg.stages.dev: unknown key 'regoin'"),
         ('[tool.pkg.stages.dev.lambda.functions.ingest]\nmemory = "1 GB"', "tool.pkg.stages.dev.lambda.functions.ingest.memory must be an integer"),
         ('[tool.pkg.lambda]\nenvironment = { "1BAD" = "x" }', "tool.pkg.lambda.environment: '1BAD' can't name a Lambda environment variable"),
+        ('[tool.pkg.stages.prod.lambda]\nruntime = "python3.11"', "tool.pkg.stages.prod.lambda: 'runtime' can't differ per stage"),
+        ('[tool.pkg.stages.prod.lambda.functions.ingest]\narchitecture = "arm64"', "tool.pkg.stages.prod.lambda.functions.ingest: 'architecture' can't differ per stage"),
     ],
 )
 def test_publish_settings_are_validated_naming_the_key(tmp_path, setting, message):
