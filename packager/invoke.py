@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from packager.runtimes import (
     GLUE_SHELL_PROVIDED_DISTRIBUTIONS,
     LAMBDA_PROVIDED_DISTRIBUTIONS,
     LAMBDA_RUNTIMES,
+    MACHINES,
 )
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke_bootstrap.py")
@@ -268,6 +270,12 @@ def invoke_lambda(
     runtime = LAMBDA_RUNTIMES.get(settings["runtime"])
     interpreter = choose_interpreter("lambda")
     warnings = _version_warning(interpreter, runtime.python, settings["runtime"], "lambda") if runtime else []
+    machine = MACHINES.get(settings["architecture"], settings["architecture"])
+    if machine != platform.machine():
+        warnings.append(
+            f"the function runs on {settings['architecture']} but this machine is {platform.machine()}:"
+            " compiled dependencies in its layers won't import here"
+        )
     for warning in warnings:
         on_warning(warning)
     folder = tempfile.mkdtemp(prefix="pkg-invoke-")

@@ -400,3 +400,15 @@ def test_each_service_runs_in_its_own_envs_python(examples: Repo, no_conda):
     assert job.exit_code == 0, job.stderr
     assert json.loads(job.stdout) == {"2024-01-01": 2.5}
     assert "warning: running with Python" not in job.stderr
+
+
+def test_an_architecture_this_machine_cannot_run_is_warned_about(repo: Repo, no_conda):
+    import platform
+
+    other = "arm64" if platform.machine() == "x86_64" else "x86_64"
+    with open(repo.root / "pyproject.toml", "a") as stream:
+        stream.write(f'\n[tool.pkg.lambda.functions.ingest]\narchitecture = "{other}"\n')
+    result = repo.pkg("invoke", "lambda/ingest")
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: the function runs on {other} but this machine is {platform.machine()}" in result.stderr
+    assert "this machine is" not in repo.pkg("invoke", "lambda/report").stderr
