@@ -224,6 +224,10 @@ if [ "$1" = "run" ] && [ "$2" = "--name" ]; then
     env_name="$3"; shift 3
     CONDA_DEFAULT_ENV="$env_name" exec "$@"
 fi
+if [ "$1" = "create" ]; then
+    echo "PKG_ROOT=$PKG_ROOT $*" > "$FAKE_MICROMAMBA_LOG"
+    exit 0
+fi
 exit 2
 """
 
@@ -324,3 +328,16 @@ def test_pip_finds_the_requirements_files_through_pkg_root_from_any_folder(repo:
 
     unset = subprocess.run(command, cwd=elsewhere, env=no_conda.environ, capture_output=True, text=True)
     assert unset.returncode != 0  # without PKG_ROOT the path can't resolve: `pkg env create` always sets it
+
+
+def test_env_create_run_calls_the_manager_with_pkg_root_set(repo: Repo, no_conda, tmp_path, monkeypatch):
+    repo.pkg("env", "write")
+    tool = no_conda.add_tool("micromamba", FAKE_MICROMAMBA)
+    log = tmp_path / "micromamba.log"
+    monkeypatch.setenv("FAKE_MICROMAMBA_LOG", str(log))
+    result = repo.pkg("env", "create", "glue_python_shell", "--run")
+    assert result.exit_code == 0, result.stderr
+    assert log.read_text().strip() == (
+        f"PKG_ROOT={repo.root} create --yes --name glue_python_shell --file {repo.root}/envs/glue_python_shell.yml"
+    )
+    assert f"running: PKG_ROOT={repo.root} {tool} create" in result.stderr
