@@ -28,6 +28,8 @@ PENDING = "<sha256>"  # in the key of an artifact `pkg plan` has not built yet
 PUT_OBJECT = "put_object"
 CREATE_JOB = "create_job"
 UPDATE_JOB = "update_job"
+TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (Lambda's tag_resource is another call)
+UNTAG_RESOURCE = "glue_untag_resource"
 # Glue's own argument names that pkg fills from the build (a user's values are appended to ours).
 EXTRA_PY_FILES = "--extra-py-files"
 ADDITIONAL_MODULES = "--additional-python-modules"
@@ -102,6 +104,9 @@ class JobLiveState(Protocol):
 
     def object_exists(self, bucket: str, key: str) -> bool:
         """Whether s3://bucket/key exists."""
+
+    def glue_tags(self, arn: str) -> dict:
+        """GetTags of a Glue job."""
 
 
 # -- desired state ---------------------------------------------------------------------------------
@@ -318,6 +323,63 @@ def _describe_definition_change(old: dict | None, new: dict) -> str:
 
 def plan_glue_job(
     job: GlueJobResource,
+    arn: str,
+    row: PublishedRecord | None,
+    live: JobLiveState,
+    refresh: bool,
+    why: str | None,
+    drift: list[Drift],
+) -> list[Action]:
+    """The job's definition action, then tag_resource / untag_resource when its tags differ."""
+    main = _plan_glue_definition(job, row, live, refresh, why, drift)
+    if main.action == CREATE_JOB:  # tags are set by CreateJob itself
+        return [main]
+    recorded = row.details.get("tags", {}) if row is not None else None
+    drifted = False
+    if refresh or row is None:
+        current = live.glue_tags(arn)
+        if main.record is not None:  # adopting a job: record its tags as they are
+            main.record["tags"] = current
+        if row is not None and current != recorded:
+            drift.append(Drift(job.artifact_id, job.name, "tags", recorded, current))
+            drifted = True
+    else:
+        current = recorded
+    prefix = "drift: tags changed out of band; " if drifted else ""
+    added = {key: value for key, value in job.tags.items() if current.get(key) != value}
+    removed = sorted(key for key in current if key not in job.tags)
+    steps: list[Action] = []
+    if added:
+        steps.append(
+            Action(
+                job.artifact_id,
+                TAG_RESOURCE,
+                prefix + f"tags set: {', '.join(sorted(added))}",
+                job.name,
+                {"ResourceArn": arn, "TagsToAdd": added},
+                record={"tags": dict(sorted({**current, **added}.items()))},
+                resource_id=job.artifact_id,
+            )
+        )
+    if removed:
+        steps.append(
+            Action(
+                job.artifact_id,
+                UNTAG_RESOURCE,
+                prefix + f"tags removed: {', '.join(removed)}",
+                job.name,
+                {"ResourceArn": arn, "TagsToRemove": removed},
+                record={"tags": job.tags},
+                resource_id=job.artifact_id,
+            )
+        )
+    if steps and main.action == SKIP and main.record is None:
+        return steps
+    return [main, *steps]
+
+
+def _plan_glue_definition(
+    job: GlueJobResource,
     row: PublishedRecord | None,
     live: JobLiveState,
     refresh: bool,
@@ -432,7 +494,8 @@ def plan_jobs(
             actions.append(plan_emr_job(emr_run_spec(config, target, job_id, job_artifacts), recorded.get(job_id)))
         else:
             job = glue_job_resource(config, target, job_id, job_artifacts)
-            actions.append(plan_glue_job(job, recorded.get(job_id), live, refresh, why, drift))
+            arn = f"arn:{target.partition}:glue:{target.region}:{target.account}:job/{job.name}"
+            actions += plan_glue_job(job, arn, recorded.get(job_id), live, refresh, why, drift)
     return actions, drift
 
 

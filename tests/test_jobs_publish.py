@@ -408,3 +408,28 @@ def test_unpinned_requirements_resolve_anew_only_on_a_forced_build_and_then_get_
     assert changed == [("glue_spark/deps", "put_object"), ("glue_spark/job/clean_glue_spark", "update_job")]
     job = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]
     assert job["DefaultArguments"]["--additional-python-modules"].endswith("/tinydep-1.1-py3-none-any.whl")
+
+
+def test_tags_are_set_at_creation_then_kept_in_step_with_the_config(tmp_path, aws):
+    repo = jobs_project(tmp_path, '\n[tool.pkg.glue_spark.jobs.clean_glue_spark.tags]\nteam = "data"\ncost = "etl"\n')
+    repo.pkg_json("publish", "--stage", "dev")
+    arn = "arn:aws:glue:us-east-1:123456789012:job/datamart-dev-clean_glue_spark"
+    assert glue().get_tags(ResourceArn=arn)["Tags"] == {"team": "data", "cost": "etl"}
+
+    text = (repo.root / "pyproject.toml").read_text().replace('cost = "etl"\n', 'owner = "ana"\n')
+    (repo.root / "pyproject.toml").write_text(text)
+    aws.reset_calls()
+    report = repo.pkg_json("publish", "--stage", "dev")
+    changed = [(a["action"], a["reason"]) for a in report["actions"] if a["action"] != "skip"]
+    assert changed == [("glue_tag_resource", "tags set: owner"), ("glue_untag_resource", "tags removed: cost")]
+    assert sorted(aws.mutating_calls()) == ["TagResource", "UntagResource"]
+    assert glue().get_tags(ResourceArn=arn)["Tags"] == {"team": "data", "owner": "ana"}
+
+    glue().tag_resource(ResourceArn=arn, TagsToAdd={"team": "web"})
+    plan = repo.pkg_json("plan", "--stage", "dev", "--refresh")
+    assert [(d["field"], d["live"]) for d in plan["drift"]] == [("tags", {"owner": "ana", "team": "web"})]
+    repo.pkg_json("publish", "--stage", "dev")
+    assert glue().get_tags(ResourceArn=arn)["Tags"] == {"team": "data", "owner": "ana"}
+    aws.reset_calls()
+    assert repo.pkg_json("publish", "--stage", "dev", "--refresh")["summary"]["mutating_calls"] == 0
+    assert aws.mutating_calls() == []

@@ -145,8 +145,8 @@ class _Recorder:
         elif kind == "untag_resource":
             removed = set(action.params["TagKeys"])
             details = {**details, "tags": {k: v for k, v in details.get("tags", {}).items() if k not in removed}}
-        if "details" in result:  # Glue and EMR job actions say what to record
-            details = result["details"]
+        if "details" in result:  # Glue and EMR job actions say what changed in their row
+            details = {**details, **result["details"]}
         input_hash = action.input_hash or input_hash
         self.rows[action.resource_id] = (input_hash, details)
         t = self.target

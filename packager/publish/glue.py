@@ -7,7 +7,7 @@ and returns what the index records once AWS confirmed it.
 
 from __future__ import annotations
 
-from packager.job_plan import CREATE_JOB, PUT_OBJECT, UPDATE_JOB
+from packager.job_plan import CREATE_JOB, PUT_OBJECT, TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_JOB
 from packager.plan import Action
 from packager.publish.aws import AwsSession, explain_error
 
@@ -29,6 +29,12 @@ class JobLiveStateAws:
             return None
         except Exception as error:
             raise explain_error(error, "GetJob", name) from None
+
+    def glue_tags(self, arn: str) -> dict:
+        try:
+            return dict(sorted(self.aws.client("glue").get_tags(ResourceArn=arn).get("Tags", {}).items()))
+        except Exception as error:
+            raise explain_error(error, "GetTags", arn) from None
 
     def object_exists(self, bucket: str, key: str) -> bool:
         import botocore.exceptions
@@ -54,7 +60,7 @@ def _body(params: dict) -> bytes:
 
 
 def call_job_action(aws: AwsSession, action: Action) -> dict:
-    """Perform one job action; returns `{"details": ...}`, what the index records for its resource."""
+    """Perform one job action; returns `{"details": ...}`, what the index row of its resource now says."""
     params = action.params
     if action.action == PUT_OBJECT:
         aws.client("s3").put_object(Bucket=params["Bucket"], Key=params["Key"], Body=_body(params))
@@ -63,12 +69,17 @@ def call_job_action(aws: AwsSession, action: Action) -> dict:
     if action.action == CREATE_JOB:
         glue.create_job(**params)
         definition = {key: value for key, value in params.items() if key not in ("Name", "Tags")}
-    elif action.action == UPDATE_JOB:
+        return {"details": {"name": action.name, "definition": definition, "tags": params.get("Tags", {})}}
+    if action.action == UPDATE_JOB:
         glue.update_job(**params)
-        definition = params["JobUpdate"]
-    else:
-        raise ValueError(f"not a job action: {action.action}")
-    return {"details": {"name": action.name, "definition": definition}}
+        return {"details": {"name": action.name, "definition": params["JobUpdate"]}}
+    if action.action == TAG_RESOURCE:
+        glue.tag_resource(**params)
+        return {"details": action.record}
+    if action.action == UNTAG_RESOURCE:
+        glue.untag_resource(**params)
+        return {"details": action.record}
+    raise ValueError(f"not a job action: {action.action}")
 
 
 def start_glue_run(aws: AwsSession, name: str, arguments: dict[str, str]) -> str:
