@@ -171,19 +171,31 @@ def run_install(
         raise explain_failure(result.stderr + result.stdout, platform, label, options, constraints is not None)
 
 
+def _python_fits(interpreters: set[str], abis: set[str], runtime: Runtime) -> bool:
+    """Whether a wheel built for these interpreter and ABI tags imports on the runtime's CPython."""
+    minor = int(runtime.python.split(".")[1])
+
+    def at_most(tag: str, prefix: str) -> bool:  # "cp39" <= cp312, "py3" / "py311" <= 3.12
+        rest = tag[len(prefix) :]
+        return tag.startswith(prefix) and (rest == "" or (rest.isdigit() and int(rest) <= minor))
+
+    if runtime.python_tag in abis:
+        return runtime.python_tag in interpreters
+    if "abi3" in abis:
+        return any(at_most(tag, "cp3") for tag in interpreters)
+    if "none" in abis:
+        return any(at_most(tag, "py3") or tag == runtime.python_tag for tag in interpreters)
+    return False
+
+
 def tag_problem(tags: list[str], platform: Platform) -> str | None:
     """Why a wheel with these `Tag:` lines can't run on `platform`, or None if one of them fits."""
     accepted = set(platform.tags) | {"any"}
-    python = platform.runtime.python_tag
     for tag in tags:
         parts = tag.split("-")
         if len(parts) != 3:
             continue
         interpreters, abis, platforms = (set(p.split(".")) for p in parts)
-        if not platforms & accepted:
-            continue
-        if not abis & {python, "abi3", "none"}:
-            continue
-        if "none" in abis or "any" in platforms or python in interpreters or "abi3" in abis:
+        if platforms & accepted and _python_fits(interpreters, abis, platform.runtime):
             return None
     return f"wheel tags {', '.join(tags) or '(none)'} don't fit {platform.describe()}"

@@ -28,7 +28,7 @@ from packager import BUILD_FORMAT_VERSION
 from packager.build.artifacts import ArtifactSpec
 from packager.build.installed import ARCHIVE_OVERHEAD, Distribution, check_tags, measure, scan_tree, stream_name
 from packager.build.installer import INSTALLERS, InstallOptions, Platform, run_install
-from packager.build.layer_chunks import LayerLimitError, assign_chunks, biggest, human
+from packager.build.layer_chunks import DistributionSize, LayerLimitError, assign_chunks, biggest, human
 from packager.build.requirements import DependencyError, Requirements, RequirementsReader
 from packager.build.zips import STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
@@ -124,23 +124,9 @@ class InstalledSet:
         text = "\n".join(f"{name}=={version}" for name, version in sorted(self.versions.items()))
         return xxhash.xxh3_128_hexdigest(text.encode())
 
-    def as_distributions(self) -> list[Distribution]:
-        """Size-only stand-ins for messages about limits."""
-        return [_SizedDistribution(name, version, size, zipped) for name, version, size, zipped in self.distributions]
-
-
-class _SizedDistribution(Distribution):
-    def __init__(self, name: str, version: str, size: int, zipped: int):
-        super().__init__(name, version)
-        self._size, self._zipped = size, zipped
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def zip_cost(self) -> int:
-        return self._zipped
+    def sizes(self) -> list[DistributionSize]:
+        """What the layers hold, by distribution, for messages about limits."""
+        return [DistributionSize(*row) for row in self.distributions]
 
 
 @dataclass
@@ -162,10 +148,6 @@ class DependencyLayers:
     by_function: dict[str, list[str]]  # function name -> chunk ids: internal_libs deps, then its own
     groups: dict[str, LayerGroup]  # by prefix
     warnings: list[str]
-
-    @property
-    def specs_by_id(self) -> dict[str, ArtifactSpec]:
-        return {spec.id: spec for spec in self.specs}
 
 
 def _set_from_record(record: ArtifactRecord, cache_dir: str) -> InstalledSet:
@@ -589,9 +571,9 @@ def check_function_limits(functions: list[ArtifactSpec], layers: dict[str, Artif
         code = _unzipped(function)
         total = code + layers_total
         if total > limits.unzipped_total:
-            dists: dict[str, Distribution] = {}
+            dists: dict[str, DistributionSize] = {}
             for group in {group_of[used].prefix: group_of[used] for used in function.uses if used in group_of}.values():
-                for dist in group.installed.as_distributions():
+                for dist in group.installed.sizes():
                     dists.setdefault(dist.name, dist)
             parts = ", ".join(f"{used} {human(sizes[used])}" for used in function.uses)
             raise LayerLimitError(

@@ -18,6 +18,20 @@ from packager.errors import PkgError
 from packager.runtimes import LAMBDA_LIMITS, MB
 
 
+@dataclass(frozen=True)
+class DistributionSize:
+    """A distribution as a limit message names it (what an install's index row keeps of it)."""
+
+    name: str
+    version: str
+    size: int  # unzipped
+    zip_cost: int  # zipped, at most
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}=={self.version}" if self.version else self.name
+
+
 class LayerLimitError(PkgError):
     """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""
 
@@ -70,7 +84,7 @@ def human(size: int) -> str:
     return f"{size / MB:.1f} MB"
 
 
-def biggest(dists: list[Distribution], count: int = 5, zipped: bool = True) -> str:
+def biggest(dists: list[Distribution] | list[DistributionSize], count: int = 5, zipped: bool = True) -> str:
     """"a==1.0 (120.3 MB unzipped, 40.1 MB zipped), ..." for the biggest distributions by unzipped size.
 
     `zipped=False` before the files were measured (only unzipped sizes are known then).
