@@ -8,7 +8,8 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
 - `GET /_pkg/calls` lists the requests seen since the last reset (`DELETE` also clears them), each as
   `{"operation": "CreateFunction", "method": "POST", "path": ..., "mutating": bool}`;
 - `POST /_pkg/faults` takes a JSON list of faults `{"operation", "effect", "skip", "times"}`:
-  `throttle` answers 429 TooManyRequestsException, `error` a non-retryable 400, `hang_after`
+  `throttle` answers 429 TooManyRequestsException, `error` a non-retryable 400, `conflict` Lambda's
+  409 ResourceConflictException (an update already in progress), `hang_after`
   performs the request then holds the response until `POST /_pkg/release` (to kill a client
   after AWS did the work but before it heard back);
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
@@ -158,6 +159,13 @@ def make_app(moto_app, state: ServerState):
                 "400 Bad Request",
                 {"message": f"injected failure of {operation}", "Type": "User"},
                 [("x-amzn-ErrorType", "InvalidParameterValueException")],
+            )
+        if fault and fault.effect == "conflict":
+            return _json_response(
+                start_response,
+                "409 Conflict",
+                {"message": "The operation cannot be performed at this time. An update is in progress", "Type": "User"},
+                [("x-amzn-ErrorType", "ResourceConflictException")],
             )
         result = moto_app(environ, start_response)
         if fault and fault.effect == "hang_after":

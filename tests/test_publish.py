@@ -292,6 +292,17 @@ def test_throttling_is_retried_with_backoff(project, aws):
     assert len(lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]) == 1
 
 
+def test_an_update_still_in_progress_is_waited_for_then_retried(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("src/lambda/report.py", "def handler(event, context):\n    return 'v2'\n")
+    aws.inject("UpdateFunctionCode", "conflict")
+    aws.reset_calls()
+
+    project.pkg_json("publish", "--stage", "dev")
+
+    assert [c["operation"] for c in aws.calls()][1:] == ["UpdateFunctionCode", "GetFunction", "UpdateFunctionCode"]
+
+
 def test_an_error_halfway_stops_cleanly_and_a_rerun_finishes_the_job(project, aws):
     aws.inject("CreateFunction", "error", skip=1)
 
@@ -404,6 +415,21 @@ def test_a_lost_index_is_rebuilt_from_live_state_without_republishing(project, a
 
     assert mutating(aws) == []
     assert all(a["action"] == "skip" for a in report["actions"])
+    assert mutating_after_noop(project, aws) == []
+
+
+def test_a_lost_index_and_a_changed_setting_adopt_then_update(project, aws, tmp_path):
+    project.pkg_json("publish", "--stage", "dev")
+    project.cache_dir = tmp_path / "fresh-cache"
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'tags = { owner = "ana" }'))
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    ingest = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-ingest"]
+    assert ingest == ["skip", "tag_resource", "untag_resource"]
+    assert sorted(mutating(aws)) == ["TagResource", "TagResource", "UntagResource", "UntagResource"]
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Tags"] == {"owner": "ana"}
     assert mutating_after_noop(project, aws) == []
 
 

@@ -88,9 +88,9 @@ class _FunctionClient:
             call = {key: value for key, value in params.items() if key != "ZipFile"}
             if "ZipFile" in params:
                 call["ZipFile"] = _read(params["ZipFile"])
-            return {"configuration": lam.update_function_code(**call)}
+            return {"configuration": self._update(lam.update_function_code, action.name, call)}
         if action.action == "update_function_configuration":
-            return {"configuration": lam.update_function_configuration(**params)}
+            return {"configuration": self._update(lam.update_function_configuration, action.name, params)}
         if action.action in ("tag_resource", "untag_resource"):
             arn = params["Resource"]
             if action.action == "tag_resource":
@@ -99,6 +99,15 @@ class _FunctionClient:
                 lam.untag_resource(Resource=arn, TagKeys=params["TagKeys"])
             return {}
         raise PublishError(f"unknown action {action.action}")
+
+    def _update(self, operation, name: str, params: dict) -> dict:
+        """Call an update; if another update of the function is still running (a run killed midway,
+        or someone else), wait for it to finish and try once more."""
+        try:
+            return operation(**params)
+        except self.lam.exceptions.ResourceConflictException:
+            self.lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=_WAIT)
+            return operation(**params)
 
 
 def _resolve_layers(params: dict, layer_arns: dict[str, str]) -> dict:
@@ -228,6 +237,8 @@ def execute(
                         return
                     action = outcome.action
                     if action.action == SKIP:
+                        if action.record and action.record.get("arn"):  # adopted: later steps need its ARN
+                            recorder_arns[action.resource_id] = action.record["arn"]
                         results.put((outcome, {}, None))
                         continue
                     if action.action in ("tag_resource", "untag_resource") and "Resource" not in action.params:
