@@ -78,7 +78,6 @@ class LambdaLimits:
     environment_bytes: int = 4096  # all variables of one function together
 
 
-
 LAMBDA_LIMITS = LambdaLimits()
 
 # Shipped by every Lambda Python runtime: left out of layers when they only come in transitively.
