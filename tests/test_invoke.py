@@ -215,16 +215,16 @@ def test_uses_the_lambda_env_python_when_it_exists(repo: Repo, no_conda):
     assert report["result"] == []
 
 
-def test_console_script_streams_logs_and_exits_non_zero(examples: Repo, no_conda):
+def test_the_console_script_runs_from_any_folder_and_exits_non_zero_on_failure(examples: Repo, no_conda):
     event = event_file(examples, {"orders": [{"customer": "acme", "amount": "1"}]})
     env = {"PKG_CACHE_DIR": str(examples.cache_dir), **no_conda.environ}
-    failed = run_console(["invoke", "lambda/ingest_orders", "--event", event], cwd=examples.root / "src", env=env)
-    assert failed.returncode == 0, failed.stderr  # ingest_orders rejects the record instead of raising
-    assert json.loads(failed.stdout)["rejected"][0]["error"] == "order record is missing 'order_id'"
+    rejected = run_console(["invoke", "lambda/ingest_orders", "--event", event], cwd=examples.root / "src", env=env)
+    assert rejected.returncode == 0, rejected.stderr  # ingest_orders rejects the record instead of raising
+    assert json.loads(rejected.stdout)["rejected"][0]["error"] == "order record is missing 'order_id'"
     crashed = run_console(["invoke", "lambda/daily_report", "--event", event], cwd=examples.root, env=env)
     assert crashed.returncode == 1
+    assert crashed.stdout == ""
     assert "ValueError: order record is missing 'order_id'" in crashed.stderr
-    assert os.path.isdir(examples.cache_dir)
 
 
 # -- Glue Python shell jobs --------------------------------------------------------------------------
