@@ -433,6 +433,22 @@ def test_a_lost_index_and_a_changed_setting_adopt_then_update(project, aws, tmp_
     assert mutating_after_noop(project, aws) == []
 
 
+def test_publishing_one_function_by_name_takes_its_layers_along(project, aws):
+    report = project.pkg_json("publish", "--stage", "dev", "report")
+
+    assert actions_by_name(report) == {
+        "datamart-dev-internal_libs": ["publish_layer_version"],
+        "datamart-dev-report": ["create_function"],
+    }
+    assert [f["FunctionName"] for f in lam().list_functions()["Functions"]] == ["datamart-dev-report"]
+
+
+def test_an_unknown_profile_is_a_clean_error(project, aws):
+    result = project.pkg("publish", "--stage", "dev", "--profile", "nope")
+    assert result.exit_code == 1
+    assert "error: AWS profile 'nope' not found" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_missing_credentials_is_a_clean_error(project, aws, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
