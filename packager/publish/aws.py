@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from packager.errors import ConfigError, PkgError, PublishError
 
 # Throttling and transient errors are retried by botocore with client-side rate limiting.
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+# boto3 sessions are not thread-safe while they create clients.
+_CLIENT_LOCK = threading.Lock()
 
 CREDENTIALS_HINT = (
     "configure credentials the usual way: AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
@@ -25,12 +29,15 @@ class AwsSession:
     max_pool: int = 10
 
     def client(self, service: str):
-        from botocore.config import Config
-
+        """One client per service, shared by the executor's threads (clients are thread-safe; making them isn't)."""
         key = f"_client_{service}"
         if key not in self.__dict__:
-            config = Config(retries=RETRIES, max_pool_connections=self.max_pool, read_timeout=300)
-            self.__dict__[key] = self.session.client(service, region_name=self.region, config=config)
+            with _CLIENT_LOCK:
+                if key not in self.__dict__:
+                    from botocore.config import Config
+
+                    config = Config(retries=RETRIES, max_pool_connections=self.max_pool, read_timeout=300)
+                    self.__dict__[key] = self.session.client(service, region_name=self.region, config=config)
         return self.__dict__[key]
 
 
