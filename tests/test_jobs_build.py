@@ -207,3 +207,10 @@ def test_job_dependencies_use_the_repo_wide_index_settings(tmp_path):
     artifacts = by_id(repo.pkg_json("build"))
     with zipfile.ZipFile(artifacts["emr/deps"]["path"]) as archive:
         assert "tinydep/__init__.py" in archive.namelist()
+
+
+def test_an_unconfirmed_runtime_builds_with_a_warning(tmp_path):
+    repo = make_jobs_repo(tmp_path, extra_config='\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nglue_version = "6.0"\n')
+    result = repo.pkg("build")
+    assert result.exit_code == 0
+    assert "src/glue_spark/clean_glue_spark.py: 6.0's Python and platform are unconfirmed facts" in result.stderr

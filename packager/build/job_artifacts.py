@@ -299,4 +299,19 @@ def job_artifacts(ws, digests: FileDigests, warnings: list[str]) -> list[Artifac
         found, secrets = service_artifacts(ws.root, ws.config, service, digests)
         specs += found
         warnings += [f"{path}: left out of the artifact (secrets are never packaged)" for path in secrets]
+        warnings += unconfirmed_runtimes(ws.config, service)
     return specs
+
+
+def unconfirmed_runtimes(config: Config, service: Service) -> list[str]:
+    """A warning per job whose runtime row is marked unconfirmed in the runtime table."""
+    found = []
+    for entry in service.entries:
+        settings = job_settings(config, service.name, entry.name)
+        version = settings["release_label" if service.name == "emr" else "glue_version"]
+        if not job_runtime(service.name, version).confirmed:
+            found.append(
+                f"{entry.source}: {version}'s Python and platform are unconfirmed facts (packager/runtimes.py);"
+                " check its dependencies on the real service"
+            )
+    return found
