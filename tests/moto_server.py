@@ -11,7 +11,7 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
   `throttle` answers 429 TooManyRequestsException, `error` a non-retryable 400, `conflict` Lambda's
   409 ResourceConflictException (an update already in progress), `hang_after`
   performs the request then holds the response until `POST /_pkg/release` (to kill a client
-  after AWS did the work but before it heard back);
+  after AWS did the work but before it heard back; `GET /_pkg/held` lists what is being held);
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
 Counting on the server side keeps the tool free of any test-only code path.
 """
@@ -91,11 +91,13 @@ class ServerState:
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    held: list[str] = field(default_factory=list)  # operations performed whose answer is being held
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.faults.clear()
+            self.held.clear()
             self.release.set()
             self.release = threading.Event()
 
@@ -124,6 +126,9 @@ def make_app(moto_app, state: ServerState):
             with state.lock:
                 state.faults.extend(Fault(**fault) for fault in faults)
             return _json_response(start_response, "200 OK", {"ok": True})
+        if path == "/_pkg/held":
+            with state.lock:
+                return _json_response(start_response, "200 OK", list(state.held))
         if path == "/_pkg/release":
             state.release.set()
             return _json_response(start_response, "200 OK", {"ok": True})
@@ -170,6 +175,8 @@ def make_app(moto_app, state: ServerState):
         result = moto_app(environ, start_response)
         if fault and fault.effect == "hang_after":
             body = b"".join(result)  # the work is done on the server side
+            with state.lock:
+                state.held.append(operation)
             release.wait(timeout=120)
             return [body]
         return result
@@ -232,6 +239,14 @@ class MotoServer:
 
     def release(self) -> None:
         self._request("POST", "/_pkg/release", {})
+
+    def wait_held(self, operation: str, timeout: float = 60) -> None:
+        """Block until a `hang_after` fault performed `operation` and is holding its answer."""
+        deadline = time.monotonic() + timeout
+        while operation not in self._request("GET", "/_pkg/held"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no held {operation} within {timeout} s")
+            time.sleep(0.05)
 
     def wait_for(self, operation: str, count: int = 1, timeout: float = 60) -> None:
         """Block until the server has seen `count` requests of `operation`."""

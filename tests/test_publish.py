@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -334,8 +335,7 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
         stderr=subprocess.DEVNULL,
     )
     try:
-        aws.wait_for(operation)
-        time.sleep(0.3)  # the request is now being held on the server
+        aws.wait_held(operation)  # AWS did the work; the client has not heard back
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -367,8 +367,7 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
         text=True,
     )
     try:
-        aws.wait_for("CreateFunction")
-        time.sleep(0.3)
+        aws.wait_held("CreateFunction")
         process.send_signal(signal.SIGINT)
         time.sleep(0.5)
         aws.release()  # the held call now returns: it must be recorded, and nothing else started
@@ -401,8 +400,6 @@ def test_two_publishes_at_once_publish_each_thing_once(project, aws):
 
 
 def _environ() -> dict:
-    import os
-
     return dict(os.environ)
 
 
@@ -541,8 +538,6 @@ def test_a_missing_role_setting_is_a_config_error(project, aws):
 
 
 def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
-    import os
-
     # Random bytes as base64 barely compress: ~72 MB of text zips to just over 50 MB.
     blob = base64.b64encode(os.urandom(54 * 1024 * 1024)).decode()
     project.write("src/lambda/big.py", f"DATA = '{blob}'\n\ndef handler(event, context):\n    return len(DATA)\n")
