@@ -65,3 +65,27 @@ def test_gc_keep_zero_still_never_deletes_a_version_in_use(project, aws):
     for function in ("ingest", "report"):
         layers = lam().get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]["Layers"]
         assert [layer["Arn"].rsplit(":", 1)[-1] for layer in layers] == ["3"]
+
+
+def test_gc_keeps_the_objects_glue_jobs_and_emr_run_specifications_name(tmp_path, aws):
+    from test_jobs_publish import glue, jobs_project
+
+    repo = jobs_project(tmp_path)
+    repo.pkg_json("publish", "--stage", "dev")
+    first = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]["Command"]["ScriptLocation"]
+    repo.write("src/glue_spark/clean_glue_spark.py", "print('v2')\n")
+    repo.pkg_json("publish", "--stage", "dev")
+    current = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]
+
+    report = repo.pkg_json("gc", "--stage", "dev", "--keep", "0")
+    deleted = {a["name"] for a in report["actions"] if a["action"] == "delete_object"}
+    assert deleted == {first}  # the replaced script, and nothing else
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    live = {f"s3://{ARTIFACT_BUCKET}/{o['Key']}" for o in s3.list_objects_v2(Bucket=ARTIFACT_BUCKET)["Contents"]}
+    assert current["Command"]["ScriptLocation"] in live
+    for value in current["DefaultArguments"].values():
+        for part in value.split(","):
+            if part.startswith(f"s3://{ARTIFACT_BUCKET}/"):
+                assert part in live
+    assert any("/emr/" in name for name in live)  # the EMR run specification's artifacts stay
+    assert repo.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0

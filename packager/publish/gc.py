@@ -72,15 +72,10 @@ def _keys_in_use(aws, bucket: str, job_records: list[dict]) -> set[str]:
     for job in _paginate(aws.client("glue"), "get_jobs", "Jobs"):
         names.update(_strings(job.get("Command", {})))
         names.update(_strings(job.get("DefaultArguments", {})))
-    keys = set()
-    prefix = f"s3://{bucket}/"
-    for text in names:
-        for part in text.split(","):  # --extra-py-files and friends hold comma-separated lists
-            part = part.strip()
-            if part.startswith(prefix):
-                keys.add(part[len(prefix) :])
-            elif part.startswith(S3_PREFIX):
-                keys.add(part)
+    # URIs sit inside longer strings too: comma lists, "--conf spark.archives=s3://…/deps.zip#deps".
+    uri = re.compile(rf"s3://{re.escape(bucket)}/([^\s,#'\"=]+)")
+    keys = {match for text in names for match in uri.findall(text)}
+    keys.update(text for text in names if text.startswith(S3_PREFIX))  # a bare key
     return keys
 
 
@@ -96,7 +91,9 @@ def _family(key: str) -> str:
 def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
     """What `pkg gc --stage` would delete and keep, and why; makes read calls only."""
     prefix = f"{config.project}-{stage}-"
-    rows = index.all_published()
+    # Rows keyed `<artifact>@<hash or key>` are immutable facts (a layer version, an upload ever
+    # made), not uses; the other rows describe what a function or job is now.
+    rows = [row for row in index.all_published() if "@" not in row["resource_id"]]
     here = [
         json.loads(row["details"])
         for row in rows
@@ -134,7 +131,7 @@ def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
 
     bucket = config.stage(stage).get("artifact_bucket") or config.raw.get("artifact_bucket")
     if bucket:
-        # The bucket may serve every stage: what any recorded job of any stage names stays.
+        # The bucket may serve every stage: what any job or run specification of any stage names stays.
         jobs = [json.loads(row["details"]) for row in rows if not row["resource_id"].startswith("lambda/")]
         used_keys = _keys_in_use(aws, bucket, jobs)
         families: dict[str, list[dict]] = {}
