@@ -248,7 +248,7 @@ def plan(
         if staged:
             document.update(_publish_document(staged))
             summary["mutating_calls"] = staged.plan.mutating_calls
-            document["summary"] = summary
+            document["summary"] = document.pop("summary")  # last, after the actions
         _emit_json(document)
         return
     for item in planned:
