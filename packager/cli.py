@@ -291,12 +291,14 @@ def publish(
     no_shared_cache: bool,
 ) -> None:
     """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
-    from packager.publish.stage import plan_stage, publish_stage, stage_lock
+    from packager.publish.stage import open_stage_session, plan_stage, publish_stage, stage_lock
     from packager.shared import open_shared_cache
 
     started = time.perf_counter()
     ws = _workspace(ctx)
     ws.shared = open_shared_cache(ws, enabled=not no_shared_cache, warn=_warn, stage=stage, region=region)
+    # Stage, credentials and account are checked before a possibly long build, not after it.
+    aws = open_stage_session(ws, stage, profile, region, jobs)
     planned, todo = _build_step(ws, names, False, False, None, as_json)
     if ws.shared:
         ws.shared.pull()  # what teammates and CI already published, so it is not published again
@@ -307,7 +309,7 @@ def publish(
 
     outcomes = None
     with stage_lock(ws, stage):  # a concurrent publish of this stage waits, then plans from what this one recorded
-        staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, jobs=jobs)
+        staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws)
         if not as_json:
             _echo_publish_plan(staged)
         if not dry_run and staged.plan.mutating_calls + sum(a.record is not None for a in staged.plan.actions):

@@ -456,6 +456,7 @@ def test_missing_credentials_is_a_clean_error(project, aws, monkeypatch):
     assert result.exit_code == 1
     assert "error: no AWS credentials found" in result.stderr
     assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    assert not (project.cache_dir / "store").exists()  # found out before building anything
 
 
 def test_a_missing_role_is_named(project, aws):

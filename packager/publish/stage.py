@@ -18,6 +18,11 @@ from packager.job_plan import plan_jobs
 from packager.publish.glue import JobLiveStateAws
 
 
+def open_stage_session(ws, stage: str, profile: str | None = None, region: str | None = None, jobs: int = 8):
+    """The AWS session of `stage` (credentials and account checked); fails fast on an unknown stage."""
+    return open_session(stage, ws.config.stage(stage), profile, region, max_pool=jobs + 2)
+
+
 @dataclass
 class StagePlan:
     """A publish plan and what executing it needs."""
@@ -36,6 +41,7 @@ def plan_stage(
     profile: str | None = None,
     region: str | None = None,
     jobs: int = 8,
+    aws: AwsSession | None = None,
 ) -> StagePlan:
     """Plan the publish of `planned` (the build plan's artifacts) to `stage`; only read calls are made.
 
@@ -44,7 +50,7 @@ def plan_stage(
     """
     config = ws.config
     stage_table = config.stage(stage)
-    aws = open_session(stage, stage_table, profile, region, max_pool=jobs + 2)
+    aws = aws or open_stage_session(ws, stage, profile, region, jobs)
     target = Target(aws.account, aws.region, stage)
     layers, functions = desired_resources(config, target, planned, ws.store)
     index = ws.store.index
