@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -328,3 +331,24 @@ def test_bad_requirements_lines_are_one_clear_error(repo, line, message):
     assert result.exit_code == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_builds_at_once_share_one_install_without_corrupting_it(repo):
+    repo.write("src/lambda/internal_libs/requirements.txt", "helper==2.0\n")
+    repo.write("src/lambda/ingest.requirements.txt", "bigone==1.0\nbigtwo==1.0\nnativelib==1.0\n")
+    env = {**os.environ, "PKG_CACHE_DIR": str(repo.cache_dir)}
+    command = [sys.executable, "-m", "packager", "build", "--json"]
+    procs = [
+        subprocess.Popen(command, cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+        reports.append({a["id"]: a["sha256"] for a in json.loads(out)["artifacts"]})
+    assert reports[0] == reports[1] == reports[2]
+    verify = repo.pkg_json("cache", "verify")
+    assert verify["ok"] and verify["problems"] == []
+    assert repo.pkg_json("build")["summary"]["built"] == 0
+    assert [p.name for p in (repo.cache_dir / "deps").iterdir() if p.name.startswith(".")] == []

@@ -200,13 +200,19 @@ class DependencyInstaller:
         try:
             result = self._install_into(tmp, group, set_hash)
             final = os.path.join(self.deps_dir, set_hash)
-            if os.path.exists(final):  # a refresh, or a concurrent build that got here first
-                trash = tempfile.mkdtemp(prefix=f".old-{set_hash[:12]}-", dir=self.deps_dir)
-                os.replace(final, os.path.join(trash, "tree"))
-                os.replace(tmp, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+            try:
+                os.rename(tmp, final)  # fails if `final` exists: a folder is never empty
+            except OSError:
+                if not os.path.isdir(final):
+                    raise
+                if _same_bytes(os.path.join(tmp, "manifest.json"), os.path.join(final, "manifest.json")):
+                    # A concurrent build installed the same: keep its folder, which it may be reading.
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:  # a refresh that resolved differently: swap the folders
+                    trash = tempfile.mkdtemp(prefix=f".old-{set_hash[:12]}-", dir=self.deps_dir)
+                    os.replace(final, os.path.join(trash, "tree"))
+                    os.replace(tmp, final)
+                    shutil.rmtree(trash, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -328,6 +334,14 @@ class DependencyInstaller:
                 )
             kept.append(dist)
         return kept, warnings
+
+
+def _same_bytes(one: str, other: str) -> bool:
+    try:
+        with open(one, "rb") as a, open(other, "rb") as b:
+            return a.read() == b.read()
+    except OSError:
+        return False
 
 
 def chunk_settings(platform: Platform) -> dict:
