@@ -352,3 +352,24 @@ def test_builds_at_once_share_one_install_without_corrupting_it(repo):
     assert verify["ok"] and verify["problems"] == []
     assert repo.pkg_json("build")["summary"]["built"] == 0
     assert [p.name for p in (repo.cache_dir / "deps").iterdir() if p.name.startswith(".")] == []
+
+
+def test_find_links_relative_to_the_repo_root_and_config_errors(tmp_path, wheelhouse):
+    repo = make_repo(tmp_path)
+    (repo.root / "wheels").mkdir()
+    shutil.copy(wheelhouse / "tinylib-1.0-py3-none-any.whl", repo.root / "wheels")
+    text = (repo.root / "pyproject.toml").read_text()
+    repo.write("pyproject.toml", text + '\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["wheels"]\n')
+    repo.write("src/lambda/ingest.requirements.txt", "tinylib\n")
+    layer = by_id(repo.pkg_json("build", cwd=repo.root / "src"))["lambda/function_deps/ingest/0"]
+    assert distributions_in(layer["path"]) == {"tinylib-1.0"}
+
+    repo.write("pyproject.toml", text + '\n[tool.pkg.dependencies]\ninstaller = "conda"\n')
+    result = repo.pkg("build")
+    assert result.exit_code == 1 and "tool.pkg.dependencies.installer: unknown installer 'conda'" in result.stderr
+    repo.write("pyproject.toml", text + "\n[tool.pkg.dependencies]\nfind_links = [1]\n")
+    result = repo.pkg("build")
+    assert result.exit_code == 1 and "tool.pkg.dependencies.find_links must be an array of strings" in result.stderr
+    repo.write("pyproject.toml", text + "\n[tool.pkg.dependencies]\nindex = 'x'\n")
+    result = repo.pkg("build")
+    assert result.exit_code == 1 and "tool.pkg.dependencies: unknown key 'index'" in result.stderr
