@@ -282,6 +282,28 @@ class Index:
                 pk=("account", "region", "stage", "resource_id"),
             )
 
+    def record_published_many(
+        self, account: str, region: str, stage: str, rows: list[tuple[str, str, dict]]
+    ) -> None:
+        """Several (resource id, input hash, details) rows in one transaction."""
+        now = utc_now()
+        with self.conn:
+            self.db["published"].upsert_all(
+                [
+                    {
+                        "account": account,
+                        "region": region,
+                        "stage": stage,
+                        "resource_id": resource_id,
+                        "input_hash": input_hash,
+                        "details": json.dumps(details, sort_keys=True),
+                        "published": now,
+                    }
+                    for resource_id, input_hash, details in rows
+                ],
+                pk=("account", "region", "stage", "resource_id"),
+            )
+
     # -- the shared cache's side (cache/shared.py) ------------------------------------------
 
     def shared_etag(self, uri: str) -> str | None:

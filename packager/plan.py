@@ -500,7 +500,9 @@ def _plan_function_steps(
     )
     if row is not None and row.details.get("missing"):
         row = None  # seen deleted by an earlier `plan --refresh`: plan as if never published
-    live_state = live.function(name) if (refresh or row is None) else None
+    # A run that died between an AWS call and its record leaves the row flagged: AWS may be ahead of it.
+    pending = row is not None and bool(row.details.get("pending"))
+    live_state = live.function(name) if (refresh or pending or row is None) else None
     recorded = _state_of(row.details) if row is not None else None
 
     if row is None and live_state is None:
@@ -514,8 +516,9 @@ def _plan_function_steps(
         }
         uploads = _upload(function.code, artifact, name, bucket, live)
         return uploads + [Action(artifact, "create_function", "new function", name, params)]
-    if refresh and row is not None and live_state is None:
-        drift.append(Drift(artifact, name, "function", "published", "missing"))
+    if (refresh or pending) and row is not None and live_state is None:
+        if refresh:
+            drift.append(Drift(artifact, name, "function", "published", "missing"))
         params = {
             "FunctionName": name,
             **function.configuration,
@@ -533,8 +536,9 @@ def _plan_function_steps(
             if recorded[key] != live_state[key]:
                 drift.append(Drift(artifact, name, key, recorded[key], live_state[key]))
     drifted = {d.field for d in drift if d.id == artifact}
-    adopting = row is None
-    prefix = "exists but not recorded: " if adopting else ""
+    # Adopt what is live (record it first) when the index doesn't know it or may be behind it.
+    adopting = row is None or pending
+    prefix = "exists but not recorded: " if row is None else "after an interrupted run: " if pending else ""
 
     def why_changed(field_name: str, default: str) -> str:
         if field_name in drifted:
@@ -597,11 +601,11 @@ def _plan_function_steps(
     if not actions:
         if adopting:
             details = {"arn": live_state["arn"], **live_state}
-            return [Action(artifact, SKIP, "already live as wanted (not recorded): adopting it", name, record=details)]
+            return [Action(artifact, SKIP, prefix + "already live as wanted: recording it", name, record=details)]
         return [Action(artifact, SKIP, "up to date (checked live)" if refresh else "up to date", name)]
     if adopting:
-        # Record what is live first, so each later step updates a row that exists.
-        actions.insert(0, Action(artifact, SKIP, "exists but not recorded: adopting it", name,
+        # Record what is live first, so each later step updates a row that tells the truth.
+        actions.insert(0, Action(artifact, SKIP, prefix + "recording what is live", name,
                                  record={"arn": live_state["arn"], **live_state}))
     return actions
 
@@ -641,7 +645,9 @@ def plan_publish(
         else:
             layer_arns[layer.artifact_id] = LayerRef(layer.artifact_id)
     unknown = [
-        f.name for f in functions if refresh or (recorded.get(f.artifact_id) or _MISSING).details.get("missing")
+        f.name
+        for f in functions
+        if refresh or any((recorded.get(f.artifact_id) or _MISSING).details.get(flag) for flag in ("missing", "pending"))
     ]
     if len(unknown) > 1 and hasattr(live, "prefetch_functions"):
         live.prefetch_functions(unknown)

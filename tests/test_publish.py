@@ -399,6 +399,42 @@ def test_two_publishes_at_once_publish_each_thing_once(project, aws):
     assert len(lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]) == 1
 
 
+@pytest.mark.parametrize("operation", ["UpdateFunctionCode", "UpdateFunctionConfiguration"])
+def test_a_publish_killed_after_an_update_reruns_without_repeating_it(project, aws, operation):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("src/lambda/report.py", "def handler(event, context):\n    return 'v2'\n")
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'timeout = 9\ntags = { team = "data" }'))
+    aws.inject(operation, "hang_after")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        cwd=project.root,
+        env={**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        aws.wait_held(operation)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        aws.release()
+        if process.poll() is None:
+            process.kill()
+    done = {(c["operation"], c["path"]) for c in aws.calls() if c["mutating"]}
+    assert any(op == operation for op, _ in done)
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    # What AWS did before the kill is read back (the rows were flagged) and not done again.
+    assert not done & {(c["operation"], c["path"]) for c in aws.calls() if c["mutating"]}
+    assert all(a["status"] in ("done", "skipped") for a in report["actions"])
+    for function in ("ingest", "report"):
+        config = lam().get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]
+        assert config["Timeout"] == 9
+    assert mutating_after_noop(project, aws) == []
+
+
 def _environ() -> dict:
     return dict(os.environ)
 

@@ -8,6 +8,7 @@ or a kill leaves the index describing exactly what AWS did, and the next run res
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ from packager.publish.live import function_state
 from packager.build.job_artifacts import JOB_SERVICES
 from packager.publish.glue import call_job_action
 
+# Steps that change a function already recorded (flagged "pending" in its row until they are done).
+_FUNCTION_UPDATES = frozenset({"update_function_code", "update_function_configuration", "tag_resource", "untag_resource"})
 # Lambda rejects an update while the previous one is in progress (ResourceConflictException).
 _WAIT = {"Delay": 1, "MaxAttempts": 300}
 
@@ -123,6 +126,25 @@ class _Recorder:
         self.index = index
         self.target = plan.target
         self.rows = {key: (row.input_hash, dict(row.details)) for key, row in recorded.items()}
+        self.remaining: collections.Counter = collections.Counter()
+
+    def mark_pending(self, actions: list[Action]) -> None:
+        """Before any call, flag every recorded function about to change (one transaction).
+
+        Each row loses its flag with its last step; a run that dies midway leaves it, and the next
+        plan then reads that function live instead of trusting a row AWS may have got ahead of.
+        """
+        self.remaining = collections.Counter(a.resource_id for a in actions if a.action in _FUNCTION_UPDATES)
+        rows = []
+        for resource_id in self.remaining:
+            if resource_id in self.rows:
+                input_hash, details = self.rows[resource_id]
+                details = {**details, "pending": True}
+                self.rows[resource_id] = (input_hash, details)
+                rows.append((resource_id, input_hash, details))
+        if rows:
+            t = self.target
+            self.index.record_published_many(t.account, t.region, t.stage, rows)
 
     def arn(self, resource_id: str) -> str | None:
         return self.rows.get(resource_id, ("", {}))[1].get("arn")
@@ -156,6 +178,12 @@ class _Recorder:
             details = {**details, "tags": {k: v for k, v in details.get("tags", {}).items() if k not in removed}}
         if "details" in result:  # Glue and EMR job actions say what changed in their row
             details = {**details, **result["details"]}
+        if kind in _FUNCTION_UPDATES:
+            self.remaining[action.resource_id] -= 1
+        if self.remaining[action.resource_id] > 0:
+            details = {**details, "pending": True}
+        else:
+            details = {key: value for key, value in details.items() if key != "pending"}
         input_hash = action.input_hash or input_hash
         self.rows[action.resource_id] = (input_hash, details)
         t = self.target
@@ -291,6 +319,7 @@ def execute(
         functions = [o for o in outcomes if o.action.id not in layer_ids]
         for outcome in functions:
             outcome.action.params = _resolve_layers(outcome.action.params, layer_arns)
+        recorder.mark_pending([outcome.action for outcome in functions])
         run_phase(groups_of(functions))
     if errors:
         raise errors[0]
