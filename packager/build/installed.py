@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 from cache.hashing import file_digest
 from packager.build.installer import Platform, tag_problem
 from packager.build.requirements import DependencyError, canonical_name
-from packager.build.zips import COMPRESS_LEVEL, STORED
+from packager.build.zips import COMPRESS_LEVEL, ENTRY_OVERHEAD, STORED
 
-# Per zip entry: local header (30) + central header (46) + the name twice + room for zip64 extras.
-ENTRY_OVERHEAD = 30 + 46 + 40
-ARCHIVE_OVERHEAD = 22 + 56 + 20 + 1024
 _SAMPLE = 256 * 1024
 _BLOCK = 1 << 20
 # For a file too big for a layer chunk at COMPRESS_LEVEL (a large native library: polars' is 177 MB).

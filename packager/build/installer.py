@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -64,6 +62,8 @@ class Platform:
 
 def find_uv() -> str | None:
     """The uv executable beside this Python (a venv install) or on PATH."""
+    import shutil
+
     beside = os.path.join(os.path.dirname(sys.executable), "uv")
     if os.access(beside, os.X_OK):
         return beside
@@ -161,6 +161,8 @@ def run_install(
     label: str,
 ) -> None:
     """Install into `target`, or raise DependencyError naming the package that could not be installed."""
+    import subprocess  # here: a no-op build never installs
+
     command = install_command(platform, options, root, target, requirements, constraints)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     try:

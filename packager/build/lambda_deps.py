@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import xxhash
 
@@ -26,18 +23,23 @@ from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
 from packager.build.artifacts import ArtifactSpec
-from packager.build.installed import ARCHIVE_OVERHEAD, Distribution, check_tags, measure, scan_tree, stream_name
-from packager.build.installer import INSTALLERS, InstallOptions, Platform, run_install
-from packager.build.layer_chunks import DistributionSize, LayerLimitError, assign_chunks, biggest, human
+from packager.build.installer import INSTALLERS, InstallOptions, Platform
+from packager.build.layer_chunks import DistributionSize, LayerLimitError, biggest, human
 from packager.build.requirements import DependencyError, Requirements, RequirementsReader
-from packager.build.zips import STORED, PreparedEntry, write_prepared_zip
+from packager.build.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
 from packager.discover import Service
 from packager.errors import ConfigError
 from packager.runtimes import LAMBDA_LIMITS, LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
 
+if TYPE_CHECKING:
+    from packager.build.installed import Distribution
+
+# Installing (installed.py, installer subprocesses, tempfile) is imported where it happens: a no-op
+# build never installs, and every import counts against its time budget.
+
 # Bump when installing, leaning or chunking would give other layers for the same requirements.
-DEPS_FORMAT = 1
+DEPS_FORMAT = 2
 INSTALL_KIND = "lambda-deps-install"
 LAYER_KIND = "lambda-layer"
 INTERNAL_LIBS_DEPS = "lambda/internal_libs_deps"
@@ -172,6 +174,8 @@ class DependencyInstaller:
 
     def _measured_before(self, prefix: str) -> dict[str, tuple[list[int], str]]:
         """digest -> ([size in the zip, level, crc], its stream) from this group's previous install."""
+        from packager.build.installed import stream_name
+
         previous = self.ws.store.index.last_input_hashes().get(prefix)
         if not previous:
             return {}
@@ -187,6 +191,9 @@ class DependencyInstaller:
 
     def install(self, group: LayerGroup) -> InstalledSet:
         """Install the group's set for its platform, lean it, chunk it, and record the result."""
+        import shutil
+        import tempfile
+        import time
         dep = group.dependency_set
         set_hash = dep.set_hash
         started = time.perf_counter()
@@ -249,6 +256,10 @@ class DependencyInstaller:
         )
 
     def _install_into(self, tmp: str, group: LayerGroup, set_hash: str) -> dict:
+        from packager.build.installed import check_tags, measure, scan_tree
+        from packager.build.installer import run_install
+        from packager.build.layer_chunks import assign_chunks
+
         dep = group.dependency_set
         label = group.source
         target = os.path.join(tmp, "python")
@@ -357,6 +368,8 @@ def chunk_settings(platform: Platform) -> dict:
 
 def _chunk_writer(installed: InstalledSet, k: int, limit: int):
     def write(path: str) -> int:
+        from packager.build.installed import stream_name
+
         if not os.path.isdir(installed.tree):
             raise DependencyError(
                 f"the installed dependencies {installed.tree} are gone", hint="run `pkg build --refresh-deps`"

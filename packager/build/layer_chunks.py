@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import xxhash
 
-from packager.build.installed import ARCHIVE_OVERHEAD, Distribution, InstalledFile
+from packager.build.zips import ARCHIVE_OVERHEAD
 from packager.errors import PkgError
 from packager.runtimes import LAMBDA_LIMITS, MB
+
+if TYPE_CHECKING:  # installed.py is imported only when something is installed
+    from packager.build.installed import Distribution, InstalledFile
 
 
 @dataclass(frozen=True)

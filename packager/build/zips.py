@@ -14,6 +14,11 @@ from dataclasses import dataclass
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
 STORED = 0  # a PreparedEntry "level": kept as is (data that doesn't compress)
+# Bounds on what a zip adds around file data: per entry, the local header (30) and central header
+# (46) plus the name twice (counted by the caller) and room for zip64 extras; per archive, the end
+# records (zip64 included) and a margin.
+ENTRY_OVERHEAD = 30 + 46 + 40
+ARCHIVE_OVERHEAD = 22 + 56 + 20 + 1024
 
 
 @dataclass(frozen=True)
