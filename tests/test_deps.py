@@ -373,3 +373,21 @@ def test_find_links_relative_to_the_repo_root_and_config_errors(tmp_path, wheelh
     repo.write("pyproject.toml", text + "\n[tool.pkg.dependencies]\nindex = 'x'\n")
     result = repo.pkg("build")
     assert result.exit_code == 1 and "tool.pkg.dependencies: unknown key 'index'" in result.stderr
+
+
+def test_build_names_installs_only_the_named_functions_layers(repo):
+    repo.write("src/lambda/internal_libs/requirements.txt", "helper==2.0\n")
+    repo.write("src/lambda/ingest.requirements.txt", "nativelib==1.0\n")
+    repo.write("src/lambda/report.requirements.txt", "withcache==1.0\n")
+    result = repo.pkg("build", "ingest", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "ingest.requirements.txt" in result.stderr and "report.requirements.txt" not in result.stderr
+    assert set(by_id(result.json)) == {
+        "lambda/internal_libs",
+        "lambda/internal_libs_deps/0",
+        "lambda/function_deps/ingest/0",
+        "lambda/function/ingest",
+    }
+    chunk = repo.pkg_json("build", "lambda/function_deps/report/0")
+    assert set(by_id(chunk)) == {"lambda/function_deps/report/0"}
+    assert repo.pkg_json("build")["summary"] == {"built": 1, "cached": 5}  # only report's code zip is left

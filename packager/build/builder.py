@@ -92,6 +92,21 @@ def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
     return [spec for spec in specs if spec.id in wanted]
 
 
+def _lambda_functions_named(names: list[str], service) -> set[str] | None:
+    """The Lambda functions whose dependency layers `names` need, or None for all of them."""
+    functions = {entry.name for entry in service.entries}
+    wanted: set[str] = set()
+    for name in names:
+        parts = name.split("/")
+        if name in functions:
+            wanted.add(name)
+        elif parts[:2] in (["lambda", "function"], ["lambda", "function_deps"]) and len(parts) > 2:
+            wanted.add(parts[2])
+        elif name.startswith("lambda/internal_libs"):  # the shared layers: every platform's
+            return None
+    return wanted
+
+
 def collect(
     ws: Workspace,
     names: list[str] | None = None,
@@ -111,7 +126,8 @@ def collect(
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     code = lambda_code(ws.root, ws.config, service, digests)
     warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
-    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress, code.functions)
+    only = _lambda_functions_named(names, service) if names else None
+    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress, code.functions, only)
     if deps.specs:
         for function in code.functions:
             function.uses += deps.by_function[function.id.rsplit("/", 1)[-1]]

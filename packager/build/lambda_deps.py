@@ -508,12 +508,14 @@ def lambda_dependency_layers(
     refresh: bool = False,
     progress: Progress | None = None,
     functions: list[ArtifactSpec] | None = None,
+    only: set[str] | None = None,
 ) -> DependencyLayers:
     """The dependency layer chunks of every Lambda group, installing the sets the index doesn't know.
 
     `refresh` re-resolves every set (unpinned requirements move only then, or when their text changes).
     `functions`: the functions' code artifacts, whose settings already hold each one's runtime and
-    architecture (else they are resolved from the configuration again).
+    architecture (else they are resolved from the configuration again). `only`: the functions whose
+    layers are wanted (`pkg build NAME`); the other groups are neither resolved nor installed.
     """
     config = ws.config
     options, skip_provided = install_options(config)
@@ -524,14 +526,16 @@ def lambda_dependency_layers(
     else:
         platforms = {entry.name: _platform(config.lambda_settings(entry.name)) for entry in service.entries}
     resolver = _Resolver(ws, refresh, progress)
+    selected = platforms if only is None else {name: p for name, p in platforms.items() if name in only}
 
     base_groups: dict[Platform, LayerGroup] = {}
     libs = service.internal_libs
-    if libs and libs.requirements:
+    if libs and libs.requirements and (only is None or selected):
         requirements = reader.read(libs.requirements)
         if requirements.lines:
-            used = sorted(set(platforms.values()) - {default}, key=lambda p: (p.runtime.name, p.architecture))
-            for platform in [default, *used]:
+            used = sorted(set(selected.values()) - {default}, key=lambda p: (p.runtime.name, p.architecture))
+            wanted = [default] if only is None or default in selected.values() else []
+            for platform in [*wanted, *used]:
                 dep = DependencySet(platform, requirements, options, skip_provided, base=None)
                 base_groups[platform] = LayerGroup(_base_prefix(platform, default), libs.requirements, dep)
             resolver.resolve(list(base_groups.values()))
@@ -539,7 +543,7 @@ def lambda_dependency_layers(
     function_groups: dict[str, LayerGroup] = {}
     same_sets: dict[tuple, DependencySet] = {}  # one object per distinct set: its hash is computed once
     for entry in service.entries:
-        if not entry.requirements:
+        if not entry.requirements or entry.name not in selected:
             continue
         requirements = reader.read(entry.requirements)
         if not requirements.lines:
