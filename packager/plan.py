@@ -382,9 +382,16 @@ def _upload(code: CodeArtifact, artifact_id: str, name: str, bucket: str | None,
     ]
 
 
-def plan_layer(layer: LayerResource, *args) -> list[Action]:
+def plan_layer(
+    layer: LayerResource,
+    recorded: dict[str, PublishedRecord],
+    live: LiveState,
+    refresh: bool,
+    bucket: str | None,
+    why: str | None,
+) -> list[Action]:
     """publish_layer_version unless a version from this input is recorded or found live (adopted)."""
-    actions = _plan_layer_steps(layer, *args)
+    actions = _plan_layer_steps(layer, recorded, live, refresh, bucket, why)
     for action in actions:
         if action.action != "put_object":
             action.resource_id, action.input_hash = layer.resource_id, layer.code.input_hash
@@ -467,9 +474,21 @@ def _describe_change(old: dict | None, new: dict) -> str:
     return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
-def plan_function(function: FunctionResource, *args) -> list[Action]:
-    """create_function, or the updates (code, configuration, tags) that bring it to the wanted state."""
-    actions = _plan_function_steps(function, *args)
+def plan_function(
+    function: FunctionResource,
+    layer_arns: dict[str, str | LayerRef],
+    row: PublishedRecord | None,
+    live: LiveState,
+    refresh: bool,
+    bucket: str | None,
+    why: str | None,
+    drift: list[Drift],
+) -> list[Action]:
+    """create_function, or the updates (code, configuration, tags) that bring it to the wanted state.
+
+    `drift` collects what `refresh` found live that differs from the index.
+    """
+    actions = _plan_function_steps(function, layer_arns, row, live, refresh, bucket, why, drift)
     for action in actions:
         if action.action == "put_object":
             continue
