@@ -85,7 +85,7 @@ class _Unit:
 
 def human(size: int) -> str:
     """Sizes in messages, in the MB Lambda's documentation means (MiB)."""
-    return f"{size / MB:.1f} MB"
+    return f"{size / MB:.1f} MB" if size >= MB // 10 else f"{size / 1024:.1f} kB"
 
 
 def biggest(dists: list[Distribution] | list[DistributionSize], count: int = 5, zipped: bool = True) -> str:
