@@ -93,7 +93,7 @@ def _build_step(ws, names, force: bool, refresh_deps: bool, jobs: int | None, as
     from packager.build.builder import build as run_build
     from packager.build.builder import collect, plan_build
 
-    collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress)
+    collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress, force=force)
     for warning in collected.warnings:
         _warn(warning)
     planned = plan_build(ws, collected, force)

@@ -391,3 +391,17 @@ def test_build_names_installs_only_the_named_functions_layers(repo):
     chunk = repo.pkg_json("build", "lambda/function_deps/report/0")
     assert set(by_id(chunk)) == {"lambda/function_deps/report/0"}
     assert repo.pkg_json("build")["summary"] == {"built": 1, "cached": 5}  # only report's code zip is left
+
+
+def test_chunks_built_without_their_installed_tree_are_reused_and_force_reinstalls(repo):
+    repo.write("src/lambda/ingest.requirements.txt", "nativelib==1.0\n")
+    first = by_id(repo.pkg_json("build"))
+    (tree,) = (repo.cache_dir / "deps").glob("*/python")
+    shutil.rmtree(tree)  # as after fetching the chunks from the shared cache
+    again = repo.pkg("build", "--json")
+    assert "installing" not in again.stderr and again.json["summary"]["built"] == 0
+    forced = repo.pkg("build", "--force", "--json")
+    assert forced.exit_code == 0, forced.stderr
+    assert "installing" in forced.stderr
+    chunk = by_id(forced.json)["lambda/function_deps/ingest/0"]
+    assert chunk["status"] == "built" and chunk["sha256"] == first["lambda/function_deps/ingest/0"]["sha256"]

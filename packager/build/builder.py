@@ -112,11 +112,13 @@ def collect(
     names: list[str] | None = None,
     refresh_deps: bool = False,
     progress: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> Collected:
     """Discover src/, check every handler, and hash every artifact's inputs.
 
     Dependency sets the index doesn't know are installed here (their chunks' hashes come from the
-    installed files), reporting through `progress`; `refresh_deps` re-resolves every set.
+    installed files), reporting through `progress`; `refresh_deps` re-resolves every set; `force`
+    (a build that rewrites every artifact) reinstalls the sets whose installed files are not here.
     Raises DiscoveryError listing every problem; nothing is built while any remains.
     """
     digests = FileDigests(ws.store.index.file_states())
@@ -127,7 +129,7 @@ def collect(
     code = lambda_code(ws.root, ws.config, service, digests)
     warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
     only = _lambda_functions_named(names, service) if names else None
-    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress, code.functions, only)
+    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress, code.functions, only, force)
     if deps.specs:
         for function in code.functions:
             function.uses += deps.by_function[function.id.rsplit("/", 1)[-1]]

@@ -212,10 +212,12 @@ class DependencyInstaller:
             except OSError:
                 if not os.path.isdir(final):
                     raise
-                if _same_bytes(os.path.join(tmp, "manifest.json"), os.path.join(final, "manifest.json")):
+                if os.path.isdir(os.path.join(final, "python")) and _same_bytes(
+                    os.path.join(tmp, "manifest.json"), os.path.join(final, "manifest.json")
+                ):
                     # A concurrent build installed the same: keep its folder, which it may be reading.
                     shutil.rmtree(tmp, ignore_errors=True)
-                else:  # a refresh that resolved differently: swap the folders
+                else:  # a refresh that resolved differently, or a folder without its tree: swap them
                     trash = tempfile.mkdtemp(prefix=f".old-{set_hash[:12]}-", dir=self.deps_dir)
                     os.replace(final, os.path.join(trash, "tree"))
                     os.replace(tmp, final)
@@ -439,9 +441,10 @@ def _base_prefix(platform: Platform, default: Platform) -> str:
 class _Resolver:
     """Finds each group's install in the index, installing the sets that have none (once per set)."""
 
-    def __init__(self, ws, refresh: bool, progress: Progress | None):
+    def __init__(self, ws, refresh: bool, progress: Progress | None, need_trees: bool = False):
         self.ws = ws
         self.refresh = refresh
+        self.need_trees = need_trees
         self.installer = DependencyInstaller(ws, progress)
         self.by_hash: dict[str, InstalledSet] = {}
         self.installed_now: set[str] = set()
@@ -460,7 +463,7 @@ class _Resolver:
                     # The tree is what a chunk is written from: without it, install again,
                     # unless every chunk is already built (e.g. fetched from the shared cache).
                     if os.path.isfile(candidate.manifest_path) and (
-                        os.path.isdir(candidate.tree) or self._chunks_built(candidate)
+                        os.path.isdir(candidate.tree) or (not self.need_trees and self._chunks_built(candidate))
                     ):
                         installed = candidate
                 if installed is None and not self.refresh:
@@ -509,6 +512,7 @@ def lambda_dependency_layers(
     progress: Progress | None = None,
     functions: list[ArtifactSpec] | None = None,
     only: set[str] | None = None,
+    need_trees: bool = False,
 ) -> DependencyLayers:
     """The dependency layer chunks of every Lambda group, installing the sets the index doesn't know.
 
@@ -516,6 +520,8 @@ def lambda_dependency_layers(
     `functions`: the functions' code artifacts, whose settings already hold each one's runtime and
     architecture (else they are resolved from the configuration again). `only`: the functions whose
     layers are wanted (`pkg build NAME`); the other groups are neither resolved nor installed.
+    `need_trees`: every chunk may be rewritten (`--force`), so a set whose installed files are not
+    in this cache (its chunks came from the shared cache) is installed again.
     """
     config = ws.config
     options, skip_provided = install_options(config)
@@ -525,7 +531,7 @@ def lambda_dependency_layers(
         platforms = {spec.id.rsplit("/", 1)[-1]: _platform(spec.settings) for spec in functions}
     else:
         platforms = {entry.name: _platform(config.lambda_settings(entry.name)) for entry in service.entries}
-    resolver = _Resolver(ws, refresh, progress)
+    resolver = _Resolver(ws, refresh, progress, need_trees)
     selected = platforms if only is None else {name: p for name, p in platforms.items() if name in only}
 
     base_groups: dict[Platform, LayerGroup] = {}
