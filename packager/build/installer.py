@@ -47,6 +47,7 @@ class Platform:
 
     @property
     def tags(self) -> list[str]:
+        """Every wheel platform tag accepted here (runtimes.py)."""
         return self.runtime.platform_tags(self.architecture)
 
     @property
@@ -56,6 +57,7 @@ class Platform:
         return f"{MACHINES[self.architecture]}-manylinux_{major}_{minor}"
 
     def describe(self) -> str:
+        """"python3.12 x86_64 (cp312, manylinux_2_34 and older)", for messages."""
         major, minor = self.runtime.manylinux_max
         return f"{self.runtime.name} {self.architecture} (cp{self.runtime.python.replace('.', '')}, manylinux_{major}_{minor} and older)"
 

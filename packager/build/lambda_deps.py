@@ -50,6 +50,7 @@ Progress = Callable[[str], None]
 
 
 def function_deps_prefix(name: str) -> str:
+    """The id prefix of a function's own dependency chunks."""
     return f"lambda/function_deps/{name}"
 
 
@@ -86,6 +87,7 @@ class DependencySet:
 
     @property
     def settings(self) -> dict:
+        """Everything besides the requirement lines that shapes the install (part of its hash)."""
         return {
             "kind": "lambda-deps",
             "format": BUILD_FORMAT_VERSION,
@@ -101,6 +103,7 @@ class DependencySet:
 
     @cached_property
     def set_hash(self) -> str:
+        """The install's key in the index: identical sets, wherever they come from, share it."""
         lines = [(f"requirement {line}", "") for line in self.requirements.lines]
         lines += [(f"constraint {line}", "") for line in self.requirements.constraints]
         return input_hash(self.settings, lines)
@@ -119,10 +122,12 @@ class InstalledSet:
 
     @property
     def versions(self) -> dict[str, str]:
+        """name -> version of every distribution the layers hold."""
         return {name: version for name, version, *_ in self.distributions if version}
 
     @property
     def versions_hash(self) -> str:
+        """What a function's set hash takes from this (internal_libs') set: the versions it holds."""
         text = "\n".join(f"{name}=={version}" for name, version in sorted(self.versions.items()))
         return xxhash.xxh3_128_hexdigest(text.encode())
 
@@ -451,6 +456,7 @@ class _Resolver:
         self.shapes: dict[str, list[tuple]] = {}
 
     def resolve(self, groups: list[LayerGroup]) -> None:
+        """Give every group its install and chunk artifacts, installing at most once per set."""
         hashes = {group.dependency_set.set_hash for group in groups}
         records = self.ws.store.index.artifacts(hashes - set(self.by_hash))
         for group in groups:
