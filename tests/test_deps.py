@@ -100,7 +100,11 @@ def test_layers_are_built_for_each_group_and_used_in_order(repo):
     for artifact in (base, own):
         assert 0 < artifact["size"] <= CHUNK and artifact["unzipped_size"] > 0
     assert uses(repo) == {
-        "lambda/function/ingest": ["lambda/internal_libs", "lambda/internal_libs_deps/0", "lambda/function_deps/ingest/0"],
+        "lambda/function/ingest": [
+            "lambda/internal_libs",
+            "lambda/internal_libs_deps/0",
+            "lambda/function_deps/ingest/0",
+        ],
         "lambda/function/report": ["lambda/internal_libs", "lambda/internal_libs_deps/0"],
     }
 
@@ -108,7 +112,7 @@ def test_layers_are_built_for_each_group_and_used_in_order(repo):
 def test_identical_sets_install_once_and_a_no_op_installs_nothing(tmp_path, wheelhouse):
     repo = deps_repo(tmp_path, wheelhouse, functions=("a", "b", "c"))
     repo.write("src/lambda/a.requirements.txt", "nativelib==1.0\ntinylib==1.0\n")
-    repo.write("src/lambda/b.requirements.txt", "# the same set, spelled differently\nTinyLib == 1.0\nnativelib==1.0  # fast\n")
+    repo.write("src/lambda/b.requirements.txt", "# the same set, other spelling\nTinyLib == 1.0\nnativelib==1.0  # fast\n")
     repo.write("src/lambda/common.txt", "tinylib==1.0\n")
     repo.write("src/lambda/c.requirements.txt", "-r common.txt\nnativelib==1.0\n")
     first = repo.pkg("build", "--json")
@@ -122,7 +126,8 @@ def test_identical_sets_install_once_and_a_no_op_installs_nothing(tmp_path, whee
     second = repo.pkg("build", "--json")
     assert "installing" not in second.stderr
     assert second.json["summary"]["built"] == 0
-    assert {a["id"]: a["sha256"] for a in second.json["artifacts"]} == {a["id"]: a["sha256"] for a in first.json["artifacts"]}
+    sha256 = {a["id"]: a["sha256"] for a in first.json["artifacts"]}
+    assert {a["id"]: a["sha256"] for a in second.json["artifacts"]} == sha256
 
 
 def test_runtime_provided_packages_are_left_out_unless_pinned(tmp_path, wheelhouse):

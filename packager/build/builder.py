@@ -213,7 +213,8 @@ def build(
             futures = {}
             for items in same_input.values():
                 first = items[0].spec
-                futures[pool.submit(ws.store.put, first.input_hash, first.kind, first.suffix, first.write, first.meta)] = items
+                future = pool.submit(ws.store.put, first.input_hash, first.kind, first.suffix, first.write, first.meta)
+                futures[future] = items
             try:
                 for future in as_completed(futures):
                     record = future.result()

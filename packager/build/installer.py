@@ -59,7 +59,8 @@ class Platform:
     def describe(self) -> str:
         """"python3.12 x86_64 (cp312, manylinux_2_34 and older)", for messages."""
         major, minor = self.runtime.manylinux_max
-        return f"{self.runtime.name} {self.architecture} (cp{self.runtime.python.replace('.', '')}, manylinux_{major}_{minor} and older)"
+        runtime = self.runtime
+        return f"{runtime.name} {self.architecture} ({runtime.python_tag}, manylinux_{major}_{minor} and older)"
 
 
 def find_uv() -> str | None:

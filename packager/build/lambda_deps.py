@@ -190,9 +190,8 @@ class DependencyInstaller:
                 measured = json.load(stream).get("measured", {})
         except (OSError, ValueError):
             return {}
-        return {
-            digest: (row, os.path.join(folder, STREAMS, stream_name(digest, row[1]))) for digest, row in measured.items()
-        }
+        streams = os.path.join(folder, STREAMS)
+        return {digest: (row, os.path.join(streams, stream_name(digest, row[1]))) for digest, row in measured.items()}
 
     def install(self, group: LayerGroup) -> InstalledSet:
         """Install the group's set for its platform, lean it, chunk it, and record the result."""
@@ -593,7 +592,9 @@ def _unzipped(spec: ArtifactSpec) -> int:
     return sum(os.path.getsize(f.abspath) for f in spec.files)
 
 
-def check_function_limits(functions: list[ArtifactSpec], layers: dict[str, ArtifactSpec], deps: DependencyLayers) -> None:
+def check_function_limits(
+    functions: list[ArtifactSpec], layers: dict[str, ArtifactSpec], deps: DependencyLayers
+) -> None:
     """Refuse, before anything is built or uploaded, a function over Lambda's layer count or 250 MB unzipped."""
     limits = LAMBDA_LIMITS
     group_of = {spec.id: group for group in deps.groups.values() for spec in group.specs}
@@ -623,5 +624,6 @@ def check_function_limits(functions: list[ArtifactSpec], layers: dict[str, Artif
                 f"function '{name}' needs {total:,} bytes ({human(total)}) unzipped with its layers; Lambda allows"
                 f" {limits.unzipped_total:,} ({human(limits.unzipped_total)}). Code {human(code)}, {parts}."
                 f" Biggest: {biggest(list(dists.values()))}",
-                hint="drop or replace the biggest packages, split the function, or ship it as a container image (10 GB)",
+                hint="drop or replace the biggest packages, split the function, or ship it as a container image"
+                " (10 GB)",
             )

@@ -75,7 +75,10 @@ def normalise_line(line: str, where: str) -> str:
     if not match:
         raise DependencyError(f"{where}: can't read requirement '{line}'", hint="use PEP 508: name[extras] specifiers")
     name, extras, rest = match.groups()
-    extras = "[" + ",".join(sorted(e.strip().lower() for e in extras[1:-1].split(",") if e.strip())) + "]" if extras else ""
+    if extras:
+        extras = "[" + ",".join(sorted(e.strip().lower() for e in extras[1:-1].split(",") if e.strip())) + "]"
+    else:
+        extras = ""
     if rest.startswith("@"):
         return f"{canonical_name(name)}{extras} @ {rest[1:].strip()}"
     spec, _, marker = rest.partition(";")
