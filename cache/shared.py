@@ -22,10 +22,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from cache import INDEX_NAME
 from cache.index import ArtifactRecord, Index
 from cache.store import Store, sha256_file, write_atomic
 
-INDEX_NAME = "index.sqlite"
 MAX_PUSH_ATTEMPTS = 12
 UPLOAD_THREADS = 8
 ARTIFACT_COLUMNS = ("input_hash", "kind", "path", "sha256", "size", "unzipped_size", "created", "meta")

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from cache import INDEX_NAME, SUMMARY_NAME
 from cache.index import ArtifactRecord, Index, utc_now
 
 _TMP_MARK = ".tmp-"
@@ -60,7 +61,7 @@ class Store:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = Index(os.path.join(self.cache_dir, "index.sqlite"))
+            self._index = Index(os.path.join(self.cache_dir, INDEX_NAME))
         return self._index
 
     def relpath_for(self, input_hash: str, suffix: str) -> str:
@@ -105,6 +106,11 @@ class Store:
 
     def close(self) -> None:
         if self._index is not None:
+            if self._index.conn.total_changes:  # the index changed: summaries derived from it are void
+                try:
+                    os.unlink(os.path.join(self.cache_dir, SUMMARY_NAME))
+                except FileNotFoundError:
+                    pass
             self._index.close()
             self._index = None
 

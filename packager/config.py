@@ -122,24 +122,6 @@ def validate(value: Any, schema: Any, where: str) -> None:
         raise ConfigError(f"{where} must be {_type_name(schema)}, got {type(value).__name__} {value!r}")
 
 
-def find_root(start: str) -> str:
-    """The nearest folder at or above `start` whose pyproject.toml has a [tool.pkg] table."""
-    folder = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(candidate):
-            with open(candidate, "rb") as stream:
-                if b"[tool.pkg" in stream.read():
-                    return folder
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            raise ConfigError(
-                f"no pkg repository found at or above {os.path.abspath(start)}",
-                hint="run pkg inside a repository whose pyproject.toml has a [tool.pkg] table, or pass --root DIR",
-            )
-        folder = parent
-
-
 def _merge(settings: dict[str, Any], layers: list[dict]) -> dict[str, Any]:
     """Apply settings layers in order; tables (environment, tags) merge key by key."""
     for layer in layers:

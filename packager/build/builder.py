@@ -20,9 +20,7 @@ from packager.build.job_artifacts import job_artifacts
 from packager.config import Config, load_config
 from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
 from packager.errors import DiscoveryError, PkgError
-
-DEFAULT_CACHE_DIR = ".pkg"
-
+from packager.repo import cache_dir_of
 
 @dataclass
 class Workspace:
@@ -32,6 +30,7 @@ class Workspace:
     config: Config
     store: Store
     shared: object | None = None  # the command's SharedCacheSession (packager/shared.py), if any
+    warnings: list[str] = field(default_factory=list)  # what collect() warned about
 
     def close(self) -> None:
         self.store.close()
@@ -39,9 +38,7 @@ class Workspace:
 
 def open_workspace(root: str) -> Workspace:
     """Load the configuration of the repo at `root` and open its cache (`PKG_CACHE_DIR` overrides)."""
-    config = load_config(root)
-    cache_dir = os.environ.get("PKG_CACHE_DIR") or os.path.join(root, DEFAULT_CACHE_DIR)
-    return Workspace(root, config, Store(cache_dir))
+    return Workspace(root, load_config(root), Store(cache_dir_of(root)))
 
 
 @dataclass

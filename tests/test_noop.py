@@ -1,0 +1,108 @@
+"""The no-op fast path of `pkg build`: answered from the last report only when nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import make_repo
+
+from packager.build.noop import requirement_includes
+
+PROBE = """
+import sys
+from packager.cli import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="pkg", standalone_mode=False)
+except SystemExit:
+    pass
+print("SLOW" if "packager.build.builder" in sys.modules else "FAST", file=sys.stderr)
+"""
+
+
+def build(repo, *args: str) -> tuple[str, dict]:
+    """`pkg build --json` in a fresh interpreter: which path answered, and the report."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, "build", "--json", *args],
+        cwd=repo.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(repo.cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr.strip().splitlines()[-1], json.loads(result.stdout)
+
+
+@pytest.fixture
+def aged(tmp_path):
+    """A repo whose files are older than the racy-timestamp window, built once."""
+    repo = make_repo(tmp_path)
+    repo.write("src/lambda/internal_libs/.env", "SECRET=1\n")  # a warning the fast path must repeat
+    time.sleep(2.1)
+    path, report = build(repo)
+    assert path == "SLOW" and report["summary"]["built"] == 3
+    return repo
+
+
+def test_second_build_answers_from_the_report_without_loading_the_builder(aged):
+    path, report = build(aged)
+    assert path == "FAST"
+    assert report["summary"] == {"built": 0, "cached": 3}
+    os.unlink(aged.cache_dir / "last-build.json")
+    slow_path, slow = build(aged)
+    assert slow_path == "SLOW"
+    assert slow == report
+
+
+def test_fast_path_repeats_warnings(aged):
+    result = aged.pkg("build")
+    assert "left out of the artifact" in result.stderr and "0 built, 3 cached" in result.stdout
+
+
+def test_an_edit_a_new_file_or_a_setting_goes_the_slow_way(aged):
+    aged.write("src/lambda/report.py", "def handler(event, context):\n    return 2\n")
+    path, report = build(aged)
+    assert path == "SLOW" and [a["id"] for a in report["artifacts"] if a["status"] == "built"] == [
+        "lambda/function/report"
+    ]
+    aged.write("src/lambda/internal_libs/more.py", "X = 1\n")
+    path, report = build(aged)
+    assert path == "SLOW" and report["summary"]["built"] == 1
+    pyproject = aged.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('runtime = "python3.12"', 'runtime = "python3.11"'))
+    path, report = build(aged)
+    assert path == "SLOW" and report["summary"]["built"] == 2  # both functions: their runtime changed
+
+
+def test_a_missing_artifact_or_index_goes_the_slow_way(aged):
+    _, report = build(aged)
+    os.unlink(report["artifacts"][1]["path"])
+    path, again = build(aged)
+    assert path == "SLOW" and again["summary"]["built"] == 1
+    assert build(aged)[0] == "FAST"  # the sources are as old as before: the new answer holds
+    for name in ("index.sqlite", "index.sqlite-wal", "index.sqlite-shm"):
+        if (aged.cache_dir / name).exists():
+            os.unlink(aged.cache_dir / name)
+    path, rebuilt = build(aged)
+    assert path == "SLOW" and rebuilt["summary"]["built"] == 3
+
+
+def test_any_index_write_voids_the_answer(aged):
+    assert (aged.cache_dir / "last-build.json").exists()
+    aged.pkg_json("cache", "verify", "--repair")  # reads only: the answer stays
+    assert (aged.cache_dir / "last-build.json").exists()
+    aged.pkg_json("build", "--force")  # writes rows
+    assert not (aged.cache_dir / "last-build.json").exists()
+
+
+def test_requirement_includes_outside_src_are_inputs(tmp_path):
+    repo = make_repo(tmp_path)
+    repo.write("constraints/base.txt", "-c ../constraints/pins.txt\n")
+    repo.write("constraints/pins.txt", "six==1.16.0\n")
+    repo.write("src/lambda/internal_libs/requirements.txt", "-r ../../../constraints/base.txt\n")
+    assert requirement_includes(str(repo.root)) == ["constraints/base.txt", "constraints/pins.txt"]
