@@ -106,3 +106,15 @@ def test_requirement_includes_outside_src_are_inputs(tmp_path):
     repo.write("constraints/pins.txt", "six==1.16.0\n")
     repo.write("src/lambda/internal_libs/requirements.txt", "-r ../../../constraints/base.txt\n")
     assert requirement_includes(str(repo.root)) == ["constraints/base.txt", "constraints/pins.txt"]
+
+
+def test_an_edit_inside_a_linked_folder_goes_the_slow_way(tmp_path):
+    repo = make_repo(tmp_path)
+    repo.write("src/lambda/internal_libs/real/__init__.py", "X = 1\n")
+    (repo.root / "src/lambda/internal_libs/alias").symlink_to("real")
+    time.sleep(2.1)
+    assert build(repo)[0] == "SLOW"
+    assert build(repo)[0] == "FAST"
+    (repo.root / "src/lambda/internal_libs/real/__init__.py").write_text("X = 2\n")
+    path, report = build(repo)
+    assert path == "SLOW" and report["summary"]["built"] == 1

@@ -58,8 +58,14 @@ def fingerprint(root: str, extra_files: list[str]) -> tuple[str, int]:
         lines.append(line)
         newest = max(newest, stamp)
 
+    walked: set[str] = set()
+
     def walk(folder: str, rel: str) -> None:
         nonlocal newest
+        real = os.path.realpath(folder)
+        if real in walked:  # a symlink back up the tree
+            return
+        walked.add(real)
         line, stamp = _stat_line(folder, rel + "/")
         lines.append(line)
         newest = max(newest, stamp)
@@ -69,7 +75,7 @@ def fingerprint(root: str, extra_files: list[str]) -> tuple[str, int]:
             return
         for entry in entries:
             child = f"{rel}/{entry.name}"
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_dir():  # a linked folder too: the build packages what it holds
                 if entry.name not in _SKIPPED_DIRS:
                     walk(entry.path, child)
             else:
