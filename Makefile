@@ -19,8 +19,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n auto -q
 
+# Every benchmark the README quotes (offline; bench/bench_deps.py --pypi measures a real PyPI set).
 bench: setup
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench_deps.py
+	$(BIN)/python bench/bench_publish.py
+	$(BIN)/python bench/bench_shared.py
 
 clean:
 	rm -rf .pkg bench/out
