@@ -6,10 +6,13 @@ from the index, and `explain` says why an artifact must be rebuilt.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from cache.hashing import input_hash
+from cache.hashing import FileDigests, SymlinkEscapeError, input_hash, walk_tree
+from packager.discover import InternalLibs, Service
+from packager.errors import UnsafeFileError
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,54 @@ def explain(previous: dict | None, current: dict) -> str:
 def _short(value) -> str:
     text = "(unset)" if value is None else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def internal_libs_files(root: str, libs: InternalLibs, arc_prefix: str, digests: FileDigests):
+    """The files of an internal_libs tree as inputs under `arc_prefix`, and the secret files left out.
+
+    requirements.txt is the dependency list (built into the dependency artifacts), not code.
+    """
+    try:
+        tree = walk_tree(os.path.join(root, libs.path), skip={"requirements.txt"})
+    except SymlinkEscapeError as error:
+        raise UnsafeFileError(
+            f"{libs.path}/{error.link}:1: symlink to {error.target} leaves {libs.path}; refusing to follow it",
+            hint="copy what it points at into internal_libs, or remove the link",
+        ) from None
+    files = [
+        SourceFile(
+            f"{arc_prefix}{f.relpath}",
+            f"{libs.path}/{f.relpath}",
+            f.abspath,
+            digests.digest(f"{libs.path}/{f.relpath}", f.abspath),
+        )
+        for f in tree.files
+    ]
+    return files, [f"{libs.path}/{path}" for path in tree.skipped_secrets]
+
+
+def check_sources(
+    index, service: Service, root: str, digests: FileDigests, check_name, check_source, checker: str
+) -> list[str]:
+    """`path:line: what` for every entry of `service` whose name or source fails the checks.
+
+    A source that passed `checker` once is not parsed again while its digest is unchanged.
+    """
+    problems = list(service.problems)
+    passed = index.checked_sources(checker)
+    newly_passed = []
+    for entry in service.entries:
+        problem = check_name(entry)
+        if problem is None:
+            abspath = os.path.join(root, entry.source)
+            digest = digests.digest(entry.source, abspath)
+            if digest in passed:
+                continue
+            with open(abspath, "rb") as stream:
+                problem = check_source(stream.read(), entry.source)
+            if problem is None:
+                newly_passed.append(digest)
+        if problem:
+            problems.append(problem)
+    index.save_checked_sources(newly_passed, checker)
+    return problems

@@ -13,7 +13,7 @@ from typing import Callable
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
-from packager.build.artifacts import ArtifactSpec, explain
+from packager.build.artifacts import ArtifactSpec, check_sources, explain
 from packager.build.lambda_artifacts import lambda_code
 from packager.build.lambda_deps import check_function_limits, lambda_dependency_layers
 from packager.build.job_artifacts import job_artifacts
@@ -48,28 +48,6 @@ class Collected:
     specs: list[ArtifactSpec]
     digests: FileDigests
     warnings: list[str] = field(default_factory=list)
-
-
-def _check_lambda_sources(ws: Workspace, service, digests: FileDigests) -> list[str]:
-    """`path:line: what` for every function that can't be a Lambda handler (verdicts cached by digest)."""
-    problems = list(service.problems)
-    passed = ws.store.index.checked_sources(HANDLER_CHECKER)
-    newly_passed = []
-    for entry in service.entries:
-        problem = check_lambda_name(entry)
-        if problem is None:
-            abspath = os.path.join(ws.root, entry.source)
-            digest = digests.digest(entry.source, abspath)
-            if digest in passed:
-                continue
-            with open(abspath, "rb") as stream:
-                problem = check_lambda_handler(stream.read(), entry.source)
-            if problem is None:
-                newly_passed.append(digest)
-        if problem:
-            problems.append(problem)
-    ws.store.index.save_checked_sources(newly_passed, HANDLER_CHECKER)
-    return problems
 
 
 def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
@@ -120,7 +98,9 @@ def collect(
     """
     digests = FileDigests(ws.store.index.file_states())
     service = discover_service(ws.root, "lambda")
-    problems = _check_lambda_sources(ws, service, digests)
+    problems = check_sources(
+        ws.store.index, service, ws.root, digests, check_lambda_name, check_lambda_handler, HANDLER_CHECKER
+    )
     if problems:
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     code = lambda_code(ws.root, ws.config, service, digests)

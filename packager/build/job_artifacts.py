@@ -21,9 +21,9 @@ import tempfile
 
 import xxhash
 
-from cache.hashing import FileDigests, SymlinkEscapeError, walk_tree
+from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
-from packager.build.artifacts import ArtifactSpec, SourceFile
+from packager.build.artifacts import ArtifactSpec, SourceFile, check_sources, internal_libs_files
 from packager.build.wheels import (
     INTERNAL_LIBS_WHEEL,
     IndexOptions,
@@ -89,27 +89,6 @@ def check_job_script(source: bytes, path: str) -> str | None:
     return None
 
 
-def _check_sources(index, service: Service, root: str, digests: FileDigests) -> list[str]:
-    problems = list(service.problems)
-    passed = index.checked_sources(JOB_SCRIPT_CHECKER)
-    newly_passed = []
-    for entry in service.entries:
-        problem = check_job_name(entry)
-        if problem is None:
-            abspath = os.path.join(root, entry.source)
-            digest = digests.digest(entry.source, abspath)
-            if digest in passed:
-                continue
-            with open(abspath, "rb") as stream:
-                problem = check_job_script(stream.read(), entry.source)
-            if problem is None:
-                newly_passed.append(digest)
-        if problem:
-            problems.append(problem)
-    index.save_checked_sources(newly_passed, JOB_SCRIPT_CHECKER)
-    return problems
-
-
 def _copy_writer(abspath: str):
     def write(path: str) -> int:
         shutil.copyfile(abspath, path)
@@ -144,23 +123,7 @@ def script_spec(service: str, entry: Entry, root: str, digests: FileDigests, use
 
 def internal_libs_spec(service: Service, root: str, digests: FileDigests) -> tuple[ArtifactSpec, list[str]]:
     """internal_libs as a pure wheel (Python shell) or a py-files zip (Spark, EMR); and skipped secrets."""
-    libs = service.internal_libs
-    try:
-        tree = walk_tree(os.path.join(root, libs.path), skip={"requirements.txt"})
-    except SymlinkEscapeError as error:
-        raise UnsafeFileError(
-            f"{libs.path}/{error.link}:1: symlink to {error.target} leaves {libs.path}; refusing to follow it",
-            hint="copy what it points at into internal_libs, or remove the link",
-        ) from None
-    files = [
-        SourceFile(
-            f"{INTERNAL_LIBS}/{f.relpath}",
-            f"{libs.path}/{f.relpath}",
-            f.abspath,
-            digests.digest(f"{libs.path}/{f.relpath}", f.abspath),
-        )
-        for f in tree.files
-    ]
+    files, secrets = internal_libs_files(root, service.internal_libs, f"{INTERNAL_LIBS}/", digests)
     if service.name == "glue_python_shell":
         kind, suffix, filename = WHEEL_KIND, ".whl", INTERNAL_LIBS_WHEEL
         pairs = [(f.arcname, f.abspath) for f in files]
@@ -184,7 +147,7 @@ def internal_libs_spec(service: Service, root: str, digests: FileDigests) -> tup
         suffix=suffix,
         meta={"service": service.name, "filename": filename},
     )
-    return spec, [f"{libs.path}/{path}" for path in tree.skipped_secrets]
+    return spec, secrets
 
 
 def wheel_target(service: str, settings: dict) -> WheelTarget:
@@ -291,7 +254,9 @@ def job_artifacts(ws, digests: FileDigests, warnings: list[str]) -> list[Artifac
     Raises DiscoveryError listing every job script that can't run; nothing is built while any remains.
     """
     services = [discover_service(ws.root, name) for name in JOB_SERVICES]
-    problems = [p for service in services for p in _check_sources(ws.store.index, service, ws.root, digests)]
+    problems = [p for service in services for p in check_sources(
+            ws.store.index, service, ws.root, digests, check_job_name, check_job_script, JOB_SCRIPT_CHECKER
+        )]
     if problems:
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     specs: list[ArtifactSpec] = []

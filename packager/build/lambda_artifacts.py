@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from cache.hashing import FileDigests, SymlinkEscapeError, walk_tree
+from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
-from packager.build.artifacts import ArtifactSpec, SourceFile
+from packager.build.artifacts import ArtifactSpec, SourceFile, internal_libs_files
 from packager.build.zips import ZipEntry, write_deterministic_zip
 from packager.config import Config
 from packager.discover import INTERNAL_LIBS, Entry, Service
@@ -79,25 +79,7 @@ def function_spec(
 
 def internal_libs_spec(root: str, service: Service, digests: FileDigests) -> tuple[ArtifactSpec, list[str]]:
     """The internal_libs layer (`python/internal_libs/...`) and the secret files it left out."""
-    libs = service.internal_libs
-    top = os.path.join(root, libs.path)
-    try:
-        # requirements.txt is the dependency list, built into the deps layers, not code.
-        tree = walk_tree(top, skip={"requirements.txt"})
-    except SymlinkEscapeError as error:
-        raise UnsafeFileError(
-            f"{libs.path}/{error.link}:1: symlink to {error.target} leaves {libs.path}; refusing to follow it",
-            hint="copy what it points at into internal_libs, or remove the link",
-        ) from None
-    files = [
-        SourceFile(
-            f"python/{INTERNAL_LIBS}/{f.relpath}",
-            f"{libs.path}/{f.relpath}",
-            f.abspath,
-            digests.digest(f"{libs.path}/{f.relpath}", f.abspath),
-        )
-        for f in tree.files
-    ]
+    files, secrets = internal_libs_files(root, service.internal_libs, f"python/{INTERNAL_LIBS}/", digests)
     spec = ArtifactSpec(
         id=INTERNAL_LIBS_ID,
         kind=LAYER_KIND,
@@ -105,7 +87,7 @@ def internal_libs_spec(root: str, service: Service, digests: FileDigests) -> tup
         files=files,
         write=_zip_writer(files),
     )
-    return spec, [f"{libs.path}/{path}" for path in tree.skipped_secrets]
+    return spec, secrets
 
 
 def lambda_code(root: str, config: Config, service: Service, digests: FileDigests) -> LambdaCode:
