@@ -355,15 +355,18 @@ def render_lock_input(root: str, env: DevEnv) -> str:
     conda-lock parses every pip line as one requirement, so the requirements files' lines (includes
     resolved, comments dropped) and the project's own dependencies take their place.
     """
-    from packager.build.wheels import read_requirements
+    from cache.hashing import file_digest
+    from packager.build.requirements import RequirementsReader
+
+    reader = RequirementsReader(root, lambda _relpath, abspath: file_digest(abspath))
 
     lines = []
     for line in render_env_file(root, env).splitlines():
         include = re.match(r"(\s+- )-r \$\{" + ROOT_VARIABLE + r"\}/(.+)$", line)
         editable = re.match(r"(\s+- )-e \$\{" + ROOT_VARIABLE + r"\}(?:\[(.+)\])?$", line)
         if include:
-            required = read_requirements(os.path.join(root, include.group(2)))
-            lines += [f"{include.group(1)}{req}" for req in required if not req.startswith("-")]
+            required = reader.read(include.group(2)).lines
+            lines += [f"{include.group(1)}{req}" for req in required]
         elif editable:
             extras = editable.group(2).split(",") if editable.group(2) else []
             lines += [f"{editable.group(1)}{req}" for req in _project_requirements(root, extras)]

@@ -24,12 +24,12 @@ import xxhash
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
 from packager.build.artifacts import ArtifactSpec, SourceFile, check_sources, internal_libs_files
+from packager.build.requirements import DependencyError, RequirementsReader
 from packager.build.wheels import (
     INTERNAL_LIBS_WHEEL,
     IndexOptions,
     WheelTarget,
     download_wheels,
-    read_requirements,
     write_installed_archive,
     write_pure_wheel,
     write_wheelhouse,
@@ -172,21 +172,33 @@ def index_options(config: Config, settings: dict) -> IndexOptions:
     )
 
 
-def _requirement_file(source: str, root: str) -> SourceFile:
-    """A requirements file as an input: its digest is that of the normalised set, not of its bytes."""
-    abspath = os.path.join(root, source)
-    lines = read_requirements(abspath)
-    return SourceFile(source, source, abspath, xxhash.xxh3_128("\n".join(lines).encode()).hexdigest())
-
-
 def deps_spec(
-    artifact_id: str, service: str, sources: list[str], root: str, target: WheelTarget, index: IndexOptions
+    artifact_id: str,
+    service: str,
+    sources: list[str],
+    reader: RequirementsReader,
+    root: str,
+    target: WheelTarget,
+    index: IndexOptions,
 ) -> ArtifactSpec | None:
-    """The dependency artifact of requirement files `sources` for `target`, or None if they list nothing."""
-    requirements = sorted({line for source in sources for line in read_requirements(os.path.join(root, source))})
+    """The dependency artifact of requirement files `sources` for `target`, or None if they list nothing.
+
+    A requirements file is an input by its normalised set (comments, order and `-r` includes
+    resolved, the same rules as Lambda's), not by its bytes.
+    """
+    read = [reader.read(source) for source in sources]
+    if any(r.constraints for r in read):
+        raise DependencyError(
+            f"{sources[0]}: constraints files (-c) are not supported for Glue and EMR job dependencies",
+            hint="pin the versions in the requirements file itself",
+        )
+    requirements = sorted({line for r in read for line in r.lines})
     if not requirements:
         return None
-    files = [_requirement_file(source, root) for source in sources]
+    files = [
+        SourceFile(source, source, os.path.join(root, source), xxhash.xxh3_128("\n".join(r.lines).encode()).hexdigest())
+        for source, r in zip(sources, read)
+    ]
     kind = ARCHIVE_KIND if service == "emr" else WHEELHOUSE_KIND
 
     def write(path: str) -> int:
@@ -219,6 +231,7 @@ def service_artifacts(
     secrets: list[str] = []
     if not service.entries:
         return specs, secrets
+    reader = RequirementsReader(root, digests.digest)
     libs_ids: list[str] = []
     if service.internal_libs:
         libs, secrets = internal_libs_spec(service, root, digests)
@@ -239,7 +252,7 @@ def service_artifacts(
             own = [entry.requirements] if entry.requirements else []
             artifact_id, sources = deps_id(service.name, entry.name), shared_sources + own
         if artifact_id not in by_id:
-            deps = deps_spec(artifact_id, service.name, sources, root, *key)
+            deps = deps_spec(artifact_id, service.name, sources, reader, root, *key)
             by_id[artifact_id] = deps
         deps = by_id[artifact_id]
         jobs.append(script_spec(service.name, entry, root, digests, libs_ids + ([deps.id] if deps else [])))

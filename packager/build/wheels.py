@@ -74,29 +74,6 @@ class IndexOptions:
         }
 
 
-def read_requirements(path: str, _seen: frozenset[str] = frozenset()) -> list[str]:
-    """The requirement lines of a file with comments, blanks and `-r` includes resolved, sorted.
-
-    Sorting and stripping make the set's hash ignore order and comments (the same set, the same build).
-    """
-    path = os.path.abspath(path)
-    if path in _seen:
-        return []
-    lines: list[str] = []
-    with open(path, encoding="utf-8") as stream:
-        for raw in stream:
-            line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-            if not line:
-                continue
-            include = re.match(r"(?:-r|--requirement)[\s=]+(.+)$", line)
-            if include:
-                target = os.path.join(os.path.dirname(path), include.group(1).strip())
-                lines += read_requirements(target, _seen | {path})
-            else:
-                lines.append(re.sub(r"\s+", " ", line))
-    return sorted(set(lines))
-
-
 def download_wheels(
     requirements: list[str], target: WheelTarget, index: IndexOptions, dest: str, cwd: str
 ) -> list[str]:
