@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from packager.cli import cli
+from wheelhouse import build_wheelhouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,3 +201,60 @@ class DevEnvs:
 def no_conda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DevEnvs:
     """No micromamba/conda on this machine and no env created (see DevEnvs)."""
     return DevEnvs(tmp_path / "machine", monkeypatch)
+
+
+# -- shared by the dependency, publish, shared-cache and gc tests ----------------------------------
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """The wheels of tests/wheelhouse.py, written once for all test processes of the session."""
+    shared = tmp_path_factory.getbasetemp().parent  # the same for every xdist worker
+    folder = shared / "wheelhouse"
+    with open(shared / "wheelhouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build_wheelhouse(folder)
+            (folder / "done").write_text("")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def uv_cache(tmp_path_factory, monkeypatch):
+    """uv's cache inside the session's temp folder: the big generated wheels don't pile up in ~/.cache."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp().parent / "uv-cache"))
+
+
+PUBLISH_PYPROJECT = f"""\
+[project]
+name = "pipelines"
+version = "0.0.0"
+
+[tool.pkg]
+project = "datamart"
+artifact_bucket = "{ARTIFACT_BUCKET}"
+
+[tool.pkg.lambda]
+runtime = "python3.12"
+architecture = "x86_64"
+role = "{LAMBDA_ROLE}"
+tags = {{ team = "data" }}
+
+[tool.pkg.lambda.functions.ingest]
+memory = 1024
+
+[tool.pkg.stages.dev]
+region = "{AWS_REGION}"
+account = "123456789012"
+
+[tool.pkg.stages.dev.lambda]
+environment = {{ STAGE = "dev" }}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, aws):
+    """A two-function repo sharing internal_libs, configured for stage dev, and the moto server."""
+    repo = make_repo(tmp_path)
+    repo.write("pyproject.toml", PUBLISH_PYPROJECT)
+    return repo

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -16,29 +15,9 @@ import pytest
 from conftest import Repo, make_repo
 from packager.build.builder import collect, open_workspace
 from packager.runtimes import LAMBDA_LIMITS
-from wheelhouse import WHEELS, build_wheelhouse, write_wheel
+from wheelhouse import WHEELS, write_wheel
 
 CHUNK = LAMBDA_LIMITS.layer_chunk_zip
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory) -> Path:
-    """The wheels of tests/wheelhouse.py, written once for all test processes of the session."""
-    shared = tmp_path_factory.getbasetemp().parent  # the same for every xdist worker
-    folder = shared / "wheelhouse"
-    with open(shared / "wheelhouse.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "done").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            build_wheelhouse(folder)
-            (folder / "done").write_text("")
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def uv_cache(tmp_path_factory, monkeypatch):
-    """uv's cache inside the session's temp folder: the big generated wheels don't pile up in ~/.cache."""
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp().parent / "uv-cache"))
 
 
 def deps_repo(base: Path, wheelhouse: Path, extra: str = "", functions=("ingest", "report")) -> Repo:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import boto3
 from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE
-from test_publish import project  # noqa: F401  (fixture)
 
 LAYER = "datamart-dev-internal_libs"
 

@@ -17,42 +17,7 @@ import time
 
 import boto3
 import pytest
-from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, make_repo, run_console
-
-PUBLISH_PYPROJECT = f"""\
-[project]
-name = "pipelines"
-version = "0.0.0"
-
-[tool.pkg]
-project = "datamart"
-artifact_bucket = "{ARTIFACT_BUCKET}"
-
-[tool.pkg.lambda]
-runtime = "python3.12"
-architecture = "x86_64"
-role = "{LAMBDA_ROLE}"
-tags = {{ team = "data" }}
-
-[tool.pkg.lambda.functions.ingest]
-memory = 1024
-
-[tool.pkg.stages.dev]
-region = "{AWS_REGION}"
-account = "123456789012"
-
-[tool.pkg.stages.dev.lambda]
-environment = {{ STAGE = "dev" }}
-"""
-
-
-@pytest.fixture
-def project(tmp_path, aws):
-    """A two-function repo sharing internal_libs, configured for stage dev, and the moto server."""
-    repo = make_repo(tmp_path)
-    repo.write("pyproject.toml", PUBLISH_PYPROJECT)
-    return repo
-
+from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, run_console
 
 def lam():
     return boto3.client("lambda", region_name=AWS_REGION)

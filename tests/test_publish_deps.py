@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import boto3
 from conftest import AWS_REGION, make_repo
-from test_deps import uv_cache, wheelhouse  # noqa: F401  (fixtures shared with the dependency tests)
-from test_publish import PUBLISH_PYPROJECT, code_sha256
+from conftest import PUBLISH_PYPROJECT
+from test_publish import code_sha256
 
 
 def test_dependency_chunks_are_published_as_layers_and_a_bump_publishes_only_the_changed_chunk(tmp_path, aws, wheelhouse):  # noqa: F811

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import boto3
-from conftest import ARTIFACT_BUCKET, AWS_REGION, PYPROJECT, Repo, make_repo
-from test_deps import uv_cache, wheelhouse  # noqa: F401  (fixtures)
+from conftest import ARTIFACT_BUCKET, AWS_REGION, PUBLISH_PYPROJECT, PYPROJECT, Repo, make_repo
 
 PREFIX = "team-cache"
 CACHE_URI = f"s3://{ARTIFACT_BUCKET}/{PREFIX}"
@@ -192,8 +191,6 @@ def test_warm_shared_cache_spares_a_fresh_machine_the_dependency_install(tmp_pat
 
 
 def test_ci_fresh_clone_with_warm_shared_cache_builds_and_publishes_nothing(tmp_path, aws):
-    from test_publish import PUBLISH_PYPROJECT
-
     first = make_repo(tmp_path)
     first.write("pyproject.toml", PUBLISH_PYPROJECT.replace("[tool.pkg]\n", f'[tool.pkg]\ncache_uri = "{CACHE_URI}"\n'))
     published = first.pkg_json("publish", "--stage", "dev")
