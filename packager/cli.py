@@ -404,7 +404,9 @@ def cache() -> None:
     """The local and the shared cache: verify and repair, pull, push, status."""
 
 
-def _shared_session(ctx: click.Context, stage: str | None):
+def _shared_sync(ctx: click.Context, stage: str | None, operation: str):
+    """Run the shared cache's `pull` or `push` for a `pkg cache` command: (workspace, session, report)."""
+    from cache.shared import SharedCacheError
     from packager.shared import open_shared_cache
 
     ws = _workspace(ctx)
@@ -414,7 +416,11 @@ def _shared_session(ctx: click.Context, stage: str | None):
             "no shared cache configured",
             hint='set cache_uri = "s3://bucket/prefix" in [tool.pkg] (or a stage), or PKG_CACHE_URI',
         )
-    return ws, session
+    try:
+        report = getattr(session.cache, operation)()
+    except SharedCacheError as error:
+        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    return ws, session, report
 
 
 @cache.command("pull")
@@ -423,13 +429,7 @@ def _shared_session(ctx: click.Context, stage: str | None):
 @click.pass_context
 def cache_pull(ctx: click.Context, stage: str | None, as_json: bool) -> None:
     """Merge the shared index into the local one (artifacts are fetched when a build needs them)."""
-    from cache.shared import SharedCacheError
-
-    ws, session = _shared_session(ctx, stage)
-    try:
-        report = session.cache.pull()
-    except SharedCacheError as error:
-        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    ws, session, report = _shared_sync(ctx, stage, "pull")
     known = ws.store.index.count_remote_artifacts(session.uri)
     if as_json:
         _emit_json({"uri": session.uri, "changed": report.changed, "artifacts": known, "published": report.published})
@@ -444,13 +444,7 @@ def cache_pull(ctx: click.Context, stage: str | None, as_json: bool) -> None:
 @click.pass_context
 def cache_push(ctx: click.Context, stage: str | None, as_json: bool) -> None:
     """Upload local artifacts the shared cache lacks, and merge the local index into the shared one."""
-    from cache.shared import SharedCacheError
-
-    _ws, session = _shared_session(ctx, stage)
-    try:
-        report = session.cache.push()
-    except SharedCacheError as error:
-        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    _ws, session, report = _shared_sync(ctx, stage, "push")
     for warning in report.warnings:
         _warn(warning)
     if as_json:
@@ -470,13 +464,7 @@ def cache_push(ctx: click.Context, stage: str | None, as_json: bool) -> None:
 @click.pass_context
 def cache_status(ctx: click.Context, stage: str | None, as_json: bool) -> None:
     """Compare the local cache with the shared one (pulls the shared index first)."""
-    from cache.shared import SharedCacheError
-
-    ws, session = _shared_session(ctx, stage)
-    try:
-        session.cache.pull()
-    except SharedCacheError as error:
-        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+    ws, session, _report = _shared_sync(ctx, stage, "pull")
     local = {record.input_hash for record in ws.store.index.all_artifacts()}
     shared = set(ws.store.index.remote_artifacts(session.uri, local)) if local else set()
     document = {
