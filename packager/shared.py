@@ -94,7 +94,8 @@ class SharedCacheSession:
 
     def fetch_planned(self, planned) -> int:
         """Turn planned builds into verified downloads where the shared cache has the artifact."""
-        todo = [item for item in planned if item.action == "build" and item.reason != "--force"]
+        # What --force or --refresh-deps asks to make anew is not taken from anyone's cache either.
+        todo = [item for item in planned if item.action == "build" and item.reason not in ("--force", "--refresh-deps")]
         if not todo:
             return 0
         remote = self.records(item.spec.input_hash for item in todo)

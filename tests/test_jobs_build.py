@@ -214,3 +214,21 @@ def test_an_unconfirmed_runtime_builds_with_a_warning(tmp_path):
     result = repo.pkg("build")
     assert result.exit_code == 0
     assert "src/glue_spark/clean_glue_spark.py: 6.0's Python and platform are unconfirmed facts" in result.stderr
+
+
+def test_refresh_deps_resolves_unpinned_job_requirements_again(tmp_path):
+    from jobs_fixtures import make_wheel
+
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    config = f'\n[tool.pkg.glue_python_shell.jobs.totals]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
+    repo = make_jobs_repo(tmp_path, extra_config=config)
+    repo.write("src/glue_python_shell/totals.requirements.txt", "tinydep\n")
+    first = by_id(repo.pkg_json("build"))["glue_python_shell/job_deps/totals"]
+    make_wheel(wheelhouse, "tinydep", "1.1", "py3-none-any", {"tinydep/__init__.py": "VERSION = '1.1'\n"})
+    assert built_ids(repo.pkg_json("build")) == set()  # the text did not change: nothing moves
+    refreshed = repo.pkg_json("build", "--refresh-deps")
+    assert built_ids(refreshed) == {"glue_python_shell/job_deps/totals"}
+    deps = by_id(refreshed)["glue_python_shell/job_deps/totals"]
+    assert deps["sha256"] != first["sha256"]
+    with zipfile.ZipFile(deps["path"]) as archive:
+        assert "tinydep-1.1-py3-none-any.whl" in archive.namelist()

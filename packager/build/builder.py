@@ -16,11 +16,14 @@ from cache.store import Store
 from packager.build.artifacts import ArtifactSpec, check_sources, explain
 from packager.build.lambda_artifacts import lambda_code
 from packager.build.lambda_deps import check_function_limits, lambda_dependency_layers
-from packager.build.job_artifacts import job_artifacts
+from packager.build.job_artifacts import ARCHIVE_KIND, WHEELHOUSE_KIND, job_artifacts
 from packager.config import Config, load_config
 from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
 from packager.errors import DiscoveryError, PkgError
 from packager.repo import cache_dir_of
+
+JOB_DEPS_KINDS = (WHEELHOUSE_KIND, ARCHIVE_KIND)
+
 
 @dataclass
 class Workspace:
@@ -48,6 +51,7 @@ class Collected:
     specs: list[ArtifactSpec]
     digests: FileDigests
     warnings: list[str] = field(default_factory=list)
+    refresh: set[str] = field(default_factory=set)  # ids to build again whatever the cache holds
 
 
 def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
@@ -119,7 +123,9 @@ def collect(
     digests.fresh = {}
     if names:
         specs = select(specs, names)
-    return Collected(specs, digests, warnings)
+    # Job dependencies are resolved when written: re-resolving them means writing them again.
+    refresh = {spec.id for spec in specs if spec.kind in JOB_DEPS_KINDS} if refresh_deps else set()
+    return Collected(specs, digests, warnings, refresh)
 
 
 @dataclass
@@ -150,6 +156,8 @@ def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list
         record = records.get(spec.input_hash)
         if force:
             planned.append(PlannedArtifact(spec, "build", "--force"))
+        elif spec.id in collected.refresh:
+            planned.append(PlannedArtifact(spec, "build", "--refresh-deps"))
         elif record is not None and _present(record):
             reason = "up to date" if last_hashes.get(spec.id) == spec.input_hash else "built before (cached)"
             planned.append(PlannedArtifact(spec, "cached", reason, record))
