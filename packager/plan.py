@@ -524,7 +524,7 @@ def _plan_function_steps(
     live_state = live.function(name) if (refresh or pending or row is None) else None
     recorded = _state_of(row.details) if row is not None else None
 
-    if row is None and live_state is None:
+    def create(reason: str) -> list[Action]:
         params = {
             "FunctionName": name,
             **function.configuration,
@@ -534,20 +534,14 @@ def _plan_function_steps(
             "Tags": function.tags,
         }
         uploads = _upload(function.code, artifact, name, bucket, live)
-        return uploads + [Action(artifact, "create_function", "new function", name, params)]
+        return uploads + [Action(artifact, "create_function", reason, name, params)]
+
+    if row is None and live_state is None:
+        return create("new function")
     if (refresh or pending) and row is not None and live_state is None:
         if refresh:
             drift.append(Drift(artifact, name, "function", "published", "missing"))
-        params = {
-            "FunctionName": name,
-            **function.configuration,
-            "Code": code_params,
-            "Architectures": [function.architecture],
-            "Layers": layers,
-            "Tags": function.tags,
-        }
-        uploads = _upload(function.code, artifact, name, bucket, live)
-        return uploads + [Action(artifact, "create_function", "drift: function deleted out of band", name, params)]
+        return create("drift: function deleted out of band")
 
     current = live_state if live_state is not None else recorded
     if refresh and recorded is not None:

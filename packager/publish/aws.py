@@ -100,3 +100,16 @@ def explain_error(error: Exception, operation: str, name: str) -> PkgError:
         f"{operation} {name} failed: {error}",
         hint="run `pkg publish` again: what completed is recorded and is not redone",
     )
+
+
+def object_exists(aws: AwsSession, bucket: str, key: str) -> bool:
+    """Whether s3://bucket/key exists (HeadObject; a read)."""
+    import botocore.exceptions
+
+    try:
+        aws.client("s3").head_object(Bucket=bucket, Key=key)
+        return True
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise explain_error(error, "HeadObject", f"s3://{bucket}/{key}") from None

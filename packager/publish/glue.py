@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from packager.job_plan import CREATE_JOB, PUT_OBJECT, TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_JOB
 from packager.plan import Action
-from packager.publish.aws import AwsSession, explain_error
+from packager.publish.aws import AwsSession, explain_error, object_exists
 
 # Glue job run states that end a run (GetJobRun's JobRunState).
 GLUE_FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"})
@@ -37,15 +37,7 @@ class JobLiveStateAws:
             raise explain_error(error, "GetTags", arn) from None
 
     def object_exists(self, bucket: str, key: str) -> bool:
-        import botocore.exceptions
-
-        try:
-            self.aws.client("s3").head_object(Bucket=bucket, Key=key)
-            return True
-        except botocore.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise explain_error(error, "HeadObject", f"s3://{bucket}/{key}") from None
+        return object_exists(self.aws, bucket, key)
 
 
 def _body(params: dict) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from packager.publish.aws import AwsSession, explain_error
+from packager.publish.aws import AwsSession, explain_error, object_exists
 
 
 def function_state(configuration: dict, tags: dict | None) -> dict:
@@ -79,12 +79,4 @@ class LambdaLiveState:
         return self._layer_versions[name]
 
     def object_exists(self, bucket: str, key: str) -> bool:
-        import botocore.exceptions
-
-        try:
-            self.aws.client("s3").head_object(Bucket=bucket, Key=key)
-            return True
-        except botocore.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise explain_error(error, "HeadObject", f"s3://{bucket}/{key}") from None
+        return object_exists(self.aws, bucket, key)
