@@ -26,11 +26,27 @@ from moto_server import MotoServer  # noqa: E402
 
 PKG = str(Path(sys.executable).with_name("pkg"))
 ROLE = "arn:aws:iam::123456789012:role/bench-lambda"
-STAGE = f"""
+STAGE = """
 [tool.pkg.stages.dev]
 region = "us-east-1"
 account = "123456789012"
 """
+
+
+def local_aws_env(server: MotoServer, **extra: str) -> dict:
+    """The environment of a `pkg` pointed at the local endpoint with dummy credentials; this process's too."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PKG_"))}
+    env.update(
+        AWS_ENDPOINT_URL=server.endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        **extra,
+    )
+    os.environ.update({key: env[key] for key in env if key.startswith("AWS_")})  # for this process's boto3
+    return env
 
 
 def run(args: list[str], cwd: Path, env: dict) -> tuple[float, dict]:
@@ -55,18 +71,8 @@ def main() -> None:
         pyproject.read_text().replace('architecture = "x86_64"\n', f'architecture = "x86_64"\nrole = "{ROLE}"\n') + STAGE
     )
     server = MotoServer()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=server.endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        PKG_CACHE_DIR=str(root / ".pkg"),
-    )
+    env = local_aws_env(server, PKG_CACHE_DIR=str(root / ".pkg"))
     try:
-        os.environ.update({key: env[key] for key in env if key.startswith("AWS_")})
         import boto3
 
         boto3.client("iam").create_role(RoleName="bench-lambda", AssumeRolePolicyDocument="{}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from bench import generate  # noqa: E402  (the build benchmark's repo generator)
-from bench_publish import ROLE, STAGE, run  # noqa: E402
+from bench_publish import ROLE, STAGE, local_aws_env, run  # noqa: E402
 from moto_server import MotoServer  # noqa: E402
 
 BUCKET = "bench-artifacts"
@@ -42,17 +41,8 @@ def main() -> None:
     pyproject.write_text(text + STAGE)
 
     server = MotoServer()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PKG_"))}
-    env.update(
-        AWS_ENDPOINT_URL=server.endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
+    env = local_aws_env(server)
     try:
-        os.environ.update({key: env[key] for key in env if key.startswith("AWS_")})
         import boto3
 
         boto3.client("iam").create_role(RoleName="bench-lambda", AssumeRolePolicyDocument="{}")
