@@ -1,9 +1,10 @@
 """The SQLite index beside the store: input hash -> artifact, the stat cache, build history, and
 what was published from each input, per account, region and stage.
 
-sqlite-utils creates and migrates the schema and performs the writes. Reads on the no-op path
-use the same file through the stdlib `sqlite3` module: importing sqlite_utils costs ~75 ms,
-most of a no-op build's budget, so it is imported only when something is written.
+The tables are defined once (`TABLES`); sqlite-utils turns them into the schema (its DDL, run in
+`_migrate` when the file is new or older). Rows are read and written with plain SQL on the same
+connection, generated from the same definitions: importing sqlite_utils costs ~75 ms, more than
+the whole of a no-op or one-edit build, so only creating an index pays for it.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class Index:
 
     @property
     def db(self):
-        """The sqlite_utils view of the same connection (imported on first write)."""
+        """The sqlite_utils view of the same connection (imported only to create or migrate the schema)."""
         if self._db is None:
             import sqlite_utils
 
@@ -213,34 +214,48 @@ class Index:
         )
         return {row[0]: PublishedRecord(row[0], row[1], json.loads(row[2]), row[3]) for row in rows}
 
-    # -- writes (sqlite_utils) ---------------------------------------------------------------
+    # -- writes ------------------------------------------------------------------------------
+
+    def _put(self, table: str, rows: list[dict]) -> None:
+        """Insert or replace whole rows (an upsert: every column is given), inside the caller's transaction."""
+        if not rows:
+            return
+        columns = list(TABLES[table][0])
+        self.conn.executemany(
+            f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [[row[column] for column in columns] for row in rows],
+        )
 
     def record_artifact(self, record: ArtifactRecord, artifact_id: str, manifest: dict) -> None:
         """Record a built artifact whose file is already in place (the diskcache order)."""
         row = record.__dict__ | {"meta": json.dumps(record.meta, sort_keys=True)}
         with self.conn:
-            self.db["artifacts"].upsert(row, pk="input_hash")
-            self.db["last_inputs"].upsert(
-                {
-                    "artifact_id": artifact_id,
-                    "input_hash": record.input_hash,
-                    "manifest": json.dumps(manifest, sort_keys=True),
-                    "built": record.created,
-                },
-                pk="artifact_id",
+            self._put("artifacts", [row])
+            self._put(
+                "last_inputs",
+                [
+                    {
+                        "artifact_id": artifact_id,
+                        "input_hash": record.input_hash,
+                        "manifest": json.dumps(manifest, sort_keys=True),
+                        "built": record.created,
+                    }
+                ],
             )
 
     def remember_inputs(self, artifact_id: str, input_hash: str, manifest: dict) -> None:
         """Note that `artifact_id` now stands at `input_hash` (e.g. reused from an earlier build)."""
         with self.conn:
-            self.db["last_inputs"].upsert(
-                {
-                    "artifact_id": artifact_id,
-                    "input_hash": input_hash,
-                    "manifest": json.dumps(manifest, sort_keys=True),
-                    "built": utc_now(),
-                },
-                pk="artifact_id",
+            self._put(
+                "last_inputs",
+                [
+                    {
+                        "artifact_id": artifact_id,
+                        "input_hash": input_hash,
+                        "manifest": json.dumps(manifest, sort_keys=True),
+                        "built": utc_now(),
+                    }
+                ],
             )
 
     def save_file_states(self, states: dict[str, tuple[int, int, int, int, str]]) -> None:
@@ -251,13 +266,13 @@ class Index:
             for path, s in states.items()
         ]
         with self.conn:
-            self.db["file_state"].upsert_all(rows, pk="path")
+            self._put("file_state", rows)
 
     def save_checked_sources(self, digests: Iterable[str], checker: str) -> None:
         rows = [{"digest": digest, "checker": checker} for digest in digests]
         if rows:
             with self.conn:
-                self.db["checked_sources"].upsert_all(rows, pk="digest")
+                self._put("checked_sources", rows)
 
     def forget_artifacts(self, input_hashes: Iterable[str]) -> None:
         with self.conn:
@@ -269,17 +284,19 @@ class Index:
     ) -> None:
         """Record what the publisher confirmed for one resource (call only after the service answered)."""
         with self.conn:
-            self.db["published"].upsert(
-                {
-                    "account": account,
-                    "region": region,
-                    "stage": stage,
-                    "resource_id": resource_id,
-                    "input_hash": input_hash,
-                    "details": json.dumps(details, sort_keys=True),
-                    "published": utc_now(),
-                },
-                pk=("account", "region", "stage", "resource_id"),
+            self._put(
+                "published",
+                [
+                    {
+                        "account": account,
+                        "region": region,
+                        "stage": stage,
+                        "resource_id": resource_id,
+                        "input_hash": input_hash,
+                        "details": json.dumps(details, sort_keys=True),
+                        "published": utc_now(),
+                    }
+                ],
             )
 
     def record_published_many(
@@ -288,7 +305,8 @@ class Index:
         """Several (resource id, input hash, details) rows in one transaction."""
         now = utc_now()
         with self.conn:
-            self.db["published"].upsert_all(
+            self._put(
+                "published",
                 [
                     {
                         "account": account,
@@ -301,7 +319,6 @@ class Index:
                     }
                     for resource_id, input_hash, details in rows
                 ],
-                pk=("account", "region", "stage", "resource_id"),
             )
 
     # -- the shared cache's side (cache/shared.py) ------------------------------------------
@@ -341,11 +358,11 @@ class Index:
         with self.conn:
             self.conn.execute("DELETE FROM remote_artifacts WHERE uri = ?", (uri,))
             if rows:
-                self.db["remote_artifacts"].insert_all(rows, pk=("uri", "input_hash"))
+                self._put("remote_artifacts", rows)
             if etag is None:
                 self.conn.execute("DELETE FROM shared_state WHERE uri = ?", (uri,))
             else:
-                self.db["shared_state"].upsert({"uri": uri, "etag": etag}, pk="uri")
+                self._put("shared_state", [{"uri": uri, "etag": etag}])
 
     def add_artifacts(self, records: Iterable[ArtifactRecord]) -> int:
         """Insert rows for input hashes not yet present (the first row for a hash stays); returns how many."""
