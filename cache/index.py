@@ -364,12 +364,14 @@ class Index:
             else:
                 self._put("shared_state", [{"uri": uri, "etag": etag}])
 
-    def add_artifacts(self, records: Iterable[ArtifactRecord]) -> int:
-        """Insert rows for input hashes not yet present (the first row for a hash stays); returns how many."""
+    def add_artifacts(self, records: Iterable[ArtifactRecord], replace: bool = False) -> int:
+        """Insert rows for input hashes not yet present (the first row for a hash stays), or with
+        `replace` the rows describing files just put in place; returns how many rows changed."""
         before = self.conn.total_changes
         with self.conn:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO artifacts (input_hash, kind, path, sha256, size, unzipped_size, created, meta)"
+                f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO artifacts"
+                " (input_hash, kind, path, sha256, size, unzipped_size, created, meta)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r.input_hash, r.kind, r.path, r.sha256, r.size, r.unzipped_size, r.created, json.dumps(r.meta))

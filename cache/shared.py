@@ -193,7 +193,7 @@ class SharedCache:
     def fetch(self, record: ArtifactRecord) -> ArtifactRecord:
         """Download one artifact (see `download`) and record it in the local index."""
         self.download(record)
-        self.store.index.add_artifacts([record])
+        self.store.index.add_artifacts([record], replace=True)  # the file in place is the shared one
         return record
 
     # -- push --------------------------------------------------------------------------------

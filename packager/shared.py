@@ -133,7 +133,8 @@ class SharedCacheSession:
                     self._go_offline(error)
             else:
                 done.append(record)
-        self.store.index.add_artifacts(done)  # rows after files, in this thread (sqlite connections stay put)
+        # Rows after files, in this thread (sqlite connections stay put); they describe the files now here.
+        self.store.index.add_artifacts(done, replace=True)
         self.fetched += [record.input_hash for record in done]
         return {record.input_hash for record in done}
 

@@ -212,3 +212,19 @@ def test_ci_fresh_clone_with_warm_shared_cache_builds_and_publishes_nothing(tmp_
     # ...and the first machine learns it from the shared cache: nothing left to publish there either.
     first.write("src/lambda/report.py", "def handler(event, context):\n    return 'changed in CI'\n")
     assert first.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_a_fetched_artifact_replaces_a_stale_local_row(tmp_path, aws):
+    first = shared_repo(tmp_path)
+    layer = {a["id"]: a for a in first.pkg_json("build")["artifacts"]}["lambda/internal_libs"]
+    second = clone(first, tmp_path, "second")
+    second.pkg_json("build", "--no-shared-cache")
+    conn = sqlite3.connect(second.cache_dir / "index.sqlite")
+    with conn:  # a row that no longer matches anything, and its file gone
+        conn.execute("UPDATE artifacts SET sha256 = 'stale' WHERE input_hash = ?", (layer["input_hash"],))
+    conn.close()
+    os.unlink(second.cache_dir / "store" / layer["input_hash"][:2] / f"{layer['input_hash']}.zip")
+    report = {a["id"]: a for a in second.pkg_json("build")["artifacts"]}
+    assert report["lambda/internal_libs"]["status"] == "cached"  # fetched, not rebuilt
+    assert report["lambda/internal_libs"]["sha256"] == layer["sha256"]
+    assert second.pkg_json("cache", "verify")["problems"] == []
