@@ -18,11 +18,11 @@ from packager.errors import PkgError
 def _human(size: int | None) -> str:
     if size is None:
         return "-"
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
-    return ""
+    return f"{size:.1f} GB"
 
 
 def _emit_json(document: dict) -> None:
