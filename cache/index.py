@@ -283,21 +283,7 @@ class Index:
         self, account: str, region: str, stage: str, resource_id: str, input_hash: str, details: dict
     ) -> None:
         """Record what the publisher confirmed for one resource (call only after the service answered)."""
-        with self.conn:
-            self._put(
-                "published",
-                [
-                    {
-                        "account": account,
-                        "region": region,
-                        "stage": stage,
-                        "resource_id": resource_id,
-                        "input_hash": input_hash,
-                        "details": json.dumps(details, sort_keys=True),
-                        "published": utc_now(),
-                    }
-                ],
-            )
+        self.record_published_many(account, region, stage, [(resource_id, input_hash, details)])
 
     def record_published_many(
         self, account: str, region: str, stage: str, rows: list[tuple[str, str, dict]]
