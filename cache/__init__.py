@@ -6,5 +6,5 @@ it knows nothing about Lambda, Glue or EMR.
 
 # File names inside a cache folder.
 INDEX_NAME = "index.sqlite"
-# A summary a build derives from the index (packager/build/noop.py): any index write voids it.
+# A summary a build derives from the index (packager/builders/noop.py): any index write voids it.
 SUMMARY_NAME = "last-build.json"

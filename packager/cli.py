@@ -67,7 +67,7 @@ def cli(ctx: click.Context, root: str | None) -> None:
 
 
 def _workspace(ctx: click.Context):
-    from packager.build.builder import open_workspace
+    from packager.builders.builder import open_workspace
 
     ws = open_workspace(_root(ctx))
     ctx.call_on_close(ws.close)
@@ -90,8 +90,8 @@ def _artifact_json(item, store) -> dict:
 
 def _build_step(ws, names, force: bool, refresh_deps: bool, jobs: int | None, as_json: bool):
     """collect -> plan -> fetch from the shared cache -> build, with progress; returns (planned, built)."""
-    from packager.build.builder import build as run_build
-    from packager.build.builder import collect, plan_build
+    from packager.builders.builder import build as run_build
+    from packager.builders.builder import collect, plan_build
 
     collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=_progress, force=force)
     ws.warnings = collected.warnings
@@ -133,7 +133,7 @@ def build(
     no_shared_cache: bool,
 ) -> None:
     """Build the artifacts whose inputs changed (all, or NAMES: functions or artifact ids, with their layers)."""
-    from packager.build import noop
+    from packager.builders import noop
     from packager.repo import cache_dir_of
 
     started = time.perf_counter()
@@ -228,7 +228,7 @@ def plan(
     as_json: bool,
 ) -> None:
     """Say what `pkg build` would build, and with --stage what `pkg publish` would do, and why."""
-    from packager.build.builder import collect, plan_build
+    from packager.builders.builder import collect, plan_build
 
     if refresh and not stage:
         raise PkgError("--refresh compares with a stage's live functions", hint="add --stage NAME")
@@ -239,7 +239,7 @@ def plan(
     planned = plan_build(ws, collected, force)
     staged = None
     if stage:
-        from packager.publish.stage import plan_stage
+        from packager.deploy.stage import plan_stage
         from packager.shared import open_shared_cache
 
         shared = open_shared_cache(ws, enabled=True, warn=_warn, stage=stage, region=region)
@@ -313,7 +313,7 @@ def publish(
     no_shared_cache: bool,
 ) -> None:
     """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
-    from packager.publish.stage import open_stage_session, plan_stage, publish_stage, stage_lock
+    from packager.deploy.stage import open_stage_session, plan_stage, publish_stage, stage_lock
     from packager.shared import open_shared_cache
 
     started = time.perf_counter()
@@ -375,8 +375,8 @@ def gc(
     ctx: click.Context, stage: str, keep: int, dry_run: bool, profile: str | None, region: str | None, as_json: bool
 ) -> None:
     """Delete layer versions and S3 artifacts of a stage that nothing uses, beyond the newest --keep."""
-    from packager.publish.aws import open_session
-    from packager.publish.gc import execute_gc, plan_gc
+    from packager.deploy.aws import open_session
+    from packager.deploy.gc import execute_gc, plan_gc
     from packager.shared import open_shared_cache
 
     ws = _workspace(ctx)
@@ -714,7 +714,7 @@ def run_command(ctx, job, args, stage, wait, timeout, profile, region, as_json) 
     Glue: StartJobRun with ARGS as `--key value` Arguments. EMR: StartJobRun on the configured EMR
     Serverless application, or an AddJobFlowSteps step (command-runner.jar spark-submit) on the cluster.
     """
-    from packager.run import run_job
+    from packager.deploy.run import run_job
 
     ws = _workspace(ctx)
     report = run_job(ws, stage, job, list(args), wait, timeout, profile, region)

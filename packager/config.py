@@ -63,7 +63,7 @@ STAGE_TABLE = Table(
     **{"lambda": LAMBDA_TABLE},
 )
 
-# [tool.pkg.dependencies]: how Lambda dependency layers are installed (packager/build/lambda_deps.py).
+# [tool.pkg.dependencies]: how Lambda dependency layers are installed (packager/builders/lambda_deps.py).
 # Build-time only, so not per stage; every key but `installer` is part of each dependency-set hash.
 DEPENDENCIES_TABLE = Table(
     index_url=str,  # a team mirror instead of PyPI

@@ -356,7 +356,7 @@ def render_lock_input(root: str, env: DevEnv) -> str:
     resolved, comments dropped) and the project's own dependencies take their place.
     """
     from cache.hashing import file_digest
-    from packager.build.requirements import RequirementsReader
+    from packager.builders.requirements import RequirementsReader
 
     reader = RequirementsReader(root, lambda _relpath, abspath: file_digest(abspath))
 

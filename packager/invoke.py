@@ -24,9 +24,9 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
 
-from packager.build.artifacts import ArtifactSpec
-from packager.build.builder import Workspace, build, collect, plan_build
-from packager.build.lambda_artifacts import function_id
+from packager.builders.artifacts import ArtifactSpec
+from packager.builders.builder import Workspace, build, collect, plan_build
+from packager.builders.lambda_artifacts import function_id
 from packager.envs import env_for_service, env_python, find_manager
 from packager.errors import PkgError
 from packager.runtimes import (
@@ -368,7 +368,7 @@ def invoke_glue_python_shell(
     The script's stdout goes to `on_stdout`, its stderr to `on_output`. Its arguments are the job's
     default_arguments followed by `args`, as Glue passes DefaultArguments then the run's Arguments.
     """
-    from packager.build.job_artifacts import job_id
+    from packager.builders.job_artifacts import job_id
     from packager.config import job_settings
 
     service = "glue_python_shell"

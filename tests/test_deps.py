@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Repo, make_repo
-from packager.build.builder import collect, open_workspace
+from packager.builders.builder import collect, open_workspace
 from packager.runtimes import LAMBDA_LIMITS
 from wheelhouse import WHEELS, write_wheel
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from cache.hashing import file_digest
-from packager.build.installed import ENTRY_OVERHEAD, Distribution, InstalledFile
-from packager.build.installer import Platform, tag_problem
-from packager.build.layer_chunks import LayerLimitError, assign_chunks
-from packager.build.requirements import DependencyError, RequirementsReader
+from packager.builders.installed import ENTRY_OVERHEAD, Distribution, InstalledFile
+from packager.builders.installer import Platform, tag_problem
+from packager.builders.layer_chunks import LayerLimitError, assign_chunks
+from packager.builders.requirements import DependencyError, RequirementsReader
 from packager.runtimes import LAMBDA_RUNTIMES, MB
 
 
@@ -180,8 +180,8 @@ def _tree(root: Path) -> list[Distribution]:
 
 
 def _prepared(root: Path, dists: list[Distribution], streams: Path) -> list:
-    from packager.build.installed import stream_name
-    from packager.build.zips import STORED, PreparedEntry
+    from packager.builders.installed import stream_name
+    from packager.builders.zips import STORED, PreparedEntry
 
     return [
         PreparedEntry(
@@ -201,8 +201,8 @@ def _prepared(root: Path, dists: list[Distribution], streams: Path) -> list:
 def test_chunks_written_from_streams_are_the_zips_zipfile_would_write(tmp_path):
     import zipfile
 
-    from packager.build.installed import measure
-    from packager.build.zips import STORED, ZipEntry, write_deterministic_zip, write_prepared_zip
+    from packager.builders.installed import measure
+    from packager.builders.zips import STORED, ZipEntry, write_deterministic_zip, write_prepared_zip
 
     root = tmp_path / "tree"
     dists = _tree(root)
@@ -227,8 +227,8 @@ def test_chunks_written_from_streams_are_the_zips_zipfile_would_write(tmp_path):
 def test_a_file_too_big_for_a_chunk_is_deflated_harder(tmp_path):
     import zipfile
 
-    from packager.build.installed import BEST_LEVEL, measure
-    from packager.build.zips import write_prepared_zip
+    from packager.builders.installed import BEST_LEVEL, measure
+    from packager.builders.zips import write_prepared_zip
 
     root = tmp_path / "tree"
     dists = _tree(root)

@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import make_repo
 
-from packager.build.noop import requirement_includes
+from packager.builders.noop import requirement_includes
 
 PROBE = """
 import sys
@@ -20,7 +20,7 @@ try:
     cli.main(args=sys.argv[1:], prog_name="pkg", standalone_mode=False)
 except SystemExit:
     pass
-print("SLOW" if "packager.build.builder" in sys.modules else "FAST", file=sys.stderr)
+print("SLOW" if "packager.builders.builder" in sys.modules else "FAST", file=sys.stderr)
 """
 
 

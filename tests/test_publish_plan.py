@@ -12,7 +12,7 @@ import pytest
 
 from cache.index import Index, PublishedRecord
 from packager.errors import PlanError
-from packager.plan import (
+from packager.deploy.lambda_plan import (
     CodeArtifact,
     FunctionResource,
     LayerRef,

@@ -23,9 +23,9 @@ import xxhash
 
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
-from packager.build.artifacts import ArtifactSpec, SourceFile, check_sources, internal_libs_files
-from packager.build.requirements import DependencyError, RequirementsReader
-from packager.build.wheels import (
+from packager.builders.artifacts import ArtifactSpec, SourceFile, check_sources, internal_libs_files
+from packager.builders.requirements import DependencyError, RequirementsReader
+from packager.builders.wheels import (
     INTERNAL_LIBS_WHEEL,
     IndexOptions,
     WheelTarget,
@@ -34,7 +34,7 @@ from packager.build.wheels import (
     write_pure_wheel,
     write_wheelhouse,
 )
-from packager.build.zips import ZipEntry, write_deterministic_zip
+from packager.builders.zips import ZipEntry, write_deterministic_zip
 from packager.config import Config, job_settings
 from packager.discover import INTERNAL_LIBS, Entry, Service, discover_service
 from packager.errors import DiscoveryError, UnsafeFileError

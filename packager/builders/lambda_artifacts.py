@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
-from packager.build.artifacts import ArtifactSpec, SourceFile, internal_libs_files
-from packager.build.zips import ZipEntry, write_deterministic_zip
+from packager.builders.artifacts import ArtifactSpec, SourceFile, internal_libs_files
+from packager.builders.zips import ZipEntry, write_deterministic_zip
 from packager.config import Config
 from packager.discover import INTERNAL_LIBS, Entry, Service
 from packager.errors import UnsafeFileError

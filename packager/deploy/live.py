@@ -1,8 +1,8 @@
-"""Read-only views of what is deployed, in the shapes the planner compares (packager.plan.LiveState)."""
+"""Read-only views of what is deployed, in the shapes the planner compares (packager.deploy.lambda_plan.LiveState)."""
 
 from __future__ import annotations
 
-from packager.publish.aws import AwsSession, explain_error, object_exists
+from packager.deploy.aws import AwsSession, explain_error, object_exists
 
 
 def function_state(configuration: dict, tags: dict | None) -> dict:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from packager.build.zips import COMPRESS_LEVEL, FIXED_DATE_TIME
+from packager.builders.zips import COMPRESS_LEVEL, FIXED_DATE_TIME
 from packager.errors import PkgError
 
 # The internal_libs wheel's name and version; the S3 key holds the content hash, so the version needn't.
@@ -160,7 +160,7 @@ def write_pure_wheel(path: str, files: list[tuple[str, str]]) -> int:
 
 def write_wheelhouse(path: str, wheel_dir: str, wheels: list[str]) -> int:
     """A zip holding the downloaded wheels flat (the publisher uploads each one to S3)."""
-    from packager.build.zips import ZipEntry, write_deterministic_zip
+    from packager.builders.zips import ZipEntry, write_deterministic_zip
 
     return write_deterministic_zip(path, [ZipEntry(name, os.path.join(wheel_dir, name)) for name in wheels])
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import xxhash
 
-from packager.build.zips import ARCHIVE_OVERHEAD
+from packager.builders.zips import ARCHIVE_OVERHEAD
 from packager.errors import PkgError
 from packager.runtimes import LAMBDA_LIMITS, MB
 
 if TYPE_CHECKING:  # installed.py is imported only when something is installed
-    from packager.build.installed import Distribution, InstalledFile
+    from packager.builders.installed import Distribution, InstalledFile
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cache.index import PublishedRecord
-from packager.plan import PublishPlan, Target, desired_resources, plan_publish
-from packager.publish.aws import AwsSession, open_session
-from packager.publish.executor import OnDone, Outcome, execute
-from packager.publish.live import LambdaLiveState
-from packager.job_plan import plan_jobs
-from packager.publish.glue import JobLiveStateAws
+from packager.deploy.lambda_plan import PublishPlan, Target, desired_resources, plan_publish
+from packager.deploy.aws import AwsSession, open_session
+from packager.deploy.executor import OnDone, Outcome, execute
+from packager.deploy.live import LambdaLiveState
+from packager.deploy.jobs_plan import plan_jobs
+from packager.deploy.glue import JobLiveStateAws
 
 
 def open_stage_session(ws, stage: str, profile: str | None = None, region: str | None = None, jobs: int = 8):
@@ -62,7 +62,7 @@ def plan_stage(
     job_actions, job_drift = plan_jobs(
         config, target, planned, ws.store, recorded, JobLiveStateAws(aws), refresh, bucket, reasons
     )
-    plan.actions += job_actions  # Glue and EMR jobs: packager/job_plan.py
+    plan.actions += job_actions  # Glue and EMR jobs: packager/deploy/jobs_plan.py
     plan.drift += job_drift
     if plan.drift:
         _record_drift(index, target, recorded, plan)

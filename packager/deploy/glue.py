@@ -7,9 +7,9 @@ and returns what the index records once AWS confirmed it.
 
 from __future__ import annotations
 
-from packager.job_plan import CREATE_JOB, PUT_OBJECT, TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_JOB
-from packager.plan import Action
-from packager.publish.aws import AwsSession, explain_error, object_exists
+from packager.deploy.jobs_plan import CREATE_JOB, PUT_OBJECT, TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_JOB
+from packager.deploy.lambda_plan import Action
+from packager.deploy.aws import AwsSession, explain_error, object_exists
 
 # Glue job run states that end a run (GetJobRun's JobRunState).
 GLUE_FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"})

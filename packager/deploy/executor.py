@@ -17,11 +17,11 @@ from typing import Callable
 
 from cache.index import Index, PublishedRecord
 from packager.errors import PkgError, PublishError
-from packager.plan import SKIP, Action, LayerRef, PublishPlan, configuration_hash
-from packager.publish.aws import AwsSession, explain_error
-from packager.publish.live import function_state
-from packager.build.job_artifacts import JOB_SERVICES
-from packager.publish.glue import call_job_action
+from packager.deploy.lambda_plan import SKIP, Action, LayerRef, PublishPlan, configuration_hash
+from packager.deploy.aws import AwsSession, explain_error
+from packager.deploy.live import function_state
+from packager.builders.job_artifacts import JOB_SERVICES
+from packager.deploy.glue import call_job_action
 
 # Steps that change a function already recorded (flagged "pending" in its row until they are done).
 _FUNCTION_UPDATES = frozenset({"update_function_code", "update_function_configuration", "tag_resource", "untag_resource"})
@@ -62,7 +62,7 @@ class _FunctionClient:
         self.lam = aws.client("lambda")
 
     def call(self, action: Action, previous: str | None) -> dict:
-        if action.id.split("/", 1)[0] in JOB_SERVICES:  # Glue and EMR jobs: packager/publish/glue.py
+        if action.id.split("/", 1)[0] in JOB_SERVICES:  # Glue and EMR jobs: packager/deploy/glue.py
             return call_job_action(self.aws, action)
         params = action.params
         lam = self.lam

@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from packager.build.requirements import DependencyError
+from packager.builders.requirements import DependencyError
 from packager.runtimes import MACHINES, Runtime
 
 INSTALLERS = ("auto", "uv", "pip")

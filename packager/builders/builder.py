@@ -13,10 +13,10 @@ from typing import Callable
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
-from packager.build.artifacts import ArtifactSpec, check_sources, explain
-from packager.build.lambda_artifacts import lambda_code
-from packager.build.lambda_deps import check_function_limits, lambda_dependency_layers
-from packager.build.job_artifacts import ARCHIVE_KIND, WHEELHOUSE_KIND, job_artifacts
+from packager.builders.artifacts import ArtifactSpec, check_sources, explain
+from packager.builders.lambda_artifacts import lambda_code
+from packager.builders.lambda_deps import check_function_limits, lambda_dependency_layers
+from packager.builders.job_artifacts import ARCHIVE_KIND, WHEELHOUSE_KIND, job_artifacts
 from packager.config import Config, load_config
 from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
 from packager.errors import DiscoveryError, PkgError

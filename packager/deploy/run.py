@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from packager.build.job_artifacts import JOB_SERVICES, job_id
+from packager.builders.job_artifacts import JOB_SERVICES, job_id
 from packager.errors import ConfigError, PkgError
 
 DEFAULT_TIMEOUT = 3600.0
@@ -81,12 +81,12 @@ def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]
     service = artifact_id.split("/", 1)[0]
     name = row.details["name"]
     if service != "emr":
-        from packager.publish.glue import start_glue_run
+        from packager.deploy.glue import start_glue_run
 
         arguments = glue_arguments(args)
         run_id = start_glue_run(aws, name, arguments)
         return RunReport(artifact_id, name, "glue", run_id, {"JobName": name, "Arguments": arguments})
-    from packager.publish import emr
+    from packager.deploy import emr
 
     spec = row.details["spec"]
     arguments = [*spec["arguments"], *args]
@@ -116,15 +116,15 @@ def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]
 def poll(aws, report: RunReport, spec: dict | None) -> None:
     """Refresh `report.state` / `report.finished` with one read call."""
     if report.platform == "glue":
-        from packager.publish.glue import glue_run_state
+        from packager.deploy.glue import glue_run_state
 
         report.state, report.finished, report.details = glue_run_state(aws, report.name, report.run_id)
     elif report.platform == "emr-serverless":
-        from packager.publish.emr import serverless_run_state
+        from packager.deploy.emr import serverless_run_state
 
         report.state, report.finished, report.details = serverless_run_state(aws, spec, report.run_id)
     else:
-        from packager.publish.emr import cluster_step_state
+        from packager.deploy.emr import cluster_step_state
 
         report.state, report.finished, report.details = cluster_step_state(aws, spec, report.run_id)
 
@@ -149,8 +149,8 @@ def run_job(
     ws, stage: str, name: str, args: list[str], wait: bool, timeout: float, profile=None, region=None
 ) -> RunReport:
     """Start (and with `wait`, follow) one run of a published job of `stage`."""
-    from packager.plan import Target
-    from packager.publish.aws import open_session
+    from packager.deploy.lambda_plan import Target
+    from packager.deploy.aws import open_session
 
     artifact_id = resolve_job_id(name)
     aws = open_session(stage, ws.config.stage(stage), profile, region)

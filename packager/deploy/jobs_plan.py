@@ -1,6 +1,6 @@
 """Glue and EMR jobs: desired state from the build's artifacts, and the actions that bring AWS there.
 
-The same model as packager/plan.py (chalice): plain resources (`S3Upload`, `GlueJobResource`,
+The same model as packager/deploy/lambda_plan.py (chalice): plain resources (`S3Upload`, `GlueJobResource`,
 `EmrRunSpec`), a planner that compares them with the index rows of this account/region/stage and,
 where asked or where nothing is recorded, with a read-only `JobLiveState`; it returns `Action`s
 named after AWS operations and never calls a mutating API nor imports boto3.
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from cache.index import PublishedRecord
-from packager.build.job_artifacts import JOB_SERVICES, SCRIPT_KINDS, WHEELHOUSE_KIND
+from packager.builders.job_artifacts import JOB_SERVICES, SCRIPT_KINDS, WHEELHOUSE_KIND
 from packager.config import Config, job_settings
 from packager.errors import ConfigError, PkgError
-from packager.plan import SKIP, Action, Drift, Target
+from packager.deploy.lambda_plan import SKIP, Action, Drift, Target
 from packager.runtimes import GLUE_ARGUMENTS_MAX_BYTES, GLUE_JOB_NAME_LENGTH, emr_runtime
 
 S3_PREFIX = "pkg"

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cache.hashing import file_digest
-from packager.build.installer import Platform, tag_problem
-from packager.build.requirements import DependencyError, canonical_name
-from packager.build.zips import COMPRESS_LEVEL, ENTRY_OVERHEAD, STORED
+from packager.builders.installer import Platform, tag_problem
+from packager.builders.requirements import DependencyError, canonical_name
+from packager.builders.zips import COMPRESS_LEVEL, ENTRY_OVERHEAD, STORED
 
 _SAMPLE = 256 * 1024
 _BLOCK = 1 << 20

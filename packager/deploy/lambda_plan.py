@@ -4,7 +4,7 @@ The chalice model: resources are plain data (`LayerResource`, `FunctionResource`
 compares them with what the index recorded for this account/region/stage and, where asked or
 where nothing is recorded, with what AWS reports through a read-only `LiveState`. It returns a
 list of `Action`s named after the AWS operation each performs; it never calls a mutating API and
-never imports boto3 (the executor in packager/publish/ does both).
+never imports boto3 (the executor in packager/deploy/ does both).
 """
 
 from __future__ import annotations

@@ -22,18 +22,18 @@ from cache.hashing import FileDigests, input_hash
 from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
-from packager.build.artifacts import ArtifactSpec
-from packager.build.installer import INSTALLERS, InstallOptions, Platform
-from packager.build.layer_chunks import DistributionSize, LayerLimitError, biggest, human
-from packager.build.requirements import DependencyError, Requirements, RequirementsReader
-from packager.build.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
+from packager.builders.artifacts import ArtifactSpec
+from packager.builders.installer import INSTALLERS, InstallOptions, Platform
+from packager.builders.layer_chunks import DistributionSize, LayerLimitError, biggest, human
+from packager.builders.requirements import DependencyError, Requirements, RequirementsReader
+from packager.builders.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
 from packager.discover import Service
 from packager.errors import ConfigError
 from packager.runtimes import LAMBDA_LIMITS, LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
 
 if TYPE_CHECKING:
-    from packager.build.installed import Distribution
+    from packager.builders.installed import Distribution
 
 # Installing (installed.py, installer subprocesses, tempfile) is imported where it happens: a no-op
 # build never installs, and every import counts against its time budget.
@@ -179,7 +179,7 @@ class DependencyInstaller:
 
     def _measured_before(self, prefix: str) -> dict[str, tuple[list[int], str]]:
         """digest -> ([size in the zip, level, crc], its stream) from this group's previous install."""
-        from packager.build.installed import stream_name
+        from packager.builders.installed import stream_name
 
         previous = self.ws.store.index.last_input_hashes().get(prefix)
         if not previous:
@@ -262,9 +262,9 @@ class DependencyInstaller:
         )
 
     def _install_into(self, tmp: str, group: LayerGroup, set_hash: str) -> dict:
-        from packager.build.installed import check_tags, measure, scan_tree
-        from packager.build.installer import run_install
-        from packager.build.layer_chunks import assign_chunks
+        from packager.builders.installed import check_tags, measure, scan_tree
+        from packager.builders.installer import run_install
+        from packager.builders.layer_chunks import assign_chunks
 
         dep = group.dependency_set
         label = group.source
@@ -374,7 +374,7 @@ def chunk_settings(platform: Platform) -> dict:
 
 def _chunk_writer(installed: InstalledSet, k: int, limit: int):
     def write(path: str) -> int:
-        from packager.build.installed import stream_name
+        from packager.builders.installed import stream_name
 
         if not os.path.isdir(installed.tree):
             raise DependencyError(

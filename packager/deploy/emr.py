@@ -1,12 +1,12 @@
 """EMR runs from a recorded run specification: EMR Serverless StartJobRun, or a step on an EMR cluster.
 
 EMR has no job resource: publishing uploads the artifacts and records the specification
-(packager/job_plan.py); these calls start and follow runs of it.
+(packager/deploy/jobs_plan.py); these calls start and follow runs of it.
 """
 
 from __future__ import annotations
 
-from packager.publish.aws import AwsSession, explain_error
+from packager.deploy.aws import AwsSession, explain_error
 
 SERVERLESS_FINAL_STATES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 STEP_FINAL_STATES = frozenset({"COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED"})
