@@ -80,7 +80,7 @@ def _artifact_json(item, store) -> dict:
         "id": item.spec.id,
         "kind": item.spec.kind,
         "input_hash": item.spec.input_hash,
-        "status": "built" if item.action == "build" else "cached",
+        "status": "built" if item.to_build else "cached",
         "path": store.abspath(record.path) if record else None,
         "sha256": record.sha256 if record else None,
         "size": record.size if record else None,
@@ -98,9 +98,9 @@ def _build_step(ws, names, force: bool, refresh_deps: bool, jobs: int | None, as
     for warning in collected.warnings:
         _warn(warning)
     planned = plan_build(ws, collected, force)
-    todo = [item for item in planned if item.action == "build"]
+    todo = [item for item in planned if item.to_build]
     if todo and ws.shared and ws.shared.fetch_planned(planned):
-        todo = [item for item in planned if item.action == "build"]
+        todo = [item for item in planned if item.to_build]
     if todo and sys.stderr.isatty():
         with click.progressbar(length=len(todo), label="building", file=sys.stderr, show_pos=True) as bar:
             run_build(ws, planned, on_built=lambda item: bar.update(1), jobs=jobs)
@@ -247,8 +247,8 @@ def plan(
             shared.pull()  # what teammates and CI already published
         staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region)
     summary = {
-        "build": sum(item.action == "build" for item in planned),
-        "cached": sum(item.action == "cached" for item in planned),
+        "build": sum(item.to_build for item in planned),
+        "cached": sum(not item.to_build for item in planned),
     }
     if as_json:
         document = {
@@ -257,7 +257,7 @@ def plan(
                     "id": item.spec.id,
                     "kind": item.spec.kind,
                     "input_hash": item.spec.input_hash,
-                    "action": item.action,
+                    "action": str(item.status),
                     "reason": item.reason,
                     # Dependency chunks know their unzipped size before they are built.
                     "size": item.record.size if item.record else None,
@@ -274,8 +274,8 @@ def plan(
         _emit_json(document)
         return
     for item in planned:
-        click.echo(f"{item.action:<7} {item.spec.id:<48} {item.reason}")
-    to_build = sum(item.action == "build" for item in planned)
+        click.echo(f"{item.status:<7} {item.spec.id:<48} {item.reason}")
+    to_build = sum(item.to_build for item in planned)
     click.echo(f"{to_build} to build, {len(planned) - to_build} cached")
     if staged:
         _echo_publish_plan(staged)

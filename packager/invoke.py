@@ -111,15 +111,15 @@ def _build(
     What the team's shared cache already holds (when the command opened it as `ws.shared`) is fetched.
     """
     planned = plan_build(ws, collect(ws, [artifact_id]))
-    if ws.shared and any(item.action == "build" for item in planned):
+    if ws.shared and any(item.to_build for item in planned):
         ws.shared.fetch_planned(planned)
-    todo = sum(item.action == "build" for item in planned)
+    todo = sum(item.to_build for item in planned)
     if todo:
         on_progress(f"building {todo} artifact{'s' * (todo != 1)} of {artifact_id}...")
     build(ws, planned)
     files = {item.spec.id: ws.store.abspath(item.record.path) for item in planned}
     spec = next(item.spec for item in planned if item.spec.id == artifact_id)
-    return spec, files, [item.spec.id for item in planned if item.action == "build"]
+    return spec, files, [item.spec.id for item in planned if item.to_build]
 
 
 @dataclass

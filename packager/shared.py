@@ -21,6 +21,7 @@ from cache.shared import (
     s3_client,
 )
 from packager.errors import ConfigError
+from packager.model import BuildStatus
 
 Warn = Callable[[str], None]
 
@@ -95,7 +96,7 @@ class SharedCacheSession:
     def fetch_planned(self, planned) -> int:
         """Turn planned builds into verified downloads where the shared cache has the artifact."""
         # What --force or --refresh-deps asks to make anew is not taken from anyone's cache either.
-        todo = [item for item in planned if item.action == "build" and item.reason not in ("--force", "--refresh-deps")]
+        todo = [item for item in planned if item.to_build and not item.forced]
         if not todo:
             return 0
         remote = self.records(item.spec.input_hash for item in todo)
@@ -103,7 +104,7 @@ class SharedCacheSession:
         fetched = self.fetch_many([record for _item, record in wanted])
         for item, record in wanted:
             if record.input_hash in fetched:
-                item.action, item.reason, item.record = "cached", "fetched from the shared cache", record
+                item.status, item.reason, item.record = BuildStatus.CACHED, "fetched from the shared cache", record
         return len(fetched)
 
     def fetch_many(self, records: list[ArtifactRecord]) -> set[str]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from cache.hashing import FileDigests, SymlinkEscapeError, input_hash, walk_tree
 from packager.discover import InternalLibs, Service
 from packager.errors import UnsafeFileError
+from packager.model import ArtifactId
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class ArtifactSpec:
     # What `explain` compares when the inputs aren't source files (a dependency chunk: its distributions).
     inputs: dict[str, str] | None = None
     unzipped_size: int | None = None  # known before building (dependency chunks), else None
+
+    @cached_property
+    def artifact(self) -> ArtifactId:
+        """The id, parsed once (read its service, role and name here, never by splitting `id`)."""
+        return ArtifactId.parse(self.id)
 
     def __post_init__(self) -> None:
         if not self.input_hash:

@@ -20,6 +20,7 @@ from packager.builders.job_artifacts import ARCHIVE_KIND, WHEELHOUSE_KIND, job_a
 from packager.config import Config, load_config
 from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
 from packager.errors import DiscoveryError, PkgError
+from packager.model import BuildStatus
 from packager.repo import cache_dir_of
 
 JOB_DEPS_KINDS = (WHEELHOUSE_KIND, ARCHIVE_KIND)
@@ -130,12 +131,18 @@ def collect(
 
 @dataclass
 class PlannedArtifact:
-    """One artifact and what `pkg build` would do with it."""
+    """One artifact and what `pkg build` would do with it; `reason` is for people, never for control flow."""
 
     spec: ArtifactSpec
-    action: str  # "build" or "cached"
+    status: BuildStatus
     reason: str
     record: ArtifactRecord | None = None  # the index row once it exists
+    forced: bool = False  # --force or --refresh-deps: made anew, never taken from a cache
+    up_to_date: bool = False  # cached, and the last build of this id had this very input
+
+    @property
+    def to_build(self) -> bool:
+        return self.status is BuildStatus.BUILD
 
 
 def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list[PlannedArtifact]:
@@ -155,16 +162,17 @@ def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list
     for spec in collected.specs:
         record = records.get(spec.input_hash)
         if force:
-            planned.append(PlannedArtifact(spec, "build", "--force"))
+            planned.append(PlannedArtifact(spec, BuildStatus.BUILD, "--force", forced=True))
         elif spec.id in collected.refresh:
-            planned.append(PlannedArtifact(spec, "build", "--refresh-deps"))
+            planned.append(PlannedArtifact(spec, BuildStatus.BUILD, "--refresh-deps", forced=True))
         elif record is not None and _present(record):
-            reason = "up to date" if last_hashes.get(spec.id) == spec.input_hash else "built before (cached)"
-            planned.append(PlannedArtifact(spec, "cached", reason, record))
+            up_to_date = last_hashes.get(spec.id) == spec.input_hash
+            reason = "up to date" if up_to_date else "built before (cached)"
+            planned.append(PlannedArtifact(spec, BuildStatus.CACHED, reason, record, up_to_date=up_to_date))
         elif record is not None:
-            planned.append(PlannedArtifact(spec, "build", "artifact file missing from the cache"))
+            planned.append(PlannedArtifact(spec, BuildStatus.BUILD, "artifact file missing from the cache"))
         else:
-            planned.append(PlannedArtifact(spec, "build", ""))
+            planned.append(PlannedArtifact(spec, BuildStatus.BUILD, ""))
             to_explain.append(planned[-1])
     history = index.last_inputs(item.spec.id for item in to_explain) if to_explain else {}
     for item in to_explain:
@@ -184,7 +192,7 @@ def build(
 ) -> list[PlannedArtifact]:
     """Build every planned artifact marked "build" (in parallel) and record it after its file is in place."""
     index = ws.store.index
-    todo = [item for item in planned if item.action == "build"]
+    todo = [item for item in planned if item.to_build]
     if todo:
         from concurrent.futures import ThreadPoolExecutor, as_completed  # only when there is work
 
@@ -212,6 +220,6 @@ def build(
                 pool.shutdown(wait=True, cancel_futures=True)  # stop queued builds; finished ones stay recorded
                 raise
     for item in planned:
-        if item.action == "cached" and item.reason != "up to date":
+        if item.status is BuildStatus.CACHED and not item.up_to_date:
             index.remember_inputs(item.spec.id, item.spec.input_hash, item.spec.manifest)
     return planned

@@ -56,7 +56,7 @@ def plan_stage(
     index = ws.store.index
     recorded = index.published(target.account, target.region, stage)
     bucket = stage_table.get("artifact_bucket") or config.raw.get("artifact_bucket")
-    reasons = {item.spec.id: item.reason for item in planned if item.action == "build"}
+    reasons = {item.spec.id: item.reason for item in planned if item.to_build}
     live = LambdaLiveState(aws, jobs)
     plan = plan_publish(target, layers, functions, recorded, live, refresh, bucket, reasons)
     job_actions, job_drift = plan_jobs(
