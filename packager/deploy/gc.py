@@ -31,6 +31,11 @@ class GcAction:
     reason: str
     params: dict = field(default_factory=dict)
 
+    @property
+    def kind(self) -> str:
+        """What happens to it; callers outside packager/deploy read this, not `action`."""
+        return self.action
+
     def to_json(self) -> dict:
         return {"action": self.action, "name": self.name, "reason": self.reason}
 

@@ -136,6 +136,11 @@ class Action:
     resource_id: str = ""  # the index row this action updates once AWS confirms ("" for none)
     input_hash: str = ""  # the input the row then stands for ("" keeps the row's)
 
+    @property
+    def kind(self) -> str:
+        """The AWS operation (or skip); callers outside packager/deploy read this, not `action`."""
+        return self.action
+
     def to_json(self) -> dict:
         return {"id": self.id, "action": self.action, "reason": self.reason, "name": self.name}
 
