@@ -47,3 +47,14 @@ class PlanError(PkgError):
 
 class PublishError(PkgError):
     """AWS refused or failed a publish step; what completed before it is recorded."""
+
+
+# deploy: planning jobs and following runs
+class JobPlanError(PkgError):
+    """A job can't be published as configured (a limit, a name, a missing setting)."""
+
+
+class RunTimeoutError(PkgError):
+    """A run did not finish before `--timeout`: it goes on in AWS; pkg stopped waiting."""
+
+    exit_code = 2

@@ -11,26 +11,18 @@ import sqlite3
 import pytest
 
 from cache.index import Index, PublishedRecord
+from packager.deploy.actions import LayerRef, Target
+from packager.deploy.lambda_plan import CodeArtifact, FunctionResource, LayerResource, check_limits, plan_publish
+from packager.deploy.naming import check_layer_name, layer_name
+from packager.deploy.records import FunctionState, configuration_hash
 from packager.errors import PlanError
-from packager.deploy.lambda_plan import (
-    CodeArtifact,
-    FunctionResource,
-    LayerRef,
-    LayerResource,
-    Target,
-    _check_function_limits,
-    check_layer_name,
-    configuration_hash,
-    layer_name,
-    plan_publish,
-)
 
 TARGET = Target("123456789012", "us-east-1", "dev")
 SHA = "ab" * 32
 
 
 class MemoryLive:
-    """What AWS would answer to GetFunction / ListLayerVersions / HeadObject, from dicts."""
+    """What AWS would answer to GetFunction / ListLayerVersions / HeadObject, from dicts (a LiveState)."""
 
     def __init__(self, functions=None, layer_versions=None, objects=()):
         self.functions = functions or {}
@@ -40,7 +32,19 @@ class MemoryLive:
 
     def function(self, name):
         self.reads += 1
-        return self.functions.get(name)
+        state = self.functions.get(name)
+        return FunctionState.from_details(state) if state is not None else None
+
+    def prefetch_functions(self, names):
+        pass
+
+    def glue_job(self, name):
+        self.reads += 1
+        return None
+
+    def glue_tags(self, arn):
+        self.reads += 1
+        return {}
 
     def layer_versions(self, name):
         self.reads += 1
@@ -226,22 +230,22 @@ def test_layer_name_limit_follows_the_arn_length():
 
 
 def test_more_than_five_layers_is_refused():
-    layers = {f"lambda/l{k}": layer(artifact_id=f"lambda/l{k}") for k in range(6)}
+    layers = {f"lambda/function_deps/ingest/{k}": layer(artifact_id=f"lambda/function_deps/ingest/{k}") for k in range(6)}
     with pytest.raises(PlanError, match="6 layers; Lambda allows 5"):
-        _check_function_limits(function(layers=tuple(layers)), layers)
+        check_limits(function(layers=tuple(layers)), layers)
 
 
 def test_code_plus_layers_over_250_mb_unzipped_is_refused_naming_the_parts():
     layers = {"lambda/internal_libs": layer(unzipped=200_000_000)}
-    with pytest.raises(PlanError, match=r"262,144,000.*lambda/internal_libs 200\.0 MB"):
-        _check_function_limits(function(unzipped=70_000_000), layers)
+    with pytest.raises(PlanError, match=r"262,144,000.*lambda/internal_libs 190\.7 MiB"):
+        check_limits(function(unzipped=70_000_000), layers)
 
 
 def test_environment_over_4_kb_is_refused():
     big = function()
     big.configuration["Environment"] = {"Variables": {"K": "v" * 5000}}
     with pytest.raises(PlanError, match="environment variables take 5001 bytes"):
-        _check_function_limits(big, {"lambda/internal_libs": layer()})
+        check_limits(big, {"lambda/internal_libs": layer()})
 
 
 def test_index_migration_keeps_old_rows_and_adds_the_published_table(tmp_path):

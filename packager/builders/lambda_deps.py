@@ -28,6 +28,7 @@ from packager.builders.layer_chunks import DistributionSize, LayerLimitError, bi
 from packager.builders.requirements import DependencyError, Requirements, RequirementsReader
 from packager.builders.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
+from packager.deploy import limits as deploy_limits
 from packager.discover import Service
 from packager.errors import ConfigError
 from packager.runtimes import LAMBDA_LIMITS, LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
@@ -596,34 +597,24 @@ def check_function_limits(
     functions: list[ArtifactSpec], layers: dict[str, ArtifactSpec], deps: DependencyLayers
 ) -> None:
     """Refuse, before anything is built or uploaded, a function over Lambda's layer count or 250 MB unzipped."""
-    limits = LAMBDA_LIMITS
     group_of = {spec.id: group for group in deps.groups.values() for spec in group.specs}
     sizes: dict[str, int] = {}
     for function in functions:
         if not any(used in group_of for used in function.uses):
             continue  # code and the internal_libs layer alone: nothing of size to check
-        name = function.id.rsplit("/", 1)[-1]
-        if len(function.uses) > limits.layers_per_function:
-            raise LayerLimitError(
-                f"function '{name}' would use {len(function.uses)} layers; Lambda allows {limits.layers_per_function}",
-                hint="move its dependencies into fewer layers: trim its requirements or share them via internal_libs",
-            )
+        label = f"function '{function.artifact.short_name}'"
+        if len(function.uses) > LAMBDA_LIMITS.layers_per_function:
+            deploy_limits.check_function_limits(label, None, [(used, None) for used in function.uses])
         for used in function.uses:
             if used not in sizes:
                 sizes[used] = _unzipped(layers[used])
-        layers_total = sum(sizes[used] for used in function.uses)
         code = _unzipped(function)
-        total = code + layers_total
-        if total > limits.unzipped_total:
+        found = ""
+        if code + sum(sizes[used] for used in function.uses) > LAMBDA_LIMITS.unzipped_total:
+            # Name the biggest distributions only when refusing: reading their sizes costs.
             dists: dict[str, DistributionSize] = {}
             for group in {group_of[used].prefix: group_of[used] for used in function.uses if used in group_of}.values():
                 for dist in group.installed.sizes():
                     dists.setdefault(dist.name, dist)
-            parts = ", ".join(f"{used} {human(sizes[used])}" for used in function.uses)
-            raise LayerLimitError(
-                f"function '{name}' needs {total:,} bytes ({human(total)}) unzipped with its layers; Lambda allows"
-                f" {limits.unzipped_total:,} ({human(limits.unzipped_total)}). Code {human(code)}, {parts}."
-                f" Biggest: {biggest(list(dists.values()))}",
-                hint="drop or replace the biggest packages, split the function, or ship it as a container image"
-                " (10 GB)",
-            )
+            found = biggest(list(dists.values()))
+        deploy_limits.check_function_limits(label, code, [(used, sizes[used]) for used in function.uses], found)

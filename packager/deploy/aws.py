@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from packager.errors import ConfigError, PkgError, PublishError
@@ -52,7 +54,7 @@ def open_session(
     try:
         session = boto3.Session(profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
-        raise PkgError(f"AWS profile '{profile}' not found", hint="aws configure list-profiles shows the known ones")
+        raise PkgError(f"AWS profile '{profile}' not found", hint="aws configure list-profiles shows the known ones") from None
     region = region or stage.get("region") or session.region_name
     if not region:
         raise ConfigError(
@@ -76,8 +78,11 @@ def open_session(
     return aws
 
 
-def explain_error(error: Exception, operation: str, name: str) -> PkgError:
-    """A PublishError for a failed call, with a hint for the usual causes."""
+PUBLISH_AGAIN = "run `pkg publish` again: what completed is recorded and is not redone"
+
+
+def explain_error(error: Exception, operation: str, name: str, retry: str = PUBLISH_AGAIN) -> PkgError:
+    """A PublishError for a failed call, with a hint for the usual causes; `retry` says what to do next."""
     import botocore.exceptions
 
     if isinstance(error, botocore.exceptions.NoCredentialsError):
@@ -85,21 +90,30 @@ def explain_error(error: Exception, operation: str, name: str) -> PkgError:
     if isinstance(error, botocore.exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", str(error))
-        hint = "fix the cause and run `pkg publish` again: what completed is recorded and is not redone"
+        hint = f"fix the cause and {retry}"
         if "role" in message.lower():
-            hint = (
-                "check that the role in tool.pkg.lambda.role exists and trusts lambda.amazonaws.com; "
-                + hint
-            )
+            hint = "check that the role in tool.pkg.lambda.role exists and trusts lambda.amazonaws.com; " + hint
         elif code in ("AccessDeniedException", "AccessDenied"):
             hint = f"the credentials may not call {operation}; " + hint
         elif code in ("TooManyRequestsException", "ThrottlingException", "Throttling"):
             hint = "AWS kept throttling after the retries; " + hint
         return PublishError(f"{operation} {name} failed: {code}: {message}", hint=hint)
-    return PublishError(
-        f"{operation} {name} failed: {error}",
-        hint="run `pkg publish` again: what completed is recorded and is not redone",
-    )
+    return PublishError(f"{operation} {name} failed: {error}", hint=retry)
+
+
+@contextmanager
+def aws_errors(name: str, retry: str) -> Iterator[None]:
+    """The deploy boundary for commands that are not a publish (gc, run): any AWS error becomes a PkgError.
+
+    The failed operation is named from botocore's error; `name` says what it was about.
+    """
+    import botocore.exceptions
+
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        operation = getattr(error, "operation_name", None) or type(error).__name__
+        raise explain_error(error, operation, name, retry) from None
 
 
 def object_exists(aws: AwsSession, bucket: str, key: str) -> bool:

@@ -1,9 +1,11 @@
 """Perform a PublishPlan: one AWS call per action, each recorded in the index once AWS confirms it.
 
-Layers go first (functions need their version ARNs), then functions. Each resource's steps run
-in order in one worker (waiting for the function to settle between updates); resources run in
-parallel. Workers only call AWS; the calling thread records every confirmed step, so a failure
-or a kill leaves the index describing exactly what AWS did, and the next run resumes from there.
+Layers and uploads go first (functions need the version ARNs), then functions and jobs. Each
+resource's steps run in order in one worker; resources run in parallel. Workers only call AWS,
+through the dispatch table of handlers (`packager/deploy/handlers.py`); the calling thread
+records every confirmed step, so a failure or a kill leaves the index describing exactly what
+AWS did, and the next run resumes from there. The plan is never changed: values known only now
+(a layer version's ARN, a function's ARN) are resolved into new parameters for each call.
 """
 
 from __future__ import annotations
@@ -11,112 +13,109 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Callable
 
 from cache.index import Index, PublishedRecord
-from packager.errors import PkgError, PublishError
-from packager.deploy.lambda_plan import SKIP, Action, LayerRef, PublishPlan, configuration_hash
+from packager.deploy.actions import SKIP, Action, ActionKind, LayerRef, Outcome, PublishPlan
 from packager.deploy.aws import AwsSession, explain_error
-from packager.deploy.live import function_state
-from packager.builders.job_artifacts import JOB_SERVICES
-from packager.deploy.glue import call_job_action
+from packager.deploy.handlers import HANDLERS, Call, Handler
+from packager.deploy.records import (
+    FunctionRow,
+    FunctionState,
+    GlueJobRow,
+    LayerVersionRow,
+    UploadRow,
+    arn_of,
+    with_pending,
+)
+from packager.errors import PkgError, PublishError
 
-# Steps that change a function already recorded (flagged "pending" in its row until they are done).
-_FUNCTION_UPDATES = frozenset({"update_function_code", "update_function_configuration", "tag_resource", "untag_resource"})
-# Lambda rejects an update while the previous one is in progress (ResourceConflictException).
-_WAIT = {"Delay": 1, "MaxAttempts": 300}
-
-
-@dataclass
-class Outcome:
-    """What became of one planned action: done, skipped, or not run (after a failure)."""
-
-    action: Action
-    status: str = "not run"
-    result: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {**self.action.to_json(), "status": self.status, **self.result}
+OnDone = Callable[[Outcome], None]
+RowUpdate = Callable[[dict, Action, dict], dict]
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as stream:
-        return stream.read()
+def _function_update(before: dict, **changes: object) -> dict:
+    return FunctionRow.from_details(before).with_state(**changes).to_details()
 
 
-def _with_zip(params: dict, key: str) -> dict:
-    """`params` with the local zip path under params[key]["ZipFile"] replaced by its bytes."""
-    content = params.get(key)
-    if isinstance(content, dict) and "ZipFile" in content:
-        return {**params, key: {**content, "ZipFile": _read(content["ZipFile"])}}
+def _created_function(before: dict, action: Action, result: dict) -> dict:
+    state = FunctionState.from_configuration(result["configuration"], action.params.get("Tags"))
+    return FunctionRow.confirmed(state).to_details()
+
+
+def _updated_code(before: dict, action: Action, result: dict) -> dict:
+    state = FunctionState.from_configuration(result["configuration"], None)
+    return _function_update(before, arn=state.arn, code_sha256=state.code_sha256, architecture=state.architecture)
+
+
+def _updated_configuration(before: dict, action: Action, result: dict) -> dict:
+    state = FunctionState.from_configuration(result["configuration"], None)
+    row = FunctionRow.from_details(before).with_state(
+        arn=state.arn, configuration=state.configuration, layers=state.layers
+    )
+    return row.rehashed().to_details()
+
+
+def _tagged(before: dict, action: Action, result: dict) -> dict:
+    tags = FunctionRow.from_details(before).state
+    current = tags.tags if tags is not None else {}
+    return _function_update(before, tags=dict(sorted({**current, **action.params["Tags"]}.items())))
+
+
+def _untagged(before: dict, action: Action, result: dict) -> dict:
+    state = FunctionRow.from_details(before).state
+    removed = set(action.params["TagKeys"])
+    kept = {k: v for k, v in (state.tags if state is not None else {}).items() if k not in removed}
+    return _function_update(before, tags=kept)
+
+
+def _created_job(before: dict, action: Action, result: dict) -> dict:
+    definition = {key: value for key, value in action.params.items() if key not in ("Name", "Tags")}
+    return GlueJobRow(action.name, definition, action.params.get("Tags", {})).to_details()
+
+
+def _updated_job(before: dict, action: Action, result: dict) -> dict:
+    row = GlueJobRow.from_details(before)
+    return GlueJobRow(action.name, action.params["JobUpdate"], row.tags).to_details()
+
+
+def _glue_tags(before: dict, action: Action, result: dict) -> dict:
+    row = GlueJobRow.from_details(before)
+    return GlueJobRow(row.name, row.definition, (action.record or {})["tags"]).to_details()
+
+
+# What a confirmed step makes its resource's row say (from the row before it and AWS's answer).
+ROW_AFTER: Mapping[ActionKind, RowUpdate] = {
+    ActionKind.SKIP: lambda before, action, result: dict(action.record or {}),
+    ActionKind.PUT_OBJECT: lambda before, action, result: UploadRow(
+        action.params["Bucket"], action.params["Key"]
+    ).to_details(),
+    ActionKind.PUBLISH_LAYER_VERSION: lambda before, action, result: LayerVersionRow(
+        action.name, result["arn"], result["version"], result.get("code_sha256")
+    ).to_details(),
+    ActionKind.CREATE_FUNCTION: _created_function,
+    ActionKind.UPDATE_FUNCTION_CODE: _updated_code,
+    ActionKind.UPDATE_FUNCTION_CONFIGURATION: _updated_configuration,
+    ActionKind.TAG_RESOURCE: _tagged,
+    ActionKind.UNTAG_RESOURCE: _untagged,
+    ActionKind.CREATE_JOB: _created_job,
+    ActionKind.UPDATE_JOB: _updated_job,
+    ActionKind.GLUE_TAG_RESOURCE: _glue_tags,
+    ActionKind.GLUE_UNTAG_RESOURCE: _glue_tags,
+}
+
+
+def resolve(action: Action, layer_arns: Mapping[str, str], resource_arns: Mapping[str, str | None]) -> dict:
+    """The parameters of one call: the plan's, with this run's layer version and function ARNs filled in."""
+    params = action.params
+    if "Layers" in params:
+        layers = [layer_arns[layer.artifact_id] if isinstance(layer, LayerRef) else layer for layer in params["Layers"]]
+        params = {**params, "Layers": layers}
+    if action.kind in (ActionKind.TAG_RESOURCE, ActionKind.UNTAG_RESOURCE) and "Resource" not in params:
+        # The ARN is known once the function exists: from the index, or a step just before.
+        params = {**params, "Resource": resource_arns.get(action.resource_id)}
     return params
-
-
-class _FunctionClient:
-    """One resource's calls, in order, with the waits Lambda needs between updates."""
-
-    def __init__(self, aws: AwsSession):
-        self.aws = aws
-        self.lam = aws.client("lambda")
-
-    def call(self, action: Action, previous: str | None) -> dict:
-        if action.id.split("/", 1)[0] in JOB_SERVICES:  # Glue and EMR jobs: packager/deploy/glue.py
-            return call_job_action(self.aws, action)
-        params = action.params
-        lam = self.lam
-        if action.action == "put_object":
-            with open(params["path"], "rb") as body:
-                self.aws.client("s3").put_object(Bucket=params["Bucket"], Key=params["Key"], Body=body)
-            return {"s3_uri": f"s3://{params['Bucket']}/{params['Key']}"}
-        if action.action == "publish_layer_version":
-            answer = lam.publish_layer_version(**_with_zip(params, "Content"))
-            return {
-                "arn": answer["LayerVersionArn"],
-                "version": answer["Version"],
-                "code_sha256": answer.get("Content", {}).get("CodeSha256"),
-            }
-        if action.action in ("update_function_code", "update_function_configuration"):
-            if previous == "create_function":
-                lam.get_waiter("function_active_v2").wait(FunctionName=action.name, WaiterConfig=_WAIT)
-            elif previous in ("update_function_code", "update_function_configuration"):
-                lam.get_waiter("function_updated_v2").wait(FunctionName=action.name, WaiterConfig=_WAIT)
-        if action.action == "create_function":
-            if not params.get("Layers"):
-                params = {key: value for key, value in params.items() if key != "Layers"}
-            answer = lam.create_function(**_with_zip(params, "Code"))
-            return {"configuration": answer}
-        if action.action == "update_function_code":
-            call = {key: value for key, value in params.items() if key != "ZipFile"}
-            if "ZipFile" in params:
-                call["ZipFile"] = _read(params["ZipFile"])
-            return {"configuration": self._update(lam.update_function_code, action.name, call)}
-        if action.action == "update_function_configuration":
-            return {"configuration": self._update(lam.update_function_configuration, action.name, params)}
-        if action.action in ("tag_resource", "untag_resource"):
-            arn = params["Resource"]
-            if action.action == "tag_resource":
-                lam.tag_resource(Resource=arn, Tags=params["Tags"])
-            else:
-                lam.untag_resource(Resource=arn, TagKeys=params["TagKeys"])
-            return {}
-        raise PublishError(f"unknown action {action.action}")
-
-    def _update(self, operation, name: str, params: dict) -> dict:
-        """Call an update; if another update of the function is still running (a run killed midway,
-        or someone else), wait for it to finish and try once more."""
-        try:
-            return operation(**params)
-        except self.lam.exceptions.ResourceConflictException:
-            self.lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=_WAIT)
-            return operation(**params)
-
-
-def _resolve_layers(params: dict, layer_arns: dict[str, str]) -> dict:
-    if "Layers" not in params:
-        return params
-    return {**params, "Layers": [layer_arns[l.artifact_id] if isinstance(l, LayerRef) else l for l in params["Layers"]]}
 
 
 class _Recorder:
@@ -134,12 +133,12 @@ class _Recorder:
         Each row loses its flag with its last step; a run that dies midway leaves it, and the next
         plan then reads that function live instead of trusting a row AWS may have got ahead of.
         """
-        self.remaining = collections.Counter(a.resource_id for a in actions if a.action in _FUNCTION_UPDATES)
+        self.remaining = collections.Counter(a.resource_id for a in actions if a.kind.updates_function)
         rows = []
         for resource_id in self.remaining:
             if resource_id in self.rows:
                 input_hash, details = self.rows[resource_id]
-                details = {**details, "pending": True}
+                details = with_pending(details, True)
                 self.rows[resource_id] = (input_hash, details)
                 rows.append((resource_id, input_hash, details))
         if rows:
@@ -147,43 +146,16 @@ class _Recorder:
             self.index.record_published_many(t.account, t.region, t.stage, rows)
 
     def arn(self, resource_id: str) -> str | None:
-        return self.rows.get(resource_id, ("", {}))[1].get("arn")
+        return arn_of(self.rows.get(resource_id, ("", {}))[1])
 
     def save(self, action: Action, result: dict) -> None:
         if not action.resource_id:
             return
-        input_hash, details = self.rows.get(action.resource_id, ("", {}))
-        kind = action.action
-        if kind == "publish_layer_version":
-            details = {"layer_name": action.name, **result}
-        elif kind == SKIP:
-            details = dict(action.record)
-            if "configuration" in details:
-                details["configuration_hash"] = configuration_hash(details["configuration"])
-        elif kind == "create_function":
-            state = function_state(result["configuration"], action.params.get("Tags"))
-            details = {**state, "configuration_hash": configuration_hash(state["configuration"])}
-        elif kind == "update_function_code":
-            state = function_state(result["configuration"], details.get("tags"))
-            details = {**details, "arn": state["arn"], "code_sha256": state["code_sha256"],
-                       "architecture": state["architecture"]}
-        elif kind == "update_function_configuration":
-            state = function_state(result["configuration"], details.get("tags"))
-            details = {**details, "arn": state["arn"], "configuration": state["configuration"],
-                       "layers": state["layers"], "configuration_hash": configuration_hash(state["configuration"])}
-        elif kind == "tag_resource":
-            details = {**details, "tags": dict(sorted({**details.get("tags", {}), **action.params["Tags"]}.items()))}
-        elif kind == "untag_resource":
-            removed = set(action.params["TagKeys"])
-            details = {**details, "tags": {k: v for k, v in details.get("tags", {}).items() if k not in removed}}
-        if "details" in result:  # Glue and EMR job actions say what changed in their row
-            details = {**details, **result["details"]}
-        if kind in _FUNCTION_UPDATES:
+        input_hash, before = self.rows.get(action.resource_id, ("", {}))
+        details = ROW_AFTER[action.kind](before, action, result)
+        if action.kind.updates_function:
             self.remaining[action.resource_id] -= 1
-        if self.remaining[action.resource_id] > 0:
-            details = {**details, "pending": True}
-        else:
-            details = {key: value for key, value in details.items() if key != "pending"}
+        details = with_pending(details, self.remaining[action.resource_id] > 0)
         input_hash = action.input_hash or input_hash
         self.rows[action.resource_id] = (input_hash, details)
         t = self.target
@@ -195,59 +167,62 @@ def _check_code(action: Action, result: dict, expected: str | None) -> None:
     live = result.get("code_sha256") or result.get("configuration", {}).get("CodeSha256")
     if expected and live and live != expected:
         raise PublishError(
-            f"{action.action} {action.name}: AWS reports CodeSha256 {live}, the local zip has {expected}",
+            f"{action.kind.value} {action.name}: AWS reports CodeSha256 {live}, the local zip has {expected}",
             hint="run `pkg cache verify --repair`, then `pkg publish` again",
         )
 
 
-OnDone = Callable[[Outcome], None]
+def _first_phase(action: Action) -> bool:
+    """Layer versions and uploads: immutable facts the functions and jobs then point at."""
+    return action.kind is ActionKind.PUBLISH_LAYER_VERSION or "@" in action.resource_id
 
 
 def execute(
     plan: PublishPlan,
-    aws: AwsSession,
+    aws: AwsSession | None,
     index: Index,
     recorded: dict[str, PublishedRecord],
     expected_sha: dict[str, str | None],
     jobs: int = 8,
     on_done: OnDone | None = None,
+    handlers: Mapping[ActionKind, Handler] = HANDLERS,
 ) -> list[Outcome]:
     """Run every action of `plan`; raises the first failure after recording everything that completed.
 
-    `expected_sha` maps artifact ids to the CodeSha256 of their local zip, checked against AWS's answer.
+    `expected_sha` maps artifact ids to the CodeSha256 of their local zip, checked against AWS's
+    answer; `handlers` performs each kind of action (a test passes fakes, and `aws` may then be None).
     """
     outcomes = [Outcome(action) for action in plan.actions]
     recorder = _Recorder(index, plan, recorded)
-    layer_ids = {o.action.id for o in outcomes if o.action.action == "publish_layer_version"}
-    layer_ids |= {o.action.id for o in outcomes if "@" in o.action.resource_id}
+    first_ids = {o.action.id for o in outcomes if _first_phase(o.action)}
     layer_arns: dict[str, str] = {}
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def settle(outcome: Outcome, result: dict | None, error: PkgError | None) -> None:
         """Record one confirmed step (calling thread only), or note its failure."""
-        if error is not None:
+        if error is not None or result is None:
             outcome.status = "failed"
-            errors.append(error)
+            errors.append(error or PublishError(f"{outcome.action.kind.value} {outcome.action.name} failed"))
             stop.set()
             return
         action = outcome.action
         try:
-            if action.action in ("create_function", "update_function_code", "publish_layer_version"):
+            if action.kind.sends_code:
                 _check_code(action, result, expected_sha.get(action.id))
         except PkgError as check_error:
             outcome.status = "failed"
             errors.append(check_error)
             stop.set()
             return
-        if action.action == SKIP and action.record is None:
+        if action.kind is SKIP and action.record is None:
             outcome.status = "skipped"
         else:
             recorder.save(action, result)
-            outcome.status = "done" if action.action != SKIP else "skipped"
-        if action.id in layer_ids:
-            arn = result.get("arn") or (action.record or {}).get("arn") or recorder.arn(action.resource_id)
-            if arn and action.action != "put_object":
+            outcome.status = "skipped" if action.kind is SKIP else "done"
+        if action.id in first_ids and action.kind is not ActionKind.PUT_OBJECT:
+            arn = result.get("arn") or arn_of(action.record or {}) or recorder.arn(action.resource_id)
+            if arn:
                 layer_arns[action.id] = arn
                 outcome.result = {"arn": arn}
         if on_done:
@@ -255,39 +230,36 @@ def execute(
 
     def run_phase(groups: list[list[Outcome]]) -> None:
         results: queue.Queue = queue.Queue()
+        resource_arns = {o.action.resource_id: recorder.arn(o.action.resource_id) for g in groups for o in g}
 
         def work(group: list[Outcome]) -> None:
-            previous = None
+            previous: ActionKind | None = None
             try:
-                client = _FunctionClient(aws)
                 for outcome in group:
                     if stop.is_set():
                         return
                     action = outcome.action
-                    if action.action == SKIP:
-                        if action.record and action.record.get("arn"):  # adopted: later steps need its ARN
-                            recorder_arns[action.resource_id] = action.record["arn"]
+                    if action.kind is SKIP:
+                        if action.record and arn_of(action.record):  # adopted: later steps need its ARN
+                            resource_arns[action.resource_id] = arn_of(action.record)
                         results.put((outcome, {}, None))
                         continue
-                    if action.action in ("tag_resource", "untag_resource") and "Resource" not in action.params:
-                        # The ARN is known once the function exists: from the index, or a step just before.
-                        action.params["Resource"] = recorder_arns.get(action.resource_id)
+                    call = Call(action, resolve(action, layer_arns, resource_arns), previous)
                     try:
-                        result = client.call(action, previous)
+                        result = handlers[action.kind](aws, call)  # type: ignore[arg-type]
                     except PkgError as error:
                         results.put((outcome, None, error))
                         return
                     except Exception as error:  # botocore's errors, translated for the user
-                        results.put((outcome, None, explain_error(error, action.action, action.name)))
+                        results.put((outcome, None, explain_error(error, action.kind.value, action.name)))
                         return
-                    if "configuration" in result and "FunctionArn" in result["configuration"]:
-                        recorder_arns[action.resource_id] = result["configuration"]["FunctionArn"]
-                    previous = action.action
+                    if "FunctionArn" in result.get("configuration", {}):
+                        resource_arns[action.resource_id] = result["configuration"]["FunctionArn"]
+                    previous = action.kind
                     results.put((outcome, result, None))
             finally:
                 results.put(None)
 
-        recorder_arns = {o.action.resource_id: recorder.arn(o.action.resource_id) for g in groups for o in g}
         workers = max(1, min(jobs, len(groups)))
         finished = 0
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -314,13 +286,11 @@ def execute(
             grouped.setdefault(outcome.action.id, []).append(outcome)
         return list(grouped.values())
 
-    run_phase(groups_of([o for o in outcomes if o.action.id in layer_ids]))
+    run_phase(groups_of([o for o in outcomes if o.action.id in first_ids]))
     if not errors:
-        functions = [o for o in outcomes if o.action.id not in layer_ids]
-        for outcome in functions:
-            outcome.action.params = _resolve_layers(outcome.action.params, layer_arns)
-        recorder.mark_pending([outcome.action for outcome in functions])
-        run_phase(groups_of(functions))
+        rest = [o for o in outcomes if o.action.id not in first_ids]
+        recorder.mark_pending([outcome.action for outcome in rest])
+        run_phase(groups_of(rest))
     if errors:
         raise errors[0]
     return outcomes

@@ -18,7 +18,13 @@ import json
 import re
 from dataclasses import dataclass, field
 
-S3_PREFIX = "pkg/"
+from packager.deploy.aws import aws_errors
+from packager.deploy.naming import GC_PREFIX
+from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow
+from packager.deploy.settings import artifact_bucket
+from packager.model import ArtifactId, ArtifactIdError, Role, Service
+
+GC_AGAIN = "run `pkg gc` again"
 _HASH_SEGMENT = re.compile(r"[0-9a-f]{32,64}(\.[a-z0-9.]+)?\Z")
 
 
@@ -57,18 +63,18 @@ def _strings(value):
             yield from _strings(item)
 
 
-def _layer_arns_in_use(aws, function_records: list[dict]) -> set[str]:
+def _layer_arns_in_use(aws, functions: list[FunctionRow]) -> set[str]:
     """Layer version ARNs that a function of the region runs with, or that a recorded function lists.
 
     (Layer records themselves are immutable facts, one per version ever published: not a use.)
     """
-    in_use = {arn for details in function_records for arn in details.get("layers", []) if isinstance(arn, str)}
+    in_use = {arn for row in functions if row.state for arn in row.state.layers if isinstance(arn, str)}
     for function in _paginate(aws.client("lambda"), "list_functions", "Functions", FunctionVersion="ALL"):
         in_use.update(layer["Arn"] for layer in function.get("Layers", []))
     return in_use
 
 
-def _keys_in_use(aws, bucket: str, job_records: list[dict]) -> set[str]:
+def _keys_in_use(aws, bucket: str, job_records: list[object]) -> set[str]:
     """S3 keys of the bucket named by a Glue job of the region or a recorded job / run specification.
 
     Lambda copies code at create/update time, so its S3 objects are only kept for rollback.
@@ -80,7 +86,7 @@ def _keys_in_use(aws, bucket: str, job_records: list[dict]) -> set[str]:
     # URIs sit inside longer strings too: comma lists, "--conf spark.archives=s3://…/deps.zip#deps".
     uri = re.compile(rf"s3://{re.escape(bucket)}/([^\s,#'\"=]+)")
     keys = {match for text in names for match in uri.findall(text)}
-    keys.update(text for text in names if text.startswith(S3_PREFIX))  # a bare key
+    keys.update(text for text in names if text.startswith(GC_PREFIX))  # a bare key
     return keys
 
 
@@ -93,17 +99,49 @@ def _family(key: str) -> str:
     return key
 
 
+def _current_rows(index) -> list[tuple[dict, ArtifactId, dict]]:
+    """Index rows that describe what a function or job is now, with their parsed ids and details.
+
+    Rows keyed `<artifact>@<hash or key>` are immutable facts (a layer version, an upload ever
+    made), not uses.
+    """
+    rows = []
+    for row in index.all_published():
+        if "@" in row["resource_id"]:
+            continue
+        try:
+            artifact = ArtifactId.parse(row["resource_id"])
+        except ArtifactIdError:
+            continue
+        rows.append((row, artifact, json.loads(row["details"])))
+    return rows
+
+
+def _named_by_job(artifact: ArtifactId, details: dict) -> object:
+    """What a job row names (its Glue definition or EMR run specification), for the keys it uses."""
+    if artifact.service is Service.EMR:
+        return EmrRunRow.from_details(details).spec
+    return GlueJobRow.from_details(details).definition
+
+
 def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
-    """What `pkg gc --stage` would delete and keep, and why; makes read calls only."""
+    """What `pkg gc --stage` would delete and keep, and why; makes read calls only.
+
+    An AWS error (credentials that may not list, a throttled call) ends as a PkgError.
+    """
+    with aws_errors(f"stage '{stage}'", GC_AGAIN):
+        return _plan_gc(aws, config, stage, index, keep)
+
+
+def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
     prefix = f"{config.project}-{stage}-"
-    # Rows keyed `<artifact>@<hash or key>` are immutable facts (a layer version, an upload ever
-    # made), not uses; the other rows describe what a function or job is now.
-    rows = [row for row in index.all_published() if "@" not in row["resource_id"]]
+    rows = _current_rows(index)
     here = [
-        json.loads(row["details"])
-        for row in rows
+        FunctionRow.from_details(details)
+        for row, artifact, details in rows
         if (row["account"], row["region"], row["stage"]) == (aws.account, aws.region, stage)
-        and row["resource_id"].startswith("lambda/function/")
+        and artifact.service is Service.LAMBDA
+        and artifact.role is Role.FUNCTION
     ]
     actions: list[GcAction] = []
 
@@ -134,13 +172,13 @@ def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
                     )
                 )
 
-    bucket = config.stage(stage).get("artifact_bucket") or config.raw.get("artifact_bucket")
+    bucket = artifact_bucket(config, stage)
     if bucket:
         # The bucket may serve every stage: what any job or run specification of any stage names stays.
-        jobs = [json.loads(row["details"]) for row in rows if not row["resource_id"].startswith("lambda/")]
+        jobs = [_named_by_job(artifact, details) for _, artifact, details in rows if artifact.service.is_job]
         used_keys = _keys_in_use(aws, bucket, jobs)
         families: dict[str, list[dict]] = {}
-        for obj in _paginate(aws.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=S3_PREFIX):
+        for obj in _paginate(aws.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=GC_PREFIX):
             families.setdefault(_family(obj["Key"]), []).append(obj)
         for family in sorted(families):
             objects = sorted(families[family], key=lambda o: (o["LastModified"], o["Key"]), reverse=True)
@@ -158,15 +196,21 @@ def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
     return actions
 
 
+# The call each kind of deletion makes: (client, method).
+_DELETIONS = {
+    "delete_layer_version": ("lambda", "delete_layer_version"),
+    "delete_object": ("s3", "delete_object"),
+}
+
+
 def execute_gc(aws, actions: list[GcAction]) -> int:
-    """Perform the deletions of a gc plan; returns how many were made."""
+    """Perform the deletions of a gc plan; returns how many were made (an AWS error ends as a PkgError)."""
     deleted = 0
     for action in actions:
-        if action.action == "delete_layer_version":
-            aws.client("lambda").delete_layer_version(**action.params)
-        elif action.action == "delete_object":
-            aws.client("s3").delete_object(**action.params)
-        else:
+        if action.action not in _DELETIONS:
             continue
+        service, method = _DELETIONS[action.action]
+        with aws_errors(action.name, GC_AGAIN + ": what was deleted is gone, the rest is planned anew"):
+            getattr(aws.client(service), method)(**action.params)
         deleted += 1
     return deleted

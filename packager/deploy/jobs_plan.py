@@ -11,33 +11,23 @@ nothing is overwritten in place, and rolling back is pointing a job at an older 
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
 
 from cache.index import PublishedRecord
-from packager.builders.job_artifacts import JOB_SERVICES, SCRIPT_KINDS, WHEELHOUSE_KIND
 from packager.config import Config, job_settings
-from packager.errors import ConfigError, PkgError
-from packager.deploy.lambda_plan import SKIP, Action, Drift, Target
-from packager.runtimes import GLUE_ARGUMENTS_MAX_BYTES, GLUE_JOB_NAME_LENGTH, emr_runtime
+from packager.deploy.actions import SKIP, Action, ActionKind, Drift, Target
+from packager.deploy.diff import TagDiff, describe_change
+from packager.deploy.limits import check_glue_arguments
+from packager.deploy.live import LiveState
+from packager.deploy.naming import PENDING_SHA256, check_job_name, job_artifact_key, job_name
+from packager.deploy.records import EmrRunRow, GlueJobRow, UploadRow
+from packager.deploy.settings import require_bucket, require_role
+from packager.model import JOB_SERVICES, SCRIPT_KINDS, ArtifactId, Kind, Role, Service
+from packager.runtimes import emr_runtime
 
-S3_PREFIX = "pkg"
-PENDING = "<sha256>"  # in the key of an artifact `pkg plan` has not built yet
-PUT_OBJECT = "put_object"
-CREATE_JOB = "create_job"
-UPDATE_JOB = "update_job"
-TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (Lambda's tag_resource is another call)
-UNTAG_RESOURCE = "glue_untag_resource"
 # Glue's own argument names that pkg fills from the build (a user's values are appended to ours).
 EXTRA_PY_FILES = "--extra-py-files"
 ADDITIONAL_MODULES = "--additional-python-modules"
-_JOB_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
-
-
-class JobPlanError(PkgError):
-    """A job can't be published as configured (a limit, a name, a missing setting)."""
 
 
 # -- resources -----------------------------------------------------------------------------------
@@ -96,30 +86,7 @@ class EmrRunSpec:
     spec: dict
 
 
-class JobLiveState(Protocol):
-    """Read-only views of AWS for the job planner (GetJob, HeadObject)."""
-
-    def glue_job(self, name: str) -> dict | None:
-        """GetJob's `Job`, or None if there is no such job."""
-
-    def object_exists(self, bucket: str, key: str) -> bool:
-        """Whether s3://bucket/key exists."""
-
-    def glue_tags(self, arn: str) -> dict:
-        """GetTags of a Glue job."""
-
-
 # -- desired state ---------------------------------------------------------------------------------
-
-
-def job_name(project: str, stage: str, job: str) -> str:
-    return f"{project}-{stage}-{job}"
-
-
-def s3_key(service: str, artifact_id: str, sha256: str, filename: str) -> str:
-    """`pkg/<service>/<artifact>/<sha256 of the built file>/<file>`: the file name survives (pip needs a wheel's)."""
-    what = artifact_id.split("/", 1)[1].replace("/", "-")
-    return f"{S3_PREFIX}/{service}/{what}/{sha256}/{filename}"
 
 
 def wheelhouse_members(path: str) -> list[str]:
@@ -133,19 +100,19 @@ def wheelhouse_members(path: str) -> list[str]:
 def _uploads_of(item, bucket: str, store) -> tuple[list[S3Upload], str | None]:
     """The S3 objects of one built artifact (a wheelhouse gives one per wheel)."""
     spec, record = item.spec, item.record
-    service = spec.id.split("/", 1)[0]
     # Keyed by the bytes, not the inputs: a rebuild that resolves unpinned requirements anew gets a new key.
-    sha256 = record.sha256 if record else PENDING
+    sha256 = record.sha256 if record else PENDING_SHA256
     path = store.abspath(record.path) if record else None
-    if spec.kind == WHEELHOUSE_KIND:
+    if spec.kind == Kind.WHEELHOUSE:
         if path is None:  # not built yet (`pkg plan`): the wheels are known once it is
-            return [S3Upload(spec.id, bucket, s3_key(service, spec.id, sha256, "*.whl"), None)], spec.id
+            return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, "*.whl"), None)], spec.id
         return [
-            S3Upload(spec.id, bucket, s3_key(service, spec.id, sha256, wheel), path, member=wheel)
+            S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, wheel), path, member=wheel)
             for wheel in wheelhouse_members(path)
         ], None
-    filename = spec.meta.get("filename", spec.id.rsplit("/", 1)[-1])
-    return [S3Upload(spec.id, bucket, s3_key(service, spec.id, sha256, filename), path)], None
+    artifact = ArtifactId.parse(spec.id)
+    filename = spec.meta.get("filename", artifact.name or artifact.role.value)
+    return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, filename), path)], None
 
 
 def job_artifacts_of(planned: list, bucket: str, store) -> dict[str, JobArtifacts]:
@@ -160,7 +127,7 @@ def job_artifacts_of(planned: list, bucket: str, store) -> dict[str, JobArtifact
         artifacts = JobArtifacts(script)
         for used in spec.uses:
             uploads, pending = _uploads_of(by_id[used], bucket, store)
-            if used.endswith("/internal_libs"):
+            if ArtifactId.parse(used).role is Role.INTERNAL_LIBS:
                 artifacts.libs = uploads[0]
             else:
                 artifacts.deps, artifacts.deps_pending = uploads, pending
@@ -174,20 +141,12 @@ def _merge_list_argument(ours: list[str], theirs: str | None) -> str:
 
 def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: JobArtifacts) -> GlueJobResource:
     """The Glue job of one script artifact, with DefaultArguments pointing at the content-addressed keys."""
-    service, _, job = job_id.split("/", 2)
-    settings = job_settings(config, service, job, target.stage)
+    artifact = ArtifactId.parse(job_id)
+    service, job = artifact.service, artifact.short_name
+    settings = job_settings(config, service.value, job, target.stage)
     name = job_name(config.project, target.stage, job)
-    if len(name) > GLUE_JOB_NAME_LENGTH or not _JOB_NAME.match(name):
-        raise JobPlanError(
-            f"{job_id}: Glue job name '{name}' must be 1-{GLUE_JOB_NAME_LENGTH} letters, digits, '-' or '_'",
-            hint="shorten the project, stage or file name (the name is <project>-<stage>-<job>)",
-        )
-    role = settings.get("role")
-    if not role:
-        raise ConfigError(
-            f"{job_id}: no IAM role: set tool.pkg.{service}.role",
-            hint='e.g. role = "arn:aws:iam::123456789012:role/datamart-glue" (per stage or job too)',
-        )
+    check_job_name(name, job_id)
+    role = require_role(settings, job_id, service.value, "job")
     arguments = dict(settings.get("default_arguments", {}))
     extra = [artifacts.libs.uri] if artifacts.libs else []
     if extra or EXTRA_PY_FILES in arguments:
@@ -197,7 +156,7 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
         wheels = [f"s3://{artifacts.script.bucket}/<wheels of {artifacts.deps_pending}, once built>"]
     if wheels or ADDITIONAL_MODULES in arguments:
         arguments[ADDITIONAL_MODULES] = _merge_list_argument(wheels, arguments.get(ADDITIONAL_MODULES))
-    if service == "glue_python_shell":
+    if service is Service.GLUE_PYTHON_SHELL:
         arguments.setdefault("library-set", settings["library_set"])
         command = {
             "Name": "pythonshell",
@@ -209,14 +168,7 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
         command = {"Name": "glueetl", "ScriptLocation": artifacts.script.uri, "PythonVersion": "3"}
         capacity = {"WorkerType": settings["worker_type"], "NumberOfWorkers": settings["number_of_workers"]}
     arguments = dict(sorted(arguments.items()))
-    size = len(json.dumps(arguments, separators=(",", ":")).encode())
-    if size > GLUE_ARGUMENTS_MAX_BYTES:
-        biggest = max(arguments, key=lambda key: len(arguments[key]))
-        raise JobPlanError(
-            f"{job_id}: job arguments take {size:,} bytes; Glue allows {GLUE_ARGUMENTS_MAX_BYTES:,}"
-            f" (the biggest is {biggest}, {len(arguments[biggest]):,} bytes)",
-            hint="fewer dependency wheels (Glue 5.x takes a requirements file instead), or shorter default_arguments",
-        )
+    check_glue_arguments(job_id, arguments)
     definition = {
         "Role": role,
         "Command": command,
@@ -232,8 +184,8 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
 
 def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArtifacts) -> EmrRunSpec:
     """How `pkg run` starts one EMR job: entry point, --py-files, the deps archive on PYTHONPATH."""
-    job = job_id.split("/", 2)[2]
-    settings = job_settings(config, "emr", job, target.stage)
+    job = ArtifactId.parse(job_id).short_name
+    settings = job_settings(config, Service.EMR.value, job, target.stage)
     python = settings.get("python_version") or emr_runtime(settings["release_label"]).pythons[0]
     conf: dict[str, str] = {}
     if artifacts.deps:
@@ -269,12 +221,13 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
 # -- planning --------------------------------------------------------------------------------------
 
 
-def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: JobLiveState, refresh: bool) -> Action:
+def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: LiveState, refresh: bool) -> Action:
     """put_object unless this key was uploaded to this bucket (recorded; with refresh, also still there)."""
     if upload.path is None:  # not built yet: its key is known once it is
-        return Action(upload.artifact_id, PUT_OBJECT, "new content (uploaded once built)", upload.uri)
-    row = recorded.get(upload.resource_id)
-    if row is not None and row.details.get("bucket") == upload.bucket:
+        return Action(upload.artifact_id, ActionKind.PUT_OBJECT, "new content (uploaded once built)", upload.uri)
+    stored = recorded.get(upload.resource_id)
+    row = UploadRow.from_details(stored.details) if stored is not None else None
+    if row is not None and row.bucket == upload.bucket:
         if not refresh or live.object_exists(upload.bucket, upload.key):
             return Action(upload.artifact_id, SKIP, "uploaded from this input", upload.uri)
         reason = "drift: the object was deleted"
@@ -284,7 +237,7 @@ def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: Jo
             SKIP,
             "already in the bucket (not recorded): adopting it",
             upload.uri,
-            record={"bucket": upload.bucket, "key": upload.key},
+            record=UploadRow(upload.bucket, upload.key).to_details(),
             resource_id=upload.resource_id,
         )
     else:
@@ -292,7 +245,7 @@ def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: Jo
     params = {"Bucket": upload.bucket, "Key": upload.key, "path": upload.path}
     if upload.member:
         params["member"] = upload.member
-    return Action(upload.artifact_id, PUT_OBJECT, reason, upload.uri, params, resource_id=upload.resource_id)
+    return Action(upload.artifact_id, ActionKind.PUT_OBJECT, reason, upload.uri, params, resource_id=upload.resource_id)
 
 
 def live_glue_definition(job: dict, wanted: dict) -> dict:
@@ -307,118 +260,99 @@ def live_glue_definition(job: dict, wanted: dict) -> dict:
 
 
 def _describe_definition_change(old: dict | None, new: dict) -> str:
-    if not old:
-        return "definition changed"
-    keys = [key for key in new if old.get(key) != new.get(key)]
-    parts = []
-    for key in keys[:3]:
-        if key in ("Command", "DefaultArguments"):
-            inner = old.get(key) or {}
-            changed = sorted(k for k in set(inner) | set(new[key]) if inner.get(k) != new[key].get(k))
-            parts.append(f"{key} {', '.join(changed)} changed")
-        else:
-            parts.append(f"{key} {old.get(key)} -> {new.get(key)}")
-    return ", ".join(parts) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    return describe_change(old, new, "definition", keys=list(new))
 
 
 def plan_glue_job(
     job: GlueJobResource,
     arn: str,
-    row: PublishedRecord | None,
-    live: JobLiveState,
+    stored: PublishedRecord | None,
+    live: LiveState,
     refresh: bool,
     why: str | None,
     drift: list[Drift],
 ) -> list[Action]:
-    """The job's definition action, then tag_resource / untag_resource when its tags differ."""
+    """The job's definition action, then glue_tag_resource / glue_untag_resource when its tags differ."""
+    row = GlueJobRow.from_details(stored.details) if stored is not None else None
     main = _plan_glue_definition(job, row, live, refresh, why, drift)
-    if main.action == CREATE_JOB:  # tags are set by CreateJob itself
+    if main.kind is ActionKind.CREATE_JOB:  # tags are set by CreateJob itself
         return [main]
-    recorded = row.details.get("tags", {}) if row is not None else None
+    recorded = (row.tags or {}) if row is not None else None
     drifted = False
     if refresh or row is None:
         current = live.glue_tags(arn)
         if main.record is not None:  # adopting a job: record its tags as they are
-            main.record["tags"] = current
+            main = replace(main, record={**main.record, "tags": current})
         if row is not None and current != recorded:
             drift.append(Drift(job.artifact_id, job.name, "tags", recorded, current))
             drifted = True
     else:
-        current = recorded
+        current = recorded or {}
     prefix = "drift: tags changed out of band; " if drifted else ""
-    added = {key: value for key, value in job.tags.items() if current.get(key) != value}
-    removed = sorted(key for key in current if key not in job.tags)
+    tags = TagDiff.between(current, job.tags)
     steps: list[Action] = []
-    if added:
+    if tags.added:
         steps.append(
             Action(
                 job.artifact_id,
-                TAG_RESOURCE,
-                prefix + f"tags set: {', '.join(sorted(added))}",
+                ActionKind.GLUE_TAG_RESOURCE,
+                prefix + tags.added_text,
                 job.name,
-                {"ResourceArn": arn, "TagsToAdd": added},
-                record={"tags": dict(sorted({**current, **added}.items()))},
+                {"ResourceArn": arn, "TagsToAdd": tags.added},
+                record={"tags": dict(sorted({**current, **tags.added}.items()))},
                 resource_id=job.artifact_id,
             )
         )
-    if removed:
+    if tags.removed:
         steps.append(
             Action(
                 job.artifact_id,
-                UNTAG_RESOURCE,
-                prefix + f"tags removed: {', '.join(removed)}",
+                ActionKind.GLUE_UNTAG_RESOURCE,
+                prefix + tags.removed_text,
                 job.name,
-                {"ResourceArn": arn, "TagsToRemove": removed},
+                {"ResourceArn": arn, "TagsToRemove": tags.removed},
                 record={"tags": job.tags},
                 resource_id=job.artifact_id,
             )
         )
-    if steps and main.action == SKIP and main.record is None:
+    if steps and main.kind is SKIP and main.record is None:
         return steps
     return [main, *steps]
 
 
 def _plan_glue_definition(
     job: GlueJobResource,
-    row: PublishedRecord | None,
-    live: JobLiveState,
+    row: GlueJobRow | None,
+    live: LiveState,
     refresh: bool,
     why: str | None,
     drift: list[Drift],
 ) -> Action:
     """create_job, update_job (a full JobUpdate: what it leaves out, AWS resets), or skip."""
     wanted = job.definition
-    create = Action(
-        job.artifact_id,
-        CREATE_JOB,
-        "new job",
-        job.name,
-        {"Name": job.name, **wanted, "Tags": job.tags},
-        resource_id=job.artifact_id,
-    )
-    update = Action(
-        job.artifact_id,
-        UPDATE_JOB,
-        "",
-        job.name,
-        {"JobName": job.name, "JobUpdate": wanted},
-        resource_id=job.artifact_id,
-    )
-    recorded = row.details.get("definition") if row is not None else None
+
+    def create(reason: str) -> Action:
+        params = {"Name": job.name, **wanted, "Tags": job.tags}
+        return Action(job.artifact_id, ActionKind.CREATE_JOB, reason, job.name, params, resource_id=job.artifact_id)
+
+    def update(reason: str) -> Action:
+        params = {"JobName": job.name, "JobUpdate": wanted}
+        return Action(job.artifact_id, ActionKind.UPDATE_JOB, reason, job.name, params, resource_id=job.artifact_id)
+
+    because = f" ({why})" if why else ""
+    recorded = row.definition if row is not None else None
     if row is not None and not refresh:
         if recorded is None:  # an earlier `pkg plan --refresh` found the job deleted
-            create.reason = "drift: job deleted out of band"
-            return create
+            return create("drift: job deleted out of band")
         if recorded == wanted:
             return Action(job.artifact_id, SKIP, "up to date", job.name)
-        update.reason = _describe_definition_change(recorded, wanted) + (f" ({why})" if why else "")
-        return update
+        return update(_describe_definition_change(recorded, wanted) + because)
     answer = live.glue_job(job.name)
     if answer is None:
         if row is not None:
             drift.append(Drift(job.artifact_id, job.name, "definition", recorded, None))
-            create.reason = "drift: job deleted out of band"
-        return create
+            return create("drift: job deleted out of band")
+        return create("new job")
     current = live_glue_definition(answer, wanted)
     if row is None:
         if current == wanted:
@@ -427,32 +361,29 @@ def _plan_glue_definition(
                 SKIP,
                 "already live as wanted (not recorded): adopting it",
                 job.name,
-                record={"name": job.name, "definition": wanted},
+                record=GlueJobRow(job.name, wanted).to_details(),
                 resource_id=job.artifact_id,
             )
-        update.reason = "exists but not recorded: " + _describe_definition_change(current, wanted)
-        return update
+        return update("exists but not recorded: " + _describe_definition_change(current, wanted))
     if current != recorded:
         drift.append(Drift(job.artifact_id, job.name, "definition", recorded, current))
-        update.reason = "drift: " + _describe_definition_change(current, recorded or wanted) + " out of band"
-        return update
+        return update("drift: " + _describe_definition_change(current, recorded or wanted) + " out of band")
     if recorded != wanted:
-        update.reason = _describe_definition_change(recorded, wanted) + (f" ({why})" if why else "")
-        return update
+        return update(_describe_definition_change(recorded, wanted) + because)
     return Action(job.artifact_id, SKIP, "up to date (checked live)", job.name)
 
 
-def plan_emr_job(run: EmrRunSpec, row: PublishedRecord | None) -> Action:
+def plan_emr_job(run: EmrRunSpec, stored: PublishedRecord | None) -> Action:
     """Nothing to call: record the run specification when it changed (a skip that writes the index)."""
-    if row is not None and row.details.get("spec") == run.spec:
+    if stored is not None and EmrRunRow.from_details(stored.details).spec == run.spec:
         return Action(run.artifact_id, SKIP, "run specification up to date", run.name)
-    reason = "new run specification" if row is None else "run specification changed"
+    reason = "new run specification" if stored is None else "run specification changed"
     return Action(
         run.artifact_id,
         SKIP,
         reason + " (recorded; `pkg run` starts it)",
         run.name,
-        record={"name": run.name, "spec": run.spec},
+        record=EmrRunRow(run.name, run.spec).to_details(),
         resource_id=run.artifact_id,
     )
 
@@ -463,21 +394,17 @@ def plan_jobs(
     planned: list,
     store,
     recorded: dict[str, PublishedRecord],
-    live: JobLiveState,
+    live: LiveState,
     refresh: bool = False,
     bucket: str | None = None,
     reasons: dict[str, str] | None = None,
 ) -> tuple[list[Action], list[Drift]]:
     """Every action publishing the Glue and EMR jobs of `planned` needs: uploads first, then jobs."""
     reasons = reasons or {}
-    job_items = [item for item in planned if item.spec.id.split("/", 1)[0] in JOB_SERVICES]
+    job_items = [item for item in planned if item.spec.artifact.service in JOB_SERVICES]
     if not any(item.spec.kind in SCRIPT_KINDS.values() for item in job_items):
         return [], []
-    if not bucket:
-        raise ConfigError(
-            "Glue and EMR jobs read their scripts and libraries from S3, and no artifact bucket is configured",
-            hint="set tool.pkg.artifact_bucket (or tool.pkg.stages.<stage>.artifact_bucket)",
-        )
+    bucket = require_bucket(bucket, "Glue and EMR jobs read their scripts and libraries from S3")
     artifacts = job_artifacts_of(job_items, bucket, store)
     actions: list[Action] = []
     drift: list[Drift] = []
@@ -488,9 +415,8 @@ def plan_jobs(
                 seen.add(upload.resource_id)
                 actions.append(plan_upload(upload, recorded, live, refresh))
     for job_id, job_artifacts in artifacts.items():
-        service = job_id.split("/", 1)[0]
         why = reasons.get(job_id) or next((reasons[u] for u in _uses(planned, job_id) if u in reasons), None)
-        if service == "emr":
+        if ArtifactId.parse(job_id).service is Service.EMR:
             actions.append(plan_emr_job(emr_run_spec(config, target, job_id, job_artifacts), recorded.get(job_id)))
         else:
             job = glue_job_resource(config, target, job_id, job_artifacts)

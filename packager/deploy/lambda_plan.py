@@ -10,41 +10,22 @@ never imports boto3 (the executor in packager/deploy/ does both).
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import re
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, replace
 
 from cache.index import PublishedRecord
 from packager.config import Config
-from packager.errors import ConfigError, PlanError
+from packager.deploy.actions import SKIP, Action, ActionKind, Drift, LayerRef, PublishPlan, Target
+from packager.deploy.diff import TagDiff, describe_change, describe_layers
+from packager.deploy.limits import check_function_configuration, check_function_limits
+from packager.deploy.live import LiveState
+from packager.deploy.naming import check_function_name, check_layer_name, check_name_parts, function_name, layer_name
+from packager.deploy.naming import lambda_code_key
+from packager.deploy.records import FunctionRow, FunctionState, LayerVersionRow
+from packager.deploy.settings import require_bucket, require_role
+from packager.errors import PlanError
+from packager.model import Kind
 from packager.runtimes import LAMBDA_LIMITS
-
-FUNCTION_KIND = "lambda-function"
-LAYER_KIND = "lambda-layer"
-SKIP = "skip"
-# Where code too big for a direct upload goes in the artifact bucket (the key holds the sha256).
-S3_PREFIX = "pkg/lambda"
-
-_NAME_PART = re.compile(r"[A-Za-z0-9_-]+\Z")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a stage publishes: the index keys every published row by these three."""
-
-    account: str
-    region: str
-    stage: str
-
-    @property
-    def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        if self.region.startswith("us-gov-"):
-            return "aws-us-gov"
-        return "aws"
+from packager.units import format_size
 
 
 @dataclass(frozen=True)
@@ -64,7 +45,7 @@ class CodeArtifact:
 
     @property
     def s3_key(self) -> str | None:
-        return f"{S3_PREFIX}/{self.sha256}.zip" if self.sha256 else None
+        return lambda_code_key(self.sha256) if self.sha256 else None
 
     @property
     def needs_s3(self) -> bool:
@@ -104,168 +85,12 @@ class FunctionResource:
     layers: tuple[str, ...]
     tags: dict
 
-    @property
-    def configuration_hash(self) -> str:
-        return configuration_hash(self.configuration)
 
-
-def configuration_hash(configuration: dict) -> str:
-    return hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class LayerRef:
-    """The ARN of a layer version this very plan publishes; the executor resolves it."""
-
-    artifact_id: str
-
-    def __str__(self) -> str:
-        return f"<new version of {self.artifact_id}>"
-
-
-@dataclass
-class Action:
-    """One step of a publish: an AWS operation (or `skip`), why, and what it needs."""
-
-    id: str  # artifact id
-    action: str
-    reason: str
-    name: str  # the AWS resource name
-    params: dict = field(default_factory=dict)
-    record: dict | None = None  # for `skip`: a state to record without calling AWS (adoption)
-    resource_id: str = ""  # the index row this action updates once AWS confirms ("" for none)
-    input_hash: str = ""  # the input the row then stands for ("" keeps the row's)
-
-    @property
-    def kind(self) -> str:
-        """The AWS operation (or skip); callers outside packager/deploy read this, not `action`."""
-        return self.action
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "action": self.action, "reason": self.reason, "name": self.name}
-
-
-@dataclass
-class Drift:
-    """A live function that differs from what pkg published."""
-
-    id: str
-    name: str
-    field: str
-    recorded: object
-    live: object
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "field": self.field, "recorded": self.recorded, "live": self.live}
-
-
-@dataclass
-class PublishPlan:
-    target: Target
-    actions: list[Action]
-    drift: list[Drift] = field(default_factory=list)
-
-    @property
-    def mutating_calls(self) -> int:
-        return sum(action.action != SKIP for action in self.actions)
-
-
-class LiveState(Protocol):
-    """Read-only views of AWS the planner may consult (GetFunction, ListLayerVersions, HeadObject)."""
-
-    def function(self, name: str) -> dict | None:
-        """{"code_sha256", "architecture", "configuration", "layers", "tags", "arn"} or None if absent."""
-
-    def layer_versions(self, name: str) -> list[dict]:
-        """[{"arn", "version", "description"}] of one layer, newest first."""
-
-    def object_exists(self, bucket: str, key: str) -> bool:
-        """Whether s3://bucket/key exists."""
-
-
-# -- naming and limits ---------------------------------------------------------------------------
-
-
-def function_name(project: str, stage: str, function: str) -> str:
-    return f"{project}-{stage}-{function}"
-
-
-def layer_name(project: str, stage: str, artifact_id: str) -> str:
-    """Stable names: internal_libs, internal_libs_deps-<k>, <function>-deps-<k>."""
-    parts = artifact_id.split("/")
-    if parts[0] == "lambda":
-        parts = parts[1:]
-    if parts[0] == "function_deps" and len(parts) == 3:
-        suffix = f"{parts[1]}-deps-{parts[2]}"
-    else:
-        suffix = "-".join(parts)
-    return f"{project}-{stage}-{suffix}"
-
-
-def check_name_parts(project: str, stage: str) -> None:
-    for label, value in (("tool.pkg.project", project), (f"tool.pkg.stages.{stage}", stage)):
-        if not _NAME_PART.match(value):
-            raise ConfigError(
-                f"{label}: '{value}' can't be part of a Lambda name",
-                hint="use letters, digits, '-' and '_' only",
-            )
-
-
-def check_function_name(name: str, artifact_id: str) -> None:
-    limit = LAMBDA_LIMITS.function_name_length
-    if len(name) > limit:
-        raise PlanError(
-            f"{artifact_id}: function name '{name}' is {len(name)} characters; Lambda takes at most {limit}",
-            hint="shorten the project, stage or file name (the name is <project>-<stage>-<function>)",
-        )
-
-
-def check_layer_name(name: str, artifact_id: str, target: Target) -> None:
-    prefix = f"arn:{target.partition}:lambda:{target.region}:{target.account}:layer:"
-    # Leave room for a 5-digit version number: the ARN of every future version must fit.
-    room = LAMBDA_LIMITS.layer_version_arn_length - len(prefix) - len(":99999")
-    limit = min(room, LAMBDA_LIMITS.layer_name_length)
-    if len(name) > limit:
-        raise PlanError(
-            f"{artifact_id}: layer name '{name}' is {len(name)} characters; in {target.region} it can take"
-            f" at most {limit} (Lambda caps a layer version ARN at {LAMBDA_LIMITS.layer_version_arn_length})",
-            hint="shorten the project, stage or function name",
-        )
-
-
-def _check_function_limits(function: FunctionResource, layers: dict[str, LayerResource]) -> None:
-    limits = LAMBDA_LIMITS
-    if len(function.layers) > limits.layers_per_function:
-        raise PlanError(
-            f"{function.artifact_id}: {len(function.layers)} layers; Lambda allows {limits.layers_per_function}"
-            " per function",
-            hint="merge dependency sets so internal_libs, its deps and the function's deps fit in 5 layers",
-        )
-    sizes = [function.code.unzipped_size] + [layers[layer].code.unzipped_size for layer in function.layers]
-    if all(size is not None for size in sizes) and sum(sizes) > limits.unzipped_total:
-        parts = ", ".join(
-            f"{artifact} {size / 1e6:.1f} MB"
-            for artifact, size in zip((function.artifact_id, *function.layers), sizes)
-        )
-        raise PlanError(
-            f"{function.artifact_id}: code plus layers unzip to {sum(sizes):,} bytes; Lambda allows"
-            f" {limits.unzipped_total:,} ({parts})",
-            hint="drop dependencies from the function or internal_libs requirements",
-        )
-    description = function.configuration.get("Description", "")
-    if len(description) > limits.description_length:
-        raise PlanError(
-            f"{function.artifact_id}: description is {len(description)} characters; Lambda takes at most"
-            f" {limits.description_length}"
-        )
-    variables = function.configuration.get("Environment", {}).get("Variables", {})
-    size = sum(len(key.encode()) + len(value.encode()) for key, value in variables.items())
-    if size > limits.environment_bytes:
-        raise PlanError(
-            f"{function.artifact_id}: environment variables take {size} bytes; Lambda allows"
-            f" {limits.environment_bytes} per function",
-            hint="move large values to SSM Parameter Store or S3",
-        )
+def check_limits(function: FunctionResource, layers: dict[str, LayerResource]) -> None:
+    """Lambda's per-function limits (the same check `pkg build` makes), before any AWS call."""
+    sizes = [(layer, layers[layer].code.unzipped_size) for layer in function.layers]
+    check_function_limits(function.artifact_id, function.code.unzipped_size, sizes)
+    check_function_configuration(function.artifact_id, function.configuration)
 
 
 # -- desired state ---------------------------------------------------------------------------------
@@ -293,9 +118,8 @@ def desired_resources(
     function_settings: dict[str, dict] = {}
     for item in artifacts:
         spec = item.spec
-        if spec.kind == FUNCTION_KIND:
-            function = spec.id.rsplit("/", 1)[-1]
-            function_settings[spec.id] = config.lambda_settings(function, stage)
+        if spec.kind == Kind.LAMBDA_FUNCTION:
+            function_settings[spec.id] = config.lambda_settings(spec.artifact.short_name, stage)
     # A layer is compatible with the runtimes and architectures of the functions that use it.
     users: dict[str, list[dict]] = {}
     for item in artifacts:
@@ -303,7 +127,7 @@ def desired_resources(
             users.setdefault(used, []).append(function_settings.get(item.spec.id, {}))
     for item in artifacts:
         spec = item.spec
-        if spec.kind != LAYER_KIND:
+        if spec.kind != Kind.LAMBDA_LAYER:
             continue
         name = layer_name(project, stage, spec.id)
         check_layer_name(name, spec.id, target)
@@ -318,18 +142,13 @@ def desired_resources(
         )
     for item in artifacts:
         spec = item.spec
-        if spec.kind != FUNCTION_KIND:
+        if spec.kind != Kind.LAMBDA_FUNCTION:
             continue
-        function = spec.id.rsplit("/", 1)[-1]
+        function = spec.artifact.short_name
         name = function_name(project, stage, function)
         check_function_name(name, spec.id)
         settings = function_settings[spec.id]
-        role = settings.get("role")
-        if not role:
-            raise ConfigError(
-                f"{spec.id}: no execution role: set tool.pkg.lambda.role",
-                hint='e.g. role = "arn:aws:iam::123456789012:role/datamart-lambda" (per stage or function too)',
-            )
+        role = require_role(settings, spec.id, "lambda", "function")
         configuration = {
             "Role": role,
             "Handler": spec.meta.get("handler", f"{function}.handler"),
@@ -351,7 +170,7 @@ def desired_resources(
             tuple(spec.uses),
             dict(sorted(settings.get("tags", {}).items())),
         )
-        _check_function_limits(resource, layers)
+        check_limits(resource, layers)
         functions.append(resource)
     return list(layers.values()), functions
 
@@ -359,28 +178,30 @@ def desired_resources(
 # -- planning ----------------------------------------------------------------------------------------
 
 
-def _latest_layer_record(recorded: dict[str, PublishedRecord], artifact_id: str) -> PublishedRecord | None:
+def _latest_layer_version(recorded: dict[str, PublishedRecord], artifact_id: str) -> LayerVersionRow | None:
     rows = [row for key, row in recorded.items() if key.startswith(artifact_id + "@")]
-    return max(rows, key=lambda row: (row.published, row.details.get("version", 0)), default=None)
+    latest = max(rows, key=lambda row: (row.published, row.details.get("version", 0)), default=None)
+    return None if latest is None else LayerVersionRow.from_details(latest.details)
 
 
 def _upload(code: CodeArtifact, artifact_id: str, name: str, bucket: str | None, live: LiveState) -> list[Action]:
     """A put_object action when the zip is too big for a direct upload and not yet in the bucket."""
     if not code.needs_s3:
         return []
-    if not bucket:
-        raise ConfigError(
-            f"{artifact_id}: the zip is {code.size:,} bytes, over Lambda's {LAMBDA_LIMITS.direct_upload_zip:,}"
-            " direct-upload limit, and no artifact bucket is configured",
-            hint="set tool.pkg.artifact_bucket (or tool.pkg.stages.<stage>.artifact_bucket)",
-        )
-    if live.object_exists(bucket, code.s3_key):
+    bucket = require_bucket(
+        bucket,
+        f"{artifact_id}: the zip is {code.size:,} bytes, over Lambda's {LAMBDA_LIMITS.direct_upload_zip:,}"
+        " direct-upload limit",
+    )
+    key = code.s3_key
+    assert key is not None  # needs_s3 means built
+    if live.object_exists(bucket, key):
         return []
     return [
         Action(
             artifact_id,
-            "put_object",
-            f"{code.size / 1e6:.1f} MB is over the direct-upload limit: through s3://{bucket}",
+            ActionKind.PUT_OBJECT,
+            f"{format_size(code.size)} is over the direct-upload limit: through s3://{bucket}",
             name,
             {"Bucket": bucket, "Key": code.s3_key, "path": code.path},
         )
@@ -397,10 +218,12 @@ def plan_layer(
 ) -> list[Action]:
     """publish_layer_version unless a version from this input is recorded or found live (adopted)."""
     actions = _plan_layer_steps(layer, recorded, live, refresh, bucket, why)
-    for action in actions:
-        if action.action != "put_object":
-            action.resource_id, action.input_hash = layer.resource_id, layer.code.input_hash
-    return actions
+    return [
+        action
+        if action.kind is ActionKind.PUT_OBJECT
+        else replace(action, resource_id=layer.resource_id, input_hash=layer.code.input_hash)
+        for action in actions
+    ]
 
 
 def _plan_layer_steps(
@@ -411,17 +234,18 @@ def _plan_layer_steps(
     bucket: str | None,
     why: str | None,
 ) -> list[Action]:
-    row = recorded.get(layer.resource_id)
-    if row is not None and row.details.get("layer_name") == layer.name:
-        version = row.details["version"]
-        if refresh and not any(v["arn"] == row.details["arn"] for v in live.layer_versions(layer.name)):
+    stored = recorded.get(layer.resource_id)
+    row = LayerVersionRow.from_details(stored.details) if stored is not None else None
+    if row is not None and row.layer_name == layer.name:
+        version = row.version
+        if refresh and not any(v["arn"] == row.arn for v in live.layer_versions(layer.name)):
             reason = f"drift: version {version} was deleted"
         else:
             return [Action(layer.artifact_id, SKIP, f"version {version} published from this input", layer.name)]
     else:
         for version in live.layer_versions(layer.name):
             if f"input:{layer.code.input_hash}" in version["description"]:
-                details = {"layer_name": layer.name, "arn": version["arn"], "version": version["version"]}
+                details = LayerVersionRow(layer.name, version["arn"], version["version"]).to_details()
                 return [
                     Action(
                         layer.artifact_id,
@@ -431,14 +255,14 @@ def _plan_layer_steps(
                         record=details,
                     )
                 ]
-        previous = _latest_layer_record(recorded, layer.artifact_id)
+        previous = _latest_layer_version(recorded, layer.artifact_id)
         if previous is None:
             reason = "new layer"
         else:
-            reason = f"input changed since version {previous.details.get('version')}"
+            reason = f"input changed since version {previous.version}"
             if why:
                 reason += f" ({why})"
-    params = {
+    params: dict = {
         "LayerName": layer.name,
         "Description": layer.description,
         "Content": {"ZipFile": layer.code.path},
@@ -450,33 +274,8 @@ def _plan_layer_steps(
     actions = _upload(layer.code, layer.artifact_id, layer.name, bucket, live)
     if layer.code.needs_s3:
         params["Content"] = {"S3Bucket": bucket, "S3Key": layer.code.s3_key}
-    actions.append(Action(layer.artifact_id, "publish_layer_version", reason, layer.name, params))
+    actions.append(Action(layer.artifact_id, ActionKind.PUBLISH_LAYER_VERSION, reason, layer.name, params))
     return actions
-
-
-def _state_of(details: dict) -> dict:
-    """The comparable state of a function, from an index row's details or a live read."""
-    return {
-        "code_sha256": details.get("code_sha256"),
-        "architecture": details.get("architecture"),
-        "configuration": details.get("configuration"),
-        "layers": list(details.get("layers", [])),
-        "tags": details.get("tags", {}),
-    }
-
-
-def _describe_change(old: dict | None, new: dict) -> str:
-    if not old:
-        return "configuration changed"
-    keys = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-    shown = []
-    for key in keys[:3]:
-        before, after = old.get(key), new.get(key)
-        if key == "Environment":
-            shown.append("environment changed")
-        else:
-            shown.append(f"{key} {before} -> {after}")
-    return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def plan_function(
@@ -493,22 +292,34 @@ def plan_function(
 
     `drift` collects what `refresh` found live that differs from the index.
     """
-    actions = _plan_function_steps(function, layer_arns, row, live, refresh, bucket, why, drift)
-    for action in actions:
-        if action.action == "put_object":
-            continue
-        action.resource_id = function.artifact_id
-        if action.action in ("create_function", "update_function_code"):
-            action.input_hash = function.code.input_hash
-        elif action.record is not None and action.record.get("code_sha256") == function.code.code_sha256:
-            action.input_hash = function.code.input_hash
+    steps = _plan_function_steps(function, layer_arns, row, live, refresh, bucket, why, drift)
+    actions = []
+    for action in steps:
+        if action.kind is not ActionKind.PUT_OBJECT:
+            sends_code = action.kind in (ActionKind.CREATE_FUNCTION, ActionKind.UPDATE_FUNCTION_CODE)
+            adopts_code = action.record is not None and action.record.get("code_sha256") == function.code.code_sha256
+            action = replace(
+                action,
+                resource_id=function.artifact_id,
+                input_hash=function.code.input_hash if sends_code or adopts_code else "",
+            )
+        actions.append(action)
     return actions
+
+
+def _field(state: FunctionState, key: str) -> object:
+    """One compared field of a function's state, as the index stores it (layers as a list)."""
+    value = getattr(state, key)
+    return list(value) if key == "layers" else value
+
+
+_COMPARED = ("code_sha256", "architecture", "configuration", "layers", "tags")
 
 
 def _plan_function_steps(
     function: FunctionResource,
     layer_arns: dict[str, str | LayerRef],
-    row: PublishedRecord | None,
+    stored: PublishedRecord | None,
     live: LiveState,
     refresh: bool,
     bucket: str | None,
@@ -522,12 +333,13 @@ def _plan_function_steps(
         if function.code.needs_s3
         else {"ZipFile": function.code.path}
     )
-    if row is not None and row.details.get("missing"):
+    row = FunctionRow.from_details(stored.details) if stored is not None else None
+    if row is not None and row.missing:
         row = None  # seen deleted by an earlier `plan --refresh`: plan as if never published
     # A run that died between an AWS call and its record leaves the row flagged: AWS may be ahead of it.
-    pending = row is not None and bool(row.details.get("pending"))
+    pending = row is not None and row.pending
     live_state = live.function(name) if (refresh or pending or row is None) else None
-    recorded = _state_of(row.details) if row is not None else None
+    recorded = row.state if row is not None else None
 
     def create(reason: str) -> list[Action]:
         params = {
@@ -539,7 +351,7 @@ def _plan_function_steps(
             "Tags": function.tags,
         }
         uploads = _upload(function.code, artifact, name, bucket, live)
-        return uploads + [Action(artifact, "create_function", reason, name, params)]
+        return uploads + [Action(artifact, ActionKind.CREATE_FUNCTION, reason, name, params)]
 
     if row is None and live_state is None:
         return create("new function")
@@ -549,10 +361,11 @@ def _plan_function_steps(
         return create("drift: function deleted out of band")
 
     current = live_state if live_state is not None else recorded
-    if refresh and recorded is not None:
-        for key in ("code_sha256", "architecture", "configuration", "layers", "tags"):
-            if recorded[key] != live_state[key]:
-                drift.append(Drift(artifact, name, key, recorded[key], live_state[key]))
+    assert current is not None
+    if refresh and recorded is not None and live_state is not None:
+        for key in _COMPARED:
+            if _field(recorded, key) != _field(live_state, key):
+                drift.append(Drift(artifact, name, key, _field(recorded, key), _field(live_state, key)))
     drifted = {d.field for d in drift if d.id == artifact}
     # Adopt what is live (record it first) when the index doesn't know it or may be behind it.
     adopting = row is None or pending
@@ -567,75 +380,74 @@ def _plan_function_steps(
     wanted_sha = function.code.code_sha256
     if wanted_sha is None:
         # Not built yet: a different input hash than the recorded one means different code.
-        code_changed = row is None or row.input_hash != function.code.input_hash or "code_sha256" in drifted
+        code_changed = stored is None or row is None or stored.input_hash != function.code.input_hash
+        code_changed = code_changed or "code_sha256" in drifted
     else:
-        code_changed = current["code_sha256"] != wanted_sha
-    if code_changed or current["architecture"] != function.architecture:
+        code_changed = current.code_sha256 != wanted_sha
+    if code_changed or current.architecture != function.architecture:
         reason = why_changed("code_sha256", f"code changed ({why})" if why else "code changed")
         if not code_changed:
-            reason = why_changed("architecture", f"architecture {current['architecture']} -> {function.architecture}")
+            reason = why_changed("architecture", f"architecture {current.architecture} -> {function.architecture}")
         actions += _upload(function.code, artifact, name, bucket, live)
         actions.append(
             Action(
                 artifact,
-                "update_function_code",
+                ActionKind.UPDATE_FUNCTION_CODE,
                 reason,
                 name,
                 {"FunctionName": name, **code_params, "Architectures": [function.architecture]},
             )
         )
-    configuration_changed = current["configuration"] != function.configuration
-    layers_changed = current["layers"] != layers
+    configuration_changed = current.configuration != function.configuration
+    layers_changed = list(current.layers) != layers
     if configuration_changed or layers_changed:
         reasons = []
         if configuration_changed:
-            reasons.append(
-                why_changed("configuration", _describe_change(current["configuration"], function.configuration))
-            )
+            change = describe_change(current.configuration, function.configuration, "configuration")
+            reasons.append(why_changed("configuration", change))
         if layers_changed:
-            reasons.append(why_changed("layers", _describe_layers(current["layers"], layers)))
+            reasons.append(why_changed("layers", describe_layers(list(current.layers), layers)))
         actions.append(
             Action(
                 artifact,
-                "update_function_configuration",
+                ActionKind.UPDATE_FUNCTION_CONFIGURATION,
                 "; ".join(reasons),
                 name,
                 {"FunctionName": name, **function.configuration, "Layers": layers},
             )
         )
-    live_tags = current["tags"] or {}
-    added = {key: value for key, value in function.tags.items() if live_tags.get(key) != value}
-    removed = sorted(key for key in live_tags if key not in function.tags)
-    if added:
+    tags = TagDiff.between(current.tags or {}, function.tags)
+    if tags.added:
         actions.append(
-            Action(artifact, "tag_resource", why_changed("tags", f"tags set: {', '.join(sorted(added))}"), name,
-                   {"Tags": added})
+            Action(artifact, ActionKind.TAG_RESOURCE, why_changed("tags", tags.added_text), name, {"Tags": tags.added})
         )
-    if removed:
+    if tags.removed:
         actions.append(
-            Action(artifact, "untag_resource", why_changed("tags", f"tags removed: {', '.join(removed)}"), name,
-                   {"TagKeys": removed})
+            Action(
+                artifact, ActionKind.UNTAG_RESOURCE, why_changed("tags", tags.removed_text), name,
+                {"TagKeys": tags.removed},
+            )
         )
     if not actions:
         if adopting:
-            details = {"arn": live_state["arn"], **live_state}
+            assert live_state is not None
+            details = FunctionRow.confirmed(live_state).to_details()
             return [Action(artifact, SKIP, prefix + "already live as wanted: recording it", name, record=details)]
         return [Action(artifact, SKIP, "up to date (checked live)" if refresh else "up to date", name)]
     if adopting:
+        assert live_state is not None
         # Record what is live first, so each later step updates a row that tells the truth.
-        actions.insert(0, Action(artifact, SKIP, prefix + "recording what is live", name,
-                                 record={"arn": live_state["arn"], **live_state}))
+        details = FunctionRow.confirmed(live_state).to_details()
+        actions.insert(0, Action(artifact, SKIP, prefix + "recording what is live", name, record=details))
     return actions
 
 
-def _describe_layers(old: list, new: list) -> str:
-    def short(arn) -> str:
-        return str(arn).rsplit(":layer:", 1)[-1]
-
-    return "layers " + (", ".join(map(short, old)) or "(none)") + " -> " + (", ".join(map(short, new)) or "(none)")
-
-
-_MISSING = PublishedRecord("", "", {"missing": True}, "")
+def _unsure(stored: PublishedRecord | None) -> bool:
+    """A function the planner reads live anyway: never recorded, seen deleted, or left pending."""
+    if stored is None:
+        return True
+    row = FunctionRow.from_details(stored.details)
+    return row.missing or row.pending
 
 
 def plan_publish(
@@ -657,17 +469,13 @@ def plan_publish(
         steps = plan_layer(layer, recorded, live, refresh, bucket, reasons.get(layer.artifact_id))
         actions += steps
         last = steps[-1]
-        if last.action == SKIP:
+        if last.kind is SKIP:
             source = last.record or recorded[layer.resource_id].details
-            layer_arns[layer.artifact_id] = source["arn"]
+            layer_arns[layer.artifact_id] = LayerVersionRow.from_details(source).arn
         else:
             layer_arns[layer.artifact_id] = LayerRef(layer.artifact_id)
-    unknown = [
-        f.name
-        for f in functions
-        if refresh or any((recorded.get(f.artifact_id) or _MISSING).details.get(flag) for flag in ("missing", "pending"))
-    ]
-    if len(unknown) > 1 and hasattr(live, "prefetch_functions"):
+    unknown = [f.name for f in functions if refresh or _unsure(recorded.get(f.artifact_id))]
+    if len(unknown) > 1:
         live.prefetch_functions(unknown)
     for function in functions:
         actions += plan_function(

@@ -1,57 +1,63 @@
-"""Read-only views of what is deployed, in the shapes the planner compares (packager.deploy.lambda_plan.LiveState)."""
+"""Read-only views of what is deployed, for the planners: one `LiveState` protocol, one AWS implementation.
+
+The planners only ever read through a `LiveState`; tests give them an in-memory one. `AwsLiveState`
+answers with GetFunction, ListLayerVersions, HeadObject, GetJob and GetTags: never a mutating call.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from packager.deploy.aws import AwsSession, explain_error, object_exists
+from packager.deploy.records import FunctionState
 
 
-def function_state(configuration: dict, tags: dict | None) -> dict:
-    """A GetFunction answer in the planner's shape (the keys pkg manages, nothing else)."""
-    return {
-        "arn": configuration["FunctionArn"],
-        "code_sha256": configuration["CodeSha256"],
-        "architecture": (configuration.get("Architectures") or ["x86_64"])[0],
-        "configuration": {
-            "Role": configuration.get("Role"),
-            "Handler": configuration.get("Handler"),
-            "Runtime": configuration.get("Runtime"),
-            "MemorySize": configuration.get("MemorySize"),
-            "Timeout": configuration.get("Timeout"),
-            "Description": configuration.get("Description", ""),
-            "Environment": {
-                "Variables": dict(sorted((configuration.get("Environment") or {}).get("Variables", {}).items()))
-            },
-        },
-        "layers": [layer["Arn"] for layer in configuration.get("Layers", [])],
-        # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.
-        "tags": dict(sorted((k, v) for k, v in (tags or {}).items() if not k.startswith("aws:"))),
-    }
+class LiveState(Protocol):
+    """What the planners may read from AWS."""
+
+    def function(self, name: str) -> FunctionState | None:
+        """A function's managed state, or None if absent."""
+
+    def prefetch_functions(self, names: list[str]) -> None:
+        """Read many functions at once, ahead of `function` calls (a hint; may do nothing)."""
+
+    def layer_versions(self, name: str) -> list[dict]:
+        """[{"arn", "version", "description"}] of one layer, newest first."""
+
+    def object_exists(self, bucket: str, key: str) -> bool:
+        """Whether s3://bucket/key exists."""
+
+    def glue_job(self, name: str) -> dict | None:
+        """GetJob's `Job`, or None if there is no such job."""
+
+    def glue_tags(self, arn: str) -> dict:
+        """GetTags of a Glue job."""
 
 
-class LambdaLiveState:
-    """GetFunction, ListLayerVersions and HeadObject, for the planner; never a mutating call."""
+class AwsLiveState:
+    """The planners' reads, from AWS, each answer kept for the rest of the plan."""
 
     def __init__(self, aws: AwsSession, jobs: int = 8):
         self.aws = aws
         self.jobs = jobs
         self._layer_versions: dict[str, list[dict]] = {}
-        self._functions: dict[str, dict | None] = {}
+        self._functions: dict[str, FunctionState | None] = {}
 
     def prefetch_functions(self, names: list[str]) -> None:
-        """Read many functions at once (GetFunction has no batch form; a hundred in a row is slow)."""
+        """GetFunction has no batch form and a hundred in a row are slow: read them in parallel."""
         from concurrent.futures import ThreadPoolExecutor
 
         todo = [name for name in names if name not in self._functions]
         with ThreadPoolExecutor(max_workers=max(1, min(self.jobs, len(todo)))) as pool:
-            for name, state in zip(todo, pool.map(self._get_function, todo)):
+            for name, state in zip(todo, pool.map(self._get_function, todo), strict=True):
                 self._functions[name] = state
 
-    def function(self, name: str) -> dict | None:
+    def function(self, name: str) -> FunctionState | None:
         if name not in self._functions:
             self._functions[name] = self._get_function(name)
         return self._functions[name]
 
-    def _get_function(self, name: str) -> dict | None:
+    def _get_function(self, name: str) -> FunctionState | None:
         client = self.aws.client("lambda")
         try:
             answer = client.get_function(FunctionName=name)
@@ -59,7 +65,7 @@ class LambdaLiveState:
             return None
         except Exception as error:
             raise explain_error(error, "GetFunction", name) from None
-        return function_state(answer["Configuration"], answer.get("Tags"))
+        return FunctionState.from_configuration(answer["Configuration"], answer.get("Tags"))
 
     def layer_versions(self, name: str) -> list[dict]:
         if name not in self._layer_versions:
@@ -80,3 +86,18 @@ class LambdaLiveState:
 
     def object_exists(self, bucket: str, key: str) -> bool:
         return object_exists(self.aws, bucket, key)
+
+    def glue_job(self, name: str) -> dict | None:
+        client = self.aws.client("glue")
+        try:
+            return client.get_job(JobName=name)["Job"]
+        except client.exceptions.EntityNotFoundException:
+            return None
+        except Exception as error:
+            raise explain_error(error, "GetJob", name) from None
+
+    def glue_tags(self, arn: str) -> dict:
+        try:
+            return dict(sorted(self.aws.client("glue").get_tags(ResourceArn=arn).get("Tags", {}).items()))
+        except Exception as error:
+            raise explain_error(error, "GetTags", arn) from None

@@ -9,17 +9,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from packager.builders.job_artifacts import JOB_SERVICES, job_id
-from packager.errors import ConfigError, PkgError
+from packager.deploy.actions import Target
+from packager.deploy.aws import aws_errors, open_session
+from packager.deploy.records import EmrRunRow, GlueJobRow
+from packager.errors import ConfigError, PkgError, RunTimeoutError
+from packager.model import JOB_SERVICES, ArtifactId, ArtifactIdError, Role, Service
+
+__all__ = ["DEFAULT_TIMEOUT", "RunReport", "RunTimeoutError", "run_job"]
 
 DEFAULT_TIMEOUT = 3600.0
 POLL_SECONDS = 5.0
-
-
-class RunTimeoutError(PkgError):
-    """A run did not finish before `--timeout`: it goes on in AWS; pkg stopped waiting."""
-
-    exit_code = 2
+START_AGAIN = "run `pkg run` again"
+STILL_RUNNING = "the run may go on in AWS: check it in the console, or wait with `pkg run --wait` on a new run"
 
 
 @dataclass
@@ -49,11 +50,13 @@ class RunReport:
 
 def resolve_job_id(name: str) -> str:
     """`glue_spark/orders` or `glue_spark/job/orders` -> `glue_spark/job/orders`."""
-    parts = name.split("/")
-    if len(parts) == 2 and parts[0] in JOB_SERVICES:
-        return job_id(parts[0], parts[1])
-    if len(parts) == 3 and parts[0] in JOB_SERVICES and parts[1] == "job":
-        return name
+    service, _, rest = name.partition("/")
+    try:
+        artifact = ArtifactId.parse(name) if "/" in rest else ArtifactId.job(service, rest)
+    except (ArtifactIdError, ValueError):
+        artifact = None
+    if artifact is not None and artifact.service in JOB_SERVICES and artifact.role is Role.JOB and artifact.name:
+        return str(artifact)
     raise PkgError(
         f"'{name}' does not name a Glue or EMR job",
         hint="use <service>/<job>, e.g. glue_spark/orders_by_day (services: " + ", ".join(JOB_SERVICES) + ")",
@@ -67,7 +70,7 @@ def glue_arguments(args: list[str]) -> dict[str, str]:
             f"Glue job arguments come as --key value pairs, got: {' '.join(args)}",
             hint="e.g. pkg run glue_spark/orders_by_day --stage dev -- --source s3://in/ --target s3://out/",
         )
-    return dict(zip(args[::2], args[1::2]))
+    return dict(zip(args[::2], args[1::2], strict=True))
 
 
 def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]) -> RunReport:
@@ -78,17 +81,17 @@ def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]
             f"{artifact_id} is not published to stage '{stage}'",
             hint=f"run `pkg publish --stage {stage}` first",
         )
-    service = artifact_id.split("/", 1)[0]
-    name = row.details["name"]
-    if service != "emr":
+    if ArtifactId.parse(artifact_id).service is not Service.EMR:
         from packager.deploy.glue import start_glue_run
 
+        name = GlueJobRow.from_details(row.details).name
         arguments = glue_arguments(args)
         run_id = start_glue_run(aws, name, arguments)
         return RunReport(artifact_id, name, "glue", run_id, {"JobName": name, "Arguments": arguments})
     from packager.deploy import emr
 
-    spec = row.details["spec"]
+    run_row = EmrRunRow.from_details(row.details)
+    name, spec = run_row.name, run_row.spec
     arguments = [*spec["arguments"], *args]
     if spec.get("application_id"):
         if not spec.get("execution_role"):
@@ -148,16 +151,15 @@ def wait_for(aws, report: RunReport, spec: dict | None, timeout: float, interval
 def run_job(
     ws, stage: str, name: str, args: list[str], wait: bool, timeout: float, profile=None, region=None
 ) -> RunReport:
-    """Start (and with `wait`, follow) one run of a published job of `stage`."""
-    from packager.deploy.lambda_plan import Target
-    from packager.deploy.aws import open_session
-
+    """Start (and with `wait`, follow) one run of a published job of `stage`; AWS errors end as PkgErrors."""
     artifact_id = resolve_job_id(name)
     aws = open_session(stage, ws.config.stage(stage), profile, region)
     target = Target(aws.account, aws.region, stage)
     recorded = ws.store.index.published(target.account, target.region, stage)
-    report = start_run(aws, recorded, artifact_id, stage, list(args))
+    with aws_errors(artifact_id, START_AGAIN):
+        report = start_run(aws, recorded, artifact_id, stage, list(args))
     if wait:
         spec = recorded[artifact_id].details.get("spec")
-        wait_for(aws, report, spec, timeout, interval=min(POLL_SECONDS, max(timeout / 10, 0.2)))
+        with aws_errors(f"{artifact_id} run {report.run_id}", STILL_RUNNING):
+            wait_for(aws, report, spec, timeout, interval=min(POLL_SECONDS, max(timeout / 10, 0.2)))
     return report

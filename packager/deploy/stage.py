@@ -9,13 +9,20 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from dataclasses import replace
+
 from cache.index import PublishedRecord
-from packager.deploy.lambda_plan import PublishPlan, Target, desired_resources, plan_publish
+from packager.deploy.actions import Drift, Outcome, PublishPlan, Target
 from packager.deploy.aws import AwsSession, open_session
-from packager.deploy.executor import OnDone, Outcome, execute
-from packager.deploy.live import LambdaLiveState
+from packager.deploy.executor import OnDone, execute
 from packager.deploy.jobs_plan import plan_jobs
-from packager.deploy.glue import JobLiveStateAws
+from packager.deploy.lambda_plan import desired_resources, plan_publish
+from packager.deploy.live import AwsLiveState
+from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
+from packager.deploy.settings import artifact_bucket
+from packager.model import ArtifactId, Service
+
+__all__ = ["Outcome", "StagePlan", "open_stage_session", "plan_stage", "publish_stage", "stage_lock"]
 
 
 def open_stage_session(ws, stage: str, profile: str | None = None, region: str | None = None, jobs: int = 8):
@@ -49,19 +56,16 @@ def plan_stage(
     written to the index (the index then tells the truth), so a later `pkg publish` repairs it.
     """
     config = ws.config
-    stage_table = config.stage(stage)
     aws = aws or open_stage_session(ws, stage, profile, region, jobs)
     target = Target(aws.account, aws.region, stage)
     layers, functions = desired_resources(config, target, planned, ws.store)
     index = ws.store.index
     recorded = index.published(target.account, target.region, stage)
-    bucket = stage_table.get("artifact_bucket") or config.raw.get("artifact_bucket")
+    bucket = artifact_bucket(config, stage)
     reasons = {item.spec.id: item.reason for item in planned if item.to_build}
-    live = LambdaLiveState(aws, jobs)
+    live = AwsLiveState(aws, jobs)
     plan = plan_publish(target, layers, functions, recorded, live, refresh, bucket, reasons)
-    job_actions, job_drift = plan_jobs(
-        config, target, planned, ws.store, recorded, JobLiveStateAws(aws), refresh, bucket, reasons
-    )
+    job_actions, job_drift = plan_jobs(config, target, planned, ws.store, recorded, live, refresh, bucket, reasons)
     plan.actions += job_actions  # Glue and EMR jobs: packager/deploy/jobs_plan.py
     plan.drift += job_drift
     if plan.drift:
@@ -70,18 +74,23 @@ def plan_stage(
     return StagePlan(plan, aws, recorded, expected)
 
 
+def _drifted(artifact_id: str, details: dict, drift: Drift) -> dict:
+    """A row's details with what `--refresh` saw live written in."""
+    if drift.field == "function":
+        return missing_details()
+    if ArtifactId.parse(artifact_id).service is Service.LAMBDA:
+        return FunctionRow.from_details(details).with_state(**{drift.field: drift.live}).to_details()
+    return replace(GlueJobRow.from_details(details), **{drift.field: drift.live}).to_details()
+
+
 def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], plan: PublishPlan) -> None:
-    """Write what was seen live into the rows of drifted functions."""
+    """Write what was seen live into the rows of drifted functions and jobs."""
     by_id: dict[str, dict] = {}
     for drift in plan.drift:
         row = recorded.get(drift.id)
         if row is None:
             continue
-        details = by_id.setdefault(drift.id, dict(row.details))
-        if drift.field == "function":
-            details = by_id[drift.id] = {"missing": True}
-        else:
-            details[drift.field] = drift.live
+        by_id[drift.id] = _drifted(drift.id, by_id.get(drift.id, row.details), drift)
     for artifact_id, details in by_id.items():
         row = recorded[artifact_id]
         index.record_published(target.account, target.region, target.stage, artifact_id, row.input_hash, details)

@@ -1,0 +1,146 @@
+"""The vocabulary every planner and the executor share: where a publish goes, its typed steps, their outcomes.
+
+An `Action` is one instruction of a plan (chalice's `APICall`): an AWS operation named by an
+`ActionKind` with its parameters, or a `skip` that may record a state without calling AWS. Actions
+are frozen: executing a plan never changes it; values known only while executing (the ARN of a
+layer version this plan publishes, a function's ARN) are resolved into new parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ActionKind(StrEnum):
+    """What one step does; the values are the action names `pkg plan --json` prints."""
+
+    SKIP = "skip"
+    PUT_OBJECT = "put_object"
+    PUBLISH_LAYER_VERSION = "publish_layer_version"
+    CREATE_FUNCTION = "create_function"
+    UPDATE_FUNCTION_CODE = "update_function_code"
+    UPDATE_FUNCTION_CONFIGURATION = "update_function_configuration"
+    TAG_RESOURCE = "tag_resource"  # Lambda TagResource
+    UNTAG_RESOURCE = "untag_resource"
+    CREATE_JOB = "create_job"
+    UPDATE_JOB = "update_job"
+    GLUE_TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (another call than Lambda's)
+    GLUE_UNTAG_RESOURCE = "glue_untag_resource"
+
+    @property
+    def mutating(self) -> bool:
+        """Whether performing it calls a mutating AWS API."""
+        return self is not ActionKind.SKIP
+
+    @property
+    def updates_function(self) -> bool:
+        """A step that changes a function already recorded (its row is flagged pending until done)."""
+        return self in _FUNCTION_UPDATES
+
+    @property
+    def sends_code(self) -> bool:
+        """A step whose answer carries the CodeSha256 of the zip it sent."""
+        return self in _SENDS_CODE
+
+
+_FUNCTION_UPDATES = frozenset(
+    {
+        ActionKind.UPDATE_FUNCTION_CODE,
+        ActionKind.UPDATE_FUNCTION_CONFIGURATION,
+        ActionKind.TAG_RESOURCE,
+        ActionKind.UNTAG_RESOURCE,
+    }
+)
+_SENDS_CODE = frozenset(
+    {ActionKind.CREATE_FUNCTION, ActionKind.UPDATE_FUNCTION_CODE, ActionKind.PUBLISH_LAYER_VERSION}
+)
+SKIP = ActionKind.SKIP
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stage publishes: the index keys every published row by these three."""
+
+    account: str
+    region: str
+    stage: str
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """The ARN of a layer version this very plan publishes; the executor resolves it."""
+
+    artifact_id: str
+
+    def __str__(self) -> str:
+        return f"<new version of {self.artifact_id}>"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a publish: an AWS operation (or `skip`), why, and what it needs."""
+
+    id: str  # artifact id
+    kind: ActionKind
+    reason: str
+    name: str  # the AWS resource name
+    params: dict = field(default_factory=dict)
+    record: dict | None = None  # details to record without calling AWS (adoption), or a Glue tag step's new tags
+    resource_id: str = ""  # the index row this action updates once AWS confirms ("" for none)
+    input_hash: str = ""  # the input the row then stands for ("" keeps the row's)
+
+    @property
+    def action(self) -> str:
+        """The action's name as printed (the kind's value)."""
+        return self.kind.value
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "action": self.kind.value, "reason": self.reason, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A live resource that differs from what pkg published."""
+
+    id: str
+    name: str
+    field: str
+    recorded: object
+    live: object
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "field": self.field, "recorded": self.recorded, "live": self.live}
+
+
+@dataclass
+class PublishPlan:
+    """Every action of one publish, in order, and the drift `--refresh` found."""
+
+    target: Target
+    actions: list[Action]
+    drift: list[Drift] = field(default_factory=list)
+
+    @property
+    def mutating_calls(self) -> int:
+        return sum(action.kind.mutating for action in self.actions)
+
+
+@dataclass
+class Outcome:
+    """What became of one planned action: done, skipped, or not run (after a failure)."""
+
+    action: Action
+    status: str = "not run"
+    result: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {**self.action.to_json(), "status": self.status, **self.result}

@@ -1,0 +1,165 @@
+"""One function per action kind: the AWS call an action names, with the parameters the executor resolved.
+
+`HANDLERS` is the executor's dispatch table. A handler gets the session and a `Call` (the action,
+its resolved parameters, the step before it on the same resource) and returns what AWS answered
+that the index records (`packager/deploy/executor.py` turns it into a row through `records`).
+Handlers raise botocore's errors as they come; the executor translates them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from packager.deploy.actions import Action, ActionKind
+from packager.deploy.aws import AwsSession
+
+# Lambda rejects an update while the previous one is in progress (ResourceConflictException).
+_WAIT = {"Delay": 1, "MaxAttempts": 300}
+_UPDATES = (ActionKind.UPDATE_FUNCTION_CODE, ActionKind.UPDATE_FUNCTION_CONFIGURATION)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One action to perform: its parameters with this run's values resolved, and the step before it."""
+
+    action: Action
+    params: dict
+    previous: ActionKind | None = None
+
+
+Handler = Callable[[AwsSession, Call], dict]
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def _with_zip(params: dict, key: str) -> dict:
+    """`params` with the local zip path under params[key]["ZipFile"] replaced by its bytes."""
+    content = params.get(key)
+    if isinstance(content, dict) and "ZipFile" in content:
+        return {**params, key: {**content, "ZipFile": _read(content["ZipFile"])}}
+    return params
+
+
+def _body(params: dict) -> bytes:
+    """The bytes to upload: the built file, or one wheel inside a built wheelhouse zip."""
+    if params.get("member"):
+        import zipfile
+
+        with zipfile.ZipFile(params["path"]) as archive:
+            return archive.read(params["member"])
+    return _read(params["path"])
+
+
+def put_object(aws: AwsSession, call: Call) -> dict:
+    """Upload a built file (or one wheel of a wheelhouse) to the artifact bucket."""
+    params = call.params
+    aws.client("s3").put_object(Bucket=params["Bucket"], Key=params["Key"], Body=_body(params))
+    return {}
+
+
+def publish_layer_version(aws: AwsSession, call: Call) -> dict:
+    """PublishLayerVersion; the new version's ARN, number and CodeSha256."""
+    answer = aws.client("lambda").publish_layer_version(**_with_zip(call.params, "Content"))
+    return {
+        "arn": answer["LayerVersionArn"],
+        "version": answer["Version"],
+        "code_sha256": answer.get("Content", {}).get("CodeSha256"),
+    }
+
+
+def _settle(aws: AwsSession, call: Call) -> None:
+    """Wait for the function to accept an update after the step before it."""
+    lam = aws.client("lambda")
+    if call.previous is ActionKind.CREATE_FUNCTION:
+        lam.get_waiter("function_active_v2").wait(FunctionName=call.action.name, WaiterConfig=_WAIT)
+    elif call.previous in _UPDATES:
+        lam.get_waiter("function_updated_v2").wait(FunctionName=call.action.name, WaiterConfig=_WAIT)
+
+
+def _update(aws: AwsSession, operation: str, name: str, params: dict) -> dict:
+    """Call an update; if another update of the function is still running (a run killed midway,
+    or someone else), wait for it to finish and try once more."""
+    lam = aws.client("lambda")
+    try:
+        return getattr(lam, operation)(**params)
+    except lam.exceptions.ResourceConflictException:
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=_WAIT)
+        return getattr(lam, operation)(**params)
+
+
+def create_function(aws: AwsSession, call: Call) -> dict:
+    """CreateFunction; its configuration as AWS reports it."""
+    params = call.params
+    if not params.get("Layers"):
+        params = {key: value for key, value in params.items() if key != "Layers"}
+    return {"configuration": aws.client("lambda").create_function(**_with_zip(params, "Code"))}
+
+
+def update_function_code(aws: AwsSession, call: Call) -> dict:
+    """UpdateFunctionCode (after the function settled); its configuration as AWS reports it."""
+    _settle(aws, call)
+    params = {key: value for key, value in call.params.items() if key != "ZipFile"}
+    if "ZipFile" in call.params:
+        params["ZipFile"] = _read(call.params["ZipFile"])
+    return {"configuration": _update(aws, "update_function_code", call.action.name, params)}
+
+
+def update_function_configuration(aws: AwsSession, call: Call) -> dict:
+    """UpdateFunctionConfiguration (after the function settled); its configuration as AWS reports it."""
+    _settle(aws, call)
+    return {"configuration": _update(aws, "update_function_configuration", call.action.name, call.params)}
+
+
+def tag_resource(aws: AwsSession, call: Call) -> dict:
+    """Lambda TagResource on the function's ARN."""
+    aws.client("lambda").tag_resource(Resource=call.params["Resource"], Tags=call.params["Tags"])
+    return {}
+
+
+def untag_resource(aws: AwsSession, call: Call) -> dict:
+    """Lambda UntagResource on the function's ARN."""
+    aws.client("lambda").untag_resource(Resource=call.params["Resource"], TagKeys=call.params["TagKeys"])
+    return {}
+
+
+def create_job(aws: AwsSession, call: Call) -> dict:
+    """Glue CreateJob (with its tags)."""
+    aws.client("glue").create_job(**call.params)
+    return {}
+
+
+def update_job(aws: AwsSession, call: Call) -> dict:
+    """Glue UpdateJob: the whole definition."""
+    aws.client("glue").update_job(**call.params)
+    return {}
+
+
+def glue_tag_resource(aws: AwsSession, call: Call) -> dict:
+    """Glue TagResource."""
+    aws.client("glue").tag_resource(**call.params)
+    return {}
+
+
+def glue_untag_resource(aws: AwsSession, call: Call) -> dict:
+    """Glue UntagResource."""
+    aws.client("glue").untag_resource(**call.params)
+    return {}
+
+
+HANDLERS: Mapping[ActionKind, Handler] = {
+    ActionKind.PUT_OBJECT: put_object,
+    ActionKind.PUBLISH_LAYER_VERSION: publish_layer_version,
+    ActionKind.CREATE_FUNCTION: create_function,
+    ActionKind.UPDATE_FUNCTION_CODE: update_function_code,
+    ActionKind.UPDATE_FUNCTION_CONFIGURATION: update_function_configuration,
+    ActionKind.TAG_RESOURCE: tag_resource,
+    ActionKind.UNTAG_RESOURCE: untag_resource,
+    ActionKind.CREATE_JOB: create_job,
+    ActionKind.UPDATE_JOB: update_job,
+    ActionKind.GLUE_TAG_RESOURCE: glue_tag_resource,
+    ActionKind.GLUE_UNTAG_RESOURCE: glue_untag_resource,
+}

@@ -1,0 +1,211 @@
+"""The one owner of what the index's `published.details` holds for each kind of published resource.
+
+Every row is a typed value with `from_details` / `to_details`; the stored JSON is exactly what
+earlier versions wrote (the index sorts keys), so old indexes read unchanged. Row kinds:
+
+- `LayerVersionRow` (`<layer artifact>@<input hash>`): one layer version ever published;
+- `FunctionRow` (`lambda/function/<name>`): a function as last confirmed, or `missing` / `pending`;
+- `UploadRow` (`<artifact>@<key>`): one S3 object ever uploaded;
+- `GlueJobRow` (`<glue service>/job/<name>`): a Glue job's definition and tags;
+- `EmrRunRow` (`emr/job/<name>`): the run specification `pkg run` starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+
+
+def configuration_hash(configuration: dict) -> str:
+    """A short digest of a function configuration, stored beside it."""
+    return hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class LayerVersionRow:
+    """A layer version published (or adopted) from one input."""
+
+    layer_name: str
+    arn: str
+    version: int
+    code_sha256: str | None = None  # absent for an adopted version (ListLayerVersions doesn't say)
+
+    @classmethod
+    def from_details(cls, details: dict) -> LayerVersionRow:
+        return cls(details["layer_name"], details["arn"], details["version"], details.get("code_sha256"))
+
+    def to_details(self) -> dict:
+        details = {"layer_name": self.layer_name, "arn": self.arn, "version": self.version}
+        if self.code_sha256 is not None:
+            details["code_sha256"] = self.code_sha256
+        return details
+
+
+@dataclass(frozen=True)
+class FunctionState:
+    """A function's managed state: what the planner compares, live or recorded."""
+
+    arn: str | None
+    code_sha256: str | None
+    architecture: str | None
+    configuration: dict | None
+    layers: tuple[str, ...] = ()
+    tags: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_configuration(cls, configuration: dict, tags: dict | None) -> FunctionState:
+        """A GetFunction / CreateFunction / Update* answer in the planner's shape (the keys pkg manages)."""
+        variables = (configuration.get("Environment") or {}).get("Variables", {})
+        return cls(
+            configuration["FunctionArn"],
+            configuration["CodeSha256"],
+            (configuration.get("Architectures") or ["x86_64"])[0],
+            {
+                "Role": configuration.get("Role"),
+                "Handler": configuration.get("Handler"),
+                "Runtime": configuration.get("Runtime"),
+                "MemorySize": configuration.get("MemorySize"),
+                "Timeout": configuration.get("Timeout"),
+                "Description": configuration.get("Description", ""),
+                "Environment": {"Variables": dict(sorted(variables.items()))},
+            },
+            tuple(layer["Arn"] for layer in configuration.get("Layers", [])),
+            # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.
+            dict(sorted((k, v) for k, v in (tags or {}).items() if not k.startswith("aws:"))),
+        )
+
+    @classmethod
+    def from_details(cls, details: dict) -> FunctionState:
+        return cls(
+            details.get("arn"),
+            details.get("code_sha256"),
+            details.get("architecture"),
+            details.get("configuration"),
+            tuple(details.get("layers", [])),
+            details.get("tags") or {},
+        )
+
+    def to_details(self) -> dict:
+        return {
+            "arn": self.arn,
+            "code_sha256": self.code_sha256,
+            "architecture": self.architecture,
+            "configuration": self.configuration,
+            "layers": list(self.layers),
+            "tags": self.tags,
+        }
+
+
+@dataclass(frozen=True)
+class FunctionRow:
+    """A function as pkg last confirmed it; `pending` while a run's updates are unfinished,
+    `missing` once `plan --refresh` saw it deleted."""
+
+    state: FunctionState | None
+    configuration_hash: str | None = None
+    pending: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return self.state is None
+
+    @classmethod
+    def confirmed(cls, state: FunctionState) -> FunctionRow:
+        """A row for a state AWS just reported, with its configuration's digest."""
+        return cls(state, configuration_hash(state.configuration) if state.configuration is not None else None)
+
+    @classmethod
+    def gone(cls) -> FunctionRow:
+        return cls(None)
+
+    @classmethod
+    def from_details(cls, details: dict) -> FunctionRow:
+        if details.get("missing"):
+            return cls(None, pending=bool(details.get("pending")))
+        return cls(FunctionState.from_details(details), details.get("configuration_hash"), bool(details.get("pending")))
+
+    def to_details(self) -> dict:
+        details: dict = {"missing": True} if self.state is None else self.state.to_details()
+        if self.state is not None and self.configuration_hash is not None:
+            details["configuration_hash"] = self.configuration_hash
+        if self.pending:
+            details["pending"] = True
+        return details
+
+    def with_state(self, **changes: object) -> FunctionRow:
+        """This row with some of its state's fields replaced (the stored digest is kept: see `rehashed`)."""
+        state = replace(self.state or FunctionState(None, None, None, None), **changes)  # type: ignore[arg-type]
+        return FunctionRow(state, self.configuration_hash, self.pending)
+
+    def rehashed(self) -> FunctionRow:
+        """This row with the digest of its current configuration."""
+        if self.state is None or self.state.configuration is None:
+            return self
+        return replace(self, configuration_hash=configuration_hash(self.state.configuration))
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """One object put in the artifact bucket (its key holds the content's hash)."""
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def from_details(cls, details: dict) -> UploadRow:
+        return cls(details["bucket"], details["key"])
+
+    def to_details(self) -> dict:
+        return {"bucket": self.bucket, "key": self.key}
+
+
+@dataclass(frozen=True)
+class GlueJobRow:
+    """A Glue job as last confirmed: its definition (None once seen deleted) and its tags."""
+
+    name: str
+    definition: dict | None
+    tags: dict | None = None  # absent in a row written before tags were recorded
+
+    @classmethod
+    def from_details(cls, details: dict) -> GlueJobRow:
+        return cls(details.get("name", ""), details.get("definition"), details.get("tags"))
+
+    def to_details(self) -> dict:
+        details: dict = {"name": self.name, "definition": self.definition}
+        if self.tags is not None:
+            details["tags"] = self.tags
+        return details
+
+
+@dataclass(frozen=True)
+class EmrRunRow:
+    """How `pkg run` starts an EMR job (EMR has no job resource to publish)."""
+
+    name: str
+    spec: dict
+
+    @classmethod
+    def from_details(cls, details: dict) -> EmrRunRow:
+        return cls(details["name"], details["spec"])
+
+    def to_details(self) -> dict:
+        return {"name": self.name, "spec": self.spec}
+
+
+def with_pending(details: dict, pending: bool) -> dict:
+    """A row's details flagged (or no longer flagged) as having steps still to confirm."""
+    if pending:
+        return {**details, "pending": True}
+    return {key: value for key, value in details.items() if key != "pending"}
+
+
+def arn_of(details: dict) -> str | None:
+    """The ARN a function or layer version row records, if any."""
+    return details.get("arn")
+
+
+def missing_details() -> dict:
+    """The row of a function `plan --refresh` saw deleted."""
+    return FunctionRow.gone().to_details()
