@@ -88,3 +88,25 @@ def test_gc_keeps_the_objects_glue_jobs_and_emr_run_specifications_name(tmp_path
                 assert part in live
     assert any("/emr/" in name for name in live)  # the EMR run specification's artifacts stay
     assert repo.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_gc_with_credentials_that_may_not_list_ends_in_an_error_not_a_traceback(project, aws):
+    publish_lib_versions(project, 1)
+    aws.inject("ListLayers", "error")
+
+    result = project.pkg("gc", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert "ListLayers" in result.stderr and "injected failure" in result.stderr
+    assert "hint:" in result.stderr and "pkg gc" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_deletion_refused_by_aws_ends_in_an_error_not_a_traceback(project, aws):
+    publish_lib_versions(project, 3)
+    aws.inject("DeleteLayerVersion", "error")
+
+    result = project.pkg("gc", "--stage", "dev", "--keep", "0")
+
+    assert result.exit_code == 1
+    assert "DeleteLayerVersion" in result.stderr and "Traceback" not in result.stderr
+    assert versions() == [1, 2, 3]

@@ -287,6 +287,18 @@ def test_emr_step_on_a_cluster_and_wait_gives_up_at_the_timeout(tmp_path, aws):
     assert args[-2].endswith("/clean_emr.py") and args[-1] == "s3://in/"
 
 
+def test_run_wait_when_polling_fails_ends_in_an_error_not_a_traceback(tmp_path, aws):
+    repo = jobs_project(tmp_path)
+    repo.pkg_json("publish", "--stage", "dev")
+    aws.inject("GetJobRun", "error")
+
+    result = repo.pkg("run", "glue_spark/clean_glue_spark", "--stage", "dev", "--wait", "--timeout", "60")
+
+    assert result.exit_code == 1
+    assert "GetJobRun" in result.stderr and "injected failure" in result.stderr
+    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_run_needs_a_published_job_and_a_place_to_run(tmp_path, aws):
     repo = jobs_project(tmp_path)
     result = repo.pkg("run", "glue_spark/clean_glue_spark", "--stage", "dev")

@@ -614,7 +614,7 @@ def check_function_limits(
             # Name the biggest distributions only when refusing: reading their sizes costs.
             dists: dict[str, DistributionSize] = {}
             for group in {group_of[used].prefix: group_of[used] for used in function.uses if used in group_of}.values():
-                for dist in group.installed.sizes():
+                for dist in group.installed.sizes() if group.installed else []:
                     dists.setdefault(dist.name, dist)
             found = biggest(list(dists.values()))
         deploy_limits.check_function_limits(label, code, [(used, sizes[used]) for used in function.uses], found)

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from packager.errors import ConfigError, PkgError, PublishError
 
@@ -25,7 +26,7 @@ CREDENTIALS_HINT = (
 class AwsSession:
     """A boto3 session bound to one account and region, with clients made on demand."""
 
-    session: object
+    session: Any  # boto3.Session (imported lazily: `pkg --help` must not pay for boto3)
     account: str
     region: str
     max_pool: int = 10
@@ -54,7 +55,8 @@ def open_session(
     try:
         session = boto3.Session(profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
-        raise PkgError(f"AWS profile '{profile}' not found", hint="aws configure list-profiles shows the known ones") from None
+        hint = "aws configure list-profiles shows the known ones"
+        raise PkgError(f"AWS profile '{profile}' not found", hint=hint) from None
     region = region or stage.get("region") or session.region_name
     if not region:
         raise ConfigError(

@@ -186,7 +186,8 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
     """How `pkg run` starts one EMR job: entry point, --py-files, the deps archive on PYTHONPATH."""
     job = ArtifactId.parse(job_id).short_name
     settings = job_settings(config, Service.EMR.value, job, target.stage)
-    python = settings.get("python_version") or emr_runtime(settings["release_label"]).pythons[0]
+    runtime = emr_runtime(settings["release_label"])
+    python = settings.get("python_version") or (runtime.pythons[0] if runtime else None)
     conf: dict[str, str] = {}
     if artifacts.deps:
         archive = artifacts.deps[0].uri
@@ -254,8 +255,9 @@ def live_glue_definition(job: dict, wanted: dict) -> dict:
     state["Command"] = {key: (job.get("Command") or {}).get(key) for key in wanted["Command"]}
     state["DefaultArguments"] = dict(sorted((job.get("DefaultArguments") or {}).items()))
     state["Description"] = job.get("Description") or ""
-    if "MaxCapacity" in wanted and state.get("MaxCapacity") is not None:
-        state["MaxCapacity"] = float(state["MaxCapacity"])
+    capacity = state.get("MaxCapacity")
+    if "MaxCapacity" in wanted and capacity is not None:
+        state["MaxCapacity"] = float(capacity)
     return state
 
 

@@ -147,16 +147,16 @@ def desired_resources(
         function = spec.artifact.short_name
         name = function_name(project, stage, function)
         check_function_name(name, spec.id)
-        settings = function_settings[spec.id]
-        role = require_role(settings, spec.id, "lambda", "function")
+        function_table = function_settings[spec.id]
+        role = require_role(function_table, spec.id, "lambda", "function")
         configuration = {
             "Role": role,
             "Handler": spec.meta.get("handler", f"{function}.handler"),
-            "Runtime": settings["runtime"],
-            "MemorySize": settings["memory"],
-            "Timeout": settings["timeout"],
-            "Description": settings.get("description", ""),
-            "Environment": {"Variables": dict(sorted(settings.get("environment", {}).items()))},
+            "Runtime": function_table["runtime"],
+            "MemorySize": function_table["memory"],
+            "Timeout": function_table["timeout"],
+            "Description": function_table.get("description", ""),
+            "Environment": {"Variables": dict(sorted(function_table.get("environment", {}).items()))},
         }
         missing = [used for used in spec.uses if used not in layers]
         if missing:
@@ -165,10 +165,10 @@ def desired_resources(
             spec.id,
             name,
             _code(spec, item.record, store),
-            settings["architecture"],
+            function_table["architecture"],
             configuration,
             tuple(spec.uses),
-            dict(sorted(settings.get("tags", {}).items())),
+            dict(sorted(function_table.get("tags", {}).items())),
         )
         check_limits(resource, layers)
         functions.append(resource)
@@ -243,14 +243,14 @@ def _plan_layer_steps(
         else:
             return [Action(layer.artifact_id, SKIP, f"version {version} published from this input", layer.name)]
     else:
-        for version in live.layer_versions(layer.name):
-            if f"input:{layer.code.input_hash}" in version["description"]:
-                details = LayerVersionRow(layer.name, version["arn"], version["version"]).to_details()
+        for found in live.layer_versions(layer.name):
+            if f"input:{layer.code.input_hash}" in found["description"]:
+                details = LayerVersionRow(layer.name, found["arn"], found["version"]).to_details()
                 return [
                     Action(
                         layer.artifact_id,
                         SKIP,
-                        f"version {version['version']} already published from this input (not recorded): adopting it",
+                        f"version {found['version']} already published from this input (not recorded): adopting it",
                         layer.name,
                         record=details,
                     )

@@ -85,9 +85,9 @@ def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]
         from packager.deploy.glue import start_glue_run
 
         name = GlueJobRow.from_details(row.details).name
-        arguments = glue_arguments(args)
-        run_id = start_glue_run(aws, name, arguments)
-        return RunReport(artifact_id, name, "glue", run_id, {"JobName": name, "Arguments": arguments})
+        glue_args = glue_arguments(args)
+        run_id = start_glue_run(aws, name, glue_args)
+        return RunReport(artifact_id, name, "glue", run_id, {"JobName": name, "Arguments": glue_args})
     from packager.deploy import emr
 
     run_row = EmrRunRow.from_details(row.details)
@@ -117,7 +117,7 @@ def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]
 
 
 def poll(aws, report: RunReport, spec: dict | None) -> None:
-    """Refresh `report.state` / `report.finished` with one read call."""
+    """Refresh `report.state` / `report.finished` with one read call (`spec`: an EMR run's recorded specification)."""
     if report.platform == "glue":
         from packager.deploy.glue import glue_run_state
 
@@ -125,11 +125,11 @@ def poll(aws, report: RunReport, spec: dict | None) -> None:
     elif report.platform == "emr-serverless":
         from packager.deploy.emr import serverless_run_state
 
-        report.state, report.finished, report.details = serverless_run_state(aws, spec, report.run_id)
+        report.state, report.finished, report.details = serverless_run_state(aws, spec or {}, report.run_id)
     else:
         from packager.deploy.emr import cluster_step_state
 
-        report.state, report.finished, report.details = cluster_step_state(aws, spec, report.run_id)
+        report.state, report.finished, report.details = cluster_step_state(aws, spec or {}, report.run_id)
 
 
 def wait_for(aws, report: RunReport, spec: dict | None, timeout: float, interval: float = POLL_SECONDS) -> None:

@@ -70,7 +70,8 @@ def plan_stage(
     plan.drift += job_drift
     if plan.drift:
         _record_drift(index, target, recorded, plan)
-    expected = {resource.artifact_id: resource.code.code_sha256 for resource in [*layers, *functions]}
+    expected = {layer.artifact_id: layer.code.code_sha256 for layer in layers}
+    expected.update({function.artifact_id: function.code.code_sha256 for function in functions})
     return StagePlan(plan, aws, recorded, expected)
 
 
@@ -80,7 +81,10 @@ def _drifted(artifact_id: str, details: dict, drift: Drift) -> dict:
         return missing_details()
     if ArtifactId.parse(artifact_id).service is Service.LAMBDA:
         return FunctionRow.from_details(details).with_state(**{drift.field: drift.live}).to_details()
-    return replace(GlueJobRow.from_details(details), **{drift.field: drift.live}).to_details()
+    row = GlueJobRow.from_details(details)
+    if drift.field == "tags":
+        return replace(row, tags=drift.live if isinstance(drift.live, dict) else None).to_details()
+    return replace(row, definition=drift.live if isinstance(drift.live, dict) else None).to_details()
 
 
 def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], plan: PublishPlan) -> None:
