@@ -179,9 +179,13 @@ def desired_resources(
 
 
 def _latest_layer_version(recorded: dict[str, PublishedRecord], artifact_id: str) -> LayerVersionRow | None:
-    rows = [row for key, row in recorded.items() if key.startswith(artifact_id + "@")]
-    latest = max(rows, key=lambda row: (row.published, row.details.get("version", 0)), default=None)
-    return None if latest is None else LayerVersionRow.from_details(latest.details)
+    rows = [
+        (row.published, LayerVersionRow.from_details(row.details))
+        for key, row in recorded.items()
+        if key.startswith(artifact_id + "@")
+    ]
+    latest = max(rows, key=lambda pair: (pair[0], pair[1].version), default=None)
+    return None if latest is None else latest[1]
 
 
 def _upload(code: CodeArtifact, artifact_id: str, name: str, bucket: str | None, live: LiveState) -> list[Action]:

@@ -159,7 +159,8 @@ def run_job(
     with aws_errors(artifact_id, START_AGAIN):
         report = start_run(aws, recorded, artifact_id, stage, list(args))
     if wait:
-        spec = recorded[artifact_id].details.get("spec")
+        details = recorded[artifact_id].details
+        spec = EmrRunRow.from_details(details).spec if report.platform != "glue" else None
         with aws_errors(f"{artifact_id} run {report.run_id}", STILL_RUNNING):
             wait_for(aws, report, spec, timeout, interval=min(POLL_SECONDS, max(timeout / 10, 0.2)))
     return report

@@ -71,7 +71,12 @@ def first_publish() -> PublishPlan:
         ActionKind.CREATE_FUNCTION,
         "new function",
         "datamart-dev-ingest",
-        {"FunctionName": "datamart-dev-ingest", **CONFIGURATION, "Layers": [LayerRef("lambda/internal_libs")], "Tags": {}},
+        {
+            "FunctionName": "datamart-dev-ingest",
+            **CONFIGURATION,
+            "Layers": [LayerRef("lambda/internal_libs")],
+            "Tags": {},
+        },
         resource_id="lambda/function/ingest",
         input_hash="f1",
     )

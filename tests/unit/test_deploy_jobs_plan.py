@@ -9,7 +9,11 @@ from packager.deploy.jobs_plan import EmrRunSpec, GlueJobResource, S3Upload, pla
 ARN = "arn:aws:glue:us-east-1:123456789012:job/datamart-dev-orders"
 DEFINITION = {
     "Role": "arn:aws:iam::123456789012:role/glue",
-    "Command": {"Name": "glueetl", "ScriptLocation": "s3://b/pkg/glue_spark/job-orders/ab/orders.py", "PythonVersion": "3"},
+    "Command": {
+        "Name": "glueetl",
+        "ScriptLocation": "s3://b/pkg/glue_spark/job-orders/ab/orders.py",
+        "PythonVersion": "3",
+    },
     "DefaultArguments": {"--extra-py-files": "s3://b/pkg/glue_spark/internal_libs/cd/internal_libs.zip"},
     "GlueVersion": "5.0",
     "WorkerType": "G.1X",
@@ -119,7 +123,8 @@ def test_tag_changes_alone_are_tag_calls_that_record_the_new_tags():
 
 
 def test_uploads_are_skipped_when_recorded_adopted_when_found_and_put_otherwise():
-    upload = S3Upload("glue_spark/internal_libs", "b", "pkg/glue_spark/internal_libs/cd/internal_libs.zip", "/tmp/l.zip")
+    key = "pkg/glue_spark/internal_libs/cd/internal_libs.zip"
+    upload = S3Upload("glue_spark/internal_libs", "b", key, "/tmp/l.zip")
     put = plan_upload(upload, {}, FakeLive(), refresh=False)
     assert (put.kind, put.reason, put.params["Key"]) == (ActionKind.PUT_OBJECT, "new content", upload.key)
     adopted = plan_upload(upload, {}, FakeLive(objects=[("b", upload.key)]), refresh=False)
