@@ -44,20 +44,18 @@ def _with_zip(params: dict, key: str) -> dict:
     return params
 
 
-def _body(params: dict) -> bytes:
-    """The bytes to upload: the built file, or one wheel inside a built wheelhouse zip."""
+def put_object(aws: AwsSession, call: Call) -> dict:
+    """Upload a built file (streamed), or one wheel inside a built wheelhouse zip, to the artifact bucket."""
+    params = call.params
+    s3 = aws.client("s3")
     if params.get("member"):
         import zipfile
 
         with zipfile.ZipFile(params["path"]) as archive:
-            return archive.read(params["member"])
-    return _read(params["path"])
-
-
-def put_object(aws: AwsSession, call: Call) -> dict:
-    """Upload a built file (or one wheel of a wheelhouse) to the artifact bucket."""
-    params = call.params
-    aws.client("s3").put_object(Bucket=params["Bucket"], Key=params["Key"], Body=_body(params))
+            s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=archive.read(params["member"]))
+    else:
+        with open(params["path"], "rb") as body:
+            s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=body)
     return {}
 
 

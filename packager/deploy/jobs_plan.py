@@ -1,11 +1,12 @@
 """Glue and EMR jobs: desired state from the build's artifacts, and the actions that bring AWS there.
 
-The same model as packager/deploy/lambda_plan.py (chalice): plain resources (`S3Upload`, `GlueJobResource`,
-`EmrRunSpec`), a planner that compares them with the index rows of this account/region/stage and,
-where asked or where nothing is recorded, with a read-only `JobLiveState`; it returns `Action`s
-named after AWS operations and never calls a mutating API nor imports boto3.
+The same model as packager/deploy/lambda_plan.py (chalice): plain resources (`S3Upload`,
+`GlueJobResource`, `EmrRunSpec`), a planner that compares them with the index rows of this
+account/region/stage and, where asked or where nothing is recorded, with the read-only `LiveState`
+(packager/deploy/live.py); it returns `Action`s named after AWS operations and never calls a
+mutating API nor imports boto3.
 
-Every artifact goes to S3 under a key holding its input hash (`pkg/<service>/<hash>/<file>`):
+Every artifact goes to S3 under a key holding its input hash (`pkg/<service>/<artifact>/<sha256>/<file>`, packager/deploy/naming.py):
 nothing is overwritten in place, and rolling back is pointing a job at an older key.
 """
 
