@@ -6,8 +6,8 @@ account/region/stage and, where asked or where nothing is recorded, with the rea
 (packager/deploy/live.py); it returns `Action`s named after AWS operations and never calls a
 mutating API nor imports boto3.
 
-Every artifact goes to S3 under a key holding its input hash (`pkg/<service>/<artifact>/<sha256>/<file>`, packager/deploy/naming.py):
-nothing is overwritten in place, and rolling back is pointing a job at an older key.
+Every artifact goes to S3 under a key holding its content's hash (`pkg/<service>/<artifact>/<sha256>/<file>`,
+packager/deploy/naming.py): nothing is overwritten in place, and rolling back is pointing a job at an older key.
 """
 
 from __future__ import annotations
