@@ -47,12 +47,27 @@ def test_configuration_reference_has_a_section_per_table():
             assert f"[tool.pkg.{key}" in headings, f"no section for [tool.pkg.{key}] in docs/configuration.md"
 
 
-def test_readme_links_resolve():
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown page."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_links_between_pages_resolve():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        links = re.findall(r"\]\(([^)\s]+\.md)(?:#([^)]+))?\)", page.read_text(encoding="utf-8"))
+        for target, anchor in links:
+            path = (page.parent / target).resolve()
+            assert path.is_file(), f"{page.name} links to {target}, which does not exist"
+            assert not anchor or anchor in anchors(path), f"{page.name} links to {target}#{anchor}: no such heading"
+
+
+def test_readme_links_into_docs():
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    links = re.findall(r"\]\((docs/[^)#]+)", text)
-    assert links
-    for link in links:
-        assert (REPO / link).is_file(), f"README.md links to {link}, which does not exist"
+    linked = set(re.findall(r"\]\(docs/([^)#]+)", text))
+    pages = {page.name for page in (REPO / "docs").glob("*.md")}
+    assert pages <= linked, f"README.md does not link to: {', '.join(sorted(pages - linked))}"
 
 
 def test_every_docs_page_has_a_title():
