@@ -19,7 +19,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n auto -q
 
-# Every benchmark the README quotes (offline; bench/bench_deps.py --pypi measures a real PyPI set).
+# Every benchmark, each writing its section of docs/benchmarks.md with the commit and machine it measured
+# (offline; bench/bench_deps.py --pypi measures a real PyPI set). Run it on a quiet machine.
 bench: setup
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_deps.py

@@ -1,6 +1,7 @@
 """Benchmark `pkg build` on generated repos: cold, no-op and one-edit times, and what each rebuilt.
 
-Not a test: it prints figures for the README. Usage: python bench/bench.py [--sizes 100 1000] [--runs 5]
+Not a test: it prints figures and writes them to docs/benchmarks.md.
+Usage: python bench/bench.py [--sizes 100 1000] [--runs 5]
 Each command is run as a user runs it (the `pkg` console script in a subprocess), so the times
 include interpreter start-up.
 """
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from report import markdown_table, write_section
 
 HERE = Path(__file__).resolve().parent
 PKG = str(Path(sys.executable).with_name("pkg"))
@@ -132,19 +135,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"pkg --help: {help_time(args.runs) * 1000:.0f} ms (median of {args.runs})")
-    print(
-        "| functions | artifacts | cold build | no-op build | no-op, full check | one handler edited | rebuilt"
-        " | internal_libs edited | rebuilt |"
-    )
+    help_s = help_time(args.runs)
+    print(f"pkg --help: {help_s * 1000:.0f} ms (median of {args.runs})")
+    headers = [
+        "functions", "artifacts", "cold build", "no-op build", "no-op, full check",
+        "one handler edited", "rebuilt", "internal_libs edited", "rebuilt",
+    ]
+    print("| " + " | ".join(headers) + " |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for size in args.sizes:
         r = bench(size, args.runs)
-        print(
-            f"| {r['functions']} | {r['artifacts']} | {r['cold_s']:.2f} s | {r['noop_s']:.3f} s | {r['full_check_s']:.3f} s"
-            f" | {r['one_edit_s']:.3f} s | {','.join(map(str, r['one_edit_rebuilt']))}"
-            f" | {r['lib_edit_s']:.3f} s | {r['lib_edit_rebuilt']} |"
-        )
+        row = [
+            r["functions"], r["artifacts"], f"{r['cold_s']:.2f} s", f"{r['noop_s']:.3f} s",
+            f"{r['full_check_s']:.3f} s", f"{r['one_edit_s']:.3f} s", ",".join(map(str, r["one_edit_rebuilt"])),
+            f"{r['lib_edit_s']:.3f} s", r["lib_edit_rebuilt"],
+        ]
+        rows.append(row)
+        print("| " + " | ".join(map(str, row)) + " |")
+    write_section(
+        "Builds: cold, no-op, one edit (bench/bench.py)",
+        f"Generated repos whose functions share an `internal_libs` of 20 modules; the `pkg` console script"
+        f" in a subprocess (interpreter start-up included); medians of {args.runs}. The no-op's full check"
+        f" removes the saved no-op answer first.\n\n`pkg --help`: {help_s * 1000:.0f} ms (median of {args.runs}).\n\n"
+        + markdown_table(headers, rows),
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark Lambda dependency layers on generated repos, offline, from a generated wheelhouse.
 
-Not a test: it prints figures for the README.
+Not a test: it prints figures and writes them to docs/benchmarks.md.
 Usage: python bench/bench_deps.py [--functions 100] [--runs 5] [--pypi "polars==1.0 duckdb==1.0" --bump "duckdb==1.1"]
 With --pypi the set comes from PyPI instead (real, compressible wheels; needs the network).
 
@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from report import markdown_table, write_section  # noqa: E402
 from wheelhouse import build_wheelhouse  # noqa: E402  (the tests' generated wheels)
 
 PKG = str(Path(sys.executable).with_name("pkg"))
@@ -114,6 +115,14 @@ def main() -> None:
     print(f"{n} functions sharing one requirement set{shared}: cold build {cold:.2f} s,")
     print(f"  {installs} installs, {len(chunks(first))} unique chunks ({whole / 1e6:.1f} MB zipped),")
     print(f"  {first['summary']['built']} artifacts built")
+    source = f"PyPI set `{args.pypi}`" if args.pypi else "generated wheels"
+    rows = [
+        [
+            f"{n} functions sharing one set{shared}, cold build",
+            f"{installs} installs, {len(chunks(first))} unique chunks ({whole / 1e6:.1f} MB zipped),"
+            f" {first['summary']['built']} artifacts: {cold:.2f} s",
+        ]
+    ]
 
     full = statistics.median(pkg(root, "build", env=env)[0] for _ in range(args.runs))
     time.sleep(2.1)  # let the files age past the racy window, as a real checkout's have
@@ -121,6 +130,12 @@ def main() -> None:
     noop = statistics.median(pkg(root, "build", env=env)[0] for _ in range(args.runs))
     print(f"no-op build, {n} functions with dependency layers: {noop:.3f} s (median of {args.runs});")
     print(f"  {full:.3f} s with files too new for the saved no-op answer (the full check)")
+    rows.append(
+        [
+            f"no-op build, {n} functions with dependency layers",
+            f"{noop:.3f} s from the saved no-op answer; {full:.3f} s through the full check",
+        ]
+    )
 
     write_requirements(root, n, after)
     bump, bumped, stderr = pkg(root, "build", env=env)
@@ -132,6 +147,13 @@ def main() -> None:
         f" {len(rebuilt)} unique chunk rebuilt ({rebuilt_bytes / 1e6:.1f} MB of {whole / 1e6:.1f} MB),"
         f" {len(unchanged)} chunk unchanged"
     )
+    rows.append(
+        [
+            f"{label} in all {n} files",
+            f"{stderr.count('installing ')} install, {len(rebuilt)} chunk rebuilt:"
+            f" {rebuilt_bytes / 1e6:.1f} MB of {whole / 1e6:.1f} MB: {bump:.2f} s",
+        ]
+    )
 
     big = out / f"deps-{10 * n}"
     generate(big, 10 * n, wheelhouse, before)
@@ -140,6 +162,15 @@ def main() -> None:
     pkg(big, "build", env=env)
     noop_big = statistics.median(pkg(big, "build", env=env)[0] for _ in range(args.runs))
     print(f"no-op build, {10 * n} functions with dependency layers: {noop_big:.3f} s (median of {args.runs})")
+    rows.append([f"no-op build, {10 * n} functions with dependency layers", f"{noop_big:.3f} s"])
+    write_section(
+        "Dependency layers, PyPI set (bench/bench_deps.py --pypi)"
+        if args.pypi
+        else "Dependency layers, generated wheels (bench/bench_deps.py)",
+        f"Generated repos whose functions' requirements files hold one set (spelled two ways), {source};"
+        f" the `pkg` console script in a subprocess; medians of {args.runs}.\n\n"
+        + markdown_table(["scenario", "result"], rows),
+    )
 
 
 if __name__ == "__main__":

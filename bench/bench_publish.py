@@ -1,6 +1,7 @@
 """Benchmark `pkg publish` of a generated 100-function repo against a local moto server, counting API calls.
 
-Not a test: it prints figures for the README. Usage: python bench/bench_publish.py [--functions 100] [--jobs 8]
+Not a test: it prints figures and writes them to docs/benchmarks.md.
+Usage: python bench/bench_publish.py [--functions 100] [--jobs 8]
 Runs first publish, no-op publish, one-handler edit, internal_libs edit, and `plan --refresh`, each
 as a user runs it (the `pkg` console script in a subprocess, so times include start-up and the
 build step). API calls are counted on the server side (tests/moto_server.py logs every request).
@@ -23,6 +24,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from bench import generate  # noqa: E402  (the build benchmark's repo generator)
 from moto_server import MotoServer  # noqa: E402
+from report import markdown_table, write_section  # noqa: E402
 
 PKG = str(Path(sys.executable).with_name("pkg"))
 ROLE = "arn:aws:iam::123456789012:role/bench-lambda"
@@ -86,6 +88,7 @@ def main() -> None:
         ]
         print(f"pkg publish, {options.functions} functions + 1 layer, moto server on loopback, -j {options.jobs}")
         print(f"{'step':<40} {'time':>7} {'built':>6} {'API calls':>10} {'mutating':>9}  by operation")
+        rows = []
         for label, args, edit in steps:
             if edit == "handler":
                 path = root / "src/lambda/fn_0007.py"
@@ -101,6 +104,13 @@ def main() -> None:
             built = report["summary"].get("built", report["summary"].get("build", 0))
             ops = ", ".join(f"{name} {count}" for name, count in by_operation.most_common())
             print(f"{label:<40} {elapsed:>6.2f}s {built:>6} {len(calls):>10} {mutating:>9}  {ops}")
+            rows.append([label, f"{elapsed:.2f} s", built, len(calls), mutating, ops])
+        write_section(
+            "Publishing (bench/bench_publish.py)",
+            f"{options.functions} generated functions sharing internal_libs; the `pkg` console script against a"
+            f" local moto server on loopback, `-j {options.jobs}`; API calls counted by the server.\n\n"
+            + markdown_table(["step", "time", "built", "API calls", "mutating", "by operation"], rows),
+        )
     finally:
         server.stop()
 

@@ -1,6 +1,7 @@
 """Benchmark the shared S3 cache: a fresh clone (empty local cache) of a published repo, as a CI runner sees it.
 
-Not a test: it prints figures for the README. Usage: python bench/bench_shared.py [--functions 100]
+Not a test: it prints figures and writes them to docs/benchmarks.md.
+Usage: python bench/bench_shared.py [--functions 100]
 One "machine" publishes the generated repo with a shared cache configured; then a fresh clone with
 an empty local cache runs `pkg publish` (target: 0 builds, 0 publishes, <= 2 s) and, in another fresh
 clone, `pkg build` (everything fetched and verified, nothing built). API calls are counted on the
@@ -22,6 +23,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from bench import generate  # noqa: E402  (the build benchmark's repo generator)
 from bench_publish import ROLE, STAGE, local_aws_env, run  # noqa: E402
 from moto_server import MotoServer  # noqa: E402
+from report import markdown_table, write_section  # noqa: E402
 
 BUCKET = "bench-artifacts"
 
@@ -50,6 +52,7 @@ def main() -> None:
 
         print(f"shared cache, {options.functions} functions + 1 layer, moto server on loopback")
         print(f"{'step':<52} {'time':>7} {'built':>6} {'mutating':>9} {'API calls':>10}  by operation")
+        rows: list[list[object]] = []
 
         def step(label: str, folder: Path, args: list[str]) -> None:
             server.reset_calls()
@@ -60,12 +63,20 @@ def main() -> None:
             built = report["summary"]["built"]
             detail = ", ".join(f"{name} {count}" for name, count in ops.most_common(4))
             print(f"{label:<52} {elapsed:>6.2f}s {built:>6} {mutating:>9} {len(calls):>10}  {detail}")
+            rows.append([label, f"{elapsed:.2f} s", built, mutating, len(calls), detail])
 
         step("laptop: first publish (build, publish, push)", root, ["publish", "--stage", "dev"])
         for name, args in (("ci-publish", ["publish", "--stage", "dev"]), ("ci-build", ["build"])):
             clone = out / name
             shutil.copytree(root, clone, ignore=shutil.ignore_patterns(".pkg"))
             step(f"fresh clone, empty local cache: pkg {args[0]}", clone, args)
+        write_section(
+            "Shared cache (bench/bench_shared.py)",
+            f"{options.functions} generated functions sharing internal_libs, published from one folder with a"
+            " shared cache, then a fresh clone (empty local cache) of it; the `pkg` console script against a local"
+            " moto server on loopback; API calls counted by the server (the four most frequent listed).\n\n"
+            + markdown_table(["step", "time", "built", "mutating calls", "API calls", "by operation"], rows),
+        )
     finally:
         server.stop()
 
