@@ -47,3 +47,16 @@ class PlanError(PkgError):
 
 class PublishError(PkgError):
     """AWS refused or failed a publish step; what completed before it is recorded."""
+
+
+# invoke and dev environments (packager/invoke.py, packager/envs.py)
+class EventError(PkgError):
+    """The event file is missing or is not JSON."""
+
+
+class HandlerError(PkgError):
+    """The handler or job script raised, could not be imported, returned non-JSON, exited non-zero or timed out."""
+
+
+class EnvError(PkgError):
+    """A dev environment is unknown, not created, or no conda-compatible manager is installed."""

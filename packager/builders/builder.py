@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
@@ -23,6 +23,9 @@ from packager.errors import DiscoveryError, PkgError
 from packager.model import BuildStatus
 from packager.repo import cache_dir_of
 
+if TYPE_CHECKING:
+    from packager.shared import SharedCacheSession
+
 JOB_DEPS_KINDS = (WHEELHOUSE_KIND, ARCHIVE_KIND)
 
 
@@ -33,7 +36,7 @@ class Workspace:
     root: str
     config: Config
     store: Store
-    shared: object | None = None  # the command's SharedCacheSession (packager/shared.py), if any
+    shared: SharedCacheSession | None = None  # the command's shared cache session, if any
     warnings: list[str] = field(default_factory=list)  # what collect() warned about
 
     def close(self) -> None:
