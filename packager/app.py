@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from packager.errors import PkgError
 
 if TYPE_CHECKING:
     from cache.store import Store, VerifyReport
-    from packager.builders.artifacts import ArtifactSpec
     from packager.builders.builder import PlannedArtifact, Workspace
     from packager.deploy.executor import Outcome
-    from packager.deploy.gc import GcAction
     from packager.deploy.run import RunReport
     from packager.deploy.stage import StagePlan
     from packager.invoke import InvokeResult
+    from packager.reports import (
+        CachePullReport,
+        CachePushReport,
+        CacheStatusReport,
+        GcReport,
+        LocalArtifact,
+        PlanReport,
+        PublishReport,
+    )
     from packager.shared import SharedCacheSession
 
 Warn = Callable[[str], None]
@@ -156,13 +162,18 @@ def _build_step(
     return planned, _fetch_and_build(ws, planned, progress, jobs)
 
 
-@dataclass
 class BuildReport:
-    """What `pkg build` did: every artifact (as JSON rows) and the ones it built."""
+    """What `pkg build` did: every artifact (as JSON rows) and the ones it built.
 
-    artifacts: list[dict]
-    built: list[PlannedArtifact] = field(default_factory=list)
-    elapsed: float = 0.0  # seconds
+    A plain class, not a dataclass: the no-op path returns one and pays for nothing it doesn't use.
+    """
+
+    __slots__ = ("artifacts", "built", "elapsed")
+
+    def __init__(self, artifacts: list[dict], built: list[PlannedArtifact], elapsed: float):
+        self.artifacts = artifacts
+        self.built = built
+        self.elapsed = elapsed  # seconds
 
     @property
     def cached(self) -> int:
@@ -214,18 +225,10 @@ def build(
     return BuildReport(artifacts, built, time.perf_counter() - started)
 
 
-@dataclass
-class LocalArtifact:
-    """An artifact built (or found) in the local cache, with what it uses."""
-
-    spec: ArtifactSpec
-    files: dict[str, str]  # artifact id -> its file in the cache, for it and every artifact it uses
-    built: list[str]  # the ids built to get here
-
-
 def ensure_built(ws: Workspace, artifact_id: str, on_progress: Callable[[str], None] = _ignore) -> LocalArtifact:
     """Build `artifact_id` and what it uses, if needed (what `ws.shared` holds is fetched instead)."""
     from packager.builders.builder import collect, plan_build
+    from packager.reports import LocalArtifact
 
     planned = plan_build(ws, collect(ws, [artifact_id]))
     built = _fetch_and_build(ws, planned, LineProgress(on_progress, f" of {artifact_id}"))
@@ -236,18 +239,6 @@ def ensure_built(ws: Workspace, artifact_id: str, on_progress: Callable[[str], N
         files[item.spec.id] = ws.store.abspath(item.record.path)
     spec = next(item.spec for item in planned if item.spec.id == artifact_id)
     return LocalArtifact(spec, files, [item.spec.id for item in built])
-
-
-@dataclass
-class PlanReport:
-    """What `pkg build` would do, and with a stage what `pkg publish` would do."""
-
-    planned: list[PlannedArtifact]
-    staged: StagePlan | None = None
-
-    @property
-    def to_build(self) -> int:
-        return sum(item.to_build for item in self.planned)
 
 
 def plan(
@@ -263,6 +254,7 @@ def plan(
 ) -> PlanReport:
     """Say what a build would build and why; with `stage`, plan its publish too (read-only AWS calls)."""
     from packager.builders.builder import collect, plan_build
+    from packager.reports import PlanReport
 
     if refresh and not stage:
         raise PkgError("--refresh compares with a stage's live functions", hint="add --stage NAME")
@@ -280,18 +272,6 @@ def plan(
                 shared.pull()  # what teammates and CI already published
             staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region)
     return PlanReport(planned, staged)
-
-
-@dataclass
-class PublishReport:
-    """What `pkg publish` built, planned and did."""
-
-    artifacts: list[dict]  # build report rows
-    built: list[PlannedArtifact]
-    staged: StagePlan
-    outcomes: list[Outcome] | None  # None when nothing was executed (dry run, or nothing to do)
-    dry_run: bool
-    elapsed: float = 0.0
 
 
 def publish(
@@ -316,6 +296,7 @@ def publish(
     even when a later step failed.
     """
     from packager.deploy.stage import open_stage_session, plan_stage, publish_stage, stage_lock
+    from packager.reports import PublishReport
 
     started = time.perf_counter()
     with _workspace(root, shared=shared_cache, warn=warn, stage=stage, region=region) as ws:
@@ -341,20 +322,6 @@ def publish(
     return PublishReport(artifacts, built, staged, outcomes, dry_run, time.perf_counter() - started)
 
 
-@dataclass
-class GcReport:
-    """What `pkg gc` found: every candidate, kept or deleted, and why."""
-
-    actions: list[GcAction]
-    doomed: list[GcAction]  # the deletions among them
-    deleted: int  # deletions made (0 on a dry run)
-    dry_run: bool
-
-    @property
-    def kept(self) -> int:
-        return len(self.actions) - len(self.doomed)
-
-
 def gc(
     root: str,
     stage: str,
@@ -367,6 +334,7 @@ def gc(
     """Delete a stage's layer versions and S3 artifacts that nothing uses, beyond the newest `keep`."""
     from packager.deploy.aws import open_session
     from packager.deploy.gc import execute_gc, plan_gc
+    from packager.reports import GcReport
 
     with _workspace(root) as ws:
         shared = _open_shared(ws, warn, stage, region)
@@ -399,32 +367,20 @@ def _sync(session: SharedCacheSession, operation: str):
         raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
 
 
-@dataclass
-class CachePullReport:
-    uri: str
-    changed: bool  # False when the shared index was unchanged since the last pull
-    artifacts: int  # artifacts the shared cache holds
-    published: int  # publish records merged
-
-
 def cache_pull(root: str, stage: str | None = None, warn: Warn = _ignore) -> CachePullReport:
     """Merge the shared index into the local one (artifacts are fetched when a build needs them)."""
+    from packager.reports import CachePullReport
+
     with _shared_session(root, stage, warn) as (ws, session):
         report = _sync(session, "pull")
         known = ws.store.index.count_remote_artifacts(session.uri)
     return CachePullReport(session.uri, report.changed, known, report.published)
 
 
-@dataclass
-class CachePushReport:
-    uri: str
-    uploaded: list[str]  # artifact keys written
-    rows_added: int
-    attempts: int
-
-
 def cache_push(root: str, stage: str | None = None, warn: Warn = _ignore) -> CachePushReport:
     """Upload local artifacts the shared cache lacks, and merge the local index into the shared one."""
+    from packager.reports import CachePushReport
+
     with _shared_session(root, stage, warn) as (_ws, session):
         report = _sync(session, "push")
     for warning in report.warnings:
@@ -432,19 +388,10 @@ def cache_push(root: str, stage: str | None = None, warn: Warn = _ignore) -> Cac
     return CachePushReport(session.uri, report.uploaded, report.rows_added, report.attempts)
 
 
-@dataclass
-class CacheStatusReport:
-    uri: str
-    local: int  # artifacts in the local cache
-    shared: int  # artifacts in the shared cache
-    local_only: int  # local artifacts not shared yet
-
-    def to_json(self) -> dict:
-        return {"uri": self.uri, "local": self.local, "shared": self.shared, "local_only": self.local_only}
-
-
 def cache_status(root: str, stage: str | None = None, warn: Warn = _ignore) -> CacheStatusReport:
     """Compare the local cache with the shared one (pulling the shared index first)."""
+    from packager.reports import CacheStatusReport
+
     with _shared_session(root, stage, warn) as (ws, session):
         _sync(session, "pull")
         index = ws.store.index

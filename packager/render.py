@@ -19,21 +19,20 @@ from packager.units import format_size
 
 if TYPE_CHECKING:
     from cache.store import VerifyReport
-    from packager.app import (
-        BuildReport,
-        CachePullReport,
-        CachePushReport,
-        CacheStatusReport,
-        GcReport,
-        OnBuilt,
-        PlanReport,
-        PublishReport,
-    )
+    from packager.app import BuildReport, OnBuilt
     from packager.deploy.executor import Outcome
     from packager.deploy.run import RunReport
     from packager.deploy.stage import StagePlan
     from packager.envs import EnvManager, EnvStatus
     from packager.invoke import InvokeResult
+    from packager.reports import (
+        CachePullReport,
+        CachePushReport,
+        CacheStatusReport,
+        GcReport,
+        PlanReport,
+        PublishReport,
+    )
 
 
 def emit_json(document: dict) -> None:
