@@ -1,4 +1,4 @@
-"""The workflows of pkg as a library: build, plan, publish, gc, the shared cache, invoke and run.
+"""The workflows of pkg as a library: build, plan, publish, gc, the shared cache, invoke, run, dev envs.
 
 Each command of the CLI is one call here (pypa/build's shape): plain arguments in, callbacks for what
 a person should see while it works (`warn`, `progress`), a typed report out for the renderer to
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         CachePullReport,
         CachePushReport,
         CacheStatusReport,
+        EnvCommand,
         GcReport,
         LocalArtifact,
         PlanReport,
@@ -286,7 +287,7 @@ def publish(
     shared_cache: bool = True,
     warn: Warn = _ignore,
     progress: Progress = QUIET,
-    on_planned: Callable[[StagePlan], None] = _ignore,
+    on_planned: Callable[[StagePlan], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> PublishReport:
     """Build what changed, then make in AWS exactly the calls the stage's plan lists (unless `dry_run`).
@@ -308,7 +309,8 @@ def publish(
         outcomes = None
         with stage_lock(ws, stage):  # a concurrent publish of this stage waits, then plans from what this one recorded
             staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws)
-            on_planned(staged)
+            if on_planned:
+                on_planned(staged)
             to_record = sum(action.record is not None for action in staged.plan.actions)
             if not dry_run and staged.plan.mutating_calls + to_record:
                 try:
@@ -459,3 +461,47 @@ def run(
 
     with _workspace(root) as ws:
         return run_job(ws, stage, job, list(args), wait, timeout, profile, region)
+
+
+def env_create(root: str, name: str, run: bool = False, say: Callable[[str], None] = _ignore) -> EnvCommand:
+    """The command that creates or updates dev env `name` (an env or a service name); with `run`, run it."""
+    import subprocess
+
+    from packager.envs import NO_MANAGER_HINT, command_environment, create_command, shell_line
+    from packager.errors import EnvError
+    from packager.reports import EnvCommand
+
+    command, manager = create_command(root, name)
+    line = shell_line(root, command)
+    if run:
+        if manager is None:
+            raise EnvError("no conda-compatible manager (micromamba, mamba, conda) on PATH", hint=NO_MANAGER_HINT)
+        say(f"running: {line}")
+        code = subprocess.run(command, env=command_environment(root)).returncode
+        if code:
+            raise EnvError(f"{manager.kind} exited with code {code}", hint="see its output above")
+    return EnvCommand(line, manager_found=manager is not None)
+
+
+def env_lock(
+    root: str, names: Sequence[str] = (), run: bool = False, say: Callable[[str], None] = _ignore
+) -> list[str]:
+    """The conda-lock commands that lock the dev envs (all, or `names`); with `run`, run them in turn."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from packager.envs import lock_commands
+
+    commands = lock_commands(root, list(names))
+    if run:
+        if shutil.which("conda-lock") is None:
+            raise PkgError(
+                "conda-lock is not on PATH", hint="pip install conda-lock (the pkg env has it), then run this again"
+            )
+        for command in commands:
+            say(f"running: {shlex.join(command)}")
+            code = subprocess.run(command, cwd=root).returncode
+            if code:
+                raise PkgError(f"conda-lock exited with code {code}", hint="see its output above")
+    return [shlex.join(command) for command in commands]

@@ -160,7 +160,7 @@ def publish(
         shared_cache=not no_shared_cache,
         warn=render.warn,
         progress=render.StderrProgress(quiet=as_json),
-        on_planned=(lambda staged: None) if as_json else render.publish_plan,
+        on_planned=None if as_json else render.publish_plan,
         on_done=None if as_json else render.publish_done,
     )
     render.publish(report, as_json)
@@ -258,16 +258,11 @@ def env_write(ctx: click.Context, check: bool) -> None:
     root = _root(ctx)
     if check:
         stale = stale_files(root)
-        for path, state in stale.items():
-            click.echo(f"{state:<8} {path}")
+        render.env_stale(stale)
         if stale:
             raise PkgError(f"{len(stale)} dev-environment files out of date", hint="run `pkg env write`")
-        click.echo("dev-environment files up to date")
         return
-    written = write_files(root)
-    for path in written:
-        click.echo(f"wrote {path}")
-    click.echo(f"{len(written)} file{'s' * (len(written) != 1)} written")
+    render.env_written(write_files(root))
 
 
 @env.command("create")
@@ -276,23 +271,9 @@ def env_write(ctx: click.Context, check: bool) -> None:
 @click.pass_context
 def env_create(ctx: click.Context, name: str, run_it: bool) -> None:
     """Print (or --run) the command that creates or updates env NAME (an env or a service name)."""
-    import subprocess
-
-    from packager.envs import NO_MANAGER_HINT, EnvError, command_environment, create_command, shell_line
-
-    root = _root(ctx)
-    command, manager = create_command(root, name)
+    command = app.env_create(_root(ctx), name, run=run_it, say=render.say)
     if not run_it:
-        click.echo(shell_line(root, command))
-        if manager is None:
-            click.echo("note: micromamba is not installed here; the command above is for where it is", err=True)
-        return
-    if manager is None:
-        raise EnvError("no conda-compatible manager (micromamba, mamba, conda) on PATH", hint=NO_MANAGER_HINT)
-    click.echo(f"running: {shell_line(root, command)}", err=True)
-    code = subprocess.run(command, env=command_environment(root)).returncode
-    if code:
-        raise EnvError(f"{manager.kind} exited with code {code}", hint="see its output above")
+        render.env_command(command)
 
 
 @env.command("lock")
@@ -301,27 +282,9 @@ def env_create(ctx: click.Context, name: str, run_it: bool) -> None:
 @click.pass_context
 def env_lock(ctx: click.Context, names: tuple[str, ...], run_it: bool) -> None:
     """Make envs/NAME.conda-lock.yml for linux-64 and linux-aarch64 (all envs, or NAMES) with conda-lock."""
-    import shlex
-    import shutil
-    import subprocess
-
-    from packager.envs import lock_commands
-
-    root = _root(ctx)
-    commands = lock_commands(root, list(names))
+    commands = app.env_lock(_root(ctx), names, run=run_it, say=render.say)
     if not run_it:
-        for command in commands:
-            click.echo(shlex.join(command))
-        return
-    if shutil.which("conda-lock") is None:
-        raise PkgError(
-            "conda-lock is not on PATH", hint="pip install conda-lock (the pkg env has it), then run this again"
-        )
-    for command in commands:
-        click.echo(f"running: {shlex.join(command)}", err=True)
-        code = subprocess.run(command, cwd=root).returncode
-        if code:
-            raise PkgError(f"conda-lock exited with code {code}", hint="see its output above")
+        render.lines(commands)
 
 
 @env.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         CachePullReport,
         CachePushReport,
         CacheStatusReport,
+        EnvCommand,
         GcReport,
         PlanReport,
         PublishReport,
@@ -302,3 +303,31 @@ def env_list(rows: list[EnvStatus], manager: EnvManager | None, as_json: bool) -
         click.echo(f"{row.env.name:<18} python {row.env.python:<5} {serves:<24} {state}{file_state}")
     if manager is None:
         say("no micromamba/mamba/conda on PATH: envs can't be created or run here")
+
+
+def env_stale(stale: dict[str, str]) -> None:
+    """`pkg env write --check`: each file out of date and how, or that all are up to date."""
+    for path, state in stale.items():
+        click.echo(f"{state:<8} {path}")
+    if not stale:
+        click.echo("dev-environment files up to date")
+
+
+def env_written(written: list[str]) -> None:
+    """`pkg env write`: each file written, and how many."""
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"{_plural(len(written), 'file')} written")
+
+
+def env_command(command: EnvCommand) -> None:
+    """`pkg env create`: the command to run, with a note when no manager is here to run it."""
+    click.echo(command.line)
+    if not command.manager_found:
+        say("note: micromamba is not installed here; the command above is for where it is")
+
+
+def lines(texts: list[str]) -> None:
+    """Plain lines on stdout."""
+    for text in texts:
+        click.echo(text)

@@ -96,3 +96,11 @@ class CacheStatusReport:
 
     def to_json(self) -> dict:
         return {"uri": self.uri, "local": self.local, "shared": self.shared, "local_only": self.local_only}
+
+
+@dataclass
+class EnvCommand:
+    """The shell command that creates or updates a dev env."""
+
+    line: str
+    manager_found: bool  # False: no micromamba, mamba or conda here; the command is for where one is
