@@ -107,7 +107,10 @@ def _workspace(
         ws.close()
 
 
-def _open_shared(ws: Workspace, warn: Warn, stage: str | None = None, region: str | None = None):
+def _open_shared(
+    ws: Workspace, warn: Warn, stage: str | None = None, region: str | None = None
+) -> SharedCacheSession | None:
+    """The shared cache session a command uses, or None when no cache_uri is set."""
     from packager.shared import open_shared_cache
 
     return open_shared_cache(ws, enabled=True, warn=warn, stage=stage, region=region)
