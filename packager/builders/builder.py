@@ -10,6 +10,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+if TYPE_CHECKING:
+    from packager.shared import SharedCacheSession
+
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
@@ -22,9 +25,6 @@ from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambd
 from packager.errors import DiscoveryError, PkgError
 from packager.model import BuildStatus
 from packager.repo import cache_dir_of
-
-if TYPE_CHECKING:
-    from packager.shared import SharedCacheSession
 
 JOB_DEPS_KINDS = (WHEELHOUSE_KIND, ARCHIVE_KIND)
 
