@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Protocol, Sequence
 
-from packager.errors import PkgError
+from packager.errors import CacheError, PkgError
 
 if TYPE_CHECKING:
     from cache.store import Store, VerifyReport
@@ -239,7 +239,7 @@ def ensure_built(ws: Workspace, artifact_id: str, on_progress: Callable[[str], N
     files = {}
     for item in planned:
         if item.record is None:
-            raise PkgError(f"{item.spec.id} has no file in the cache after its build", hint="run `pkg cache verify`")
+            raise CacheError(f"{item.spec.id} has no file in the cache after its build", hint="run `pkg cache verify`")
         files[item.spec.id] = ws.store.abspath(item.record.path)
     spec = next(item.spec for item in planned if item.spec.id == artifact_id)
     return LocalArtifact(spec, files, [item.spec.id for item in built])

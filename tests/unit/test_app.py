@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import nullcontext
 
 import pytest
 
-from packager import app
+from packager import app, render
 from packager.builders.builder import open_workspace
 from packager.errors import PkgError
 
@@ -105,3 +106,13 @@ def test_cache_verify_finds_a_missing_file_and_repairs_it(root):
     assert not found.ok and len(found.problems) == 1
     assert app.cache_verify(root, repair=True).ok
     assert app.cache_verify(root).ok
+
+
+def test_the_build_line_shows_sizes_in_the_units_limits_use(root, capsys):
+    report = app.build(root, [FUNCTION])
+    for item in report.built:
+        item.record = dataclasses.replace(item.record, size=50 * 1024 * 1024)  # Lambda's "50 MB" upload limit
+    render.build(report, as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"built   {FUNCTION} ") and "50.0 MiB  (" in line for line in lines)
+    assert lines[-1].startswith("2 built, 0 cached in ")
