@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass
 
 from packager.discover import SERVICES, discover_service
-from packager.errors import PkgError
+from packager.errors import EnvError
 from packager.runtimes import DEV_ENVS, DevEnv
 
 ENVS_DIR = "envs"
@@ -27,10 +27,6 @@ TOOL_ENV = "pkg"
 CHANNELS = ("conda-forge",)
 WORKSPACE_FILE = ".devcontainer/pipelines.code-workspace"
 CONTAINER_ENVS = "/opt/conda/envs"  # MAMBA_ROOT_PREFIX/envs in the dev container
-
-
-class EnvError(PkgError):
-    """A dev environment is unknown, not created, or no conda-compatible manager is installed."""
 
 
 def env_file(name: str) -> str:

@@ -58,3 +58,16 @@ class RunTimeoutError(PkgError):
     """A run did not finish before `--timeout`: it goes on in AWS; pkg stopped waiting."""
 
     exit_code = 2
+
+
+# invoke and dev environments (packager/invoke.py, packager/envs.py)
+class EventError(PkgError):
+    """The event file is missing or is not JSON."""
+
+
+class HandlerError(PkgError):
+    """The handler or job script raised, could not be imported, returned non-JSON, exited non-zero or timed out."""
+
+
+class EnvError(PkgError):
+    """A dev environment is unknown, not created, or no conda-compatible manager is installed."""

@@ -1,6 +1,6 @@
 """`pkg invoke`: run a function or job locally against its built artifacts, as the service would run it.
 
-Lambda: build what is missing (through the builder), extract the function zip into a "task" folder
+Lambda: build what is missing (app.ensure_built), extract the function zip into a "task" folder
 and each of its layers, in order, into an "opt" folder (later layers overwrite earlier ones, as
 Lambda does in /opt), then call the handler in a subprocess. Glue Python shell: the job script, its
 internal_libs wheel and its dependency wheels unpacked into one folder, then the script run as
@@ -24,11 +24,11 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
 
-from packager.builders.artifacts import ArtifactSpec
-from packager.builders.builder import Workspace, build, collect, plan_build
+from packager.app import ensure_built
+from packager.builders.builder import Workspace
 from packager.builders.lambda_artifacts import function_id
 from packager.envs import env_for_service, env_python, find_manager
-from packager.errors import PkgError
+from packager.errors import EventError, HandlerError, PkgError
 from packager.runtimes import (
     GLUE_SHELL_ANALYTICS_PINS,
     GLUE_SHELL_PROVIDED_DISTRIBUTIONS,
@@ -55,14 +55,6 @@ FAILURE_HINTS = {
     "Runtime.HandlerNotFound": "define handler(event, context) at the top level of the function's file",
     "SystemExit": "the script called sys.exit() with a non-zero code; Glue marks such a run FAILED",
 }
-
-
-class EventError(PkgError):
-    """The event file is missing or is not JSON."""
-
-
-class HandlerError(PkgError):
-    """The handler or job script raised, could not be imported, returned non-JSON, exited non-zero or timed out."""
 
 
 def parse_target(target: str) -> tuple[str, str]:
@@ -101,25 +93,6 @@ def load_event(path: str | None, stdin_text: Callable[[], str] | None = None) ->
             f"{where}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}",
             hint="the event must be one JSON value, as Lambda receives it",
         ) from None
-
-
-def _build(
-    ws: Workspace, artifact_id: str, on_progress: Callable[[str], None]
-) -> tuple[ArtifactSpec, dict[str, str], list[str]]:
-    """Build `artifact_id` and what it uses, if needed: its spec, id -> file in the cache, the ids built.
-
-    What the team's shared cache already holds (when the command opened it as `ws.shared`) is fetched.
-    """
-    planned = plan_build(ws, collect(ws, [artifact_id]))
-    if ws.shared and any(item.to_build for item in planned):
-        ws.shared.fetch_planned(planned)
-    todo = sum(item.to_build for item in planned)
-    if todo:
-        on_progress(f"building {todo} artifact{'s' * (todo != 1)} of {artifact_id}...")
-    build(ws, planned)
-    files = {item.spec.id: ws.store.abspath(item.record.path) for item in planned}
-    spec = next(item.spec for item in planned if item.spec.id == artifact_id)
-    return spec, files, [item.spec.id for item in planned if item.to_build]
 
 
 @dataclass
@@ -210,7 +183,8 @@ def _run_bootstrap(
         text=True,
         errors="replace",
     )
-    readers = [threading.Thread(target=_stream, args=(process.stdout, on_output if run.merge_stdout else on_stdout, run.renames))]
+    on_first = on_output if run.merge_stdout else on_stdout
+    readers = [threading.Thread(target=_stream, args=(process.stdout, on_first, run.renames))]
     if not run.merge_stdout:
         readers.append(threading.Thread(target=_stream, args=(process.stderr, on_output, run.renames)))
     for reader in readers:
@@ -265,7 +239,8 @@ def invoke_lambda(
     handler fails (its traceback has gone to `on_output` first).
     """
     artifact = function_id(name)
-    spec, files, built = _build(ws, artifact, on_progress)
+    local = ensure_built(ws, artifact, on_progress)
+    spec, files, built = local.spec, local.files, local.built
     settings = ws.config.lambda_settings(name, stage)
     runtime = LAMBDA_RUNTIMES.get(settings["runtime"])
     interpreter = choose_interpreter("lambda")
@@ -373,7 +348,8 @@ def invoke_glue_python_shell(
 
     service = "glue_python_shell"
     artifact = job_id(service, name)
-    spec, files, built = _build(ws, artifact, on_progress)
+    local = ensure_built(ws, artifact, on_progress)
+    spec, files, built = local.spec, local.files, local.built
     settings = job_settings(ws.config, service, name, stage)
     interpreter = choose_interpreter(service)
     python = settings.get("python_version", "3.9")

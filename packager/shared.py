@@ -125,7 +125,7 @@ class SharedCacheSession:
         with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
             errors = list(pool.map(download, records))
         done = []
-        for record, error in zip(records, errors):
+        for record, error in zip(records, errors, strict=True):
             if isinstance(error, SharedArtifactMismatch):
                 self.rejected.append(record.input_hash)
                 self.warn(str(error))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import time
 import zipfile
@@ -111,7 +112,8 @@ def test_zips_are_normalised(repo):
 def test_secrets_and_caches_are_never_packaged_nor_hashed(repo):
     clean = by_id(repo.pkg_json("build"))["lambda/internal_libs"]
     libs = repo.root / "src/lambda/internal_libs"
-    for name in (".env", ".env.local", "id_rsa", "deploy.pem", "tls.key", "__pycache__/orders.cpython-312.pyc", "x.pyc"):
+    secrets = (".env", ".env.local", "id_rsa", "deploy.pem", "tls.key")
+    for name in (*secrets, "__pycache__/orders.cpython-312.pyc", "x.pyc"):
         path = libs / name
         path.parent.mkdir(exist_ok=True)
         path.write_text("secret")
@@ -265,5 +267,6 @@ def test_text_output(repo):
     result = repo.pkg("build")
     assert result.exit_code == 0
     assert "built   lambda/function/ingest" in result.stdout
+    assert re.search(r"built   lambda/function/ingest +\d+(\.\d)? (B|KiB|MiB)  \(", result.stdout)  # units.format_size
     assert "3 built, 0 cached" in result.stdout
     assert "0 built, 3 cached" in repo.pkg("build").stdout

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from packager.shared import SharedCacheSession
 
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
@@ -33,7 +36,7 @@ class Workspace:
     root: str
     config: Config
     store: Store
-    shared: object | None = None  # the command's SharedCacheSession (packager/shared.py), if any
+    shared: SharedCacheSession | None = None  # the command's shared cache session, if any
     warnings: list[str] = field(default_factory=list)  # what collect() warned about
 
     def close(self) -> None:

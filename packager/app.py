@@ -1,0 +1,510 @@
+"""The workflows of pkg as a library: build, plan, publish, gc, the shared cache, invoke, run, dev envs.
+
+Each command of the CLI is one call here (pypa/build's shape): plain arguments in, callbacks for what
+a person should see while it works (`warn`, `progress`), a typed report out for the renderer to
+print as text or JSON. Nothing here knows about click. The policies live here once:
+- the no-op fast path of a plain `pkg build` (packager/builders/noop.py: answer, take, remember);
+- the shared cache is pulled only when the local cache misses, and a publish pulls before planning
+  and pushes what AWS confirmed even when a later step failed.
+
+Heavy modules (the builders, the deploy package, boto3) are imported inside the functions that need
+them: `pkg --help` and a no-op `pkg build` must not pay for them.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Protocol, Sequence
+
+from packager.errors import CacheError, PkgError
+
+if TYPE_CHECKING:
+    from cache.store import Store, VerifyReport
+    from packager.builders.builder import PlannedArtifact, Workspace
+    from packager.deploy.executor import Outcome
+    from packager.deploy.run import RunReport
+    from packager.deploy.stage import StagePlan
+    from packager.invoke import InvokeResult
+    from packager.reports import (
+        CachePullReport,
+        CachePushReport,
+        CacheStatusReport,
+        EnvCommand,
+        GcReport,
+        LocalArtifact,
+        PlanReport,
+        PublishReport,
+    )
+    from packager.shared import SharedCacheSession
+
+Warn = Callable[[str], None]
+OnBuilt = Callable[["PlannedArtifact"], None]
+
+NO_SHARED_CACHE_HINT = 'set cache_uri = "s3://bucket/prefix" in [tool.pkg] (or a stage), or PKG_CACHE_URI'
+RUN_SUCCEEDED = frozenset({"SUCCEEDED", "SUCCESS", "COMPLETED"})  # Glue, EMR on EC2, EMR Serverless
+
+
+class Progress(Protocol):
+    """How long work shows itself while it runs (the CLI writes it on stderr)."""
+
+    def note(self, message: str) -> None:
+        """One line about slow work in progress (a dependency install)."""
+
+    def building(self, count: int) -> ContextManager[OnBuilt]:
+        """Around the build of `count` artifacts (maybe 0); yields what to call as each one is built."""
+
+
+class QuietProgress:
+    """Progress that shows nothing: the default for a caller that wants only the report."""
+
+    def note(self, message: str) -> None:
+        """Ignore the line."""
+
+    def building(self, count: int) -> ContextManager[OnBuilt]:
+        """Nothing to show around a build."""
+        return nullcontext(_ignore)
+
+
+class LineProgress:
+    """Progress as lines through one callback: `building 3 artifacts of lambda/function/x...`."""
+
+    def __init__(self, say: Callable[[str], None], subject: str = ""):
+        self.say = say
+        self.subject = subject  # " of <artifact id>" when building for one artifact
+
+    def note(self, message: str) -> None:
+        """Pass the line on."""
+        self.say(message)
+
+    def building(self, count: int) -> ContextManager[OnBuilt]:
+        """Say how many artifacts are about to be built, if any."""
+        if count:
+            self.say(f"building {count} artifact{'s' * (count != 1)}{self.subject}...")
+        return nullcontext(_ignore)
+
+
+def _ignore(_value: object) -> None:
+    """A callback that drops what it is given."""
+
+
+QUIET = QuietProgress()
+
+
+@contextmanager
+def _workspace(
+    root: str, shared: bool = False, warn: Warn = _ignore, stage: str | None = None, region: str | None = None
+) -> Iterator[Workspace]:
+    """The workspace of `root` for one command, closed after it; with `shared`, its shared cache session."""
+    from packager.builders.builder import open_workspace
+
+    ws = open_workspace(root)
+    try:
+        if shared:
+            ws.shared = _open_shared(ws, warn, stage, region)
+        yield ws
+    finally:
+        ws.close()
+
+
+def _open_shared(
+    ws: Workspace, warn: Warn, stage: str | None = None, region: str | None = None
+) -> SharedCacheSession | None:
+    """The shared cache session a command uses, or None when no cache_uri is set."""
+    from packager.shared import open_shared_cache
+
+    return open_shared_cache(ws, enabled=True, warn=warn, stage=stage, region=region)
+
+
+def artifact_row(item: PlannedArtifact, store: Store) -> dict:
+    """One artifact of a build report as JSON (the shape the no-op answer stores too)."""
+    record = item.record
+    return {
+        "id": item.spec.id,
+        "kind": item.spec.kind,
+        "input_hash": item.spec.input_hash,
+        "status": "built" if item.to_build else "cached",
+        "path": store.abspath(record.path) if record else None,
+        "sha256": record.sha256 if record else None,
+        "size": record.size if record else None,
+        "unzipped_size": record.unzipped_size if record else None,
+    }
+
+
+def _fetch_and_build(
+    ws: Workspace, planned: list[PlannedArtifact], progress: Progress, jobs: int | None = None
+) -> list[PlannedArtifact]:
+    """Fetch from the shared cache what it holds (its index is pulled only now, on a local miss), build
+    the rest; returns the artifacts built."""
+    from packager.builders.builder import build as run_build
+
+    todo = [item for item in planned if item.to_build]
+    if todo and ws.shared and ws.shared.fetch_planned(planned):
+        todo = [item for item in planned if item.to_build]
+    with progress.building(len(todo)) as on_built:
+        run_build(ws, planned, on_built=on_built, jobs=jobs)
+    return todo
+
+
+def _build_step(
+    ws: Workspace,
+    names: Sequence[str],
+    force: bool,
+    refresh_deps: bool,
+    jobs: int | None,
+    warn: Warn,
+    progress: Progress,
+) -> tuple[list[PlannedArtifact], list[PlannedArtifact]]:
+    """collect -> plan -> fetch from the shared cache -> build; returns (planned, built)."""
+    from packager.builders.builder import collect, plan_build
+
+    collected = collect(ws, list(names), refresh_deps=refresh_deps, progress=progress.note, force=force)
+    ws.warnings = collected.warnings
+    for warning in collected.warnings:
+        warn(warning)
+    planned = plan_build(ws, collected, force)
+    return planned, _fetch_and_build(ws, planned, progress, jobs)
+
+
+class BuildReport:
+    """What `pkg build` did: every artifact (as JSON rows) and the ones it built.
+
+    A plain class, not a dataclass: the no-op path returns one and pays for nothing it doesn't use.
+    """
+
+    __slots__ = ("artifacts", "built", "elapsed")
+
+    def __init__(self, artifacts: list[dict], built: list[PlannedArtifact], elapsed: float):
+        self.artifacts = artifacts
+        self.built = built
+        self.elapsed = elapsed  # seconds
+
+    @property
+    def cached(self) -> int:
+        return len(self.artifacts) - len(self.built)
+
+    def to_json(self) -> dict:
+        return {"artifacts": self.artifacts, "summary": {"built": len(self.built), "cached": self.cached}}
+
+
+def build(
+    root: str,
+    names: Sequence[str] = (),
+    force: bool = False,
+    refresh_deps: bool = False,
+    jobs: int | None = None,
+    shared_cache: bool = True,
+    warn: Warn = _ignore,
+    progress: Progress = QUIET,
+) -> BuildReport:
+    """Build the artifacts of the repo at `root` whose inputs changed (all, or `names` and their layers).
+
+    A plain build (no names, no force, no refresh) answers from the last all-cached build when no
+    input changed since, without opening the index. The shared cache (unless `shared_cache` is
+    False) is pulled only when the local cache misses, and pushed to when something was built.
+    """
+    from packager.builders import noop
+    from packager.repo import cache_dir_of
+
+    started = time.perf_counter()
+    cache_dir = cache_dir_of(root)
+    plain = not (names or force or refresh_deps)
+    if plain:  # nothing changed since a build that left everything cached: answer from its report
+        summary = noop.answer(root, cache_dir)
+        if summary is not None:
+            for warning in summary["warnings"]:
+                warn(warning)
+            return BuildReport(summary["report"]["artifacts"], [], time.perf_counter() - started)
+        taken = noop.take(root)
+    with _workspace(root, shared=shared_cache, warn=warn) as ws:
+        planned, built = _build_step(ws, names, force, refresh_deps, jobs, warn, progress)
+        if ws.shared and built:
+            ws.shared.push()
+        artifacts = [artifact_row(item, ws.store) for item in planned]
+        if plain:
+            ws.close()  # first: closing voids the saved answer when this build wrote to the index
+            cached = [{**artifact, "status": "cached"} for artifact in artifacts]
+            answer = {"artifacts": cached, "summary": {"built": 0, "cached": len(cached)}}
+            noop.remember(cache_dir, taken, {"report": answer, "warnings": ws.warnings})
+    return BuildReport(artifacts, built, time.perf_counter() - started)
+
+
+def ensure_built(ws: Workspace, artifact_id: str, on_progress: Callable[[str], None] = _ignore) -> LocalArtifact:
+    """Build `artifact_id` and what it uses, if needed (what `ws.shared` holds is fetched instead)."""
+    from packager.builders.builder import collect, plan_build
+    from packager.reports import LocalArtifact
+
+    planned = plan_build(ws, collect(ws, [artifact_id]))
+    built = _fetch_and_build(ws, planned, LineProgress(on_progress, f" of {artifact_id}"))
+    files = {}
+    for item in planned:
+        if item.record is None:
+            raise CacheError(f"{item.spec.id} has no file in the cache after its build", hint="run `pkg cache verify`")
+        files[item.spec.id] = ws.store.abspath(item.record.path)
+    spec = next(item.spec for item in planned if item.spec.id == artifact_id)
+    return LocalArtifact(spec, files, [item.spec.id for item in built])
+
+
+def plan(
+    root: str,
+    names: Sequence[str] = (),
+    force: bool = False,
+    stage: str | None = None,
+    refresh: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    warn: Warn = _ignore,
+    progress: Progress = QUIET,
+) -> PlanReport:
+    """Say what a build would build and why; with `stage`, plan its publish too (read-only AWS calls)."""
+    from packager.builders.builder import collect, plan_build
+    from packager.reports import PlanReport
+
+    if refresh and not stage:
+        raise PkgError("--refresh compares with a stage's live functions", hint="add --stage NAME")
+    with _workspace(root) as ws:
+        collected = collect(ws, list(names), progress=progress.note)
+        for warning in collected.warnings:
+            warn(warning)
+        planned = plan_build(ws, collected, force)
+        staged = None
+        if stage:
+            from packager.deploy.stage import plan_stage
+
+            shared = _open_shared(ws, warn, stage, region)
+            if shared:
+                shared.pull()  # what teammates and CI already published
+            staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region)
+    return PlanReport(planned, staged)
+
+
+def publish(
+    root: str,
+    stage: str,
+    names: Sequence[str] = (),
+    refresh: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    dry_run: bool = False,
+    jobs: int = 8,
+    shared_cache: bool = True,
+    warn: Warn = _ignore,
+    progress: Progress = QUIET,
+    on_planned: Callable[[StagePlan], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> PublishReport:
+    """Build what changed, then make in AWS exactly the calls the stage's plan lists (unless `dry_run`).
+
+    The stage and its credentials are checked before the build; one publish of a stage runs at a
+    time per cache; the shared cache is pulled before planning, and what AWS confirmed is pushed
+    even when a later step failed.
+    """
+    from packager.deploy.stage import open_stage_session, plan_stage, publish_stage, stage_lock
+    from packager.reports import PublishReport
+
+    started = time.perf_counter()
+    with _workspace(root, shared=shared_cache, warn=warn, stage=stage, region=region) as ws:
+        # Stage, credentials and account are checked before a possibly long build, not after it.
+        aws = open_stage_session(ws, stage, profile, region, jobs)
+        planned, built = _build_step(ws, names, False, False, None, warn, progress)
+        if ws.shared:
+            ws.shared.pull()  # what teammates and CI already published, so it is not published again
+        outcomes = None
+        with stage_lock(ws, stage):  # a concurrent publish of this stage waits, then plans from what this one recorded
+            staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws)
+            if on_planned:
+                on_planned(staged)
+            to_record = sum(action.record is not None for action in staged.plan.actions)
+            if not dry_run and staged.plan.mutating_calls + to_record:
+                try:
+                    outcomes = publish_stage(ws, staged, jobs=jobs, on_done=on_done)
+                finally:  # share what AWS confirmed, even when a later step failed
+                    if ws.shared:
+                        ws.shared.push()
+            elif ws.shared and built:
+                ws.shared.push()
+        artifacts = [artifact_row(item, ws.store) for item in planned]
+    return PublishReport(artifacts, built, staged, outcomes, dry_run, time.perf_counter() - started)
+
+
+def gc(
+    root: str,
+    stage: str,
+    keep: int = 3,
+    dry_run: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    warn: Warn = _ignore,
+) -> GcReport:
+    """Delete a stage's layer versions and S3 artifacts that nothing uses, beyond the newest `keep`."""
+    from packager.deploy.aws import open_session
+    from packager.deploy.gc import execute_gc, plan_gc
+    from packager.reports import GcReport
+
+    with _workspace(root) as ws:
+        shared = _open_shared(ws, warn, stage, region)
+        if shared:
+            shared.pull()  # what teammates published is in use too
+        aws = open_session(stage, ws.config.stage(stage), profile, region)
+        actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
+        doomed = [action for action in actions if str(action.kind) != "keep"]
+        deleted = 0 if dry_run else execute_gc(aws, doomed)
+    return GcReport(actions, doomed, deleted, dry_run)
+
+
+@contextmanager
+def _shared_session(root: str, stage: str | None, warn: Warn) -> Iterator[tuple[Workspace, SharedCacheSession]]:
+    """The workspace and its shared cache session for a `pkg cache` command; a PkgError when none is set."""
+    with _workspace(root) as ws:
+        session = _open_shared(ws, warn, stage)
+        if session is None:
+            raise PkgError("no shared cache configured", hint=NO_SHARED_CACHE_HINT)
+        yield ws, session
+
+
+def _sync(session: SharedCacheSession, operation: str):
+    """Run the shared cache's `pull` or `push`, its failure as a PkgError."""
+    from cache.shared import SharedCacheError
+
+    try:
+        return getattr(session.cache, operation)()
+    except SharedCacheError as error:
+        raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+
+
+def cache_pull(root: str, stage: str | None = None, warn: Warn = _ignore) -> CachePullReport:
+    """Merge the shared index into the local one (artifacts are fetched when a build needs them)."""
+    from packager.reports import CachePullReport
+
+    with _shared_session(root, stage, warn) as (ws, session):
+        report = _sync(session, "pull")
+        known = ws.store.index.count_remote_artifacts(session.uri)
+    return CachePullReport(session.uri, report.changed, known, report.published)
+
+
+def cache_push(root: str, stage: str | None = None, warn: Warn = _ignore) -> CachePushReport:
+    """Upload local artifacts the shared cache lacks, and merge the local index into the shared one."""
+    from packager.reports import CachePushReport
+
+    with _shared_session(root, stage, warn) as (_ws, session):
+        report = _sync(session, "push")
+    for warning in report.warnings:
+        warn(warning)
+    return CachePushReport(session.uri, report.uploaded, report.rows_added, report.attempts)
+
+
+def cache_status(root: str, stage: str | None = None, warn: Warn = _ignore) -> CacheStatusReport:
+    """Compare the local cache with the shared one (pulling the shared index first)."""
+    from packager.reports import CacheStatusReport
+
+    with _shared_session(root, stage, warn) as (ws, session):
+        _sync(session, "pull")
+        index = ws.store.index
+        local = {record.input_hash for record in index.all_artifacts()}
+        shared = set(index.remote_artifacts(session.uri, local)) if local else set()
+        known = index.count_remote_artifacts(session.uri)
+        return CacheStatusReport(session.uri, len(local), known, len(local - shared))
+
+
+def cache_verify(root: str, repair: bool = False) -> VerifyReport:
+    """Check every index row against its artifact file; with `repair`, drop bad rows and orphan files."""
+    from cache.store import verify
+
+    with _workspace(root) as ws:
+        return verify(ws.store, repair=repair)
+
+
+def invoke(
+    root: str,
+    service: str,
+    name: str,
+    event: object = None,
+    args: Sequence[str] = (),
+    stage: str | None = None,
+    timeout: int | None = None,
+    shared_cache: bool = True,
+    on_output: Callable[[str], None] = _ignore,
+    on_stdout: Callable[[str], None] = _ignore,
+    warn: Warn = _ignore,
+    on_progress: Callable[[str], None] = _ignore,
+) -> InvokeResult:
+    """Run lambda/<name> with `event`, or glue_python_shell/<name> with `args`, locally from its artifacts."""
+    from packager.invoke import invoke_glue_python_shell, invoke_lambda
+
+    with _workspace(root, shared=shared_cache, warn=warn) as ws:
+        if service == "lambda":
+            return invoke_lambda(
+                ws, name, event, stage, timeout, on_output=on_output, on_warning=warn, on_progress=on_progress
+            )
+        return invoke_glue_python_shell(
+            ws,
+            name,
+            list(args),
+            stage,
+            timeout,
+            on_output=on_output,
+            on_stdout=on_stdout,
+            on_warning=warn,
+            on_progress=on_progress,
+        )
+
+
+def run(
+    root: str,
+    stage: str,
+    job: str,
+    args: Sequence[str] = (),
+    wait: bool = False,
+    timeout: float = 3600,
+    profile: str | None = None,
+    region: str | None = None,
+) -> RunReport:
+    """Start a run of a published Glue or EMR job; with `wait`, until it ends or `timeout` seconds pass."""
+    from packager.deploy.run import run_job
+
+    with _workspace(root) as ws:
+        return run_job(ws, stage, job, list(args), wait, timeout, profile, region)
+
+
+def env_create(root: str, name: str, run: bool = False, say: Callable[[str], None] = _ignore) -> EnvCommand:
+    """The command that creates or updates dev env `name` (an env or a service name); with `run`, run it."""
+    import subprocess
+
+    from packager.envs import NO_MANAGER_HINT, command_environment, create_command, shell_line
+    from packager.errors import EnvError
+    from packager.reports import EnvCommand
+
+    command, manager = create_command(root, name)
+    line = shell_line(root, command)
+    if run:
+        if manager is None:
+            raise EnvError("no conda-compatible manager (micromamba, mamba, conda) on PATH", hint=NO_MANAGER_HINT)
+        say(f"running: {line}")
+        code = subprocess.run(command, env=command_environment(root)).returncode
+        if code:
+            raise EnvError(f"{manager.kind} exited with code {code}", hint="see its output above")
+    return EnvCommand(line, manager_found=manager is not None)
+
+
+def env_lock(
+    root: str, names: Sequence[str] = (), run: bool = False, say: Callable[[str], None] = _ignore
+) -> list[str]:
+    """The conda-lock commands that lock the dev envs (all, or `names`); with `run`, run them in turn."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from packager.envs import lock_commands
+
+    commands = lock_commands(root, list(names))
+    if run:
+        if shutil.which("conda-lock") is None:
+            raise PkgError(
+                "conda-lock is not on PATH", hint="pip install conda-lock (the pkg env has it), then run this again"
+            )
+        for command in commands:
+            say(f"running: {shlex.join(command)}")
+            code = subprocess.run(command, cwd=root).returncode
+            if code:
+                raise PkgError(f"conda-lock exited with code {code}", hint="see its output above")
+    return [shlex.join(command) for command in commands]

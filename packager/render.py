@@ -1,0 +1,333 @@
+"""How the CLI shows pkg's reports: text lines or one JSON object on stdout, progress and warnings on stderr.
+
+Every byte count goes through `packager.units.format_size`. JSON is indented on a terminal and
+compact on a pipe (json's C encoder only runs without indent, and a 3000-artifact report is most of
+a no-op's time otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+import click
+
+from packager.errors import PkgError
+from packager.units import format_size
+
+if TYPE_CHECKING:
+    from cache.store import VerifyReport
+    from packager.app import BuildReport, OnBuilt
+    from packager.deploy.executor import Outcome
+    from packager.deploy.run import RunReport
+    from packager.deploy.stage import StagePlan
+    from packager.envs import EnvManager, EnvStatus
+    from packager.invoke import InvokeResult
+    from packager.reports import (
+        CachePullReport,
+        CachePushReport,
+        CacheStatusReport,
+        EnvCommand,
+        GcReport,
+        PlanReport,
+        PublishReport,
+    )
+
+
+def emit_json(document: dict) -> None:
+    """One JSON object on stdout: indented for a terminal, compact for a pipe."""
+    click.echo(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def say(message: str) -> None:
+    """A line for people on stderr, so --json output stays one object on stdout."""
+    click.echo(message, err=True)
+
+
+def error(failure: PkgError) -> None:
+    """A PkgError as `error: ...` and `hint: ...` on stderr."""
+    click.secho(f"error: {failure.message}", err=True, fg="red")
+    if failure.hint:
+        click.echo(f"hint: {failure.hint}", err=True)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+class StderrProgress:
+    """Long work on stderr: dependency installs line by line, builds as a bar on a terminal."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet  # --json: no "building N artifacts..." line on a pipe
+
+    def note(self, message: str) -> None:
+        """A line about slow work in progress."""
+        say(message)
+
+    @contextmanager
+    def building(self, count: int) -> Iterator[OnBuilt]:
+        """A progress bar over `count` builds on a terminal; elsewhere one line (unless quiet)."""
+        if count and sys.stderr.isatty():
+            with click.progressbar(length=count, label="building", file=sys.stderr, show_pos=True) as bar:
+                yield lambda item: bar.update(1)
+            return
+        if count and not self.quiet:
+            say(f"building {_plural(count, 'artifact')}...")
+        yield lambda item: None
+
+
+def build(report: BuildReport, as_json: bool) -> None:
+    """`pkg build`: one line per artifact built, then the counts and the time."""
+    if as_json:
+        emit_json(report.to_json())
+        return
+    for item in report.built:
+        size = format_size(item.record.size if item.record else None)
+        click.echo(f"built   {item.spec.id:<48} {size:>9}  ({item.reason})")
+    click.echo(f"{len(report.built)} built, {report.cached} cached in {report.elapsed:.2f} s")
+
+
+def _stage_document(staged: StagePlan, outcomes: list[Outcome] | None = None) -> dict:
+    plan = staged.plan
+    actions = [outcome.to_json() for outcome in outcomes] if outcomes else [a.to_json() for a in plan.actions]
+    return {
+        "stage": plan.target.stage,
+        "account": plan.target.account,
+        "region": plan.target.region,
+        "actions": actions,
+        "drift": [drift.to_json() for drift in plan.drift],
+    }
+
+
+def plan(report: PlanReport, as_json: bool) -> None:
+    """`pkg plan`: what would be built and why, then (with a stage) every AWS call of the publish."""
+    planned, staged = report.planned, report.staged
+    if as_json:
+        summary: dict = {"build": report.to_build, "cached": len(planned) - report.to_build}
+        document: dict = {
+            "artifacts": [
+                {
+                    "id": item.spec.id,
+                    "kind": item.spec.kind,
+                    "input_hash": item.spec.input_hash,
+                    "action": str(item.status),
+                    "reason": item.reason,
+                    # Dependency chunks know their unzipped size before they are built.
+                    "size": item.record.size if item.record else None,
+                    "unzipped_size": item.record.unzipped_size if item.record else item.spec.unzipped_size,
+                }
+                for item in planned
+            ],
+            "summary": summary,
+        }
+        if staged:
+            document.update(_stage_document(staged))
+            summary["mutating_calls"] = staged.plan.mutating_calls
+            document["summary"] = document.pop("summary")  # last, after the actions
+        emit_json(document)
+        return
+    for item in planned:
+        click.echo(f"{item.status:<7} {item.spec.id:<48} {item.reason}")
+    click.echo(f"{report.to_build} to build, {len(planned) - report.to_build} cached")
+    if staged:
+        publish_plan(staged)
+
+
+def publish_plan(staged: StagePlan) -> None:
+    """The publish plan of a stage as text: one line per action, drift on stderr, the mutating calls."""
+    target = staged.plan.target
+    click.echo(f"publish to stage {target.stage} (account {target.account}, {target.region}):")
+    for action in staged.plan.actions:
+        line = action.to_json()
+        click.echo(f"  {line['action']:<30} {line['name']:<48} {line['reason']}")
+    for drift in staged.plan.drift:
+        click.echo(f"  drift: {drift.name}: {drift.field} differs from what pkg published", err=True)
+    click.echo(_plural(staged.plan.mutating_calls, "mutating AWS call"))
+
+
+def publish_done(outcome: Outcome) -> None:
+    """One confirmed AWS step on stderr as it completes (skips are not steps)."""
+    kind = str(outcome.action.kind)
+    if outcome.status == "done" and kind != "skip":
+        click.echo(f"done    {kind:<30} {outcome.action.name}", err=True)
+
+
+def publish(report: PublishReport, as_json: bool) -> None:
+    """`pkg publish`: the report (the plan was printed before execution), or one JSON object."""
+    staged = report.staged
+    if as_json:
+        emit_json(
+            {
+                "artifacts": report.artifacts,
+                **_stage_document(staged, report.outcomes),
+                "summary": {
+                    "built": len(report.built),
+                    "cached": len(report.artifacts) - len(report.built),
+                    "mutating_calls": staged.plan.mutating_calls,
+                    "dry_run": report.dry_run,
+                },
+            }
+        )
+        return
+    verb = "planned (dry run)" if report.dry_run else "made"
+    click.echo(
+        f"{len(report.built)} built, {_plural(staged.plan.mutating_calls, 'mutating AWS call')}"
+        f" {verb} in {report.elapsed:.2f} s"
+    )
+
+
+def gc(report: GcReport, as_json: bool) -> None:
+    """`pkg gc`: every candidate kept or deleted, and why."""
+    if as_json:
+        emit_json(
+            {
+                "actions": [action.to_json() for action in report.actions],
+                "summary": {"deleted": report.deleted, "to_delete": len(report.doomed), "kept": report.kept},
+            }
+        )
+        return
+    for action in report.actions:
+        click.echo(f"{str(action.kind):<22} {action.name}  ({action.reason})")
+    verb = "would be deleted (dry run)" if report.dry_run else "deleted"
+    click.echo(f"{len(report.doomed) if report.dry_run else report.deleted} {verb}, {report.kept} kept")
+
+
+def cache_pull(report: CachePullReport, as_json: bool) -> None:
+    """`pkg cache pull`."""
+    if as_json:
+        emit_json(
+            {"uri": report.uri, "changed": report.changed, "artifacts": report.artifacts, "published": report.published}
+        )
+        return
+    state = "pulled" if report.changed else "unchanged since the last pull"
+    click.echo(f"{report.uri}: {state}; {report.artifacts} artifacts shared, {report.published} publish records merged")
+
+
+def cache_push(report: CachePushReport, as_json: bool) -> None:
+    """`pkg cache push`."""
+    if as_json:
+        emit_json(
+            {
+                "uri": report.uri,
+                "uploaded": report.uploaded,
+                "rows_added": report.rows_added,
+                "attempts": report.attempts,
+            }
+        )
+        return
+    click.echo(
+        f"{report.uri}: {len(report.uploaded)} artifacts uploaded, {report.rows_added} index rows added"
+        f" ({_plural(report.attempts, 'attempt')})"
+    )
+
+
+def cache_status(report: CacheStatusReport, as_json: bool) -> None:
+    """`pkg cache status`."""
+    if as_json:
+        emit_json(report.to_json())
+        return
+    push = " (run `pkg cache push`)" if report.local_only else ""
+    click.echo(
+        f"{report.uri}: {report.shared} artifacts shared; {report.local} local,"
+        f" {report.local_only} of them not shared yet{push}"
+    )
+
+
+def cache_verify(report: VerifyReport, as_json: bool) -> None:
+    """`pkg cache verify`: each problem (and whether it was repaired), the counts, a hint when not ok."""
+    if as_json:
+        problems, repaired = report.problems, report.repaired
+        emit_json({"checked": report.checked, "problems": problems, "repaired": repaired, "ok": report.ok})
+        return
+    for problem in report.problems:
+        fixed = " (repaired)" if problem in report.repaired else ""
+        click.echo(f"{problem}{fixed}")
+    click.echo(f"{report.checked} artifacts checked, {len(report.problems)} problems, {len(report.repaired)} repaired")
+    if not report.ok:
+        say("hint: run `pkg cache verify --repair`; the next build rebuilds what was dropped")
+
+
+def invoke(outcome: InvokeResult, as_json: bool, show_result: bool) -> None:
+    """`pkg invoke`: the JSON report, or a Lambda handler's result (`show_result`) as indented JSON."""
+    if as_json:
+        emit_json(
+            {
+                "target": outcome.target,
+                "result": outcome.result,
+                "duration_ms": outcome.duration_ms,
+                "interpreter": {
+                    "path": outcome.interpreter.path,
+                    "source": outcome.interpreter.source,
+                    "python": outcome.interpreter.version,
+                },
+                "built": outcome.built,
+            }
+        )
+    elif show_result:
+        click.echo(json.dumps(outcome.result, indent=2))
+
+
+def run(report: RunReport, wait: bool, succeeded: bool, as_json: bool) -> None:
+    """`pkg run`: the run started (or ended), and an error line when a waited run failed."""
+    if as_json:
+        emit_json(report.to_json())
+        return
+    verb = "ran" if wait else "started"
+    click.echo(f"{verb} {report.platform} run {report.run_id} of {report.name}: {report.state}")
+    if wait and not succeeded:
+        click.echo(f"error: {report.id} ended {report.state}", err=True)
+
+
+def env_list(rows: list[EnvStatus], manager: EnvManager | None, as_json: bool) -> None:
+    """`pkg env list`: each env, the service folders it serves, and whether it is created."""
+    if as_json:
+        emit_json(
+            {
+                "manager": {"kind": manager.kind, "exe": manager.exe} if manager else None,
+                "envs": [row.as_json() for row in rows],
+            }
+        )
+        return
+    for row in rows:
+        serves = ", ".join(f"src/{service}" for service in row.env.services) or "(the pkg tool)"
+        state = f"created at {row.prefix}" if row.prefix else "not created"
+        file_state = "" if row.file_state == "ok" else f"  [{row.file} {row.file_state}: run `pkg env write`]"
+        click.echo(f"{row.env.name:<18} python {row.env.python:<5} {serves:<24} {state}{file_state}")
+    if manager is None:
+        say("no micromamba/mamba/conda on PATH: envs can't be created or run here")
+
+
+def env_stale(stale: dict[str, str]) -> None:
+    """`pkg env write --check`: each file out of date and how, or that all are up to date."""
+    for path, state in stale.items():
+        click.echo(f"{state:<8} {path}")
+    if not stale:
+        click.echo("dev-environment files up to date")
+
+
+def env_written(written: list[str]) -> None:
+    """`pkg env write`: each file written, and how many."""
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"{_plural(len(written), 'file')} written")
+
+
+def env_command(command: EnvCommand) -> None:
+    """`pkg env create`: the command to run, with a note when no manager is here to run it."""
+    click.echo(command.line)
+    if not command.manager_found:
+        say("note: micromamba is not installed here; the command above is for where it is")
+
+
+def lines(texts: list[str]) -> None:
+    """Plain lines on stdout."""
+    for text in texts:
+        click.echo(text)
