@@ -141,8 +141,8 @@ def test_a_write_starts_a_new_generation_and_a_read_does_not(tmp_path):
     reader.close()
     assert read_generation(index_path) == first
 
-    writer_ = Store(str(tmp_path / "cache"))
-    writer_.index.save_checked_sources(["f" * 32], "handler")
+    later = Store(str(tmp_path / "cache"))
+    later.index.save_checked_sources(["f" * 32], "handler")
     assert read_generation(index_path) == first  # committed, but the connection is still open
-    writer_.close()
+    later.close()
     assert read_generation(index_path) not in (None, first)
