@@ -1,7 +1,7 @@
 """The index's write generation: a random token beside the index file, replaced by every index
 connection that wrote when it closes (whatever process it runs in).
 
-Whatever a caller derives from the index (the no-op answer of `pkg build`) records the token it
+Whatever a caller derives from the index (a saved build report, say) records the token it
 saw and is void once the token differs: one small read, no SQLite. SQLite's own `data_version`
 can't serve: it is per connection, not comparable across processes.
 """
