@@ -6,7 +6,6 @@ paths or timestamps, so the same inputs give the same hash on any machine and cl
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import time
@@ -15,29 +14,10 @@ from typing import Iterable
 
 import xxhash
 
-# Never packaged, never hashed: caches and secrets.
-EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-EXCLUDED_FILES = ("*.pyc", "*.pyo", ".DS_Store")
-SECRET_FILES = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".netrc",
-    ".pypirc",
-)
+from cache import RACY_WINDOW_NS
+from cache.exclusions import EXCLUDED_DIRS, is_excluded, is_secret
 
-# A file modified this close to the moment it was hashed could change again within the
-# filesystem's timestamp granularity without its stat changing ("racy git"): don't trust it.
-_RACY_WINDOW_NS = 2_000_000_000
+__all__ = ["FileDigests", "SymlinkEscapeError", "Tree", "TreeFile", "file_digest", "input_hash", "walk_tree"]
 
 
 class SymlinkEscapeError(Exception):
@@ -63,16 +43,6 @@ class Tree:
 
     files: list[TreeFile]
     skipped_secrets: list[str]
-
-
-def is_secret(name: str) -> bool:
-    """Whether a file name looks like credentials or keys (never packaged)."""
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_FILES)
-
-
-def is_excluded(name: str) -> bool:
-    """Whether a file name is a cache artefact that never belongs in an artifact."""
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in EXCLUDED_FILES)
 
 
 def walk_tree(top: str, skip: Iterable[str] = ()) -> Tree:
@@ -187,6 +157,6 @@ class FileDigests:
             return known[4]
         digest = file_digest(path)
         self.hashed += 1
-        if self._now_ns - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_WINDOW_NS:
+        if self._now_ns - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_WINDOW_NS:  # else its stat proves nothing yet
             self.fresh[key] = (*state, digest)
         return digest

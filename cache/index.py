@@ -15,7 +15,20 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Any, Iterable
+
+from cache.generation import new_generation
+
+__all__ = [
+    "ARTIFACT_COLUMNS",
+    "PUBLISHED_COLUMNS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "ArtifactRecord",
+    "Index",
+    "PublishedRecord",
+    "utc_now",
+]
 
 # 1: artifacts, file_state, last_inputs, checked_sources; 2: published; 3: remote_artifacts,
 # shared_state (the shared cache). Migrations only add.
@@ -34,6 +47,11 @@ class ArtifactRecord:
     unzipped_size: int
     created: str
     meta: dict
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ArtifactRecord:
+        """A record from the columns of `ARTIFACT_COLUMNS`, in that order (`meta` as stored JSON)."""
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7] or "{}"))
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,10 @@ TABLES: dict[str, tuple[dict, str | tuple[str, ...]]] = {
     "remote_artifacts": ({"uri": str, **_ARTIFACT_COLUMNS}, ("uri", "input_hash")),
     "shared_state": ({"uri": str, "etag": str}, "uri"),
 }
+# The columns of an artifact row (`ArtifactRecord`'s fields) and of a publish record, in table order.
+ARTIFACT_COLUMNS = tuple(_ARTIFACT_COLUMNS)
+PUBLISHED_COLUMNS = tuple(TABLES["published"][0])
+_SELECT_ARTIFACT = ", ".join(ARTIFACT_COLUMNS)
 
 
 def utc_now() -> str:
@@ -131,7 +153,7 @@ class Index:
                 self.conn.execute("ROLLBACK")
                 raise
         finally:
-            self.conn.isolation_level = ""
+            self.conn.isolation_level = "DEFERRED"  # sqlite3's default: BEGIN before a write
         self._use_wal()
 
     def _use_wal(self) -> None:
@@ -150,7 +172,11 @@ class Index:
                 time.sleep(0.05)
 
     def close(self) -> None:
+        """Close the connection; if it wrote, start a new generation (what was derived from the index is void)."""
+        wrote = self.conn.total_changes > 0
         self.conn.close()
+        if wrote:
+            new_generation(self.path)
 
     # -- reads (plain sqlite3: the no-op path) ---------------------------------------------
 
@@ -162,19 +188,17 @@ class Index:
             batch = wanted[start : start + 500]
             marks = ",".join("?" * len(batch))
             for row in self.conn.execute(
-                "SELECT input_hash, kind, path, sha256, size, unzipped_size, created, meta"
-                f" FROM artifacts WHERE input_hash IN ({marks})",
+                f"SELECT {_SELECT_ARTIFACT} FROM artifacts WHERE input_hash IN ({marks})",
                 batch,
             ):
-                found[row[0]] = ArtifactRecord(*row[:7], json.loads(row[7] or "{}"))
+                found[row[0]] = ArtifactRecord.from_row(row)
         return found
 
     def all_artifacts(self) -> list[ArtifactRecord]:
         rows = self.conn.execute(
-            "SELECT input_hash, kind, path, sha256, size, unzipped_size, created, meta FROM artifacts"
-            " ORDER BY input_hash"
+            f"SELECT {_SELECT_ARTIFACT} FROM artifacts ORDER BY input_hash"
         )
-        return [ArtifactRecord(*row[:7], json.loads(row[7] or "{}")) for row in rows]
+        return [ArtifactRecord.from_row(row) for row in rows]
 
     def file_states(self) -> dict[str, tuple[int, int, int, int, str]]:
         """The stat cache: path -> (size, mtime_ns, ctime_ns, inode, digest)."""
@@ -182,7 +206,7 @@ class Index:
         return {row[0]: row[1:] for row in rows}
 
     def last_inputs(self, artifact_ids: Iterable[str] | None = None) -> dict[str, tuple[str, dict]]:
-        """artifact id -> (input hash, manifest) of its latest build (all, or `artifact_ids`), for explaining rebuilds."""
+        """artifact id -> (input hash, manifest) of its latest build (all, or `artifact_ids`), to explain rebuilds."""
         if artifact_ids is None:
             rows = self.conn.execute("SELECT artifact_id, input_hash, manifest FROM last_inputs")
             return {row[0]: (row[1], json.loads(row[2])) for row in rows}
@@ -322,11 +346,10 @@ class Index:
             batch = wanted[start : start + 500]
             marks = ",".join("?" * len(batch))
             for row in self.conn.execute(
-                "SELECT input_hash, kind, path, sha256, size, unzipped_size, created, meta"
-                f" FROM remote_artifacts WHERE uri = ? AND input_hash IN ({marks})",
+                f"SELECT {_SELECT_ARTIFACT} FROM remote_artifacts WHERE uri = ? AND input_hash IN ({marks})",
                 [uri, *batch],
             ):
-                found[row[0]] = ArtifactRecord(*row[:7], json.loads(row[7] or "{}"))
+                found[row[0]] = ArtifactRecord.from_row(row)
         return found
 
     def count_remote_artifacts(self, uri: str) -> int:
@@ -334,9 +357,8 @@ class Index:
 
     def all_published(self) -> list[dict]:
         """Every publish record, as rows (for merging into the shared index)."""
-        columns = ("account", "region", "stage", "resource_id", "input_hash", "details", "published")
-        rows = self.conn.execute(f"SELECT {', '.join(columns)} FROM published")
-        return [dict(zip(columns, row)) for row in rows]
+        rows = self.conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM published")
+        return [dict(zip(PUBLISHED_COLUMNS, row, strict=True)) for row in rows]
 
     def replace_remote_artifacts(self, uri: str, records: list[ArtifactRecord], etag: str | None) -> None:
         """Make `records` the shared cache's known artifacts, as of the shared index's `etag`."""

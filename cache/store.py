@@ -11,10 +11,12 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
-from cache import INDEX_NAME, SUMMARY_NAME
+from cache import INDEX_NAME
 from cache.index import ArtifactRecord, Index, utc_now
+
+__all__ = ["Store", "VerifyReport", "sha256_file", "verify", "write_atomic"]
 
 _TMP_MARK = ".tmp-"
 # A temporary file this old belongs to no running build: verify may remove it.
@@ -30,7 +32,10 @@ def sha256_file(path: str) -> str:
     return hasher.hexdigest()
 
 
-def write_atomic(path: str, write: Callable[[str], object]):
+_Written = TypeVar("_Written")
+
+
+def write_atomic(path: str, write: Callable[[str], _Written]) -> _Written:
     """Call `write(tmp_path)`, fsync, and rename the result to `path`; returns what `write` returned.
 
     Readers see either no file or the whole file; a failure leaves nothing behind.
@@ -60,6 +65,7 @@ class Store:
 
     @property
     def index(self) -> Index:
+        """The index of this cache folder, opened (and created or migrated) on first use."""
         if self._index is None:
             self._index = Index(os.path.join(self.cache_dir, INDEX_NAME))
         return self._index
@@ -69,6 +75,7 @@ class Store:
         return f"store/{input_hash[:2]}/{input_hash}{suffix}"
 
     def abspath(self, relpath: str) -> str:
+        """The absolute path of a path relative to the cache folder."""
         return os.path.join(self.cache_dir, relpath)
 
     def has_file(self, record: ArtifactRecord) -> bool:
@@ -105,12 +112,8 @@ class Store:
         )
 
     def close(self) -> None:
+        """Close the index (which starts a new generation if this store wrote to it)."""
         if self._index is not None:
-            if self._index.conn.total_changes:  # the index changed: summaries derived from it are void
-                try:
-                    os.unlink(os.path.join(self.cache_dir, SUMMARY_NAME))
-                except FileNotFoundError:
-                    pass
             self._index.close()
             self._index = None
 

@@ -11,7 +11,9 @@ import time
 import pytest
 from conftest import make_repo
 
-from packager.builders.noop import requirement_includes
+from cache.exclusions import EXCLUDED_DIRS
+from cache.index import Index
+from packager.builders.noop import answer, fingerprint, requirement_includes
 
 PROBE = """
 import sys
@@ -93,11 +95,48 @@ def test_a_missing_artifact_or_index_goes_the_slow_way(aged):
 
 
 def test_any_index_write_voids_the_answer(aged):
-    assert (aged.cache_dir / "last-build.json").exists()
+    assert answer(str(aged.root), str(aged.cache_dir)) is not None
     aged.pkg_json("cache", "verify", "--repair")  # reads only: the answer stays
-    assert (aged.cache_dir / "last-build.json").exists()
+    assert answer(str(aged.root), str(aged.cache_dir)) is not None
     aged.pkg_json("build", "--force")  # writes rows
-    assert not (aged.cache_dir / "last-build.json").exists()
+    assert answer(str(aged.root), str(aged.cache_dir)) is None
+    assert build(aged)[0] == "SLOW"
+
+
+def test_a_write_from_another_process_voids_the_answer(aged):
+    index = Index(str(aged.cache_dir / "index.sqlite"))
+    index.save_checked_sources(["0" * 32], "another-process")
+    assert answer(str(aged.root), str(aged.cache_dir)) is not None  # not committed to a generation yet
+    index.close()
+    assert answer(str(aged.root), str(aged.cache_dir)) is None
+    assert build(aged)[0] == "SLOW"
+
+
+def test_an_edit_in_a_folder_hashing_skips_keeps_the_answer(tmp_path):
+    repo = make_repo(tmp_path)
+    for folder in ("__pycache__", ".git"):
+        repo.write(f"src/lambda/internal_libs/{folder}/state", "1\n")
+    time.sleep(2.1)
+    assert build(repo)[0] == "SLOW"
+    for folder in ("__pycache__", ".git"):
+        repo.write(f"src/lambda/internal_libs/{folder}/state", "2, and longer\n")
+        repo.write(f"src/lambda/internal_libs/{folder}/new", "new\n")
+    assert build(repo)[0] == "FAST"
+    repo.write("src/lambda/internal_libs/orders.py", "X = 2\n")
+    path, report = build(repo)
+    assert path == "SLOW" and report["summary"]["built"] == 1
+
+
+@pytest.mark.parametrize("folder", sorted(EXCLUDED_DIRS))
+def test_the_fingerprint_skips_every_folder_hashing_skips(tmp_path, folder):
+    repo = make_repo(tmp_path)
+    repo.write(f"src/lambda/internal_libs/{folder}/state", "1\n")
+    before = fingerprint(str(repo.root), [])[0]
+    repo.write(f"src/lambda/internal_libs/{folder}/state", "2, and longer\n")  # an edit hashing never sees ...
+    repo.write(f"src/lambda/internal_libs/{folder}/new", "new\n")
+    assert fingerprint(str(repo.root), [])[0] == before  # ... is no edit for the answer either
+    repo.write("src/lambda/internal_libs/orders.py", "X = 2\n")
+    assert fingerprint(str(repo.root), [])[0] != before
 
 
 def test_requirement_includes_outside_src_are_inputs(tmp_path):

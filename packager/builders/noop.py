@@ -5,13 +5,16 @@ The check stats files and folders; it parses no configuration, reads no source, 
 imports none of the builder, so a no-op costs little more than the interpreter's start-up.
 
 It is safe because:
-- the fingerprint covers the size, mtime, ctime and inode of every file and folder under src/, of
+- the fingerprint covers the size, mtime, ctime and inode of every file and folder under src/ (but
+  the folders no artifact includes: `cache.exclusions.EXCLUDED_DIRS`, as hashing skips them), of
   pyproject.toml and of every file a requirements file includes from outside src/; it is taken
   *before* the build it describes, so a change made during that build shows up next time;
 - the index file must be the one the answer was saved beside (a deleted index voids it);
 - it is not saved when any of those changed within 2 s of being read (the timestamp-granularity
   "racy git" window), nor when the build left warnings for a human to read again;
-- any write to the index (a build, a publish, `pkg cache verify --repair`, a pull) removes it (`Store.close`);
+- any write to the index (a build, a publish, `pkg cache verify --repair`, a pull), from any process,
+  voids it: the answer records the index's generation (cache/generation.py), which every index
+  connection that wrote replaces when it closes;
 - every artifact file of the report must still be in the store with its recorded size.
 """
 
@@ -22,12 +25,14 @@ import os
 import re
 import time
 
-from cache import INDEX_NAME, SUMMARY_NAME
+from cache import INDEX_NAME, RACY_WINDOW_NS
+from cache.exclusions import EXCLUDED_DIRS
+from cache.generation import read_generation
 from packager import BUILD_FORMAT_VERSION, __version__
 
-SUMMARY_FORMAT = 1
-_RACY_WINDOW_NS = 2_000_000_000
-_SKIPPED_DIRS = {"__pycache__", ".git", ".pkg", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+# The saved answer, in the cache folder.
+SUMMARY_NAME = "last-build.json"
+SUMMARY_FORMAT = 2
 
 
 def _stat_line(path: str, rel: str) -> tuple[str, int]:
@@ -76,7 +81,7 @@ def fingerprint(root: str, extra_files: list[str]) -> tuple[str, int]:
         for entry in entries:
             child = f"{rel}/{entry.name}"
             if entry.is_dir():  # a linked folder too: the build packages what it holds
-                if entry.name not in _SKIPPED_DIRS:
+                if entry.name not in EXCLUDED_DIRS:  # what no artifact includes is no input either
                     walk(entry.path, child)
             else:
                 try:
@@ -92,6 +97,7 @@ def fingerprint(root: str, extra_files: list[str]) -> tuple[str, int]:
 
 
 def summary_path(cache_dir: str) -> str:
+    """Where the saved answer of the cache folder `cache_dir` is."""
     return os.path.join(cache_dir, SUMMARY_NAME)
 
 
@@ -106,6 +112,8 @@ def answer(root: str, cache_dir: str) -> dict | None:
         return None
     if summary["index"] != _index_identity(cache_dir) or summary["index"] is None:
         return None
+    if summary["generation"] != read_generation(os.path.join(cache_dir, INDEX_NAME)):
+        return None  # the index was written since
     if fingerprint(root, summary["extra_files"])[0] != summary["fingerprint"]:
         return None
     for artifact in summary["report"]["artifacts"]:
@@ -158,7 +166,7 @@ def take(root: str) -> tuple[str, int, list[str], int]:
 def remember(cache_dir: str, taken: tuple[str, int, list[str], int], summary: dict) -> None:
     """Save `summary` (the report of an all-cached build, its warnings) as the answer for what `take` saw."""
     digest, newest, extra_files, started = taken
-    if started - newest < _RACY_WINDOW_NS:
+    if started - newest < RACY_WINDOW_NS:
         return  # an input changed too recently for its stat to be trusted
     from cache.store import write_atomic
 
@@ -167,6 +175,7 @@ def remember(cache_dir: str, taken: tuple[str, int, list[str], int], summary: di
         "fingerprint": digest,
         "extra_files": extra_files,
         "index": _index_identity(cache_dir),
+        "generation": read_generation(os.path.join(cache_dir, INDEX_NAME)),
         **summary,
     }
 
@@ -178,7 +187,7 @@ def remember(cache_dir: str, taken: tuple[str, int, list[str], int], summary: di
 
 
 def forget(cache_dir: str) -> None:
-    """Drop the saved answer (the index changed)."""
+    """Drop the saved answer."""
     try:
         os.unlink(summary_path(cache_dir))
     except FileNotFoundError:

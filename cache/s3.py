@@ -1,0 +1,76 @@
+"""The shared cache's object store on Amazon S3 (or any endpoint that speaks its API): the only
+module of cache/ that imports boto3, and only when a shared cache is first used.
+
+S3's errors become the ObjectStore errors of cache/remote.py, keeping S3's own message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cache.remote import (
+    ObjectNotFound,
+    ObjectNotModified,
+    ObjectStoreError,
+    PreconditionFailed,
+    WriteConflict,
+)
+
+__all__ = ["S3ObjectStore"]
+
+
+def _error_code(error: Exception) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class S3ObjectStore:
+    """An `ObjectStore` (cache/remote.py) over a boto3 S3 client."""
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    @classmethod
+    def connect(cls, region: str | None = None, profile: str | None = None) -> S3ObjectStore:
+        """S3 through a boto3 client that fails fast when S3 is unreachable (the build then goes on offline)."""
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+        config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+        return cls(session.client("s3", region_name=region or session.region_name or "us-east-1", config=config))
+
+    def get(self, bucket: str, key: str, path: str, if_none_match: str | None = None) -> str:
+        """GetObject into the file `path` (with If-None-Match when given); returns the ETag."""
+        extra = {"IfNoneMatch": if_none_match} if if_none_match else {}
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=key, **extra)
+            with open(path, "wb") as stream:
+                for chunk in response["Body"].iter_chunks(1 << 20):
+                    stream.write(chunk)
+        except Exception as error:  # botocore's errors and the network's: all mean "not now"
+            code = _error_code(error)
+            if code in ("NoSuchKey", "404"):
+                raise ObjectNotFound(str(error)) from None
+            if code == "304":
+                raise ObjectNotModified(str(error)) from None
+            raise ObjectStoreError(str(error)) from None
+        return response["ETag"]
+
+    def put(
+        self, bucket: str, key: str, path: str, if_match: str | None = None, if_none_match: str | None = None
+    ) -> str:
+        """PutObject from the file `path`, with If-Match / If-None-Match when given; returns the new ETag."""
+        extra = {"IfMatch": if_match} if if_match else {}
+        if if_none_match:
+            extra["IfNoneMatch"] = if_none_match
+        try:
+            with open(path, "rb") as body:
+                response = self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+        except Exception as error:
+            code = _error_code(error)
+            if code in ("PreconditionFailed", "412"):
+                raise PreconditionFailed(str(error)) from None
+            if code in ("ConditionalRequestConflict", "409"):
+                raise WriteConflict(str(error)) from None
+            raise ObjectStoreError(str(error)) from None
+        return response["ETag"]
