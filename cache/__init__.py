@@ -6,7 +6,7 @@ about Lambda, Glue or EMR, nor about what its callers derive from the index.
 
 The public API is `__all__`, importable from here or from the submodule that defines it
 (`cache.hashing`, `cache.exclusions`, `cache.index`, `cache.generation`, `cache.store`,
-`cache.remote`, `cache.s3`; `cache.shared` keeps the shared cache's older names). Names load on
+`cache.remote`, `cache.s3`). Names load on
 first use: `from cache import INDEX_NAME` costs nothing, which the no-op build relies on.
 """
 

@@ -331,7 +331,7 @@ class Index:
                 ],
             )
 
-    # -- the shared cache's side (cache/shared.py) ------------------------------------------
+    # -- the shared cache's side (cache/remote.py) ------------------------------------------
 
     def shared_etag(self, uri: str) -> str | None:
         """The ETag of the shared index as last merged here, or None."""

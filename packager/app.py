@@ -364,7 +364,7 @@ def _shared_session(root: str, stage: str | None, warn: Warn) -> Iterator[tuple[
 
 def _sync(session: SharedCacheSession, operation: str):
     """Run the shared cache's `pull` or `push`, its failure as a PkgError."""
-    from cache.shared import SharedCacheError
+    from cache import SharedCacheError
 
     try:
         return getattr(session.cache, operation)()

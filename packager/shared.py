@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from cache.index import ArtifactRecord
-from cache.shared import (
+from cache import (
+    ArtifactRecord,
+    S3ObjectStore,
     SharedArtifactMismatch,
     SharedCache,
     SharedCacheError,
     SharedIndexCorrupt,
     parse_uri,
-    s3_client,
 )
 from packager.errors import ConfigError
 from packager.model import BuildStatus
@@ -61,7 +61,7 @@ class SharedCacheSession:
     @property
     def cache(self) -> SharedCache:
         if self._cache is None:
-            self._cache = SharedCache(self.uri, s3_client(self.region, self.profile), self.store)
+            self._cache = SharedCache(self.uri, S3ObjectStore.connect(self.region, self.profile), self.store)
         return self._cache
 
     def _go_offline(self, error: Exception) -> None:

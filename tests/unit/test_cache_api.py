@@ -40,8 +40,8 @@ PUBLIC = [
     "write_atomic",
 ]
 
-# The submodules callers may import from (cache.shared: the shared cache's older names, for packager/shared.py).
-SUBMODULES = ["exclusions", "generation", "hashing", "index", "remote", "s3", "shared", "store"]
+# The submodules callers may import from.
+SUBMODULES = ["exclusions", "generation", "hashing", "index", "remote", "s3", "store"]
 
 
 def imports_of(path: Path) -> list[tuple[str, list[str], int]]:
