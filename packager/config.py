@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packager.errors import ConfigError
+from packager.model import Service
 from packager.runtimes import LAMBDA_ARCHITECTURES, LAMBDA_RUNTIMES
 
 
@@ -122,11 +123,11 @@ def validate(value: Any, schema: Any, where: str) -> None:
         raise ConfigError(f"{where} must be {_type_name(schema)}, got {type(value).__name__} {value!r}")
 
 
-def _merge(settings: dict[str, Any], layers: list[dict]) -> dict[str, Any]:
-    """Apply settings layers in order; tables (environment, tags) merge key by key."""
+def _merge(settings: dict[str, Any], layers: list[dict], members: str) -> dict[str, Any]:
+    """Apply settings layers in order; tables (environment, tags) merge key by key; `members` is skipped."""
     for layer in layers:
         for key, value in layer.items():
-            if key == "functions":
+            if key == members:
                 continue
             if isinstance(value, dict):
                 settings[key] = {**settings.get(key, {}), **value}
@@ -135,13 +136,18 @@ def _merge(settings: dict[str, Any], layers: list[dict]) -> dict[str, Any]:
     return settings
 
 
+def _copied(settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy a caller may change without changing the cached base (tables and arrays too)."""
+    return {key: type(value)(value) if isinstance(value, (dict, list)) else value for key, value in settings.items()}
+
+
 @dataclass
 class Config:
     """The validated `[tool.pkg]` table of one repository."""
 
     root: str
     raw: dict
-    _lambda_bases: dict = field(default_factory=dict, repr=False)  # stage -> merged defaults
+    _bases: dict = field(default_factory=dict, repr=False)  # (service, stage) -> merged defaults
 
     @property
     def project(self) -> str:
@@ -154,19 +160,28 @@ class Config:
             raise ConfigError(f"unknown stage '{name}'", hint=f"stages in [tool.pkg.stages]: {known}")
         return stages[name]
 
+    def resolve(self, service: Service | str, name: str, stage: str | None = None) -> dict[str, Any]:
+        """The settings of one function or job: defaults < service < stage < its own < the stage's of it.
+
+        `[tool.pkg.<service>]` holds the service's settings and its `functions` (Lambda) or `jobs`
+        tables; `[tool.pkg.stages.<stage>.<service>]` the same, per stage.
+        """
+        service = Service(service)
+        members = MEMBER_TABLES[service]
+        own = self.raw.get(service, {})
+        staged = self.stage(stage).get(service, {}) if stage else {}
+        base = self._bases.get((service, stage))
+        if base is None:  # the same for every function or job of the stage: merged once
+            base = self._bases[service, stage] = _merge({}, [SERVICE_DEFAULTS[service], own, staged], members)
+        overrides = [own.get(members, {}).get(name, {}), staged.get(members, {}).get(name, {})]
+        settings = _merge(_copied(base), overrides, members)
+        if service.is_job:
+            _check_job_combination(service, name, settings)
+        return settings
+
     def lambda_settings(self, function: str, stage: str | None = None) -> dict[str, Any]:
         """The resolved settings of one Lambda function (defaults < stage < function < stage's function)."""
-        staged = self.stage(stage).get("lambda", {}) if stage else {}
-        base = self._lambda_bases.get(stage)
-        if base is None:  # the same for every function of the stage: merged once
-            base = self._lambda_bases[stage] = _merge({}, [LAMBDA_DEFAULTS, self.raw.get("lambda", {}), staged])
-        overrides = [
-            self.raw.get("lambda", {}).get("functions", {}).get(function, {}),
-            staged.get("functions", {}).get(function, {}),
-        ]
-        if not any(overrides):
-            return {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
-        return _merge(dict(base), overrides)
+        return self.resolve(Service.LAMBDA, function, stage)
 
 
 # What AWS accepts for the publish settings (checked at load, so the error names the key).
@@ -335,6 +350,13 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Per service: the table naming its functions or jobs, and its defaults (read by Config.resolve).
+MEMBER_TABLES: dict[Service, str] = {service: "jobs" if service.is_job else "functions" for service in Service}
+SERVICE_DEFAULTS: dict[Service, dict[str, Any]] = {
+    Service.LAMBDA: LAMBDA_DEFAULTS,
+    **{Service(service): defaults for service, defaults in JOB_DEFAULTS.items()},
+}
+
 for _service, _settings in JOB_SETTINGS.items():
     ROOT_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
     STAGE_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
@@ -342,17 +364,7 @@ for _service, _settings in JOB_SETTINGS.items():
 
 def job_settings(config: Config, service: str, job: str, stage: str | None = None) -> dict[str, Any]:
     """The resolved settings of one Glue/EMR job (defaults < service < stage < job < stage's job)."""
-    base = config.raw.get(service, {})
-    staged = config.stage(stage).get(service, {}) if stage else {}
-    settings: dict[str, Any] = {}
-    layers = [JOB_DEFAULTS[service], base, staged, base.get("jobs", {}).get(job, {}), staged.get("jobs", {}).get(job, {})]
-    for layer in layers:
-        for key, value in layer.items():
-            if key == "jobs":
-                continue
-            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
-    _check_job_combination(service, job, settings)
-    return settings
+    return config.resolve(service, job, stage)
 
 
 def _check_job_combination(service: str, job: str, settings: dict[str, Any]) -> None:

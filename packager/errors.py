@@ -47,3 +47,16 @@ class PlanError(PkgError):
 
 class PublishError(PkgError):
     """AWS refused or failed a publish step; what completed before it is recorded."""
+
+
+# Building dependencies (packager/builders).
+class DependencyError(PkgError):
+    """A dependency set can't be read, resolved or installed for its Lambda platform."""
+
+
+class JobDependencyError(PkgError):
+    """A job's requirements can't be satisfied with wheels for its runtime and platform."""
+
+
+class LayerLimitError(PkgError):
+    """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""

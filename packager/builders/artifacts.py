@@ -12,9 +12,10 @@ from functools import cached_property
 from typing import Callable
 
 from cache.hashing import FileDigests, SymlinkEscapeError, input_hash, walk_tree
-from packager.discover import InternalLibs, Service
+from packager import BUILD_FORMAT_VERSION
+from packager.discover import Entry, InternalLibs, ServiceFolder
 from packager.errors import UnsafeFileError
-from packager.model import ArtifactId
+from packager.model import ArtifactId, Kind
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ArtifactSpec:
     """An artifact to be built from `files` and `settings`; `write(tmp_path)` returns its unzipped size."""
 
     id: str
-    kind: str
+    kind: Kind
     settings: dict
     files: list[SourceFile]
     write: Callable[[str], int]
@@ -85,7 +86,22 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def internal_libs_files(root: str, libs: InternalLibs, arc_prefix: str, digests: FileDigests):
+def entry_file(root: str, entry: Entry, folder: ServiceFolder) -> str:
+    """The absolute path of a function's or job's `.py`, refusing a symlink that leaves its service folder."""
+    abspath = os.path.join(root, entry.source)
+    if os.path.islink(abspath):
+        real, top = os.path.realpath(abspath), os.path.realpath(os.path.dirname(abspath))
+        if not real.startswith(top + os.sep):
+            raise UnsafeFileError(
+                f"{entry.source}:1: symlink to {os.readlink(abspath)} leaves {folder.folder}; refusing to follow it",
+                hint=f"copy the file into {folder.folder} instead of linking it",
+            )
+    return abspath
+
+
+def internal_libs_files(
+    root: str, libs: InternalLibs, arc_prefix: str, digests: FileDigests
+) -> tuple[list[SourceFile], list[str]]:
     """The files of an internal_libs tree as inputs under `arc_prefix`, and the secret files left out.
 
     requirements.txt is the dependency list (built into the dependency artifacts), not code.
@@ -109,28 +125,52 @@ def internal_libs_files(root: str, libs: InternalLibs, arc_prefix: str, digests:
     return files, [f"{libs.path}/{path}" for path in tree.skipped_secrets]
 
 
-def check_sources(
-    index, service: Service, root: str, digests: FileDigests, check_name, check_source, checker: str
-) -> list[str]:
-    """`path:line: what` for every entry of `service` whose name or source fails the checks.
+Writer = Callable[[str, list[SourceFile]], int]  # (path, files) -> unzipped size
 
-    A source that passed `checker` once is not parsed again while its digest is unchanged.
-    """
-    problems = list(service.problems)
-    passed = index.checked_sources(checker)
-    newly_passed = []
-    for entry in service.entries:
-        problem = check_name(entry)
-        if problem is None:
-            abspath = os.path.join(root, entry.source)
-            digest = digests.digest(entry.source, abspath)
-            if digest in passed:
-                continue
-            with open(abspath, "rb") as stream:
-                problem = check_source(stream.read(), entry.source)
-            if problem is None:
-                newly_passed.append(digest)
-        if problem:
-            problems.append(problem)
-    index.save_checked_sources(newly_passed, checker)
-    return problems
+
+def write_zip(path: str, files: list[SourceFile]) -> int:
+    """A deterministic zip of `files` under their arcnames."""
+    from packager.builders.zips import ZipEntry, write_deterministic_zip
+
+    return write_deterministic_zip(path, [ZipEntry(f.arcname, f.abspath) for f in files])
+
+
+def write_wheel(path: str, files: list[SourceFile]) -> int:
+    """The pure `internal_libs-0.0.0-py3-none-any.whl` of `files`."""
+    from packager.builders.wheels import write_pure_wheel
+
+    return write_pure_wheel(path, [(f.arcname, f.abspath) for f in files])
+
+
+@dataclass(frozen=True)
+class LibsPackaging:
+    """How one service ships internal_libs: where in the archive, as what kind, written how."""
+
+    arc_prefix: str  # "python/internal_libs/" (Lambda layer) or "internal_libs/"
+    kind: Kind
+    write: Writer
+    suffix: str = ".zip"
+    filename: str | None = None  # the name it is uploaded under (jobs), kept in the record's meta
+
+
+def internal_libs_spec(
+    root: str, folder: ServiceFolder, digests: FileDigests, packaging: LibsPackaging
+) -> tuple[ArtifactSpec, list[str]]:
+    """The internal_libs artifact of a service folder, packaged as `packaging` says; and the secrets left out."""
+    assert folder.internal_libs is not None
+    files, secrets = internal_libs_files(root, folder.internal_libs, packaging.arc_prefix, digests)
+    spec = ArtifactSpec(
+        id=str(ArtifactId.internal_libs(folder.name)),
+        kind=packaging.kind,
+        settings={"kind": packaging.kind, "format": BUILD_FORMAT_VERSION},
+        files=files,
+        write=lambda path: packaging.write(path, files),
+        suffix=packaging.suffix,
+        meta={"service": folder.name, "filename": packaging.filename} if packaging.filename else {},
+    )
+    return spec, secrets
+
+
+def secret_warnings(paths: list[str]) -> list[str]:
+    """The warning for each secret file left out of an artifact."""
+    return [f"{path}: left out of the artifact (secrets are never packaged)" for path in paths]

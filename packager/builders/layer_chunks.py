@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import xxhash
 
 from packager.builders.zips import ARCHIVE_OVERHEAD
-from packager.errors import PkgError
+from packager.errors import LayerLimitError
 from packager.runtimes import LAMBDA_LIMITS, MB
 
 if TYPE_CHECKING:  # installed.py is imported only when something is installed
@@ -34,10 +34,6 @@ class DistributionSize:
     @property
     def label(self) -> str:
         return f"{self.name}=={self.version}" if self.version else self.name
-
-
-class LayerLimitError(PkgError):
-    """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""
 
 
 @dataclass

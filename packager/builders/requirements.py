@@ -13,11 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from packager.errors import PkgError
-
-
-class DependencyError(PkgError):
-    """A dependency set can't be read, resolved or installed for its Lambda platform."""
+from packager.errors import DependencyError
 
 
 @dataclass(frozen=True)
