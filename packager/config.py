@@ -237,10 +237,13 @@ def _check_values(raw: dict) -> None:
         if account is not None and not _ACCOUNT.match(account):
             raise ConfigError(
                 f"tool.pkg.stages.{stage}.account must be a 12-digit AWS account id, got '{account}'",
-                hint="quote it: account = \"123456789012\"",
+                hint='quote it: account = "123456789012"',
             )
         staged = table.get("lambda", {})
-        for where, overrides in [("", staged), *((f".functions.{n}", t) for n, t in staged.get("functions", {}).items())]:
+        for where, overrides in [
+            ("", staged),
+            *((f".functions.{n}", t) for n, t in staged.get("functions", {}).items()),
+        ]:
             shaping = sorted(set(overrides) & {"runtime", "architecture"})
             if shaping:
                 raise ConfigError(
@@ -396,7 +399,9 @@ def _check_job_values(raw: dict) -> None:
 
     def one_of(where: str, key: str, value, allowed) -> None:
         if value is not None and value not in allowed:
-            raise ConfigError(f"{where}.{key}: unsupported value {value!r}", hint="one of " + ", ".join(map(str, allowed)))
+            raise ConfigError(
+                f"{where}.{key}: unsupported value {value!r}", hint="one of " + ", ".join(map(str, allowed))
+            )
 
     def check(service: str, table: dict, where: str) -> None:
         if service == "glue_python_shell":

@@ -211,7 +211,8 @@ DEV_ENVS: dict[str, DevEnv] = {
             _GLUE_SPARK.pythons[0],
             ("glue_spark",),
             conda=("openjdk=17", f"pyspark={_GLUE_SPARK.spark}", "pytest"),
-            about=f"AWS Glue {_GLUE_SPARK.version} (glueetl): Spark {_GLUE_SPARK.spark}, Python {_GLUE_SPARK.pythons[0]}, Java 17",
+            about=f"AWS Glue {_GLUE_SPARK.version} (glueetl): Spark {_GLUE_SPARK.spark},"
+            f" Python {_GLUE_SPARK.pythons[0]}, Java 17",
         ),
         DevEnv(
             "emr",

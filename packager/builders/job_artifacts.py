@@ -57,7 +57,9 @@ LIBS_PACKAGING: dict[Service, LibsPackaging] = {
     Service.GLUE_PYTHON_SHELL: LibsPackaging(
         f"{INTERNAL_LIBS}/", Kind.PYTHON_WHEEL, write_wheel, ".whl", INTERNAL_LIBS_WHEEL
     ),
-    Service.GLUE_SPARK: LibsPackaging(f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"),
+    Service.GLUE_SPARK: LibsPackaging(
+        f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"
+    ),
     Service.EMR: LibsPackaging(f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"),
 }
 
@@ -133,7 +135,7 @@ def deps_spec(
         return None
     files = [
         SourceFile(source, source, os.path.join(root, source), xxhash.xxh3_128("\n".join(r.lines).encode()).hexdigest())
-        for source, r in zip(sources, read)
+        for source, r in zip(sources, read, strict=True)
     ]
     kind = Kind.PYTHON_ARCHIVE if service is Service.EMR else Kind.WHEELHOUSE
 
@@ -198,7 +200,9 @@ def service_artifacts(
     return specs, secrets
 
 
-def job_artifacts(ws: Workspace, folders: list[ServiceFolder], digests: FileDigests, warnings: list[str]) -> list[ArtifactSpec]:
+def job_artifacts(
+    ws: Workspace, folders: list[ServiceFolder], digests: FileDigests, warnings: list[str]
+) -> list[ArtifactSpec]:
     """The artifacts of the job service folders (already checked by discovery); secrets skipped go to `warnings`."""
     specs: list[ArtifactSpec] = []
     for folder in folders:

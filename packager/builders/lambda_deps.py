@@ -126,8 +126,15 @@ class LayerGroup:
     prefix: str  # artifact id prefix; chunk k is f"{prefix}/{k}"
     source: str  # the requirements file, repo-relative
     dependency_set: DependencySet
-    installed: InstalledSet | None = None
+    resolved: InstalledSet | None = None  # set by the resolver, before anything reads `installed`
     specs: list[ArtifactSpec] = field(default_factory=list)
+
+    @property
+    def installed(self) -> InstalledSet:
+        """The install this group stands at."""
+        if self.resolved is None:
+            raise RuntimeError(f"{self.prefix}: read before its dependency set was resolved")
+        return self.resolved
 
 
 @dataclass
@@ -462,7 +469,7 @@ class _Resolver:
                 self.by_hash[set_hash] = installed
             elif set_hash in self.installed_now:
                 self.installer.remember(group)
-            group.installed = installed
+            group.resolved = installed
             group.specs = _chunk_specs(group, self.shapes)
 
     def _chunks_built(self, installed: InstalledSet) -> bool:
@@ -545,12 +552,12 @@ def lambda_dependency_layers(
         platform = platforms[entry.name]
         base = base_groups.get(platform)
         key = (platform, requirements.lines, requirements.constraints)
-        dep = same_sets.get(key)
-        if dep is None:
-            dep = same_sets[key] = DependencySet(
+        same = same_sets.get(key)
+        if same is None:
+            same = same_sets[key] = DependencySet(
                 platform, requirements, options, skip_provided, base=base.installed if base else None
             )
-        function_groups[entry.name] = LayerGroup(function_deps_prefix(entry.name), entry.requirements, dep)
+        function_groups[entry.name] = LayerGroup(function_deps_prefix(entry.name), entry.requirements, same)
     resolver.resolve(list(function_groups.values()))
 
     specs: list[ArtifactSpec] = []

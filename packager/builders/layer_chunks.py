@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import xxhash
@@ -84,7 +85,7 @@ def human(size: int) -> str:
     return f"{size / MB:.1f} MB" if size >= MB // 10 else f"{size / 1024:.1f} kB"
 
 
-def biggest(dists: list[Distribution] | list[DistributionSize], count: int = 5, zipped: bool = True) -> str:
+def biggest(dists: Sequence[Distribution | DistributionSize], count: int = 5, zipped: bool = True) -> str:
     """"a==1.0 (120.3 MB unzipped, 40.1 MB zipped), ..." for the biggest distributions by unzipped size.
 
     `zipped=False` before the files were measured (only unzipped sizes are known then).

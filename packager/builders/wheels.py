@@ -167,7 +167,7 @@ def _zip_info(arcname: str, mode: int):
     info.create_system = 3
     info.external_attr = (stat.S_IFREG | mode) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
-    info._compresslevel = COMPRESS_LEVEL  # ZipFile.writestr honours the entry's own level
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # writestr honours the entry's level
     return info
 
 
