@@ -319,10 +319,14 @@ EMR_SETTINGS = Table(
 # Settings that shape built artifacts (the Python the dependencies are built for).
 BUILD_SHAPING_JOB_SETTINGS = ("glue_version", "python_version", "release_label", "architecture")
 
-JOB_SETTINGS = {"glue_python_shell": GLUE_PYTHON_SHELL_SETTINGS, "glue_spark": GLUE_SPARK_SETTINGS, "emr": EMR_SETTINGS}
+JOB_SETTINGS = {
+    Service.GLUE_PYTHON_SHELL: GLUE_PYTHON_SHELL_SETTINGS,
+    Service.GLUE_SPARK: GLUE_SPARK_SETTINGS,
+    Service.EMR: EMR_SETTINGS,
+}
 
-JOB_DEFAULTS: dict[str, dict[str, Any]] = {
-    "glue_python_shell": {
+JOB_DEFAULTS: dict[Service, dict[str, Any]] = {
+    Service.GLUE_PYTHON_SHELL: {
         "glue_version": "3.0",
         "python_version": "3.9",
         "max_capacity": 0.0625,
@@ -333,7 +337,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
         "tags": {},
         "description": "",
     },
-    "glue_spark": {
+    Service.GLUE_SPARK: {
         "glue_version": "5.0",
         "worker_type": "G.1X",
         "number_of_workers": 2,
@@ -343,7 +347,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
         "tags": {},
         "description": "",
     },
-    "emr": {
+    Service.EMR: {
         "release_label": "emr-7.9.0",
         "architecture": "x86_64",
         "deploy_mode": "cluster",
@@ -357,7 +361,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
 MEMBER_TABLES: dict[Service, str] = {service: "jobs" if service.is_job else "functions" for service in Service}
 SERVICE_DEFAULTS: dict[Service, dict[str, Any]] = {
     Service.LAMBDA: LAMBDA_DEFAULTS,
-    **{Service(service): defaults for service, defaults in JOB_DEFAULTS.items()},
+    **JOB_DEFAULTS,
 }
 
 for _service, _settings in JOB_SETTINGS.items():
@@ -370,12 +374,19 @@ def job_settings(config: Config, service: str, job: str, stage: str | None = Non
     return config.resolve(service, job, stage)
 
 
-def _check_job_combination(service: str, job: str, settings: dict[str, Any]) -> None:
+def runtime_version(service: Service, settings: dict[str, Any]) -> str:
+    """A job's runtime version from its resolved settings: its GlueVersion or EMR release label."""
+    from packager.runtimes import RUNTIME_VERSION_SETTING
+
+    return settings[RUNTIME_VERSION_SETTING[service]]
+
+
+def _check_job_combination(service: Service, job: str, settings: dict[str, Any]) -> None:
     """What only the resolved settings can tell: the Python a runtime version offers."""
     from packager.runtimes import job_runtime
 
     where = f"tool.pkg.{service} (job {job})"
-    version = settings["release_label" if service == "emr" else "glue_version"]
+    version = runtime_version(service, settings)
     runtime = job_runtime(service, version)
     python = settings.get("python_version")
     if runtime is not None and python is not None and python not in runtime.pythons:
@@ -403,13 +414,13 @@ def _check_job_values(raw: dict) -> None:
                 f"{where}.{key}: unsupported value {value!r}", hint="one of " + ", ".join(map(str, allowed))
             )
 
-    def check(service: str, table: dict, where: str) -> None:
-        if service == "glue_python_shell":
+    def check(service: Service, table: dict, where: str) -> None:
+        if service is Service.GLUE_PYTHON_SHELL:
             one_of(where, "glue_version", table.get("glue_version"), list(GLUE_PYTHON_SHELL_RUNTIMES))
             one_of(where, "python_version", table.get("python_version"), ["3.9"])
             one_of(where, "max_capacity", table.get("max_capacity"), GLUE_PYTHON_SHELL_CAPACITIES)
             one_of(where, "library_set", table.get("library_set"), GLUE_LIBRARY_SETS)
-        elif service == "glue_spark":
+        elif service is Service.GLUE_SPARK:
             one_of(where, "glue_version", table.get("glue_version"), list(GLUE_SPARK_RUNTIMES))
             one_of(where, "worker_type", table.get("worker_type"), GLUE_WORKER_TYPES)
             workers = table.get("number_of_workers")
@@ -422,7 +433,7 @@ def _check_job_values(raw: dict) -> None:
                     f"{where}.release_label: unsupported release {label!r}",
                     hint="an emr-7.x.y label (e.g. emr-7.9.0) or emr-spark-8.0.0",
                 )
-            one_of(where, "architecture", table.get("architecture"), JOB_ARCHITECTURES["emr"])
+            one_of(where, "architecture", table.get("architecture"), JOB_ARCHITECTURES[Service.EMR])
             one_of(where, "deploy_mode", table.get("deploy_mode"), ["cluster", "client"])
             if any(not isinstance(a, str) for a in table.get("arguments", [])):
                 raise ConfigError(f"{where}.arguments must be an array of strings")

@@ -39,7 +39,7 @@ from packager.builders.wheels import (
     write_installed_archive,
     write_wheelhouse,
 )
-from packager.config import Config
+from packager.config import Config, runtime_version
 from packager.discover import INTERNAL_LIBS, Entry, ServiceFolder
 from packager.errors import DependencyError
 from packager.model import JOB_SERVICES, SCRIPT_KINDS, ArtifactId, Kind, Role, Service
@@ -99,13 +99,9 @@ def script_spec(root: str, folder: ServiceFolder, entry: Entry, digests: FileDig
     )
 
 
-def _runtime_version(service: Service, settings: dict[str, Any]) -> str:
-    return settings["release_label" if service is Service.EMR else "glue_version"]
-
-
 def wheel_platform(service: Service, settings: dict[str, Any]) -> Platform:
     """The Python and platform tags a job's dependencies are built for, from the runtime table."""
-    runtime = job_runtime(service, _runtime_version(service, settings))
+    runtime = job_runtime(service, runtime_version(service, settings))
     assert runtime is not None  # config validation accepts only versions in the runtime table
     return Platform(runtime.python_runtime(settings.get("python_version")), settings.get("architecture", "x86_64"))
 
@@ -220,7 +216,7 @@ def unconfirmed_runtimes(config: Config, folder: ServiceFolder) -> list[str]:
     found = []
     for entry in folder.entries:
         settings = config.resolve(folder.name, entry.name)
-        version = _runtime_version(folder.name, settings)
+        version = runtime_version(folder.name, settings)
         runtime = job_runtime(folder.name, version)
         if runtime is not None and not runtime.confirmed:
             found.append(
