@@ -253,3 +253,33 @@ def test_refresh_deps_resolves_unpinned_job_requirements_again(tmp_path):
     assert deps["sha256"] != first["sha256"]
     with zipfile.ZipFile(deps["path"]) as archive:
         assert "tinydep-1.1-py3-none-any.whl" in archive.namelist()
+
+
+def test_uv_and_pip_give_the_same_wheels(tmp_path):
+    from wheelhouse import WHEELS, write_wheel
+
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    for spec in WHEELS:
+        if spec.name in ("tinylib", "helper", "nativelib", "newglibc"):
+            write_wheel(wheelhouse, spec)
+    built = {}
+    for installer in ("pip", "uv"):
+        config = f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\ninstaller = "{installer}"\n'
+        repo = make_jobs_repo(tmp_path, name=installer, extra_config=config)
+        repo.write("src/glue_python_shell/internal_libs/requirements.txt", "fastdep\ntinylib\n")
+        repo.write("src/glue_spark/internal_libs/requirements.txt", "fastdep\nhelper\ntinydep\nnewglibc\n")
+        repo.write("src/emr/internal_libs/requirements.txt", "tinydep\nhelper\nfastdep\n")
+        built[installer] = {a["id"]: a for a in repo.pkg_json("build")["artifacts"] if "/deps" in a["id"]}
+    assert set(built["pip"]) == {"glue_python_shell/deps", "glue_spark/deps", "emr/deps"}
+    for artifact_id, artifact in built["pip"].items():
+        assert built["uv"][artifact_id]["input_hash"] == artifact["input_hash"]
+        assert built["uv"][artifact_id]["sha256"] == artifact["sha256"], artifact_id
+    with zipfile.ZipFile(built["uv"]["glue_spark/deps"]["path"]) as archive:
+        assert archive.namelist() == [
+            "fastdep-3.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "helper-2.0-py3-none-any.whl",
+            "helperdep-2.0-py3-none-any.whl",
+            "newglibc-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "tinydep-1.0-py3-none-any.whl",
+            "tinylib-1.1-py3-none-any.whl",
+        ]
