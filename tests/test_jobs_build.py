@@ -264,7 +264,8 @@ def test_uv_and_pip_give_the_same_wheels(tmp_path):
             write_wheel(wheelhouse, spec)
     built = {}
     for installer in ("pip", "uv"):
-        config = f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\ninstaller = "{installer}"\n'
+        index = f'find_links = ["{wheelhouse}"]\nno_index = true\ninstaller = "{installer}"\n'
+        config = f"\n[tool.pkg.dependencies]\n{index}"
         repo = make_jobs_repo(tmp_path, name=installer, extra_config=config)
         repo.write("src/glue_python_shell/internal_libs/requirements.txt", "fastdep\ntinylib\n")
         repo.write("src/glue_spark/internal_libs/requirements.txt", "fastdep\nhelper\ntinydep\nnewglibc\n")
