@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from packager.errors import DiscoveryError
 from packager.model import Service
 from packager.runtimes import LAMBDA_LIMITS
 
@@ -112,7 +113,7 @@ LAMBDA_NAMES = NameRules(
     " them; rename the file",
     importable=True,
     max_length=LAMBDA_LIMITS.function_name_length,
-    max_length_problem="Lambda function names take at most 64",
+    max_length_problem=f"Lambda function names take at most {LAMBDA_LIMITS.function_name_length}",
 )
 JOB_NAMES = NameRules(
     pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z"),
@@ -137,16 +138,6 @@ def check_name(entry: Entry, rules: NameRules) -> str | None:
     if name in sys.stdlib_module_names:
         return f"{where} '{name}' shadows the standard-library module '{name}': {rules.stdlib_problem}"
     return None
-
-
-def check_lambda_name(entry: Entry) -> str | None:
-    """Why `entry.name` can't name a Lambda function and its handler module, or None."""
-    return check_name(entry, LAMBDA_NAMES)
-
-
-def check_job_name(entry: Entry) -> str | None:
-    """Why `entry.name` can't name a Glue/EMR job, or None."""
-    return check_name(entry, JOB_NAMES)
 
 
 def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -260,8 +251,6 @@ def discover(root: str, index: Index, digests: FileDigests) -> list[ServiceFolde
 
     Nothing is built while any problem remains.
     """
-    from packager.errors import DiscoveryError
-
     folders = [discover_service(root, service) for service in Service]
     problems = [problem for folder in folders for problem in check_sources(index, folder, root, digests)]
     if problems:

@@ -48,9 +48,10 @@ from packager.runtimes import job_runtime
 if TYPE_CHECKING:
     from packager.builders.builder import Workspace
 
+# packager/deploy imported JOB_SERVICES, SCRIPT_KINDS and WHEELHOUSE_KIND from here before packager.model
+# existed; they stay importable until it reads model's names.
 __all__ = ["JOB_SERVICES", "SCRIPT_KINDS", "WHEELHOUSE_KIND", "job_artifacts", "job_id"]
-
-WHEELHOUSE_KIND = Kind.WHEELHOUSE  # the name packager/deploy imported before it read packager.model
+WHEELHOUSE_KIND = Kind.WHEELHOUSE
 
 # How each job service ships internal_libs (`--extra-py-files` for Glue, `--py-files` for EMR).
 LIBS_PACKAGING: dict[Service, LibsPackaging] = {
