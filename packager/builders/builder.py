@@ -13,10 +13,10 @@ from typing import Callable
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
-from packager.builders.artifacts import ArtifactSpec, explain, secret_warnings
-from packager.builders.job_artifacts import job_artifacts
-from packager.builders.lambda_artifacts import lambda_code
+from packager.builders.jobs import job_artifacts
+from packager.builders.lambda_code import lambda_code
 from packager.builders.lambda_deps import check_function_limits, lambda_dependency_layers
+from packager.builders.sources import ArtifactSpec, explain, secret_warnings
 from packager.config import Config, load_config
 from packager.discover import ServiceFolder, discover
 from packager.errors import PkgError

@@ -22,10 +22,10 @@ from cache.hashing import FileDigests, input_hash
 from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
-from packager.builders.artifacts import ArtifactSpec
 from packager.builders.installer import IndexOptions, Platform, index_options
 from packager.builders.layer_chunks import DistributionSize, biggest, human
 from packager.builders.requirements import Requirements, RequirementsReader
+from packager.builders.sources import ArtifactSpec
 from packager.builders.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
 from packager.discover import ServiceFolder

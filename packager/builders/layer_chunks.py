@@ -9,8 +9,8 @@ order (by name hash). A distribution is split across chunks by file only when it
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import xxhash

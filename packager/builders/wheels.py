@@ -73,6 +73,8 @@ def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions
     lock = os.path.join(dest, "pylock.toml")  # uv wants this name for the pylock format
     command = [
         uv, "pip", "compile", req_file, "--format", "pylock.toml", "--output-file", lock,
+        # This Python, told the target's version: else uv searches the machine for a CPython of it.
+        "--python", sys.executable,
         "--python-platform", platform.uv_platform, "--python-version", platform.runtime.python,
         "--only-binary", ":all:", "--no-header", "--quiet", "--no-progress", "--color", "never",
         *index.index_args(cwd),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
-from packager.builders.artifacts import (
+from packager.builders.sources import (
     ArtifactSpec,
     LibsPackaging,
     SourceFile,

@@ -21,7 +21,9 @@ import xxhash
 
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
-from packager.builders.artifacts import (
+from packager.builders.installer import IndexOptions, Platform, index_options
+from packager.builders.requirements import RequirementsReader
+from packager.builders.sources import (
     ArtifactSpec,
     LibsPackaging,
     SourceFile,
@@ -31,8 +33,6 @@ from packager.builders.artifacts import (
     write_wheel,
     write_zip,
 )
-from packager.builders.installer import IndexOptions, Platform, index_options
-from packager.builders.requirements import RequirementsReader
 from packager.builders.wheels import (
     INTERNAL_LIBS_WHEEL,
     download_wheels,

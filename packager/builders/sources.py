@@ -1,7 +1,9 @@
-"""What an artifact is before it is built: its id, its inputs, its input hash, how to write it.
+"""Source files -> artifact specs: what an artifact is before it is built (id, inputs, input hash, writer).
 
 An `ArtifactSpec` is plain data plus a `write` function; the builder decides whether to call it
-from the index, and `explain` says why an artifact must be rebuilt.
+from the index, and `explain` says why an artifact must be rebuilt. The source side every service
+shares lives here too: the symlink guards (an entry file, the internal_libs tree) and the one
+internal_libs spec builder, told by a `LibsPackaging` row how its service ships it.
 """
 
 from __future__ import annotations
