@@ -34,6 +34,7 @@ HANDLER_CHECKER = "lambda-handler-1"
 # Bump when check_job_script changes what it accepts: cached verdicts are keyed by it.
 JOB_SCRIPT_CHECKER = "job-script-1"
 
+
 @dataclass(frozen=True)
 class Entry:
     """One function or job: a `.py` file directly in a service folder."""

@@ -99,7 +99,7 @@ class Platform:
         return f"{MACHINES[self.architecture]}-manylinux_{major}_{minor}"
 
     def describe(self) -> str:
-        """"python3.12 x86_64 (cp312, manylinux_2_34 and older)", for messages."""
+        """ "python3.12 x86_64 (cp312, manylinux_2_34 and older)", for messages."""
         major, minor = self.runtime.manylinux_max
         runtime = self.runtime
         return f"{runtime.name} {self.architecture} ({runtime.python_tag}, manylinux_{major}_{minor} and older)"
@@ -120,8 +120,8 @@ def chosen_uv(options: IndexOptions) -> str | None:
     uv = find_uv() if options.installer in ("auto", "uv") else None
     if options.installer == "uv" and uv is None:
         raise DependencyError(
-            "[tool.pkg.dependencies] installer = \"uv\" but uv is not installed",
-            hint="pip install uv, or set installer = \"auto\" to fall back to pip",
+            '[tool.pkg.dependencies] installer = "uv" but uv is not installed',
+            hint='pip install uv, or set installer = "auto" to fall back to pip',
         )
     return uv
 

@@ -69,9 +69,7 @@ def function_spec(
 
 def lambda_code(root: str, config: Config, folder: ServiceFolder, digests: FileDigests) -> LambdaCode:
     """Every code artifact of src/lambda, in a stable order."""
-    layer, secrets = (
-        internal_libs_spec(root, folder, digests, LAYER_PACKAGING) if folder.internal_libs else (None, [])
-    )
+    layer, secrets = internal_libs_spec(root, folder, digests, LAYER_PACKAGING) if folder.internal_libs else (None, [])
     layer_ids = [layer.id] if layer else []
     functions = [function_spec(root, config, folder, entry, digests, layer_ids) for entry in folder.entries]
     return LambdaCode(functions, layer, secrets)

@@ -28,9 +28,7 @@ INTERNAL_LIBS_VERSION = "0.0.0"
 INTERNAL_LIBS_WHEEL = f"{INTERNAL_LIBS_DIST}-{INTERNAL_LIBS_VERSION}-py3-none-any.whl"
 
 
-def download_wheels(
-    requirements: list[str], platform: Platform, index: IndexOptions, dest: str, cwd: str
-) -> list[str]:
+def download_wheels(requirements: list[str], platform: Platform, index: IndexOptions, dest: str, cwd: str) -> list[str]:
     """Download binary wheels for `requirements` and everything they need into `dest`; their names, sorted.
 
     uv resolves (`installer` as for Lambda layers), else `pip download` does it all. Both run in
@@ -87,14 +85,12 @@ def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions
     with open(lock, "rb") as stream:
         packages = tomllib.load(stream).get("packages", [])
     os.unlink(lock)
-    ranks = {tag: rank for rank, tag in enumerate(supported_tags(platform))}
     for package in packages:
         wheels = package.get("wheels", [])
-        ranked = [(rank, position) for position, wheel in enumerate(wheels)
-                  if (rank := _wheel_rank(_wheel_name(wheel), ranks)) is not None]  # fmt: skip
-        if not ranked:
+        best = best_wheel([_wheel_name(wheel) for wheel in wheels], platform)
+        if best is None:
             raise _download_failure([package["name"]], "", platform, "")
-        _fetch_wheel(wheels[min(ranked)[1]], dest, os.path.dirname(lock))
+        _fetch_wheel(wheels[best], dest, os.path.dirname(lock))
 
 
 def _download_failure(missing: list[str], output: str, platform: Platform, fallback: str) -> JobDependencyError:
@@ -124,6 +120,14 @@ def _wheel_name(wheel: dict) -> str:
 
     location = wheel.get("url") or wheel.get("path") or ""
     return wheel.get("name") or os.path.basename(unquote(urlparse(location).path) if "url" in wheel else location)
+
+
+def best_wheel(filenames: list[str], platform: Platform) -> int | None:
+    """The position of the wheel pip would pick for `platform` (its most specific tag), or None if none fits."""
+    ranks = {tag: rank for rank, tag in enumerate(supported_tags(platform))}
+    ranked = [(rank, position) for position, name in enumerate(filenames)
+              if (rank := _wheel_rank(name, ranks)) is not None]  # fmt: skip
+    return min(ranked)[1] if ranked else None
 
 
 def _wheel_rank(filename: str, ranks: dict[tuple[str, str, str], int]) -> int | None:

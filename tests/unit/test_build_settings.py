@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from packager.builders.installer import IndexOptions, Platform, index_options
-from packager.builders.wheels import supported_tags
+from packager.builders.wheels import best_wheel, supported_tags
 from packager.config import Config, job_settings
 from packager.errors import ConfigError
 from packager.model import Service
@@ -99,3 +99,20 @@ def test_lambda_and_job_platforms_are_one_type():
     job_platform = Platform(runtime.python_runtime(), "x86_64")
     assert lambda_platform.runtime.python == job_platform.runtime.python
     assert job_platform.uv_platform == "x86_64-manylinux_2_34"
+
+
+def test_the_most_specific_fitting_wheel_is_picked_as_pip_would():
+    runtime = job_runtime("glue_spark", "5.0")  # CPython 3.11 on AL2023
+    assert runtime is not None
+    platform = Platform(runtime.python_runtime(), "x86_64")
+    names = [
+        "fast-1.0-py3-none-any.whl",
+        "fast-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "fast-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "fast-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",
+        "fast-1.0-cp311-cp311-manylinux_2_28_aarch64.whl",
+    ]
+    assert best_wheel(names, platform) == 2
+    assert best_wheel([names[0], "fast-1.0-cp38-abi3-manylinux2014_x86_64.whl"], platform) == 1
+    assert best_wheel([names[0]], platform) == 0
+    assert best_wheel(names[3:], platform) is None
