@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -284,3 +287,58 @@ def test_uv_and_pip_give_the_same_wheels(tmp_path):
             "tinydep-1.0-py3-none-any.whl",
             "tinylib-1.1-py3-none-any.whl",
         ]
+
+
+class _WheelServer(http.server.SimpleHTTPRequestHandler):
+    """A find_links page over HTTP that records who downloaded which wheel.
+
+    With `refuse_urllib`, like a mirror wanting credentials, it refuses a download by a client that
+    brings none (Python's urllib); uv and pip bring their own.
+    """
+
+    refuse_urllib = False
+    downloads: list[tuple[str, str]] = []
+
+    def do_GET(self) -> None:
+        agent = self.headers.get("User-Agent", "").split("/")[0]
+        if self.path.endswith(".whl"):
+            self.downloads.append((agent, self.path.lstrip("/")))
+            if self.refuse_urllib and agent == "Python-urllib":
+                self.send_error(401)
+                return
+        super().do_GET()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_job_wheels_come_over_http_and_pip_takes_over_when_a_download_is_refused(tmp_path):
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    results = {}
+    for name, refuse in (("open", False), ("guarded", True)):
+        handler_class = type(name, (_WheelServer,), {"refuse_urllib": refuse, "downloads": []})
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(handler_class, directory=str(wheelhouse))
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/"
+            repo = make_jobs_repo(tmp_path, name=name)
+            text = (repo.root / "pyproject.toml").read_text()
+            text = text.replace(
+                'release_label = "emr-7.9.0"\n', f'release_label = "emr-7.9.0"\nfind_links = ["{url}"]\n'
+            )
+            (repo.root / "pyproject.toml").write_text(
+                text.replace("[tool.pkg.emr]\n", "[tool.pkg.emr]\nno_index = true\n")
+            )
+            repo.write("src/emr/internal_libs/requirements.txt", "tinydep\nfastdep\n")
+            results[name] = (by_id(repo.pkg_json("build"))["emr/deps"], {agent for agent, _ in handler_class.downloads})
+        finally:
+            server.shutdown()
+            server.server_close()
+    (opened, open_agents), (guarded, guarded_agents) = results["open"], results["guarded"]
+    assert "Python-urllib" in open_agents and "pip" not in open_agents  # uv resolved, pkg fetched the wheels
+    assert {"Python-urllib", "pip"} <= guarded_agents  # refused, then pip downloaded the set
+    assert opened["sha256"] == guarded["sha256"]
+    with zipfile.ZipFile(opened["path"]) as archive:
+        assert "fastdep/_speed.cpython-311-x86_64-linux-gnu.so" in archive.namelist()

@@ -32,7 +32,9 @@ def download_wheels(requirements: list[str], platform: Platform, index: IndexOpt
     """Download binary wheels for `requirements` and everything they need into `dest`; their names, sorted.
 
     uv resolves (`installer` as for Lambda layers), else `pip download` does it all. Both run in
-    `cwd` (the repo root), so relative find_links resolve against the repo, not the shell.
+    `cwd` (the repo root), so relative find_links resolve against the repo, not the shell. When a
+    wheel uv chose can't be fetched, pip does the whole set: it knows the index credentials (netrc,
+    keyring) a plain download does not.
     """
     os.makedirs(dest, exist_ok=True)
     req_file = os.path.join(dest, ".requirements.txt")
@@ -40,9 +42,10 @@ def download_wheels(requirements: list[str], platform: Platform, index: IndexOpt
         stream.write("\n".join(requirements) + "\n")
     try:
         uv = chosen_uv(index)
-        if uv:
-            _uv_download(uv, req_file, platform, index, dest, cwd)
-        else:
+        if not uv or not _uv_download(uv, req_file, platform, index, dest, cwd):
+            for name in os.listdir(dest):
+                if name.endswith(".whl"):
+                    os.unlink(os.path.join(dest, name))
             _pip_download(req_file, platform, index, dest, cwd)
     finally:
         os.unlink(req_file)
@@ -64,8 +67,11 @@ def _pip_download(req_file: str, platform: Platform, index: IndexOptions, dest: 
         raise _download_failure(missing, result.stderr, platform, "pip download failed")
 
 
-def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> None:
-    """Resolve with `uv pip compile` into a pylock.toml, then fetch the best-fitting wheel of each package."""
+def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> bool:
+    """Resolve with `uv pip compile` into a pylock.toml, then fetch the best-fitting wheel of each package.
+
+    False when a wheel could not be fetched from where the lock file says it is.
+    """
     import tomllib
 
     lock = os.path.join(dest, "pylock.toml")  # uv wants this name for the pylock format
@@ -90,7 +96,9 @@ def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions
         best = best_wheel([_wheel_name(wheel) for wheel in wheels], platform)
         if best is None:
             raise _download_failure([package["name"]], "", platform, "")
-        _fetch_wheel(wheels[best], dest, os.path.dirname(lock))
+        if not _fetch_wheel(wheels[best], dest, os.path.dirname(lock)):
+            return False
+    return True
 
 
 def _download_failure(missing: list[str], output: str, platform: Platform, fallback: str) -> JobDependencyError:
@@ -140,8 +148,11 @@ def _wheel_rank(filename: str, ranks: dict[tuple[str, str, str], int]) -> int | 
     return min(found, default=None)
 
 
-def _fetch_wheel(wheel: dict, dest: str, lock_folder: str) -> None:
-    """Copy or download one wheel of a pylock.toml into `dest` under its own name, checking its sha256."""
+def _fetch_wheel(wheel: dict, dest: str, lock_folder: str) -> bool:
+    """Copy or download one wheel of a pylock.toml into `dest` under its own name, checking its sha256.
+
+    False when it can't be downloaded (an index that wants credentials, a network error).
+    """
     import shutil
     import urllib.request
     from urllib.parse import unquote, urlparse
@@ -149,8 +160,11 @@ def _fetch_wheel(wheel: dict, dest: str, lock_folder: str) -> None:
     name = _wheel_name(wheel)
     target = os.path.join(dest, name)
     if "url" in wheel and not wheel["url"].startswith("file:"):
-        with urllib.request.urlopen(wheel["url"]) as response, open(target, "wb") as stream:
-            shutil.copyfileobj(response, stream)
+        try:
+            with urllib.request.urlopen(wheel["url"], timeout=60) as response, open(target, "wb") as stream:
+                shutil.copyfileobj(response, stream)
+        except OSError:  # urllib's URLError and HTTPError included
+            return False
     else:
         location = unquote(urlparse(wheel["url"]).path) if "url" in wheel else wheel["path"]
         shutil.copyfile(os.path.join(lock_folder, location), target)
@@ -164,6 +178,7 @@ def _fetch_wheel(wheel: dict, dest: str, lock_folder: str) -> None:
                 f"{name}: sha256 {actual} is not the {expected} the index announced",
                 hint="the index or find_links folder changed while pkg read it; build again",
             )
+    return True
 
 
 def _zip_info(arcname: str, mode: int):
