@@ -25,22 +25,18 @@ from packager.builders.installer import IndexOptions, Platform, index_options
 from packager.builders.requirements import RequirementsReader
 from packager.builders.sources import (
     ArtifactSpec,
-    LibsPackaging,
     SourceFile,
     entry_file,
     internal_libs_spec,
     secret_warnings,
-    write_wheel,
-    write_zip,
 )
 from packager.builders.wheels import (
-    INTERNAL_LIBS_WHEEL,
     download_wheels,
     write_installed_archive,
     write_wheelhouse,
 )
 from packager.config import Config, runtime_version
-from packager.discover import INTERNAL_LIBS, Entry, ServiceFolder
+from packager.discover import Entry, ServiceFolder
 from packager.errors import DependencyError
 from packager.model import JOB_SERVICES, SCRIPT_KINDS, ArtifactId, Kind, Role, Service
 from packager.runtimes import job_runtime
@@ -52,17 +48,6 @@ if TYPE_CHECKING:
 # existed; they stay importable until it reads model's names.
 __all__ = ["JOB_SERVICES", "SCRIPT_KINDS", "WHEELHOUSE_KIND", "job_artifacts", "job_id"]
 WHEELHOUSE_KIND = Kind.WHEELHOUSE
-
-# How each job service ships internal_libs (`--extra-py-files` for Glue, `--py-files` for EMR).
-LIBS_PACKAGING: dict[Service, LibsPackaging] = {
-    Service.GLUE_PYTHON_SHELL: LibsPackaging(
-        f"{INTERNAL_LIBS}/", Kind.PYTHON_WHEEL, write_wheel, ".whl", INTERNAL_LIBS_WHEEL
-    ),
-    Service.GLUE_SPARK: LibsPackaging(
-        f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"
-    ),
-    Service.EMR: LibsPackaging(f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"),
-}
 
 
 def job_id(service: Service | str, name: str) -> str:
@@ -171,7 +156,7 @@ def service_artifacts(
     reader = RequirementsReader(root, digests.digest)
     libs_ids: list[str] = []
     if folder.internal_libs:
-        libs, secrets = internal_libs_spec(root, folder, digests, LIBS_PACKAGING[service])
+        libs, secrets = internal_libs_spec(root, folder, digests)
         specs.append(libs)
         libs_ids = [libs.id]
     libs_requirements = folder.internal_libs.requirements if folder.internal_libs else None

@@ -12,18 +12,14 @@ from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.sources import (
     ArtifactSpec,
-    LibsPackaging,
     SourceFile,
     entry_file,
     internal_libs_spec,
     write_zip,
 )
 from packager.config import Config
-from packager.discover import INTERNAL_LIBS, Entry, ServiceFolder
+from packager.discover import Entry, ServiceFolder
 from packager.model import ArtifactId, Kind
-
-INTERNAL_LIBS_ID = str(ArtifactId.internal_libs("lambda"))
-LAYER_PACKAGING = LibsPackaging(f"python/{INTERNAL_LIBS}/", Kind.LAMBDA_LAYER, write_zip)
 
 
 def function_id(name: str) -> str:
@@ -69,7 +65,7 @@ def function_spec(
 
 def lambda_code(root: str, config: Config, folder: ServiceFolder, digests: FileDigests) -> LambdaCode:
     """Every code artifact of src/lambda, in a stable order."""
-    layer, secrets = internal_libs_spec(root, folder, digests, LAYER_PACKAGING) if folder.internal_libs else (None, [])
+    layer, secrets = internal_libs_spec(root, folder, digests) if folder.internal_libs else (None, [])
     layer_ids = [layer.id] if layer else []
     functions = [function_spec(root, config, folder, entry, digests, layer_ids) for entry in folder.entries]
     return LambdaCode(functions, layer, secrets)

@@ -15,9 +15,10 @@ from typing import Callable
 
 from cache.hashing import FileDigests, SymlinkEscapeError, input_hash, walk_tree
 from packager import BUILD_FORMAT_VERSION
-from packager.discover import Entry, InternalLibs, ServiceFolder
+from packager.builders.wheels import INTERNAL_LIBS_WHEEL
+from packager.discover import INTERNAL_LIBS, Entry, InternalLibs, ServiceFolder
 from packager.errors import UnsafeFileError
-from packager.model import ArtifactId, Kind
+from packager.model import ArtifactId, Kind, Service
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,24 @@ class LibsPackaging:
     filename: str | None = None  # the name it is uploaded under (jobs), kept in the record's meta
 
 
-def internal_libs_spec(
-    root: str, folder: ServiceFolder, digests: FileDigests, packaging: LibsPackaging
-) -> tuple[ArtifactSpec, list[str]]:
-    """The internal_libs artifact of a service folder, packaged as `packaging` says; and the secrets left out."""
+# How each service ships internal_libs: a layer Lambda extracts to /opt (so `python/...`), a pure
+# wheel for Glue Python shell's --extra-py-files, a zip for Spark's --extra-py-files / EMR's --py-files.
+INTERNAL_LIBS_PACKAGING: dict[Service, LibsPackaging] = {
+    Service.LAMBDA: LibsPackaging(f"python/{INTERNAL_LIBS}/", Kind.LAMBDA_LAYER, write_zip),
+    Service.GLUE_PYTHON_SHELL: LibsPackaging(
+        f"{INTERNAL_LIBS}/", Kind.PYTHON_WHEEL, write_wheel, ".whl", INTERNAL_LIBS_WHEEL
+    ),
+    Service.GLUE_SPARK: LibsPackaging(
+        f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"
+    ),
+    Service.EMR: LibsPackaging(f"{INTERNAL_LIBS}/", Kind.PY_FILES_ZIP, write_zip, ".zip", f"{INTERNAL_LIBS}.zip"),
+}
+
+
+def internal_libs_spec(root: str, folder: ServiceFolder, digests: FileDigests) -> tuple[ArtifactSpec, list[str]]:
+    """The internal_libs artifact of a service folder, packaged as its service's row says; and the secrets left out."""
     assert folder.internal_libs is not None
+    packaging = INTERNAL_LIBS_PACKAGING[folder.name]
     files, secrets = internal_libs_files(root, folder.internal_libs, packaging.arc_prefix, digests)
     spec = ArtifactSpec(
         id=str(ArtifactId.internal_libs(folder.name)),
