@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packager.errors import ConfigError
+from packager.model import Service
 from packager.runtimes import LAMBDA_ARCHITECTURES, LAMBDA_RUNTIMES
 
 
@@ -122,11 +123,11 @@ def validate(value: Any, schema: Any, where: str) -> None:
         raise ConfigError(f"{where} must be {_type_name(schema)}, got {type(value).__name__} {value!r}")
 
 
-def _merge(settings: dict[str, Any], layers: list[dict]) -> dict[str, Any]:
-    """Apply settings layers in order; tables (environment, tags) merge key by key."""
+def _merge(settings: dict[str, Any], layers: list[dict], members: str) -> dict[str, Any]:
+    """Apply settings layers in order; tables (environment, tags) merge key by key; `members` is skipped."""
     for layer in layers:
         for key, value in layer.items():
-            if key == "functions":
+            if key == members:
                 continue
             if isinstance(value, dict):
                 settings[key] = {**settings.get(key, {}), **value}
@@ -135,13 +136,18 @@ def _merge(settings: dict[str, Any], layers: list[dict]) -> dict[str, Any]:
     return settings
 
 
+def _copied(settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy a caller may change without changing the cached base (tables and arrays too)."""
+    return {key: type(value)(value) if isinstance(value, (dict, list)) else value for key, value in settings.items()}
+
+
 @dataclass
 class Config:
     """The validated `[tool.pkg]` table of one repository."""
 
     root: str
     raw: dict
-    _lambda_bases: dict = field(default_factory=dict, repr=False)  # stage -> merged defaults
+    _bases: dict = field(default_factory=dict, repr=False)  # (service, stage) -> merged defaults
 
     @property
     def project(self) -> str:
@@ -154,19 +160,28 @@ class Config:
             raise ConfigError(f"unknown stage '{name}'", hint=f"stages in [tool.pkg.stages]: {known}")
         return stages[name]
 
+    def resolve(self, service: Service | str, name: str, stage: str | None = None) -> dict[str, Any]:
+        """The settings of one function or job: defaults < service < stage < its own < the stage's of it.
+
+        `[tool.pkg.<service>]` holds the service's settings and its `functions` (Lambda) or `jobs`
+        tables; `[tool.pkg.stages.<stage>.<service>]` the same, per stage.
+        """
+        service = Service(service)
+        members = MEMBER_TABLES[service]
+        own = self.raw.get(service, {})
+        staged = self.stage(stage).get(service, {}) if stage else {}
+        base = self._bases.get((service, stage))
+        if base is None:  # the same for every function or job of the stage: merged once
+            base = self._bases[service, stage] = _merge({}, [SERVICE_DEFAULTS[service], own, staged], members)
+        overrides = [own.get(members, {}).get(name, {}), staged.get(members, {}).get(name, {})]
+        settings = _merge(_copied(base), overrides, members)
+        if service.is_job:
+            _check_job_combination(service, name, settings)
+        return settings
+
     def lambda_settings(self, function: str, stage: str | None = None) -> dict[str, Any]:
         """The resolved settings of one Lambda function (defaults < stage < function < stage's function)."""
-        staged = self.stage(stage).get("lambda", {}) if stage else {}
-        base = self._lambda_bases.get(stage)
-        if base is None:  # the same for every function of the stage: merged once
-            base = self._lambda_bases[stage] = _merge({}, [LAMBDA_DEFAULTS, self.raw.get("lambda", {}), staged])
-        overrides = [
-            self.raw.get("lambda", {}).get("functions", {}).get(function, {}),
-            staged.get("functions", {}).get(function, {}),
-        ]
-        if not any(overrides):
-            return {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
-        return _merge(dict(base), overrides)
+        return self.resolve(Service.LAMBDA, function, stage)
 
 
 # What AWS accepts for the publish settings (checked at load, so the error names the key).
@@ -222,10 +237,13 @@ def _check_values(raw: dict) -> None:
         if account is not None and not _ACCOUNT.match(account):
             raise ConfigError(
                 f"tool.pkg.stages.{stage}.account must be a 12-digit AWS account id, got '{account}'",
-                hint="quote it: account = \"123456789012\"",
+                hint='quote it: account = "123456789012"',
             )
         staged = table.get("lambda", {})
-        for where, overrides in [("", staged), *((f".functions.{n}", t) for n, t in staged.get("functions", {}).items())]:
+        for where, overrides in [
+            ("", staged),
+            *((f".functions.{n}", t) for n, t in staged.get("functions", {}).items()),
+        ]:
             shaping = sorted(set(overrides) & {"runtime", "architecture"})
             if shaping:
                 raise ConfigError(
@@ -301,10 +319,14 @@ EMR_SETTINGS = Table(
 # Settings that shape built artifacts (the Python the dependencies are built for).
 BUILD_SHAPING_JOB_SETTINGS = ("glue_version", "python_version", "release_label", "architecture")
 
-JOB_SETTINGS = {"glue_python_shell": GLUE_PYTHON_SHELL_SETTINGS, "glue_spark": GLUE_SPARK_SETTINGS, "emr": EMR_SETTINGS}
+JOB_SETTINGS = {
+    Service.GLUE_PYTHON_SHELL: GLUE_PYTHON_SHELL_SETTINGS,
+    Service.GLUE_SPARK: GLUE_SPARK_SETTINGS,
+    Service.EMR: EMR_SETTINGS,
+}
 
-JOB_DEFAULTS: dict[str, dict[str, Any]] = {
-    "glue_python_shell": {
+JOB_DEFAULTS: dict[Service, dict[str, Any]] = {
+    Service.GLUE_PYTHON_SHELL: {
         "glue_version": "3.0",
         "python_version": "3.9",
         "max_capacity": 0.0625,
@@ -315,7 +337,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
         "tags": {},
         "description": "",
     },
-    "glue_spark": {
+    Service.GLUE_SPARK: {
         "glue_version": "5.0",
         "worker_type": "G.1X",
         "number_of_workers": 2,
@@ -325,7 +347,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
         "tags": {},
         "description": "",
     },
-    "emr": {
+    Service.EMR: {
         "release_label": "emr-7.9.0",
         "architecture": "x86_64",
         "deploy_mode": "cluster",
@@ -335,6 +357,13 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Per service: the table naming its functions or jobs, and its defaults (read by Config.resolve).
+MEMBER_TABLES: dict[Service, str] = {service: "jobs" if service.is_job else "functions" for service in Service}
+SERVICE_DEFAULTS: dict[Service, dict[str, Any]] = {
+    Service.LAMBDA: LAMBDA_DEFAULTS,
+    **JOB_DEFAULTS,
+}
+
 for _service, _settings in JOB_SETTINGS.items():
     ROOT_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
     STAGE_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
@@ -342,25 +371,22 @@ for _service, _settings in JOB_SETTINGS.items():
 
 def job_settings(config: Config, service: str, job: str, stage: str | None = None) -> dict[str, Any]:
     """The resolved settings of one Glue/EMR job (defaults < service < stage < job < stage's job)."""
-    base = config.raw.get(service, {})
-    staged = config.stage(stage).get(service, {}) if stage else {}
-    settings: dict[str, Any] = {}
-    layers = [JOB_DEFAULTS[service], base, staged, base.get("jobs", {}).get(job, {}), staged.get("jobs", {}).get(job, {})]
-    for layer in layers:
-        for key, value in layer.items():
-            if key == "jobs":
-                continue
-            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
-    _check_job_combination(service, job, settings)
-    return settings
+    return config.resolve(service, job, stage)
 
 
-def _check_job_combination(service: str, job: str, settings: dict[str, Any]) -> None:
+def runtime_version(service: Service, settings: dict[str, Any]) -> str:
+    """A job's runtime version from its resolved settings: its GlueVersion or EMR release label."""
+    from packager.runtimes import RUNTIME_VERSION_SETTING
+
+    return settings[RUNTIME_VERSION_SETTING[service]]
+
+
+def _check_job_combination(service: Service, job: str, settings: dict[str, Any]) -> None:
     """What only the resolved settings can tell: the Python a runtime version offers."""
     from packager.runtimes import job_runtime
 
     where = f"tool.pkg.{service} (job {job})"
-    version = settings["release_label" if service == "emr" else "glue_version"]
+    version = runtime_version(service, settings)
     runtime = job_runtime(service, version)
     python = settings.get("python_version")
     if runtime is not None and python is not None and python not in runtime.pythons:
@@ -384,15 +410,17 @@ def _check_job_values(raw: dict) -> None:
 
     def one_of(where: str, key: str, value, allowed) -> None:
         if value is not None and value not in allowed:
-            raise ConfigError(f"{where}.{key}: unsupported value {value!r}", hint="one of " + ", ".join(map(str, allowed)))
+            raise ConfigError(
+                f"{where}.{key}: unsupported value {value!r}", hint="one of " + ", ".join(map(str, allowed))
+            )
 
-    def check(service: str, table: dict, where: str) -> None:
-        if service == "glue_python_shell":
+    def check(service: Service, table: dict, where: str) -> None:
+        if service is Service.GLUE_PYTHON_SHELL:
             one_of(where, "glue_version", table.get("glue_version"), list(GLUE_PYTHON_SHELL_RUNTIMES))
             one_of(where, "python_version", table.get("python_version"), ["3.9"])
             one_of(where, "max_capacity", table.get("max_capacity"), GLUE_PYTHON_SHELL_CAPACITIES)
             one_of(where, "library_set", table.get("library_set"), GLUE_LIBRARY_SETS)
-        elif service == "glue_spark":
+        elif service is Service.GLUE_SPARK:
             one_of(where, "glue_version", table.get("glue_version"), list(GLUE_SPARK_RUNTIMES))
             one_of(where, "worker_type", table.get("worker_type"), GLUE_WORKER_TYPES)
             workers = table.get("number_of_workers")
@@ -405,7 +433,7 @@ def _check_job_values(raw: dict) -> None:
                     f"{where}.release_label: unsupported release {label!r}",
                     hint="an emr-7.x.y label (e.g. emr-7.9.0) or emr-spark-8.0.0",
                 )
-            one_of(where, "architecture", table.get("architecture"), JOB_ARCHITECTURES["emr"])
+            one_of(where, "architecture", table.get("architecture"), JOB_ARCHITECTURES[Service.EMR])
             one_of(where, "deploy_mode", table.get("deploy_mode"), ["cluster", "client"])
             if any(not isinstance(a, str) for a in table.get("arguments", [])):
                 raise ConfigError(f"{where}.arguments must be an array of strings")

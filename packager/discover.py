@@ -1,8 +1,9 @@
-"""src/ -> functions, jobs, internal_libs and requirements files, as plain data.
+"""src/ -> functions, jobs, internal_libs and requirements files, as plain data; and every source check.
 
 Every `.py` directly in a service folder is one function or job; `internal_libs/` is the code
 the service's functions share; `<name>.requirements.txt` and `internal_libs/requirements.txt`
-are their dependencies. Handlers are checked by parsing, never by importing user code.
+are their dependencies. Sources are checked by parsing, never by importing user code: which name
+rules and which parse check apply is one table row per service (`SOURCE_RULES`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,26 @@ import keyword
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from packager.errors import DiscoveryError
+from packager.model import Service
 from packager.runtimes import LAMBDA_LIMITS
 
-SERVICES = ("lambda", "glue_python_shell", "glue_spark", "emr")
+if TYPE_CHECKING:
+    from cache.hashing import FileDigests
+    from cache.index import Index
+
+SERVICES: tuple[Service, ...] = tuple(Service)
 INTERNAL_LIBS = "internal_libs"
 REQUIREMENTS_SUFFIX = ".requirements.txt"
 
 # Bump when check_lambda_handler changes what it accepts: cached verdicts are keyed by it.
 HANDLER_CHECKER = "lambda-handler-1"
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Bump when check_job_script changes what it accepts: cached verdicts are keyed by it.
+JOB_SCRIPT_CHECKER = "job-script-1"
 
 
 @dataclass(frozen=True)
@@ -44,20 +53,21 @@ class InternalLibs:
 
 
 @dataclass
-class Service:
+class ServiceFolder:
     """What one `src/<service>/` folder holds."""
 
-    name: str
+    name: Service
     folder: str  # repo-relative
     entries: list[Entry] = field(default_factory=list)
     internal_libs: InternalLibs | None = None
     problems: list[str] = field(default_factory=list)
 
 
-def discover_service(root: str, service: str) -> Service:
+def discover_service(root: str, service: Service | str) -> ServiceFolder:
     """List the functions/jobs, internal_libs and requirements of `src/<service>/` (sorted by name)."""
+    service = Service(service)
     folder = f"src/{service}"
-    found = Service(service, folder)
+    found = ServiceFolder(service, folder)
     base = os.path.join(root, folder)
     try:
         names = sorted(os.listdir(base))
@@ -84,30 +94,54 @@ def discover_service(root: str, service: str) -> Service:
     return found
 
 
-def check_lambda_name(entry: Entry) -> str | None:
-    """Why `entry.name` can't name a Lambda function and its handler module, or None."""
+@dataclass(frozen=True)
+class NameRules:
+    """What a service accepts as a function or job name (the `.py` file's stem), and why."""
+
+    pattern: re.Pattern[str]
+    pattern_problem: str  # after "'<name>' ", when the pattern does not match
+    stdlib_problem: str  # after "shadows the standard-library module '<name>': "
+    importable: bool = False  # the name is imported as a module: no keywords, not internal_libs
+    max_length: int | None = None
+    max_length_problem: str = ""  # after "'<name>' is N characters; "
+
+
+LAMBDA_NAMES = NameRules(
+    pattern=re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z"),
+    pattern_problem="can't be a Lambda function name: use letters, digits and underscores,"
+    " not starting with a digit (the handler module must be importable)",
+    stdlib_problem="the runtime or a library may import it first and the handler would not load, or it breaks"
+    " them; rename the file",
+    importable=True,
+    max_length=LAMBDA_LIMITS.function_name_length,
+    max_length_problem=f"Lambda function names take at most {LAMBDA_LIMITS.function_name_length}",
+)
+JOB_NAMES = NameRules(
+    pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z"),
+    pattern_problem="can't be a job name: use letters, digits, '_' and '-'",
+    stdlib_problem="the script's folder comes first on sys.path, so imports of it would load the job instead;"
+    " rename the file",
+)
+
+
+def check_name(entry: Entry, rules: NameRules) -> str | None:
+    """Why `entry.name` can't name a function or job under `rules`, as `path:1: what`, or None."""
     name = entry.name
     where = f"{entry.source}:1:"
-    if not _IDENTIFIER.match(name):
-        return (
-            f"{where} '{name}' can't be a Lambda function name: use letters, digits and underscores,"
-            " not starting with a digit (the handler module must be importable)"
-        )
-    if keyword.iskeyword(name):
+    if not rules.pattern.match(name):
+        return f"{where} '{name}' {rules.pattern_problem}"
+    if rules.importable and keyword.iskeyword(name):
         return f"{where} '{name}' is a Python keyword and can't be imported as a handler module"
-    if len(name) > LAMBDA_LIMITS.function_name_length:
-        return f"{where} '{name}' is {len(name)} characters; Lambda function names take at most 64"
-    if name == INTERNAL_LIBS:
+    if rules.max_length is not None and len(name) > rules.max_length:
+        return f"{where} '{name}' is {len(name)} characters; {rules.max_length_problem}"
+    if rules.importable and name == INTERNAL_LIBS:
         return f"{where} '{name}' is the shared package's name and can't name a function"
     if name in sys.stdlib_module_names:
-        return (
-            f"{where} '{name}' shadows the standard-library module '{name}': the runtime or a library"
-            " may import it first and the handler would not load, or it breaks them; rename the file"
-        )
+        return f"{where} '{name}' shadows the standard-library module '{name}': {rules.stdlib_problem}"
     return None
 
 
-def _top_level_statements(body: list[ast.stmt]):
+def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     """Module-level statements, including those inside top-level if/try/with blocks."""
     for node in body:
         yield node
@@ -121,17 +155,30 @@ def _top_level_statements(body: list[ast.stmt]):
             yield from _top_level_statements(node.body)
 
 
+def _parse(source: bytes, path: str) -> ast.Module | str:
+    """The module's syntax tree, or why it does not parse as `path:line: what`."""
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as error:
+        return f"{path}:{error.lineno or 1}: syntax error: {error.msg}"
+    except ValueError as error:  # e.g. null bytes
+        return f"{path}:1: not a Python source file: {error}"
+
+
+def check_job_script(source: bytes, path: str) -> str | None:
+    """Why the file can't run as a job script (it must parse), as `path:line: what`, or None."""
+    tree = _parse(source, path)
+    return tree if isinstance(tree, str) else None
+
+
 def check_lambda_handler(source: bytes, path: str) -> str | None:
     """Why the file can't serve as `<name>.handler`, as `path:line: what`, or None.
 
     Accepts a top-level `def handler(event, context)`, or `handler` bound by assignment or import.
     """
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError as error:
-        return f"{path}:{error.lineno or 1}: syntax error: {error.msg}"
-    except ValueError as error:  # e.g. null bytes
-        return f"{path}:1: not a Python source file: {error}"
+    tree = _parse(source, path)
+    if isinstance(tree, str):
+        return tree
     for node in _top_level_statements(tree.body):
         if isinstance(node, ast.AsyncFunctionDef) and node.name == "handler":
             return f"{path}:{node.lineno}: 'async def handler' is not supported by Lambda's Python runtime; use def"
@@ -157,3 +204,56 @@ def check_lambda_handler(source: bytes, path: str) -> str | None:
             if any((alias.asname or alias.name) == "handler" for alias in node.names):
                 return None
     return f"{path}:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
+
+
+@dataclass(frozen=True)
+class SourceRules:
+    """The checks every entry of one service passes before anything is built."""
+
+    names: NameRules
+    check_source: Callable[[bytes, str], str | None]  # (file bytes, repo-relative path) -> problem
+    checker: str  # the name cached verdicts are kept under: bump it when `check_source` changes
+
+
+SOURCE_RULES: dict[Service, SourceRules] = {
+    Service.LAMBDA: SourceRules(LAMBDA_NAMES, check_lambda_handler, HANDLER_CHECKER),
+    **{service: SourceRules(JOB_NAMES, check_job_script, JOB_SCRIPT_CHECKER) for service in Service if service.is_job},
+}
+
+
+def check_sources(index: Index, folder: ServiceFolder, root: str, digests: FileDigests) -> list[str]:
+    """`path:line: what` for every entry of `folder` whose name or source fails its service's rules.
+
+    A source that passed the service's checker once is not parsed again while its digest is unchanged.
+    """
+    rules = SOURCE_RULES[folder.name]
+    problems = list(folder.problems)
+    passed = index.checked_sources(rules.checker)
+    newly_passed = []
+    for entry in folder.entries:
+        problem = check_name(entry, rules.names)
+        if problem is None:
+            abspath = os.path.join(root, entry.source)
+            digest = digests.digest(entry.source, abspath)
+            if digest in passed:
+                continue
+            with open(abspath, "rb") as stream:
+                problem = rules.check_source(stream.read(), entry.source)
+            if problem is None:
+                newly_passed.append(digest)
+        if problem:
+            problems.append(problem)
+    index.save_checked_sources(newly_passed, rules.checker)
+    return problems
+
+
+def discover(root: str, index: Index, digests: FileDigests) -> list[ServiceFolder]:
+    """Every service folder of src/, in the order of `Service`; raises DiscoveryError listing every problem.
+
+    Nothing is built while any problem remains.
+    """
+    folders = [discover_service(root, service) for service in Service]
+    problems = [problem for folder in folders for problem in check_sources(index, folder, root, digests)]
+    if problems:
+        raise DiscoveryError(problems, hint="fix the files above; nothing was built")
+    return folders

@@ -71,3 +71,16 @@ class HandlerError(PkgError):
 
 class EnvError(PkgError):
     """A dev environment is unknown, not created, or no conda-compatible manager is installed."""
+
+
+# Building dependencies (packager/builders).
+class DependencyError(PkgError):
+    """A dependency set can't be read, resolved or installed for its Lambda platform."""
+
+
+class JobDependencyError(PkgError):
+    """A job's requirements can't be satisfied with wheels for its runtime and platform."""
+
+
+class LayerLimitError(PkgError):
+    """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""

@@ -26,9 +26,10 @@ from typing import Callable
 
 from packager.app import ensure_built
 from packager.builders.builder import Workspace
-from packager.builders.lambda_artifacts import function_id
+from packager.builders.lambda_code import function_id
 from packager.envs import env_for_service, env_python, find_manager
 from packager.errors import EventError, HandlerError, PkgError
+from packager.model import ArtifactId
 from packager.runtimes import (
     GLUE_SHELL_ANALYTICS_PINS,
     GLUE_SHELL_PROVIDED_DISTRIBUTIONS,
@@ -343,11 +344,10 @@ def invoke_glue_python_shell(
     The script's stdout goes to `on_stdout`, its stderr to `on_output`. Its arguments are the job's
     default_arguments followed by `args`, as Glue passes DefaultArguments then the run's Arguments.
     """
-    from packager.builders.job_artifacts import job_id
     from packager.config import job_settings
 
     service = "glue_python_shell"
-    artifact = job_id(service, name)
+    artifact = str(ArtifactId.job(service, name))
     local = ensure_built(ws, artifact, on_progress)
     spec, files, built = local.spec, local.files, local.built
     settings = job_settings(ws.config, service, name, stage)

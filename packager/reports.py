@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from packager.builders.artifacts import ArtifactSpec
+    from packager.builders.sources import ArtifactSpec
     from packager.builders.builder import PlannedArtifact
     from packager.deploy.executor import Outcome
     from packager.deploy.gc import GcAction

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packager.model import Service
+
 MB = 1024 * 1024
 
 
@@ -95,7 +97,7 @@ LAMBDA_PROVIDED_DISTRIBUTIONS = frozenset(
 class JobRuntime:
     """One Glue or EMR runtime version: its Spark, the Pythons it runs and the OS those run on."""
 
-    service: str  # glue_python_shell | glue_spark | emr
+    service: Service  # a job service
     version: str  # GlueVersion ("3.0", "5.0") or EMR release family ("emr-7", "emr-spark-8.0.0")
     pythons: tuple[str, ...]  # the first is the default
     spark: str | None
@@ -115,20 +117,30 @@ _AL2023_JOB = ("Amazon Linux 2023", "2.34", (2, 34))
 
 # Python shell: PythonVersion "3.9" on GlueVersion "3.0"; binary deps are cp39 manylinux2014 x86_64.
 GLUE_PYTHON_SHELL_RUNTIMES: dict[str, JobRuntime] = {
-    "3.0": JobRuntime("glue_python_shell", "3.0", ("3.9",), None, *_AL2_JOB),
+    "3.0": JobRuntime(Service.GLUE_PYTHON_SHELL, "3.0", ("3.9",), None, *_AL2_JOB),
 }
 GLUE_SPARK_RUNTIMES: dict[str, JobRuntime] = {
-    "4.0": JobRuntime("glue_spark", "4.0", ("3.10",), "3.3.0", *_AL2_JOB),
-    "5.0": JobRuntime("glue_spark", "5.0", ("3.11",), "3.5.4", *_AL2023_JOB),
-    "5.1": JobRuntime("glue_spark", "5.1", ("3.11",), "3.5.6", *_AL2023_JOB),
-    "6.0": JobRuntime("glue_spark", "6.0", ("3.13",), "4.1.1", *_AL2023_JOB, confirmed=False),
+    "4.0": JobRuntime(Service.GLUE_SPARK, "4.0", ("3.10",), "3.3.0", *_AL2_JOB),
+    "5.0": JobRuntime(Service.GLUE_SPARK, "5.0", ("3.11",), "3.5.4", *_AL2023_JOB),
+    "5.1": JobRuntime(Service.GLUE_SPARK, "5.1", ("3.11",), "3.5.6", *_AL2023_JOB),
+    "6.0": JobRuntime(Service.GLUE_SPARK, "6.0", ("3.13",), "4.1.1", *_AL2023_JOB, confirmed=False),
 }
 # EMR rows are release families: every emr-7.x.y label shares the first row.
 EMR_RUNTIMES: dict[str, JobRuntime] = {
-    "emr-7": JobRuntime("emr", "emr-7", ("3.11", "3.9"), "3.5", *_AL2023_JOB),
-    "emr-spark-8.0.0": JobRuntime("emr", "emr-spark-8.0.0", ("3.11", "3.12", "3.13"), "4.0.2", *_AL2023_JOB),
+    "emr-7": JobRuntime(Service.EMR, "emr-7", ("3.11", "3.9"), "3.5", *_AL2023_JOB),
+    "emr-spark-8.0.0": JobRuntime(Service.EMR, "emr-spark-8.0.0", ("3.11", "3.12", "3.13"), "4.0.2", *_AL2023_JOB),
 }
-JOB_ARCHITECTURES = {"glue_python_shell": ("x86_64",), "glue_spark": ("x86_64",), "emr": ("x86_64", "arm64")}
+JOB_ARCHITECTURES = {
+    Service.GLUE_PYTHON_SHELL: ("x86_64",),
+    Service.GLUE_SPARK: ("x86_64",),
+    Service.EMR: ("x86_64", "arm64"),
+}
+# The setting that names a job's runtime version (a row of the tables above).
+RUNTIME_VERSION_SETTING = {
+    Service.GLUE_PYTHON_SHELL: "glue_version",
+    Service.GLUE_SPARK: "glue_version",
+    Service.EMR: "release_label",
+}
 
 GLUE_PYTHON_SHELL_CAPACITIES = (0.0625, 1.0)
 GLUE_WORKER_TYPES = ("G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X", "Z.2X")
@@ -146,11 +158,11 @@ def emr_runtime(release_label: str) -> JobRuntime | None:
     return EMR_RUNTIMES.get(major) if release_label.count(".") == 2 else None
 
 
-def job_runtime(service: str, version: str) -> JobRuntime | None:
+def job_runtime(service: Service | str, version: str) -> JobRuntime | None:
     """The row of `version` (GlueVersion or EMR release label) for a job service, or None."""
-    if service == "emr":
+    if service == Service.EMR:
         return emr_runtime(version)
-    table = GLUE_PYTHON_SHELL_RUNTIMES if service == "glue_python_shell" else GLUE_SPARK_RUNTIMES
+    table = GLUE_PYTHON_SHELL_RUNTIMES if service == Service.GLUE_PYTHON_SHELL else GLUE_SPARK_RUNTIMES
     return table.get(version)
 
 
@@ -211,7 +223,8 @@ DEV_ENVS: dict[str, DevEnv] = {
             _GLUE_SPARK.pythons[0],
             ("glue_spark",),
             conda=("openjdk=17", f"pyspark={_GLUE_SPARK.spark}", "pytest"),
-            about=f"AWS Glue {_GLUE_SPARK.version} (glueetl): Spark {_GLUE_SPARK.spark}, Python {_GLUE_SPARK.pythons[0]}, Java 17",
+            about=f"AWS Glue {_GLUE_SPARK.version} (glueetl): Spark {_GLUE_SPARK.spark},"
+            f" Python {_GLUE_SPARK.pythons[0]}, Java 17",
         ),
         DevEnv(
             "emr",

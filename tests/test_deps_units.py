@@ -11,8 +11,9 @@ import pytest
 from cache.hashing import file_digest
 from packager.builders.installed import ENTRY_OVERHEAD, Distribution, InstalledFile
 from packager.builders.installer import Platform, tag_problem
-from packager.builders.layer_chunks import LayerLimitError, assign_chunks
-from packager.builders.requirements import DependencyError, RequirementsReader
+from packager.builders.layer_chunks import assign_chunks
+from packager.builders.requirements import RequirementsReader
+from packager.errors import DependencyError, LayerLimitError
 from packager.runtimes import LAMBDA_RUNTIMES, MB
 
 

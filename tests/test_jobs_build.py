@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -52,7 +55,18 @@ def test_internal_libs_wheel_installs_with_pip_and_imports(tmp_path):
     named.write_bytes(Path(wheel).read_bytes())
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target), str(named)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(named),
+        ],
         check=True,
     )
     out = subprocess.run(
@@ -167,11 +181,17 @@ def test_job_script_problems_are_one_line_each_and_nothing_is_built(tmp_path):
 
 def test_job_config_errors_name_the_key(tmp_path):
     cases = {
-        "\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nworkers = 3\n": "tool.pkg.glue_spark.jobs.clean_glue_spark: unknown key 'workers'",
-        "\n[tool.pkg.emr.jobs.x]\nrelease_label = \"emr-6.15.0\"\n": "tool.pkg.emr.jobs.x.release_label: unsupported release",
+        "\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nworkers = 3\n": (
+            "tool.pkg.glue_spark.jobs.clean_glue_spark: unknown key 'workers'"
+        ),
+        '\n[tool.pkg.emr.jobs.x]\nrelease_label = "emr-6.15.0"\n': (
+            "tool.pkg.emr.jobs.x.release_label: unsupported release"
+        ),
         "\n[tool.pkg.glue_python_shell.jobs.totals]\nmax_capacity = 2\n": "max_capacity: unsupported value 2",
-        "\n[tool.pkg.stages.dev.glue_spark]\nglue_version = \"4.0\"\n": "'glue_version' can't differ per stage",
-        "\n[tool.pkg.stages.dev.emr.jobs.a]\nnumber_of_workers = 2\n": "tool.pkg.stages.dev.emr.jobs.a: unknown key 'number_of_workers'",
+        '\n[tool.pkg.stages.dev.glue_spark]\nglue_version = "4.0"\n': "'glue_version' can't differ per stage",
+        "\n[tool.pkg.stages.dev.emr.jobs.a]\nnumber_of_workers = 2\n": (
+            "tool.pkg.stages.dev.emr.jobs.a: unknown key 'number_of_workers'"
+        ),
     }
     for extra, message in cases.items():
         repo = make_jobs_repo(tmp_path / str(abs(hash(extra))))
@@ -202,7 +222,9 @@ def test_building_and_planning_jobs_never_imports_boto3(tmp_path, monkeypatch):
 
 def test_job_dependencies_use_the_repo_wide_index_settings(tmp_path):
     wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
-    repo = make_jobs_repo(tmp_path, extra_config=f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\n')
+    repo = make_jobs_repo(
+        tmp_path, extra_config=f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
+    )
     repo.write("src/emr/internal_libs/requirements.txt", "tinydep\n")
     artifacts = by_id(repo.pkg_json("build"))
     with zipfile.ZipFile(artifacts["emr/deps"]["path"]) as archive:
@@ -210,7 +232,9 @@ def test_job_dependencies_use_the_repo_wide_index_settings(tmp_path):
 
 
 def test_an_unconfirmed_runtime_builds_with_a_warning(tmp_path):
-    repo = make_jobs_repo(tmp_path, extra_config='\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nglue_version = "6.0"\n')
+    repo = make_jobs_repo(
+        tmp_path, extra_config='\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nglue_version = "6.0"\n'
+    )
     result = repo.pkg("build")
     assert result.exit_code == 0
     assert "src/glue_spark/clean_glue_spark.py: 6.0's Python and platform are unconfirmed facts" in result.stderr
@@ -232,3 +256,89 @@ def test_refresh_deps_resolves_unpinned_job_requirements_again(tmp_path):
     assert deps["sha256"] != first["sha256"]
     with zipfile.ZipFile(deps["path"]) as archive:
         assert "tinydep-1.1-py3-none-any.whl" in archive.namelist()
+
+
+def test_uv_and_pip_give_the_same_wheels(tmp_path):
+    from wheelhouse import WHEELS, write_wheel
+
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    for spec in WHEELS:
+        if spec.name in ("tinylib", "helper", "nativelib", "newglibc"):
+            write_wheel(wheelhouse, spec)
+    built = {}
+    for installer in ("pip", "uv"):
+        index = f'find_links = ["{wheelhouse}"]\nno_index = true\ninstaller = "{installer}"\n'
+        config = f"\n[tool.pkg.dependencies]\n{index}"
+        repo = make_jobs_repo(tmp_path, name=installer, extra_config=config)
+        repo.write("src/glue_python_shell/internal_libs/requirements.txt", "fastdep\ntinylib\n")
+        repo.write("src/glue_spark/internal_libs/requirements.txt", "fastdep\nhelper\ntinydep\nnewglibc\n")
+        repo.write("src/emr/internal_libs/requirements.txt", "tinydep\nhelper\nfastdep\n")
+        built[installer] = {a["id"]: a for a in repo.pkg_json("build")["artifacts"] if "/deps" in a["id"]}
+    assert set(built["pip"]) == {"glue_python_shell/deps", "glue_spark/deps", "emr/deps"}
+    for artifact_id, artifact in built["pip"].items():
+        assert built["uv"][artifact_id]["input_hash"] == artifact["input_hash"]
+        assert built["uv"][artifact_id]["sha256"] == artifact["sha256"], artifact_id
+    with zipfile.ZipFile(built["uv"]["glue_spark/deps"]["path"]) as archive:
+        assert archive.namelist() == [
+            "fastdep-3.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "helper-2.0-py3-none-any.whl",
+            "helperdep-2.0-py3-none-any.whl",
+            "newglibc-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "tinydep-1.0-py3-none-any.whl",
+            "tinylib-1.1-py3-none-any.whl",
+        ]
+
+
+class _WheelServer(http.server.SimpleHTTPRequestHandler):
+    """A find_links page over HTTP that records who downloaded which wheel.
+
+    With `refuse_urllib`, like a mirror wanting credentials, it refuses a download by a client that
+    brings none (Python's urllib); uv and pip bring their own.
+    """
+
+    refuse_urllib = False
+    downloads: list[tuple[str, str]] = []
+
+    def do_GET(self) -> None:
+        agent = self.headers.get("User-Agent", "").split("/")[0]
+        if self.path.endswith(".whl"):
+            self.downloads.append((agent, self.path.lstrip("/")))
+            if self.refuse_urllib and agent == "Python-urllib":
+                self.send_error(401)
+                return
+        super().do_GET()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_job_wheels_come_over_http_and_pip_takes_over_when_a_download_is_refused(tmp_path):
+    wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
+    results = {}
+    for name, refuse in (("open", False), ("guarded", True)):
+        handler_class = type(name, (_WheelServer,), {"refuse_urllib": refuse, "downloads": []})
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(handler_class, directory=str(wheelhouse))
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/"
+            repo = make_jobs_repo(tmp_path, name=name)
+            text = (repo.root / "pyproject.toml").read_text()
+            text = text.replace(
+                'release_label = "emr-7.9.0"\n', f'release_label = "emr-7.9.0"\nfind_links = ["{url}"]\n'
+            )
+            (repo.root / "pyproject.toml").write_text(
+                text.replace("[tool.pkg.emr]\n", "[tool.pkg.emr]\nno_index = true\n")
+            )
+            repo.write("src/emr/internal_libs/requirements.txt", "tinydep\nfastdep\n")
+            results[name] = (by_id(repo.pkg_json("build"))["emr/deps"], {agent for agent, _ in handler_class.downloads})
+        finally:
+            server.shutdown()
+            server.server_close()
+    (opened, open_agents), (guarded, guarded_agents) = results["open"], results["guarded"]
+    assert "Python-urllib" in open_agents and "pip" not in open_agents  # uv resolved, pkg fetched the wheels
+    assert {"Python-urllib", "pip"} <= guarded_agents  # refused, then pip downloaded the set
+    assert opened["sha256"] == guarded["sha256"]
+    with zipfile.ZipFile(opened["path"]) as archive:
+        assert "fastdep/_speed.cpython-311-x86_64-linux-gnu.so" in archive.namelist()

@@ -16,17 +16,15 @@ if TYPE_CHECKING:
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
-from packager.builders.artifacts import ArtifactSpec, check_sources, explain
-from packager.builders.lambda_artifacts import lambda_code
+from packager.builders.jobs import job_artifacts
+from packager.builders.lambda_code import lambda_code
 from packager.builders.lambda_deps import check_function_limits, lambda_dependency_layers
-from packager.builders.job_artifacts import ARCHIVE_KIND, WHEELHOUSE_KIND, job_artifacts
+from packager.builders.sources import ArtifactSpec, explain, secret_warnings
 from packager.config import Config, load_config
-from packager.discover import HANDLER_CHECKER, check_lambda_handler, check_lambda_name, discover_service
-from packager.errors import DiscoveryError, PkgError
-from packager.model import BuildStatus
+from packager.discover import ServiceFolder, discover
+from packager.errors import PkgError
+from packager.model import JOB_DEPS_KINDS, ArtifactId, ArtifactIdError, BuildStatus, Role, Service
 from packager.repo import cache_dir_of
-
-JOB_DEPS_KINDS = (WHEELHOUSE_KIND, ARCHIVE_KIND)
 
 
 @dataclass
@@ -61,8 +59,8 @@ class Collected:
 def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
     """The artifacts named (by function name or artifact id) and the layers they use."""
     by_id = {spec.id: spec for spec in specs}
-    # Dependency chunks end in their index ("lambda/function_deps/x/0"): those go by id only.
-    by_name = {spec.id.rsplit("/", 1)[-1]: spec for spec in specs if not spec.id.rsplit("/", 1)[-1].isdigit()}
+    # Dependency chunks ("lambda/function_deps/x/0") go by id only; the rest by their id's last segment.
+    by_name = {_last_segment(spec.artifact): spec for spec in specs if not spec.artifact.is_layer_chunk}
     wanted: dict[str, ArtifactSpec] = {}
     for name in names:
         spec = by_id.get(name) or by_name.get(name)
@@ -75,17 +73,28 @@ def select(specs: list[ArtifactSpec], names: list[str]) -> list[ArtifactSpec]:
     return [spec for spec in specs if spec.id in wanted]
 
 
-def _lambda_functions_named(names: list[str], service) -> set[str] | None:
+def _last_segment(artifact: ArtifactId) -> str:
+    """What `pkg build NAME` matches: a function's or job's name, else the id's last segment ("deps")."""
+    return artifact.name if artifact.name is not None else artifact.role.value
+
+
+def _lambda_functions_named(names: list[str], folder: ServiceFolder) -> set[str] | None:
     """The Lambda functions whose dependency layers `names` need, or None for all of them."""
-    functions = {entry.name for entry in service.entries}
+    functions = {entry.name for entry in folder.entries}
     wanted: set[str] = set()
     for name in names:
-        parts = name.split("/")
         if name in functions:
             wanted.add(name)
-        elif parts[:2] in (["lambda", "function"], ["lambda", "function_deps"]) and len(parts) > 2:
-            wanted.add(parts[2])
-        elif name.startswith("lambda/internal_libs"):  # the shared layers: every platform's
+            continue
+        try:
+            artifact = ArtifactId.parse(name)
+        except ArtifactIdError:
+            continue
+        if artifact.service is not Service.LAMBDA:
+            continue
+        if artifact.role in (Role.FUNCTION, Role.FUNCTION_DEPS) and artifact.name:
+            wanted.add(artifact.name)
+        elif artifact.role in (Role.INTERNAL_LIBS, Role.INTERNAL_LIBS_DEPS):  # the shared layers: every platform's
             return None
     return wanted
 
@@ -105,24 +114,20 @@ def collect(
     Raises DiscoveryError listing every problem; nothing is built while any remains.
     """
     digests = FileDigests(ws.store.index.file_states())
-    service = discover_service(ws.root, "lambda")
-    problems = check_sources(
-        ws.store.index, service, ws.root, digests, check_lambda_name, check_lambda_handler, HANDLER_CHECKER
-    )
-    if problems:
-        raise DiscoveryError(problems, hint="fix the files above; nothing was built")
-    code = lambda_code(ws.root, ws.config, service, digests)
-    warnings = [f"{path}: left out of the artifact (secrets are never packaged)" for path in code.skipped_secrets]
-    only = _lambda_functions_named(names, service) if names else None
-    deps = lambda_dependency_layers(ws, service, digests, refresh_deps, progress, code.functions, only, force)
+    folders = discover(ws.root, ws.store.index, digests)  # every service's source checks, in one pass
+    lambda_folder = next(folder for folder in folders if folder.name is Service.LAMBDA)
+    code = lambda_code(ws.root, ws.config, lambda_folder, digests)
+    warnings = secret_warnings(code.skipped_secrets)
+    only = _lambda_functions_named(names, lambda_folder) if names else None
+    deps = lambda_dependency_layers(ws, lambda_folder, digests, refresh_deps, progress, code.functions, only, force)
     if deps.specs:
         for function in code.functions:
-            function.uses += deps.by_function[function.id.rsplit("/", 1)[-1]]
+            function.uses += deps.by_function[str(function.artifact.name)]
         layers = {spec.id: spec for spec in [*deps.specs, *([code.internal_libs] if code.internal_libs else [])]}
         check_function_limits(code.functions, layers, deps)
     warnings += deps.warnings
     lambda_specs = [*([code.internal_libs] if code.internal_libs else []), *deps.specs, *code.functions]
-    specs = lambda_specs + job_artifacts(ws, digests, warnings)  # Glue and EMR jobs
+    specs = lambda_specs + job_artifacts(ws, folders, digests, warnings)  # Glue and EMR jobs
     ws.store.index.save_file_states(digests.fresh)
     digests.fresh = {}
     if names:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from cache.hashing import file_digest
 from packager.builders.installer import Platform, tag_problem
-from packager.builders.requirements import DependencyError, canonical_name
+from packager.builders.requirements import canonical_name
 from packager.builders.zips import COMPRESS_LEVEL, ENTRY_OVERHEAD, STORED
+from packager.errors import DependencyError
 
 _SAMPLE = 256 * 1024
 _BLOCK = 1 << 20

@@ -1,8 +1,9 @@
-"""Platform installs: a requirements set into a folder, for a Lambda runtime and architecture.
+"""Platform installs: a requirements set into a folder, for a runtime and architecture.
 
 Never for the build machine: binary wheels only, for the runtime's Python and every manylinux tag
 its OS accepts (runtimes.py). uv does it (fast); pip is the fallback when uv is not installed.
-Every installed wheel's tags are checked afterwards against the same table.
+Every installed wheel's tags are checked afterwards against the same table. `IndexOptions` says
+where packages come from, for Lambda layers and job wheels alike.
 """
 
 from __future__ import annotations
@@ -10,23 +11,30 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from packager.builders.requirements import DependencyError
+from packager.errors import ConfigError, DependencyError
 from packager.runtimes import MACHINES, Runtime
 
+if TYPE_CHECKING:
+    from packager.config import Config
+
 INSTALLERS = ("auto", "uv", "pip")
+# The keys of [tool.pkg.dependencies] that say where packages come from (a job's table may override them).
+INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "no_index")
 
 
 @dataclass(frozen=True)
-class InstallOptions:
+class IndexOptions:
     """Where packages come from (`[tool.pkg.dependencies]`); part of every dependency-set hash."""
 
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()  # folders relative to the repo root, or URLs
     no_index: bool = False
-    installer: str = "auto"
+    installer: str = "auto"  # "auto" (uv if installed, else pip), "uv" or "pip"
 
     def hashed(self) -> dict:
         """What of these options shapes the result (the installer tool does not)."""
@@ -36,6 +44,40 @@ class InstallOptions:
             "find_links": list(self.find_links),
             "no_index": self.no_index,
         }
+
+    def index_args(self, root: str) -> list[str]:
+        """The index options as uv and pip both spell them; relative find_links resolve against `root`."""
+        args: list[str] = []
+        if self.index_url:
+            args += ["--index-url", self.index_url]
+        for url in self.extra_index_urls:
+            args += ["--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", _resolve_link(link, root)]
+        if self.no_index:
+            args.append("--no-index")
+        return args
+
+
+def index_options(config: Config, overrides: Mapping[str, Any] | None = None) -> IndexOptions:
+    """`[tool.pkg.dependencies]` as IndexOptions; `overrides` (a job's own settings) win key by key."""
+    raw = config.raw.get("dependencies", {})
+    for key in ("extra_index_urls", "find_links"):
+        if not all(isinstance(item, str) for item in raw.get(key, [])):
+            raise ConfigError(f"tool.pkg.dependencies.{key} must be an array of strings")
+    installer = raw.get("installer", "auto")
+    if installer not in INSTALLERS:
+        raise ConfigError(
+            f"tool.pkg.dependencies.installer: unknown installer '{installer}'", hint="one of " + ", ".join(INSTALLERS)
+        )
+    picked = {key: (overrides or {}).get(key, raw.get(key)) for key in INDEX_KEYS}
+    return IndexOptions(
+        index_url=picked["index_url"],
+        extra_index_urls=tuple(picked["extra_index_urls"] or ()),
+        find_links=tuple(picked["find_links"] or ()),
+        no_index=bool(picked["no_index"]),
+        installer=installer,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,7 +99,7 @@ class Platform:
         return f"{MACHINES[self.architecture]}-manylinux_{major}_{minor}"
 
     def describe(self) -> str:
-        """"python3.12 x86_64 (cp312, manylinux_2_34 and older)", for messages."""
+        """ "python3.12 x86_64 (cp312, manylinux_2_34 and older)", for messages."""
         major, minor = self.runtime.manylinux_max
         runtime = self.runtime
         return f"{runtime.name} {self.architecture} ({runtime.python_tag}, manylinux_{major}_{minor} and older)"
@@ -73,21 +115,26 @@ def find_uv() -> str | None:
     return shutil.which("uv")
 
 
+def chosen_uv(options: IndexOptions) -> str | None:
+    """The uv executable to use, or None for pip (`installer = "uv"` without uv is an error)."""
+    uv = find_uv() if options.installer in ("auto", "uv") else None
+    if options.installer == "uv" and uv is None:
+        raise DependencyError(
+            '[tool.pkg.dependencies] installer = "uv" but uv is not installed',
+            hint='pip install uv, or set installer = "auto" to fall back to pip',
+        )
+    return uv
+
+
 def _resolve_link(link: str, root: str) -> str:
     return link if "://" in link else os.path.normpath(os.path.join(root, link))
 
 
 def install_command(
-    platform: Platform, options: InstallOptions, root: str, target: str, requirements: str, constraints: str | None
+    platform: Platform, options: IndexOptions, root: str, target: str, requirements: str, constraints: str | None
 ) -> list[str]:
     """The uv or pip command line that installs `requirements` into `target` for `platform`."""
-    uv = find_uv() if options.installer in ("auto", "uv") else None
-    if options.installer == "uv" and uv is None:
-        raise DependencyError(
-            "[tool.pkg.dependencies] installer = \"uv\" but uv is not installed",
-            hint="pip install uv, or set installer = \"auto\" to fall back to pip",
-        )
-    links = [_resolve_link(link, root) for link in options.find_links]
+    uv = chosen_uv(options)
     if uv:
         command = [
             uv, "pip", "install", "--target", target, "--python", sys.executable,
@@ -102,14 +149,7 @@ def install_command(
         ]  # fmt: skip
         for tag in platform.tags:
             command += ["--platform", tag]
-    if options.index_url:
-        command += ["--index-url", options.index_url]
-    for url in options.extra_index_urls:
-        command += ["--extra-index-url", url]
-    for link in links:
-        command += ["--find-links", link]
-    if options.no_index:
-        command.append("--no-index")
+    command += options.index_args(root)
     command += ["-r", requirements]
     if constraints:
         command += ["-c", constraints]
@@ -117,7 +157,7 @@ def install_command(
 
 
 # What uv and pip say when a requirement has no usable wheel, and the name it is about.
-_NO_WHEEL = [
+NO_WHEEL = [
     re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no (?:usable )?wheels"),
     re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no wheels with a matching"),
     re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*) was not found in"),
@@ -127,13 +167,13 @@ _NO_WHEEL = [
 
 
 def explain_failure(
-    output: str, platform: Platform, label: str, options: InstallOptions, pinned: bool
+    output: str, platform: Platform, label: str, options: IndexOptions, pinned: bool
 ) -> DependencyError:
     """A user-facing error from the installer's output: the package, the platform, what to do.
 
     `pinned`: the install was constrained to the versions the internal_libs layers already hold.
     """
-    package = next((m.group(1) for p in _NO_WHEEL if (m := p.search(output))), None)
+    package = next((m.group(1) for p in NO_WHEEL if (m := p.search(output))), None)
     detail = "\n".join(line for line in output.strip().splitlines() if not line.startswith("Using ")).strip()
     source = "the configured find_links only" if options.no_index else "the package index"
     if package:
@@ -156,7 +196,7 @@ def explain_failure(
 
 def run_install(
     platform: Platform,
-    options: InstallOptions,
+    options: IndexOptions,
     root: str,
     target: str,
     requirements: str,

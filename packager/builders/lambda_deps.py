@@ -22,15 +22,16 @@ from cache.hashing import FileDigests, input_hash
 from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
-from packager.builders.artifacts import ArtifactSpec
-from packager.builders.installer import INSTALLERS, InstallOptions, Platform
-from packager.builders.layer_chunks import DistributionSize, LayerLimitError, biggest, human
-from packager.builders.requirements import DependencyError, Requirements, RequirementsReader
+from packager.builders.installer import IndexOptions, Platform, index_options
+from packager.builders.layer_chunks import DistributionSize, biggest, human
+from packager.builders.requirements import Requirements, RequirementsReader
+from packager.builders.sources import ArtifactSpec
 from packager.builders.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
 from packager.config import Config
 from packager.deploy import limits as deploy_limits
-from packager.discover import Service
-from packager.errors import ConfigError
+from packager.discover import ServiceFolder
+from packager.errors import DependencyError, LayerLimitError
+from packager.model import Kind
 from packager.runtimes import LAMBDA_LIMITS, LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 # Bump when installing, leaning or chunking would give other layers for the same requirements.
 DEPS_FORMAT = 2
-INSTALL_KIND = "lambda-deps-install"
-LAYER_KIND = "lambda-layer"
 INTERNAL_LIBS_DEPS = "lambda/internal_libs_deps"
 DEPS_FOLDER = "deps"  # in the cache folder: one installed tree per set hash
 STREAMS = "streams"  # beside an installed tree: each file deflated once, as the layer zips hold it
@@ -55,25 +54,9 @@ def function_deps_prefix(name: str) -> str:
     return f"lambda/function_deps/{name}"
 
 
-def install_options(config: Config) -> tuple[InstallOptions, bool]:
-    """`[tool.pkg.dependencies]`: where packages come from, and whether runtime-provided ones are skipped."""
-    raw = config.raw.get("dependencies", {})
-    for key in ("extra_index_urls", "find_links"):
-        if not all(isinstance(item, str) for item in raw.get(key, [])):
-            raise ConfigError(f"tool.pkg.dependencies.{key} must be an array of strings")
-    installer = raw.get("installer", "auto")
-    if installer not in INSTALLERS:
-        raise ConfigError(
-            f"tool.pkg.dependencies.installer: unknown installer '{installer}'", hint="one of " + ", ".join(INSTALLERS)
-        )
-    options = InstallOptions(
-        index_url=raw.get("index_url"),
-        extra_index_urls=tuple(raw.get("extra_index_urls", ())),
-        find_links=tuple(raw.get("find_links", ())),
-        no_index=raw.get("no_index", False),
-        installer=installer,
-    )
-    return options, raw.get("skip_runtime_provided", True)
+def skip_runtime_provided(config: Config) -> bool:
+    """`[tool.pkg.dependencies].skip_runtime_provided`: leave out boto3 & co. unless pinned directly."""
+    return config.raw.get("dependencies", {}).get("skip_runtime_provided", True)
 
 
 @dataclass
@@ -82,7 +65,7 @@ class DependencySet:
 
     platform: Platform
     requirements: Requirements
-    options: InstallOptions
+    options: IndexOptions
     skip_provided: bool
     base: InstalledSet | None
 
@@ -144,8 +127,15 @@ class LayerGroup:
     prefix: str  # artifact id prefix; chunk k is f"{prefix}/{k}"
     source: str  # the requirements file, repo-relative
     dependency_set: DependencySet
-    installed: InstalledSet | None = None
+    resolved: InstalledSet | None = None  # set by the resolver, before anything reads `installed`
     specs: list[ArtifactSpec] = field(default_factory=list)
+
+    @property
+    def installed(self) -> InstalledSet:
+        """The install this group stands at."""
+        if self.resolved is None:
+            raise RuntimeError(f"{self.prefix}: read before its dependency set was resolved")
+        return self.resolved
 
 
 @dataclass
@@ -235,7 +225,7 @@ class DependencyInstaller:
         meta = {"chunks": result["chunks"], "distributions": result["distributions"], "warnings": result["warnings"]}
         record = ArtifactRecord(
             input_hash=set_hash,
-            kind=INSTALL_KIND,
+            kind=Kind.LAMBDA_DEPS_INSTALL,
             path=relpath,
             sha256=sha256_file(manifest_path),
             size=os.path.getsize(manifest_path),
@@ -365,7 +355,7 @@ def _same_bytes(one: str, other: str) -> bool:
 def chunk_settings(platform: Platform) -> dict:
     """What shapes a chunk besides its files (part of its input hash)."""
     return {
-        "kind": LAYER_KIND,
+        "kind": Kind.LAMBDA_LAYER,
         "format": BUILD_FORMAT_VERSION,
         "deps_format": DEPS_FORMAT,
         "runtime": platform.runtime.name,
@@ -420,7 +410,7 @@ def _chunk_specs(group: LayerGroup, shapes: dict[str, list[tuple]]) -> list[Arti
     return [
         ArtifactSpec(
             id=f"{group.prefix}/{k}",
-            kind=LAYER_KIND,
+            kind=Kind.LAMBDA_LAYER,
             settings=settings,
             files=[],
             write=write,
@@ -464,7 +454,7 @@ class _Resolver:
             installed = self.by_hash.get(set_hash)
             if installed is None:
                 record = records.get(set_hash)
-                if record is not None and record.kind == INSTALL_KIND and not self.refresh:
+                if record is not None and record.kind == Kind.LAMBDA_DEPS_INSTALL and not self.refresh:
                     candidate = _set_from_record(record, self.ws.store.cache_dir)
                     # The tree is what a chunk is written from: without it, install again,
                     # unless every chunk is already built (e.g. fetched from the shared cache).
@@ -480,7 +470,7 @@ class _Resolver:
                 self.by_hash[set_hash] = installed
             elif set_hash in self.installed_now:
                 self.installer.remember(group)
-            group.installed = installed
+            group.resolved = installed
             group.specs = _chunk_specs(group, self.shapes)
 
     def _chunks_built(self, installed: InstalledSet) -> bool:
@@ -497,7 +487,7 @@ class _Resolver:
         if shared is None:
             return None
         record = shared.records([set_hash]).get(set_hash)
-        if record is None or record.kind != INSTALL_KIND:
+        if record is None or record.kind != Kind.LAMBDA_DEPS_INSTALL:
             return None
         hashes = [chunk["input_hash"] for chunk in record.meta["chunks"]]
         local = self.ws.store.index.artifacts(hashes)
@@ -512,7 +502,7 @@ class _Resolver:
 
 def lambda_dependency_layers(
     ws,
-    service: Service,
+    service: ServiceFolder,
     digests: FileDigests,
     refresh: bool = False,
     progress: Progress | None = None,
@@ -530,11 +520,11 @@ def lambda_dependency_layers(
     in this cache (its chunks came from the shared cache) is installed again.
     """
     config = ws.config
-    options, skip_provided = install_options(config)
+    options, skip_provided = index_options(config), skip_runtime_provided(config)
     reader = RequirementsReader(ws.root, digests.digest)
     default = _platform(config.lambda_settings(""))
     if functions is not None:
-        platforms = {spec.id.rsplit("/", 1)[-1]: _platform(spec.settings) for spec in functions}
+        platforms = {str(spec.artifact.name): _platform(spec.settings) for spec in functions}
     else:
         platforms = {entry.name: _platform(config.lambda_settings(entry.name)) for entry in service.entries}
     resolver = _Resolver(ws, refresh, progress, need_trees)
@@ -563,12 +553,12 @@ def lambda_dependency_layers(
         platform = platforms[entry.name]
         base = base_groups.get(platform)
         key = (platform, requirements.lines, requirements.constraints)
-        dep = same_sets.get(key)
-        if dep is None:
-            dep = same_sets[key] = DependencySet(
+        same = same_sets.get(key)
+        if same is None:
+            same = same_sets[key] = DependencySet(
                 platform, requirements, options, skip_provided, base=base.installed if base else None
             )
-        function_groups[entry.name] = LayerGroup(function_deps_prefix(entry.name), entry.requirements, dep)
+        function_groups[entry.name] = LayerGroup(function_deps_prefix(entry.name), entry.requirements, same)
     resolver.resolve(list(function_groups.values()))
 
     specs: list[ArtifactSpec] = []

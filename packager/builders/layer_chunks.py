@@ -9,13 +9,14 @@ order (by name hash). A distribution is split across chunks by file only when it
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import xxhash
 
 from packager.builders.zips import ARCHIVE_OVERHEAD
-from packager.errors import PkgError
+from packager.errors import LayerLimitError
 from packager.runtimes import LAMBDA_LIMITS, MB
 
 if TYPE_CHECKING:  # installed.py is imported only when something is installed
@@ -34,10 +35,6 @@ class DistributionSize:
     @property
     def label(self) -> str:
         return f"{self.name}=={self.version}" if self.version else self.name
-
-
-class LayerLimitError(PkgError):
-    """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""
 
 
 @dataclass
@@ -88,7 +85,7 @@ def human(size: int) -> str:
     return f"{size / MB:.1f} MB" if size >= MB // 10 else f"{size / 1024:.1f} kB"
 
 
-def biggest(dists: list[Distribution] | list[DistributionSize], count: int = 5, zipped: bool = True) -> str:
+def biggest(dists: Sequence[Distribution | DistributionSize], count: int = 5, zipped: bool = True) -> str:
     """"a==1.0 (120.3 MB unzipped, 40.1 MB zipped), ..." for the biggest distributions by unzipped size.
 
     `zipped=False` before the files were measured (only unzipped sizes are known then).

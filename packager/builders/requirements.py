@@ -13,11 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from packager.errors import PkgError
-
-
-class DependencyError(PkgError):
-    """A dependency set can't be read, resolved or installed for its Lambda platform."""
+from packager.errors import DependencyError
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,9 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _parse_file(text: str, relpath: str) -> _ParsedFile:
-    lines, constraints, includes = [], [], []
+    lines: list[str] = []
+    constraints: list[str] = []
+    includes: list[str] = []
     for number, line in _logical_lines(text):
         include = _INCLUDE.match(line)
         if include:
@@ -161,7 +159,8 @@ class RequirementsReader:
                     target = os.path.normpath(os.path.join(folder, name)).replace(os.sep, "/")
                     if target.startswith("../") or os.path.isabs(target):
                         raise DependencyError(
-                            f"{path}:1: include {name} leaves the repository", hint="keep included files inside the repo"
+                            f"{path}:1: include {name} leaves the repository",
+                            hint="keep included files inside the repo",
                         )
                     visit(target, kind, path + ":1", (*chain, path))
 

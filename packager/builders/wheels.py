@@ -2,7 +2,8 @@
 internal_libs, and an installed-folder archive for Spark's `spark.archives`.
 
 Glue installs what `--additional-python-modules` lists, so it wants the platform *wheels*
-themselves (`pip download --only-binary=:all: --platform ...`). EMR has no installer: the same
+themselves: uv resolves them where it is installed (as for Lambda layers), else
+`pip download --only-binary=:all: --platform ...` fetches them. EMR has no installer: the same
 wheels are unpacked into one folder (purelib/platlib at its root) and archived, and Spark unpacks
 that archive beside the driver and every executor.
 """
@@ -16,10 +17,10 @@ import re
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 
+from packager.builders.installer import NO_WHEEL, IndexOptions, Platform, chosen_uv
 from packager.builders.zips import COMPRESS_LEVEL, FIXED_DATE_TIME
-from packager.errors import PkgError
+from packager.errors import JobDependencyError
 
 # The internal_libs wheel's name and version; the S3 key holds the content hash, so the version needn't.
 INTERNAL_LIBS_DIST = "internal_libs"
@@ -27,84 +28,157 @@ INTERNAL_LIBS_VERSION = "0.0.0"
 INTERNAL_LIBS_WHEEL = f"{INTERNAL_LIBS_DIST}-{INTERNAL_LIBS_VERSION}-py3-none-any.whl"
 
 
-class JobDependencyError(PkgError):
-    """A job's requirements can't be satisfied with wheels for its runtime and platform."""
-
-
-@dataclass(frozen=True)
-class WheelTarget:
-    """What wheels must fit: a CPython version and the platform tags accepted there."""
-
-    python: str  # "3.11"
-    platforms: tuple[str, ...]
-
-    @property
-    def settings(self) -> dict:
-        return {"python": self.python, "platforms": list(self.platforms)}
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Where wheels come from (a team mirror, or a local wheelhouse when offline)."""
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    no_index: bool = False
-
-    def pip_args(self) -> list[str]:
-        args = []
-        if self.index_url:
-            args += ["--index-url", self.index_url]
-        for url in self.extra_index_urls:
-            args += ["--extra-index-url", url]
-        for link in self.find_links:
-            args += ["--find-links", link]
-        if self.no_index:
-            args.append("--no-index")
-        return args
-
-    @property
-    def settings(self) -> dict:
-        return {
-            "index_url": self.index_url,
-            "extra_index_urls": list(self.extra_index_urls),
-            "find_links": list(self.find_links),
-            "no_index": self.no_index,
-        }
-
-
-def download_wheels(
-    requirements: list[str], target: WheelTarget, index: IndexOptions, dest: str, cwd: str
-) -> list[str]:
+def download_wheels(requirements: list[str], platform: Platform, index: IndexOptions, dest: str, cwd: str) -> list[str]:
     """Download binary wheels for `requirements` and everything they need into `dest`; their names, sorted.
 
-    pip runs in `cwd` (the repo root), so relative find_links resolve against the repo, not the shell.
+    uv resolves (`installer` as for Lambda layers), else `pip download` does it all. Both run in
+    `cwd` (the repo root), so relative find_links resolve against the repo, not the shell. When a
+    wheel uv chose can't be fetched, pip does the whole set: it knows the index credentials (netrc,
+    keyring) a plain download does not.
     """
     os.makedirs(dest, exist_ok=True)
     req_file = os.path.join(dest, ".requirements.txt")
     with open(req_file, "w", encoding="utf-8") as stream:
         stream.write("\n".join(requirements) + "\n")
+    try:
+        uv = chosen_uv(index)
+        if not uv or not _uv_download(uv, req_file, platform, index, dest, cwd):
+            for name in os.listdir(dest):
+                if name.endswith(".whl"):
+                    os.unlink(os.path.join(dest, name))
+            _pip_download(req_file, platform, index, dest, cwd)
+    finally:
+        os.unlink(req_file)
+    return sorted(name for name in os.listdir(dest) if name.endswith(".whl"))
+
+
+def _pip_download(req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> None:
     command = [
         sys.executable, "-m", "pip", "download",
         "--disable-pip-version-check", "--no-input", "--quiet",
-        "--only-binary=:all:", "--implementation", "cp", "--python-version", target.python,
-        *(arg for platform in target.platforms for arg in ("--platform", platform)),
-        *index.pip_args(),
+        "--only-binary=:all:", "--implementation", "cp", "--python-version", platform.runtime.python,
+        *(arg for tag in platform.tags for arg in ("--platform", tag)),
+        *index.index_args(cwd),
         "--dest", dest, "-r", req_file,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
-    os.unlink(req_file)
     if result.returncode != 0:
         missing = re.findall(r"No matching distribution found for (\S+)", result.stderr)
-        what = f"no wheel of {', '.join(missing)}" if missing else "pip download failed"
-        last = result.stderr.strip().splitlines()[-1:] or [""]
-        raise JobDependencyError(
-            f"{what} for Python {target.python} on {target.platforms[0]}: {last[0]}",
-            hint="Glue and EMR compile nothing: pin a version that ships a manylinux wheel for this Python,"
-            " or point find_links / index_url at a wheelhouse that has one",
-        )
-    return sorted(name for name in os.listdir(dest) if name.endswith(".whl"))
+        raise _download_failure(missing, result.stderr, platform, "pip download failed")
+
+
+def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> bool:
+    """Resolve with `uv pip compile` into a pylock.toml, then fetch the best-fitting wheel of each package.
+
+    False when a wheel could not be fetched from where the lock file says it is.
+    """
+    import tomllib
+
+    lock = os.path.join(dest, "pylock.toml")  # uv wants this name for the pylock format
+    command = [
+        uv, "pip", "compile", req_file, "--format", "pylock.toml", "--output-file", lock,
+        # This Python, told the target's version: else uv searches the machine for a CPython of it.
+        "--python", sys.executable,
+        "--python-platform", platform.uv_platform, "--python-version", platform.runtime.python,
+        "--only-binary", ":all:", "--no-header", "--quiet", "--no-progress", "--color", "never",
+        *index.index_args(cwd),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    if result.returncode != 0:
+        output = result.stderr + result.stdout
+        missing = list(dict.fromkeys(m.group(1) for pattern in NO_WHEEL for m in pattern.finditer(output)))
+        raise _download_failure(missing, output, platform, "uv could not resolve them")
+    with open(lock, "rb") as stream:
+        packages = tomllib.load(stream).get("packages", [])
+    os.unlink(lock)
+    for package in packages:
+        wheels = package.get("wheels", [])
+        best = best_wheel([_wheel_name(wheel) for wheel in wheels], platform)
+        if best is None:
+            raise _download_failure([package["name"]], "", platform, "")
+        if not _fetch_wheel(wheels[best], dest, os.path.dirname(lock)):
+            return False
+    return True
+
+
+def _download_failure(missing: list[str], output: str, platform: Platform, fallback: str) -> JobDependencyError:
+    what = f"no wheel of {', '.join(missing)}" if missing else fallback
+    last = output.strip().splitlines()[-1:] or [""]
+    return JobDependencyError(
+        f"{what} for Python {platform.runtime.python} on {platform.tags[0]}: {last[0]}",
+        hint="Glue and EMR compile nothing: pin a version that ships a manylinux wheel for this Python,"
+        " or point find_links / index_url at a wheelhouse that has one",
+    )
+
+
+def supported_tags(platform: Platform) -> list[tuple[str, str, str]]:
+    """(interpreter, abi, platform) tags a CPython of `platform` accepts, best first, in pip's order."""
+    python, tags = platform.runtime.python_tag, platform.tags
+    minor = int(platform.runtime.python.split(".")[1])
+    found = [(python, abi, tag) for abi in (python, "abi3", "none") for tag in tags]
+    found += [(f"cp3{older}", "abi3", tag) for older in range(minor - 1, 1, -1) for tag in tags]
+    pythons = [f"py3{minor}", "py3", *(f"py3{older}" for older in range(minor - 1, -1, -1))]
+    found += [(version, "none", tag) for version in pythons for tag in tags]
+    found += [(python, "none", "any")] + [(version, "none", "any") for version in pythons]
+    return found
+
+
+def _wheel_name(wheel: dict) -> str:
+    from urllib.parse import unquote, urlparse
+
+    location = wheel.get("url") or wheel.get("path") or ""
+    return wheel.get("name") or os.path.basename(unquote(urlparse(location).path) if "url" in wheel else location)
+
+
+def best_wheel(filenames: list[str], platform: Platform) -> int | None:
+    """The position of the wheel pip would pick for `platform` (its most specific tag), or None if none fits."""
+    ranks = {tag: rank for rank, tag in enumerate(supported_tags(platform))}
+    ranked = [(rank, position) for position, name in enumerate(filenames)
+              if (rank := _wheel_rank(name, ranks)) is not None]  # fmt: skip
+    return min(ranked)[1] if ranked else None
+
+
+def _wheel_rank(filename: str, ranks: dict[tuple[str, str, str], int]) -> int | None:
+    """The best rank of the wheel's expanded tags (its name's last three fields), or None if none fits."""
+    parts = filename[: -len(".whl")].split("-")
+    if len(parts) < 5:
+        return None
+    interpreters, abis, platforms = (part.split(".") for part in parts[-3:])
+    found = [ranks[(i, a, p)] for i in interpreters for a in abis for p in platforms if (i, a, p) in ranks]
+    return min(found, default=None)
+
+
+def _fetch_wheel(wheel: dict, dest: str, lock_folder: str) -> bool:
+    """Copy or download one wheel of a pylock.toml into `dest` under its own name, checking its sha256.
+
+    False when it can't be downloaded (an index that wants credentials, a network error).
+    """
+    import shutil
+    import urllib.request
+    from urllib.parse import unquote, urlparse
+
+    name = _wheel_name(wheel)
+    target = os.path.join(dest, name)
+    if "url" in wheel and not wheel["url"].startswith("file:"):
+        try:
+            with urllib.request.urlopen(wheel["url"], timeout=60) as response, open(target, "wb") as stream:
+                shutil.copyfileobj(response, stream)
+        except OSError:  # urllib's URLError and HTTPError included
+            return False
+    else:
+        location = unquote(urlparse(wheel["url"]).path) if "url" in wheel else wheel["path"]
+        shutil.copyfile(os.path.join(lock_folder, location), target)
+    expected = wheel.get("hashes", {}).get("sha256")
+    if expected:
+        with open(target, "rb") as stream:
+            actual = hashlib.file_digest(stream, "sha256").hexdigest()
+        if actual != expected:
+            os.unlink(target)
+            raise JobDependencyError(
+                f"{name}: sha256 {actual} is not the {expected} the index announced",
+                hint="the index or find_links folder changed while pkg read it; build again",
+            )
+    return True
 
 
 def _zip_info(arcname: str, mode: int):
@@ -114,7 +188,7 @@ def _zip_info(arcname: str, mode: int):
     info.create_system = 3
     info.external_attr = (stat.S_IFREG | mode) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
-    info._compresslevel = COMPRESS_LEVEL  # ZipFile.writestr honours the entry's own level
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # writestr honours the entry's level
     return info
 
 

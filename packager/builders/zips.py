@@ -64,7 +64,7 @@ def write_deterministic_zip(path: str, entries: list[ZipEntry]) -> int:
             info.create_system = 3  # Unix, whatever builds it, so the mode bits below are honoured
             info.external_attr = (stat.S_IFREG | normalised_mode(entry.abspath)) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            info._compresslevel = COMPRESS_LEVEL  # ZipFile.open ignores the archive's level otherwise
+            info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # else ZipFile.open ignores the level
             size = os.path.getsize(entry.abspath)
             info.file_size = size
             unzipped += size
@@ -85,6 +85,8 @@ def write_prepared_zip(path: str, entries: list[PreparedEntry]) -> int:
 
     unzipped = 0
     with zipfile.ZipFile(path, "w") as archive:
+        out = archive.fp
+        assert out is not None  # a ZipFile opened for writing has its file
         for entry in sorted(entries, key=lambda e: e.arcname):
             info = zipfile.ZipInfo(entry.arcname, date_time=FIXED_DATE_TIME)
             info.create_system = 3
@@ -93,13 +95,13 @@ def write_prepared_zip(path: str, entries: list[PreparedEntry]) -> int:
             info.file_size, info.compress_size, info.CRC = entry.size, entry.zsize, entry.crc
             info.flag_bits = 0
             zip64 = entry.size > 0x7FFFFFFF or entry.size * 1.05 > zipfile.ZIP64_LIMIT
-            info.header_offset = archive.fp.tell()
-            archive._writecheck(info)
-            archive._didModify = True
-            archive.fp.write(info.FileHeader(zip64))
+            info.header_offset = out.tell()
+            archive._writecheck(info)  # type: ignore[attr-defined]
+            archive._didModify = True  # type: ignore[attr-defined]
+            out.write(info.FileHeader(zip64))
             with open(entry.data, "rb") as source:
-                shutil.copyfileobj(source, archive.fp, 1 << 20)
-            archive.start_dir = archive.fp.tell()
+                shutil.copyfileobj(source, out, 1 << 20)
+            archive.start_dir = out.tell()
             archive.filelist.append(info)
             archive.NameToInfo[info.filename] = info
             unzipped += entry.size

@@ -1,0 +1,208 @@
+"""Glue Python shell, Glue Spark and EMR artifacts: the job script, internal_libs, and dependencies.
+
+Per service folder `src/<service>/`:
+- `<service>/job/<name>`: the job script itself, uploaded as is;
+- `<service>/internal_libs`: a pure `py3-none-any` wheel (Python shell, `--extra-py-files`) or a
+  zip with `internal_libs/...` at its root (Spark `--extra-py-files`, EMR `--py-files`);
+- `<service>/deps`: the wheels of `internal_libs/requirements.txt` for the service's default runtime
+  (Glue: the wheels, for `--additional-python-modules`; EMR: an archive of them installed into one
+  folder, for `spark.archives`). A job with its own `<name>.requirements.txt`, or a runtime other than
+  the service default, gets `<service>/job_deps/<name>` with its whole set instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+import xxhash
+
+from cache.hashing import FileDigests
+from packager import BUILD_FORMAT_VERSION
+from packager.builders.installer import IndexOptions, Platform, index_options
+from packager.builders.requirements import RequirementsReader
+from packager.builders.sources import (
+    ArtifactSpec,
+    SourceFile,
+    entry_file,
+    internal_libs_spec,
+    secret_warnings,
+)
+from packager.builders.wheels import (
+    download_wheels,
+    write_installed_archive,
+    write_wheelhouse,
+)
+from packager.config import Config, runtime_version
+from packager.discover import Entry, ServiceFolder
+from packager.errors import DependencyError
+from packager.model import SCRIPT_KINDS, ArtifactId, Kind, Role, Service
+from packager.runtimes import job_runtime
+
+if TYPE_CHECKING:
+    from packager.builders.builder import Workspace
+
+
+
+def job_id(service: Service | str, name: str) -> str:
+    """The artifact id of a job's script."""
+    return str(ArtifactId.job(service, name))
+
+
+def deps_id(service: Service, job: str | None = None) -> str:
+    """The id of a service's shared dependencies, or of one job's own."""
+    if job is None:
+        return str(ArtifactId(service, Role.DEPS))
+    return str(ArtifactId(service, Role.JOB_DEPS, job))
+
+
+def script_spec(root: str, folder: ServiceFolder, entry: Entry, digests: FileDigests, uses: list[str]) -> ArtifactSpec:
+    """The job's entry script, uploaded byte for byte."""
+    abspath = entry_file(root, entry, folder)
+    filename = f"{entry.name}.py"
+    files = [SourceFile(filename, entry.source, abspath, digests.digest(entry.source, abspath))]
+    kind = SCRIPT_KINDS[folder.name]
+
+    def write(path: str) -> int:
+        shutil.copyfile(abspath, path)
+        return os.path.getsize(path)
+
+    return ArtifactSpec(
+        id=job_id(folder.name, entry.name),
+        kind=kind,
+        settings={"kind": kind, "format": BUILD_FORMAT_VERSION},
+        files=files,
+        write=write,
+        suffix=".py",
+        meta={"service": folder.name, "job": entry.name, "filename": filename},
+        uses=list(uses),
+    )
+
+
+def wheel_platform(service: Service, settings: dict[str, Any]) -> Platform:
+    """The Python and platform tags a job's dependencies are built for, from the runtime table."""
+    runtime = job_runtime(service, runtime_version(service, settings))
+    assert runtime is not None  # config validation accepts only versions in the runtime table
+    return Platform(runtime.python_runtime(settings.get("python_version")), settings.get("architecture", "x86_64"))
+
+
+def deps_spec(
+    artifact_id: str,
+    service: Service,
+    sources: list[str],
+    reader: RequirementsReader,
+    root: str,
+    platform: Platform,
+    index: IndexOptions,
+) -> ArtifactSpec | None:
+    """The dependency artifact of requirement files `sources` for `platform`, or None if they list nothing.
+
+    A requirements file is an input by its normalised set (comments, order and `-r` includes
+    resolved, the same rules as Lambda's), not by its bytes.
+    """
+    read = [reader.read(source) for source in sources]
+    if any(r.constraints for r in read):
+        raise DependencyError(
+            f"{sources[0]}: constraints files (-c) are not supported for Glue and EMR job dependencies",
+            hint="pin the versions in the requirements file itself",
+        )
+    requirements = sorted({line for r in read for line in r.lines})
+    if not requirements:
+        return None
+    files = [
+        SourceFile(source, source, os.path.join(root, source), xxhash.xxh3_128("\n".join(r.lines).encode()).hexdigest())
+        for source, r in zip(sources, read, strict=True)
+    ]
+    kind = Kind.PYTHON_ARCHIVE if service is Service.EMR else Kind.WHEELHOUSE
+
+    def write(path: str) -> int:
+        with tempfile.TemporaryDirectory(prefix="pkg-wheels-") as folder:
+            wheels = download_wheels(requirements, platform, index, folder, root)
+            if kind is Kind.PYTHON_ARCHIVE:
+                return write_installed_archive(path, folder, wheels)
+            return write_wheelhouse(path, folder, wheels)
+
+    return ArtifactSpec(
+        id=artifact_id,
+        kind=kind,
+        settings={
+            "kind": kind,
+            "format": BUILD_FORMAT_VERSION,
+            "python": platform.runtime.python,
+            "platforms": platform.tags,
+            **{f"index.{key}": value for key, value in index.hashed().items()},
+        },
+        files=files,
+        write=write,
+        meta={"service": service, "filename": "deps.zip", "python": platform.runtime.python},
+    )
+
+
+def service_artifacts(
+    root: str, config: Config, folder: ServiceFolder, digests: FileDigests
+) -> tuple[list[ArtifactSpec], list[str]]:
+    """Every artifact of one job service folder, in a stable order; and the secret files left out."""
+    specs: list[ArtifactSpec] = []
+    secrets: list[str] = []
+    if not folder.entries:
+        return specs, secrets
+    service = folder.name
+    reader = RequirementsReader(root, digests.digest)
+    libs_ids: list[str] = []
+    if folder.internal_libs:
+        libs, secrets = internal_libs_spec(root, folder, digests)
+        specs.append(libs)
+        libs_ids = [libs.id]
+    libs_requirements = folder.internal_libs.requirements if folder.internal_libs else None
+    shared_sources = [libs_requirements] if libs_requirements else []
+    default_settings = config.resolve(service, "")
+    default_key = (wheel_platform(service, default_settings), index_options(config, default_settings))
+    by_id: dict[str, ArtifactSpec | None] = {}
+    jobs = []
+    for entry in folder.entries:
+        settings = config.resolve(service, entry.name)
+        key = (wheel_platform(service, settings), index_options(config, settings))
+        if entry.requirements is None and key == default_key:
+            artifact_id, sources = deps_id(service), shared_sources
+        else:
+            own = [entry.requirements] if entry.requirements else []
+            artifact_id, sources = deps_id(service, entry.name), shared_sources + own
+        if artifact_id not in by_id:
+            by_id[artifact_id] = deps_spec(artifact_id, service, sources, reader, root, *key)
+        deps = by_id[artifact_id]
+        jobs.append(script_spec(root, folder, entry, digests, libs_ids + ([deps.id] if deps else [])))
+    specs += [spec for spec in by_id.values() if spec is not None]
+    specs += jobs
+    return specs, secrets
+
+
+def job_artifacts(
+    ws: Workspace, folders: list[ServiceFolder], digests: FileDigests, warnings: list[str]
+) -> list[ArtifactSpec]:
+    """The artifacts of the job service folders (already checked by discovery); secrets skipped go to `warnings`."""
+    specs: list[ArtifactSpec] = []
+    for folder in folders:
+        if not folder.name.is_job:
+            continue
+        found, secrets = service_artifacts(ws.root, ws.config, folder, digests)
+        specs += found
+        warnings += secret_warnings(secrets)
+        warnings += unconfirmed_runtimes(ws.config, folder)
+    return specs
+
+
+def unconfirmed_runtimes(config: Config, folder: ServiceFolder) -> list[str]:
+    """A warning per job whose runtime row is marked unconfirmed in the runtime table."""
+    found = []
+    for entry in folder.entries:
+        settings = config.resolve(folder.name, entry.name)
+        version = runtime_version(folder.name, settings)
+        runtime = job_runtime(folder.name, version)
+        if runtime is not None and not runtime.confirmed:
+            found.append(
+                f"{entry.source}: {version}'s Python and platform are unconfirmed facts (packager/runtimes.py);"
+                " check its dependencies on the real service"
+            )
+    return found
