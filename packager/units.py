@@ -16,9 +16,9 @@ def format_size(size: int | float | None) -> str:
         return "-"
     if abs(size) < 1024:
         return f"{size:.0f} B"
-    value = float(size)
-    for unit in _UNITS:
-        value /= 1024
+    value = size / 1024
+    for unit in _UNITS[:-1]:
         if abs(value) < 1024:
-            break
-    return f"{value:.1f} {unit}"
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} {_UNITS[-1]}"
