@@ -246,9 +246,9 @@ def test_more_than_two_chunks_is_refused_naming_the_biggest(repo):
     assert result.exit_code == 1
     message = result.stderr
     assert "src/lambda/internal_libs/requirements.txt: the dependencies need" in message
-    assert "more than 2 layers of 50.0 MB" in message
+    assert "more than 2 layers of 50.0 MiB" in message
     assert (
-        message.index("giant==1.0 (60.0 MB unzipped") < message.index("bulky==1.0 (40.0 MB") < message.index("bigone")
+        message.index("giant==1.0 (60.0 MiB unzipped") < message.index("bulky==1.0 (40.0 MiB") < message.index("bigone")
     )
     assert "hint:" in message
     assert not (repo.cache_dir / "store").exists() or not list((repo.cache_dir / "store").rglob("*.zip"))
@@ -258,7 +258,7 @@ def test_250_mb_unzipped_is_refused_for_a_group_and_for_a_function(repo):
     repo.write("src/lambda/ingest.requirements.txt", "zeros-a==1.0\nzeros-b==1.0\n")
     result = repo.pkg("build")
     assert result.exit_code == 1
-    assert "262,144,000 bytes" in result.stderr and "zeros-a==1.0 (140.0 MB unzipped" in result.stderr
+    assert "262,144,000 bytes" in result.stderr and "zeros-a==1.0 (140.0 MiB unzipped" in result.stderr
 
     # Each group fits; together they don't: refused for the function, before anything is built.
     repo.write("src/lambda/internal_libs/requirements.txt", "zeros-a==1.0\n")

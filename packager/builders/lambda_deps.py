@@ -23,7 +23,7 @@ from cache.index import ArtifactRecord, utc_now
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.installer import IndexOptions, Platform, index_options
-from packager.builders.layer_chunks import DistributionSize, biggest, human
+from packager.builders.layer_chunks import DistributionSize, biggest
 from packager.builders.requirements import Requirements, RequirementsReader
 from packager.builders.sources import ArtifactSpec
 from packager.builders.zips import ARCHIVE_OVERHEAD, STORED, PreparedEntry, write_prepared_zip
@@ -33,6 +33,7 @@ from packager.discover import ServiceFolder
 from packager.errors import DependencyError, LayerLimitError
 from packager.model import Kind
 from packager.runtimes import LAMBDA_LIMITS, LAMBDA_PROVIDED_DISTRIBUTIONS, LAMBDA_RUNTIMES
+from packager.units import format_size
 
 if TYPE_CHECKING:
     from packager.builders.installed import Distribution
@@ -238,7 +239,7 @@ class DependencyInstaller:
         zipped = sum(chunk["zip_cost"] for chunk in installed.chunks)
         self.progress(
             f"installed {group.source} in {time.perf_counter() - started:.1f} s:"
-            f" {len(installed.chunks)} layer chunk{'s' * (len(installed.chunks) != 1)}, {human(zipped)} zipped"
+            f" {len(installed.chunks)} layer chunk{'s' * (len(installed.chunks) != 1)}, {format_size(zipped)} zipped"
         )
         return installed
 
@@ -279,9 +280,9 @@ class DependencyInstaller:
         unzipped = sum(d.size for d in kept)
         if unzipped > LAMBDA_LIMITS.unzipped_total:
             raise LayerLimitError(
-                f"{label}: the dependencies alone are {human(unzipped)} unzipped; Lambda allows"
-                f" {LAMBDA_LIMITS.unzipped_total:,} bytes ({human(LAMBDA_LIMITS.unzipped_total)}) for a function's"
-                f" code and all its layers. Biggest: {biggest(kept, zipped=False)}",
+                f"{label}: the dependencies alone are {format_size(unzipped)} unzipped; Lambda allows"
+                f" {LAMBDA_LIMITS.unzipped_total:,} bytes ({format_size(LAMBDA_LIMITS.unzipped_total)})"
+                f" for a function's code and all its layers. Biggest: {biggest(kept, zipped=False)}",
                 hint="drop or replace the biggest packages, or ship the function as a container image (10 GB)",
             )
         measure(
@@ -381,7 +382,7 @@ def _chunk_writer(installed: InstalledSet, k: int, limit: int):
             entries.append(PreparedEntry(f"python/{relpath}", abspath, data, size, zsize, crc, level))
         unzipped = write_prepared_zip(path, entries)
         if os.path.getsize(path) > limit:
-            raise LayerLimitError(f"layer chunk {k} of {installed.set_hash[:12]} came out over {human(limit)}")
+            raise LayerLimitError(f"layer chunk {k} of {installed.set_hash[:12]} came out over {format_size(limit)}")
         return unzipped
 
     return write

@@ -17,7 +17,8 @@ import xxhash
 
 from packager.builders.zips import ARCHIVE_OVERHEAD
 from packager.errors import LayerLimitError
-from packager.runtimes import LAMBDA_LIMITS, MB
+from packager.runtimes import LAMBDA_LIMITS
+from packager.units import format_size
 
 if TYPE_CHECKING:  # installed.py is imported only when something is installed
     from packager.builders.installed import Distribution, InstalledFile
@@ -80,20 +81,15 @@ class _Unit:
         return xxhash.xxh3_64_intdigest(self.key.encode())
 
 
-def human(size: int) -> str:
-    """Sizes in messages, in the MB Lambda's documentation means (MiB)."""
-    return f"{size / MB:.1f} MB" if size >= MB // 10 else f"{size / 1024:.1f} kB"
-
-
 def biggest(dists: Sequence[Distribution | DistributionSize], count: int = 5, zipped: bool = True) -> str:
-    """"a==1.0 (120.3 MB unzipped, 40.1 MB zipped), ..." for the biggest distributions by unzipped size.
+    """"a==1.0 (120.3 MiB unzipped, 40.1 MiB zipped), ..." for the biggest distributions by unzipped size.
 
     `zipped=False` before the files were measured (only unzipped sizes are known then).
     """
     top = sorted(dists, key=lambda d: (-d.size, d.name))[:count]
     if not zipped:
-        return ", ".join(f"{d.label} ({human(d.size)} unzipped)" for d in top)
-    return ", ".join(f"{d.label} ({human(d.size)} unzipped, {human(d.zip_cost)} zipped)" for d in top)
+        return ", ".join(f"{d.label} ({format_size(d.size)} unzipped)" for d in top)
+    return ", ".join(f"{d.label} ({format_size(d.size)} unzipped, {format_size(d.zip_cost)} zipped)" for d in top)
 
 
 def _pack(dists: list[Distribution], count: int, capacity: int) -> list[LayerChunk] | None:
@@ -164,8 +160,8 @@ def assign_chunks(
             return chunks
         count += 1
     raise LayerLimitError(
-        f"{label}: the dependencies need {human(total)} zipped, more than {max_chunks} layers of"
-        f" {human(capacity)} each (Lambda takes at most {LAMBDA_LIMITS.layers_per_function} layers per"
+        f"{label}: the dependencies need {format_size(total)} zipped, more than {max_chunks} layers of"
+        f" {format_size(capacity)} each (Lambda takes at most {LAMBDA_LIMITS.layers_per_function} layers per"
         f" function). Biggest: {biggest(dists)}",
         hint="drop or replace the biggest packages, move dependencies shared by every function to"
         " internal_libs/requirements.txt (its own two layers), or ship the function as a container image",
