@@ -347,7 +347,7 @@ def gc(
             shared.pull()  # what teammates published is in use too
         aws = open_session(stage, ws.config.stage(stage), profile, region)
         actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
-        doomed = [action for action in actions if str(action.kind) != "keep"]
+        doomed = [action for action in actions if action.kind.deletes]
         deleted = 0 if dry_run else execute_gc(aws, doomed)
     return GcReport(actions, doomed, deleted, dry_run)
 

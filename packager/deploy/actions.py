@@ -98,11 +98,6 @@ class Action:
     resource_id: str = ""  # the index row this action updates once AWS confirms ("" for none)
     input_hash: str = ""  # the input the row then stands for ("" keeps the row's)
 
-    @property
-    def action(self) -> str:
-        """The action's name as printed (the kind's value)."""
-        return self.kind.value
-
     def to_json(self) -> dict:
         return {"id": self.id, "action": self.kind.value, "reason": self.reason, "name": self.name}
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from packager.deploy.aws import aws_errors
 from packager.deploy.naming import GC_PREFIX
@@ -28,22 +29,29 @@ GC_AGAIN = "run `pkg gc` again"
 _HASH_SEGMENT = re.compile(r"[0-9a-f]{32,64}(\.[a-z0-9.]+)?\Z")
 
 
-@dataclass
+class GcKind(StrEnum):
+    """What gc does with one layer version or S3 object (the values are the printed names)."""
+
+    KEEP = "keep"
+    DELETE_LAYER_VERSION = "delete_layer_version"
+    DELETE_OBJECT = "delete_object"
+
+    @property
+    def deletes(self) -> bool:
+        return self is not GcKind.KEEP
+
+
+@dataclass(frozen=True)
 class GcAction:
     """Delete (or keep) one layer version or S3 object, and why."""
 
-    action: str  # "delete_layer_version", "delete_object" or "keep"
+    kind: GcKind
     name: str  # a layer version ARN or s3://bucket/key
     reason: str
     params: dict = field(default_factory=dict)
 
-    @property
-    def kind(self) -> str:
-        """What happens to it; callers outside packager/deploy read this, not `action`."""
-        return self.action
-
     def to_json(self) -> dict:
-        return {"action": self.action, "name": self.name, "reason": self.reason}
+        return {"action": self.kind.value, "name": self.name, "reason": self.reason}
 
 
 def _paginate(client, operation: str, key: str, **params):
@@ -159,13 +167,13 @@ def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
         for rank, version in enumerate(versions):
             arn = version["LayerVersionArn"]
             if arn in in_use:
-                actions.append(GcAction("keep", arn, "in use"))
+                actions.append(GcAction(GcKind.KEEP, arn, "in use"))
             elif rank < keep:
-                actions.append(GcAction("keep", arn, f"one of the newest {keep}"))
+                actions.append(GcAction(GcKind.KEEP, arn, f"one of the newest {keep}"))
             else:
                 actions.append(
                     GcAction(
-                        "delete_layer_version",
+                        GcKind.DELETE_LAYER_VERSION,
                         arn,
                         f"unused, older than the newest {keep}",
                         {"LayerName": name, "VersionNumber": version["Version"]},
@@ -185,12 +193,12 @@ def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
             for rank, obj in enumerate(objects):
                 name = f"s3://{bucket}/{obj['Key']}"
                 if obj["Key"] in used_keys:
-                    actions.append(GcAction("keep", name, "in use"))
+                    actions.append(GcAction(GcKind.KEEP, name, "in use"))
                 elif rank < keep:
-                    actions.append(GcAction("keep", name, f"one of the newest {keep} of {family}"))
+                    actions.append(GcAction(GcKind.KEEP, name, f"one of the newest {keep} of {family}"))
                 else:
                     actions.append(
-                        GcAction("delete_object", name, f"unused, older than the newest {keep} of {family}",
+                        GcAction(GcKind.DELETE_OBJECT, name, f"unused, older than the newest {keep} of {family}",
                                  {"Bucket": bucket, "Key": obj["Key"]})
                     )
     return actions
@@ -198,8 +206,8 @@ def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
 
 # The call each kind of deletion makes: (client, method).
 _DELETIONS = {
-    "delete_layer_version": ("lambda", "delete_layer_version"),
-    "delete_object": ("s3", "delete_object"),
+    GcKind.DELETE_LAYER_VERSION: ("lambda", "delete_layer_version"),
+    GcKind.DELETE_OBJECT: ("s3", "delete_object"),
 }
 
 
@@ -207,9 +215,9 @@ def execute_gc(aws, actions: list[GcAction]) -> int:
     """Perform the deletions of a gc plan; returns how many were made (an AWS error ends as a PkgError)."""
     deleted = 0
     for action in actions:
-        if action.action not in _DELETIONS:
+        if not action.kind.deletes:
             continue
-        service, method = _DELETIONS[action.action]
+        service, method = _DELETIONS[action.kind]
         with aws_errors(action.name, GC_AGAIN + ": what was deleted is gone, the rest is planned anew"):
             getattr(aws.client(service), method)(**action.params)
         deleted += 1
