@@ -17,13 +17,12 @@ from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
 from packager.builders.jobs import job_artifacts
-from packager.builders.lambda_code import lambda_code
-from packager.builders.lambda_deps import check_function_limits, lambda_dependency_layers
-from packager.builders.sources import ArtifactSpec, explain, secret_warnings
+from packager.builders.lambda_code import lambda_artifacts
+from packager.builders.sources import ArtifactSpec, CollectRequest, ServiceArtifacts, explain
 from packager.config import Config, load_config
 from packager.discover import ServiceFolder, discover
 from packager.errors import PkgError
-from packager.model import JOB_DEPS_KINDS, ArtifactId, ArtifactIdError, BuildStatus, Role, Service
+from packager.model import JOB_DEPS_KINDS, ArtifactId, BuildStatus, Service
 from packager.repo import cache_dir_of
 
 
@@ -44,6 +43,16 @@ class Workspace:
 def open_workspace(root: str) -> Workspace:
     """Load the configuration of the repo at `root` and open its cache (`PKG_CACHE_DIR` overrides)."""
     return Workspace(root, load_config(root), Store(cache_dir_of(root)))
+
+
+# Each service folder's builder: what a new service adds (with its Service member and runtime row).
+ServiceBuilder = Callable[[Workspace, ServiceFolder, FileDigests, CollectRequest], ServiceArtifacts]
+SERVICE_BUILDERS: dict[Service, ServiceBuilder] = {
+    Service.LAMBDA: lambda_artifacts,
+    Service.GLUE_PYTHON_SHELL: job_artifacts,
+    Service.GLUE_SPARK: job_artifacts,
+    Service.EMR: job_artifacts,
+}
 
 
 @dataclass
@@ -78,27 +87,6 @@ def _last_segment(artifact: ArtifactId) -> str:
     return artifact.name if artifact.name is not None else artifact.role.value
 
 
-def _lambda_functions_named(names: list[str], folder: ServiceFolder) -> set[str] | None:
-    """The Lambda functions whose dependency layers `names` need, or None for all of them."""
-    functions = {entry.name for entry in folder.entries}
-    wanted: set[str] = set()
-    for name in names:
-        if name in functions:
-            wanted.add(name)
-            continue
-        try:
-            artifact = ArtifactId.parse(name)
-        except ArtifactIdError:
-            continue
-        if artifact.service is not Service.LAMBDA:
-            continue
-        if artifact.role in (Role.FUNCTION, Role.FUNCTION_DEPS) and artifact.name:
-            wanted.add(artifact.name)
-        elif artifact.role in (Role.INTERNAL_LIBS, Role.INTERNAL_LIBS_DEPS):  # the shared layers: every platform's
-            return None
-    return wanted
-
-
 def collect(
     ws: Workspace,
     names: list[str] | None = None,
@@ -115,19 +103,13 @@ def collect(
     """
     digests = FileDigests(ws.store.index.file_states())
     folders = discover(ws.root, ws.store.index, digests)  # every service's source checks, in one pass
-    lambda_folder = next(folder for folder in folders if folder.name is Service.LAMBDA)
-    code = lambda_code(ws.root, ws.config, lambda_folder, digests)
-    warnings = secret_warnings(code.skipped_secrets)
-    only = _lambda_functions_named(names, lambda_folder) if names else None
-    deps = lambda_dependency_layers(ws, lambda_folder, digests, refresh_deps, progress, code.functions, only, force)
-    if deps.specs:
-        for function in code.functions:
-            function.uses += deps.by_function[str(function.artifact.name)]
-        layers = {spec.id: spec for spec in [*deps.specs, *([code.internal_libs] if code.internal_libs else [])]}
-        check_function_limits(code.functions, layers, deps)
-    warnings += deps.warnings
-    lambda_specs = [*([code.internal_libs] if code.internal_libs else []), *deps.specs, *code.functions]
-    specs = lambda_specs + job_artifacts(ws, folders, digests, warnings)  # Glue and EMR jobs
+    request = CollectRequest(tuple(names or ()), refresh_deps, force, progress)
+    specs: list[ArtifactSpec] = []
+    warnings: list[str] = []
+    for folder in folders:
+        found = SERVICE_BUILDERS[folder.name](ws, folder, digests, request)
+        specs += found.specs
+        warnings += found.warnings
     ws.store.index.save_file_states(digests.fresh)
     digests.fresh = {}
     if names:

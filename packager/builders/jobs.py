@@ -25,6 +25,8 @@ from packager.builders.installer import IndexOptions, Platform, index_options
 from packager.builders.requirements import RequirementsReader
 from packager.builders.sources import (
     ArtifactSpec,
+    CollectRequest,
+    ServiceArtifacts,
     SourceFile,
     entry_file,
     internal_libs_spec,
@@ -179,18 +181,15 @@ def service_artifacts(
 
 
 def job_artifacts(
-    ws: Workspace, folders: list[ServiceFolder], digests: FileDigests, warnings: list[str]
-) -> list[ArtifactSpec]:
-    """The artifacts of the job service folders (already checked by discovery); secrets skipped go to `warnings`."""
-    specs: list[ArtifactSpec] = []
-    for folder in folders:
-        if not folder.name.is_job:
-            continue
-        found, secrets = service_artifacts(ws.root, ws.config, folder, digests)
-        specs += found
-        warnings += secret_warnings(secrets)
-        warnings += unconfirmed_runtimes(ws.config, folder)
-    return specs
+    ws: Workspace, folder: ServiceFolder, digests: FileDigests, request: CollectRequest
+) -> ServiceArtifacts:
+    """The artifacts of one job service folder (Glue Python shell, Glue Spark or EMR), already checked by discovery.
+
+    Job dependencies are resolved when written, so `request` changes nothing here: re-resolving them
+    (`--refresh-deps`) means writing them again, which the build plan decides.
+    """
+    specs, secrets = service_artifacts(ws.root, ws.config, folder, digests)
+    return ServiceArtifacts(specs, secret_warnings(secrets) + unconfirmed_runtimes(ws.config, folder))
 
 
 def unconfirmed_runtimes(config: Config, folder: ServiceFolder) -> list[str]:

@@ -7,19 +7,26 @@ layer holds `python/internal_libs/...`, which Lambda extracts to /opt/python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.sources import (
     ArtifactSpec,
+    CollectRequest,
+    ServiceArtifacts,
     SourceFile,
     entry_file,
     internal_libs_spec,
+    secret_warnings,
     write_zip,
 )
 from packager.config import Config
 from packager.discover import Entry, ServiceFolder
-from packager.model import ArtifactId, Kind
+from packager.model import ArtifactId, ArtifactIdError, Kind, Role, Service
+
+if TYPE_CHECKING:
+    from packager.builders.builder import Workspace
 
 
 def function_id(name: str) -> str:
@@ -69,3 +76,48 @@ def lambda_code(root: str, config: Config, folder: ServiceFolder, digests: FileD
     layer_ids = [layer.id] if layer else []
     functions = [function_spec(root, config, folder, entry, digests, layer_ids) for entry in folder.entries]
     return LambdaCode(functions, layer, secrets)
+
+
+def lambda_artifacts(
+    ws: Workspace, folder: ServiceFolder, digests: FileDigests, request: CollectRequest
+) -> ServiceArtifacts:
+    """src/lambda's artifacts: internal_libs, the dependency layer chunks, the functions (which use them).
+
+    Dependency sets the index doesn't know are installed here (their chunks' hashes come from the
+    installed files); limits are checked before anything is built.
+    """
+    from packager.builders.lambda_deps import check_function_limits, lambda_dependency_layers
+
+    code = lambda_code(ws.root, ws.config, folder, digests)
+    only = functions_named(request.names, folder) if request.names else None
+    deps = lambda_dependency_layers(
+        ws, folder, digests, request.refresh_deps, request.progress, code.functions, only, request.force
+    )
+    if deps.specs:
+        for function in code.functions:
+            function.uses += deps.by_function[str(function.artifact.name)]
+        layers = {spec.id: spec for spec in [*deps.specs, *([code.internal_libs] if code.internal_libs else [])]}
+        check_function_limits(code.functions, layers, deps)
+    specs = [*([code.internal_libs] if code.internal_libs else []), *deps.specs, *code.functions]
+    return ServiceArtifacts(specs, secret_warnings(code.skipped_secrets) + deps.warnings)
+
+
+def functions_named(names: tuple[str, ...], folder: ServiceFolder) -> set[str] | None:
+    """The Lambda functions whose dependency layers `names` need, or None for all of them."""
+    functions = {entry.name for entry in folder.entries}
+    wanted: set[str] = set()
+    for name in names:
+        if name in functions:
+            wanted.add(name)
+            continue
+        try:
+            artifact = ArtifactId.parse(name)
+        except ArtifactIdError:
+            continue
+        if artifact.service is not Service.LAMBDA:
+            continue
+        if artifact.role in (Role.FUNCTION, Role.FUNCTION_DEPS) and artifact.name:
+            wanted.add(artifact.name)
+        elif artifact.role in (Role.INTERNAL_LIBS, Role.INTERNAL_LIBS_DEPS):  # the shared layers: every platform's
+            return None
+    return wanted

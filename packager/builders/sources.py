@@ -190,3 +190,21 @@ def internal_libs_spec(root: str, folder: ServiceFolder, digests: FileDigests) -
 def secret_warnings(paths: list[str]) -> list[str]:
     """The warning for each secret file left out of an artifact."""
     return [f"{path}: left out of the artifact (secrets are never packaged)" for path in paths]
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    """What a `pkg` command asks of every service's builder besides its folder."""
+
+    names: tuple[str, ...] = ()  # the artifacts named on the command line (all when empty)
+    refresh_deps: bool = False  # re-resolve every dependency set
+    force: bool = False  # every artifact is to be written anew
+    progress: Callable[[str], None] | None = None  # long work (installs) reports here
+
+
+@dataclass
+class ServiceArtifacts:
+    """What one service folder builds into: its artifact specs, in a stable order, and what to warn about."""
+
+    specs: list[ArtifactSpec] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
