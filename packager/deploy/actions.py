@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cache.index import PublishedRecord
+    from cache.store import Store
+    from packager.builders.builder import PlannedArtifact
+    from packager.config import Config
+    from packager.deploy.live import LiveState
 
 
 class ActionKind(StrEnum):
@@ -139,3 +147,27 @@ class Outcome:
 
     def to_json(self) -> dict:
         return {**self.action.to_json(), "status": self.status, **self.result}
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What every service's planner reads to plan one stage (reads only: the index rows and `live`)."""
+
+    config: Config
+    target: Target
+    planned: list[PlannedArtifact]  # the build plan's artifacts
+    store: Store  # resolves their files
+    recorded: dict[str, PublishedRecord]  # the index rows of this account/region/stage
+    live: LiveState
+    refresh: bool
+    bucket: str | None  # the stage's artifact bucket
+    reasons: dict[str, str]  # artifact id -> why it is being built, for the actions' reasons
+
+
+@dataclass
+class ServicePlan:
+    """One service planner's share of a stage plan."""
+
+    actions: list[Action] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    expected_sha: dict[str, str | None] = field(default_factory=dict)  # artifact id -> local CodeSha256

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from cache.index import PublishedRecord
 from packager.config import Config, job_settings
-from packager.deploy.actions import SKIP, Action, ActionKind, Drift, Target
+from packager.deploy.actions import SKIP, Action, ActionKind, Drift, ServicePlan, StageInputs, Target
 from packager.deploy.diff import TagDiff, describe_change
 from packager.deploy.limits import check_glue_arguments
 from packager.deploy.live import LiveState
@@ -431,3 +431,19 @@ def plan_jobs(
 def _uses(planned: list, artifact_id: str) -> list[str]:
     return next((item.spec.uses for item in planned if item.spec.id == artifact_id), [])
 
+
+
+def plan_job_services(inputs: StageInputs) -> ServicePlan:
+    """The Glue and EMR share of a stage plan: uploads, then jobs and run specifications."""
+    actions, drift = plan_jobs(
+        inputs.config,
+        inputs.target,
+        inputs.planned,
+        inputs.store,
+        inputs.recorded,
+        inputs.live,
+        inputs.refresh,
+        inputs.bucket,
+        inputs.reasons,
+    )
+    return ServicePlan(actions, drift)

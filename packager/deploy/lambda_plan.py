@@ -14,7 +14,17 @@ from dataclasses import dataclass, replace
 
 from cache.index import PublishedRecord
 from packager.config import Config
-from packager.deploy.actions import SKIP, Action, ActionKind, Drift, LayerRef, PublishPlan, Target
+from packager.deploy.actions import (
+    SKIP,
+    Action,
+    ActionKind,
+    Drift,
+    LayerRef,
+    PublishPlan,
+    ServicePlan,
+    StageInputs,
+    Target,
+)
 from packager.deploy.diff import TagDiff, describe_change, describe_layers
 from packager.deploy.limits import check_function_configuration, check_function_limits
 from packager.deploy.live import LiveState
@@ -493,3 +503,14 @@ def plan_publish(
             drift,
         )
     return PublishPlan(target, actions, drift)
+
+
+def plan_lambda(inputs: StageInputs) -> ServicePlan:
+    """The Lambda share of a stage plan: layers, then functions; with each zip's CodeSha256 to check."""
+    layers, functions = desired_resources(inputs.config, inputs.target, inputs.planned, inputs.store)
+    plan = plan_publish(
+        inputs.target, layers, functions, inputs.recorded, inputs.live, inputs.refresh, inputs.bucket, inputs.reasons
+    )
+    expected = {layer.artifact_id: layer.code.code_sha256 for layer in layers}
+    expected.update({function.artifact_id: function.code.code_sha256 for function in functions})
+    return ServicePlan(plan.actions, plan.drift, expected)

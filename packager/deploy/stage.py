@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
-
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from cache.index import PublishedRecord
-from packager.deploy.actions import Drift, Outcome, PublishPlan, Target
+from packager.deploy.actions import Drift, Outcome, PublishPlan, ServicePlan, StageInputs, Target
 from packager.deploy.aws import AwsSession, open_session
 from packager.deploy.executor import OnDone, execute
-from packager.deploy.jobs_plan import plan_jobs
-from packager.deploy.lambda_plan import desired_resources, plan_publish
+from packager.deploy.jobs_plan import plan_job_services
+from packager.deploy.lambda_plan import plan_lambda
 from packager.deploy.live import AwsLiveState
 from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
 from packager.deploy.settings import artifact_bucket
@@ -28,6 +27,12 @@ __all__ = ["Outcome", "StagePlan", "open_stage_session", "plan_stage", "publish_
 def open_stage_session(ws, stage: str, profile: str | None = None, region: str | None = None, jobs: int = 8):
     """The AWS session of `stage` (credentials and account checked); fails fast on an unknown stage."""
     return open_session(stage, ws.config.stage(stage), profile, region, max_pool=jobs + 2)
+
+
+# Each service's planner, in publish order (Lambda's layers first: what runs with them comes after).
+# A new service adds its planner here (with its handlers in packager/deploy/handlers.py).
+ServicePlanner = Callable[[StageInputs], ServicePlan]
+SERVICE_PLANNERS: tuple[ServicePlanner, ...] = (plan_lambda, plan_job_services)
 
 
 @dataclass
@@ -58,20 +63,22 @@ def plan_stage(
     config = ws.config
     aws = aws or open_stage_session(ws, stage, profile, region, jobs)
     target = Target(aws.account, aws.region, stage)
-    layers, functions = desired_resources(config, target, planned, ws.store)
     index = ws.store.index
     recorded = index.published(target.account, target.region, stage)
     bucket = artifact_bucket(config, stage)
     reasons = {item.spec.id: item.reason for item in planned if item.to_build}
-    live = AwsLiveState(aws, jobs)
-    plan = plan_publish(target, layers, functions, recorded, live, refresh, bucket, reasons)
-    job_actions, job_drift = plan_jobs(config, target, planned, ws.store, recorded, live, refresh, bucket, reasons)
-    plan.actions += job_actions  # Glue and EMR jobs: packager/deploy/jobs_plan.py
-    plan.drift += job_drift
+    inputs = StageInputs(
+        config, target, planned, ws.store, recorded, AwsLiveState(aws, jobs), refresh, bucket, reasons
+    )
+    plan = PublishPlan(target, [])
+    expected: dict[str, str | None] = {}
+    for planner in SERVICE_PLANNERS:
+        part = planner(inputs)
+        plan.actions += part.actions
+        plan.drift += part.drift
+        expected.update(part.expected_sha)
     if plan.drift:
         _record_drift(index, target, recorded, plan)
-    expected = {layer.artifact_id: layer.code.code_sha256 for layer in layers}
-    expected.update({function.artifact_id: function.code.code_sha256 for function in functions})
     return StagePlan(plan, aws, recorded, expected)
 
 
