@@ -16,8 +16,19 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/python scripts/demo.py
 
+# Everything: tests/unit and tests/e2e (a local moto server, real pkg processes, real installs).
 test: setup
 	$(BIN)/python -m pytest -n auto -q
+
+# The fast loop: tests/unit alone (no AWS endpoint, no pkg subprocess).
+.PHONY: test-fast check
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+# Lint and types (settings in pyproject.toml: [tool.ruff], [tool.mypy]).
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Every benchmark the README quotes (offline; bench/bench_deps.py --pypi measures a real PyPI set).
 bench: setup

@@ -19,10 +19,18 @@ from packager.cli import cli
 from wheelhouse import build_wheelhouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "network: needs PyPI; skipped when it can't be reached (deselect: -m 'not network')")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/e2e as `e2e`: `-m "not e2e"` is the fast loop (tests/unit)."""
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 PYPROJECT = """\
 [project]
