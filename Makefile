@@ -16,10 +16,6 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-# Everything: tests/unit and tests/e2e (a local moto server, real pkg processes, real installs).
-test: setup
-	$(BIN)/python -m pytest -n auto -q
-
 # The fast loop: tests/unit alone (no AWS endpoint, no pkg subprocess).
 .PHONY: test-fast check
 test-fast: setup
@@ -29,6 +25,10 @@ test-fast: setup
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Everything: tests/unit and tests/e2e (a local moto server, real pkg processes, real installs).
+test: setup
+	$(BIN)/python -m pytest -n auto -q
 
 # Every benchmark the README quotes (offline; bench/bench_deps.py --pypi measures a real PyPI set).
 bench: setup
