@@ -23,7 +23,9 @@ E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "network: needs PyPI; skipped when it can't be reached (deselect: -m 'not network')")
+    config.addinivalue_line(
+        "markers", "network: needs PyPI; skipped when it can't be reached (deselect: -m 'not network')"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

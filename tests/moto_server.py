@@ -235,7 +235,8 @@ class MotoServer:
         return [call["operation"] for call in self.calls() if call["mutating"]]
 
     def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1) -> None:
-        self._request("POST", "/_pkg/faults", [{"operation": operation, "effect": effect, "skip": skip, "times": times}])
+        fault = {"operation": operation, "effect": effect, "skip": skip, "times": times}
+        self._request("POST", "/_pkg/faults", [fault])
 
     def release(self) -> None:
         self._request("POST", "/_pkg/release", {})

@@ -110,7 +110,11 @@ def test_editing_internal_libs_publishes_one_layer_version_and_updates_its_users
         "datamart-dev-ingest": ["update_function_configuration"],
         "datamart-dev-report": ["update_function_configuration"],
     }
-    assert sorted(mutating(aws)) == ["PublishLayerVersion", "UpdateFunctionConfiguration", "UpdateFunctionConfiguration"]
+    assert sorted(mutating(aws)) == [
+        "PublishLayerVersion",
+        "UpdateFunctionConfiguration",
+        "UpdateFunctionConfiguration",
+    ]
     versions = lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]
     assert sorted(v["Version"] for v in versions) == [1, 2]
     newest = max(versions, key=lambda v: v["Version"])["LayerVersionArn"]
@@ -154,7 +158,11 @@ def test_code_and_configuration_changes_wait_for_the_update_in_between(project, 
         ("datamart-dev-ingest", "update_function_configuration"),
     ]
     # function_updated_v2 polls GetFunction between the two updates (Lambda refuses overlapping ones).
-    assert [c["operation"] for c in aws.calls()][1:] == ["UpdateFunctionCode", "GetFunction", "UpdateFunctionConfiguration"]
+    assert [c["operation"] for c in aws.calls()][1:] == [
+        "UpdateFunctionCode",
+        "GetFunction",
+        "UpdateFunctionConfiguration",
+    ]
     config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
     assert config["MemorySize"] == 512 and config["LastUpdateStatus"] == "Successful"
 
@@ -355,8 +363,10 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
 def test_two_publishes_at_once_publish_each_thing_once(project, aws):
     env = {**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)}
     command = [sys.executable, "-m", "packager", "publish", "--stage", "dev"]
-    runs = [subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], results
@@ -368,7 +378,9 @@ def test_two_publishes_at_once_publish_each_thing_once(project, aws):
 def test_a_publish_killed_after_an_update_reruns_without_repeating_it(project, aws, operation):
     project.pkg_json("publish", "--stage", "dev")
     project.write("src/lambda/report.py", "def handler(event, context):\n    return 'v2'\n")
-    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'timeout = 9\ntags = { team = "data" }'))
+    project.write(
+        "pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'timeout = 9\ntags = { team = "data" }')
+    )
     aws.inject(operation, "hang_after")
     process = subprocess.Popen(
         [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
@@ -551,8 +563,10 @@ def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
     steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
     assert steps == ["put_object", "create_function"]
     key = f"pkg/lambda/{big['sha256']}.zip"
-    assert boto3.client("s3", region_name=AWS_REGION).head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
-    assert lam().get_function(FunctionName="datamart-dev-big")["Configuration"]["CodeSha256"] == code_sha256(big["path"])
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    assert s3.head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
+    config = lam().get_function(FunctionName="datamart-dev-big")["Configuration"]
+    assert config["CodeSha256"] == code_sha256(big["path"])
     assert mutating_after_noop(project, aws) == []
 
 

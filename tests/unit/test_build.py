@@ -111,7 +111,8 @@ def test_zips_are_normalised(repo):
 def test_secrets_and_caches_are_never_packaged_nor_hashed(repo):
     clean = by_id(repo.pkg_json("build"))["lambda/internal_libs"]
     libs = repo.root / "src/lambda/internal_libs"
-    for name in (".env", ".env.local", "id_rsa", "deploy.pem", "tls.key", "__pycache__/orders.cpython-312.pyc", "x.pyc"):
+    secrets = (".env", ".env.local", "id_rsa", "deploy.pem", "tls.key")
+    for name in (*secrets, "__pycache__/orders.cpython-312.pyc", "x.pyc"):
         path = libs / name
         path.parent.mkdir(exist_ok=True)
         path.write_text("secret")
