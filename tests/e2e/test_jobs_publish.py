@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -347,8 +346,7 @@ def test_a_publish_killed_after_aws_acted_converges(tmp_path, aws, operation):
         stderr=subprocess.DEVNULL,
     )
     try:
-        aws.wait_for(operation)
-        time.sleep(0.3)  # the request is now being held on the server
+        aws.wait_held(operation)  # AWS did the work; the client has not heard back
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -329,23 +328,47 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
     assert mutating_after_noop(project, aws) == []
 
 
+# `python -m packager ARGS` as a terminal starts it: Ctrl-C raises KeyboardInterrupt in the main thread
+# whatever this test run inherited (a shell's background jobs get SIGINT ignored). The child also writes a
+# line to the pipe whose fd is its first argument when it does: the test goes on once the interrupt arrived.
+INTERRUPTIBLE_PKG = """
+import os, runpy, signal, sys
+
+announce_fd = int(sys.argv.pop(1))
+
+
+def interrupted(signum, frame):
+    os.write(announce_fd, b"SIGINT\\n")
+    signal.default_int_handler(signum, frame)
+
+
+signal.signal(signal.SIGINT, interrupted)
+runpy.run_module("packager", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
     aws.inject("CreateFunction", "hang_after")
+    announced, announce_fd = os.pipe()
     process = subprocess.Popen(
-        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1"],
         cwd=project.root,
         env={**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        pass_fds=(announce_fd,),
     )
+    os.close(announce_fd)
+    announcements = os.fdopen(announced, "rb")
     try:
         aws.wait_held("CreateFunction")
         process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        assert announcements.readline() == b"SIGINT\n"  # pkg's main thread has its KeyboardInterrupt
         aws.release()  # the held call now returns: it must be recorded, and nothing else started
         _, stderr = process.communicate(timeout=60)
     finally:
+        announcements.close()
         if process.poll() is None:
             process.kill()
     assert process.returncode != 0
