@@ -19,9 +19,7 @@ CACHE_URI = f"s3://{ARTIFACT_BUCKET}/{PREFIX}"
 
 def shared_repo(base: Path, name: str = "repo", functions=("ingest", "report")) -> Repo:
     repo = make_repo(base, functions=functions, name=name)
-    repo.write(
-        "pyproject.toml", PYPROJECT.replace('project = "datamart"', f'project = "datamart"\ncache_uri = "{CACHE_URI}"')
-    )
+    repo.write("pyproject.toml", PYPROJECT.replace('project = "datamart"', f'project = "datamart"\ncache_uri = "{CACHE_URI}"'))
     return repo
 
 

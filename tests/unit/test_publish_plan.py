@@ -137,9 +137,7 @@ def test_a_new_layer_input_publishes_a_version_and_reconfigures_its_users():
     old_row = recorded_layer(old)
     recorded = {old.resource_id: old_row, ingest.artifact_id: recorded_function(ingest, [old_row.details["arn"]])}
 
-    plan = plan_publish(
-        TARGET, [new], [ingest], recorded, MemoryLive(), reasons={"lambda/internal_libs": "x.py changed"}
-    )
+    plan = plan_publish(TARGET, [new], [ingest], recorded, MemoryLive(), reasons={"lambda/internal_libs": "x.py changed"})
 
     assert kinds(plan) == [
         ("datamart-dev-internal_libs", "publish_layer_version"),
@@ -154,16 +152,8 @@ def test_a_version_published_but_never_recorded_is_adopted_not_republished():
     live = MemoryLive(
         layer_versions={
             lib.name: [
-                {
-                    "arn": "arn:...:datamart-dev-internal_libs:4",
-                    "version": 4,
-                    "description": "pkg lambda/internal_libs input:l7",
-                },
-                {
-                    "arn": "arn:...:datamart-dev-internal_libs:3",
-                    "version": 3,
-                    "description": "pkg lambda/internal_libs input:l6",
-                },
+                {"arn": "arn:...:datamart-dev-internal_libs:4", "version": 4, "description": "pkg lambda/internal_libs input:l7"},
+                {"arn": "arn:...:datamart-dev-internal_libs:3", "version": 3, "description": "pkg lambda/internal_libs input:l6"},
             ]
         }
     )
@@ -171,11 +161,7 @@ def test_a_version_published_but_never_recorded_is_adopted_not_republished():
     plan = plan_publish(TARGET, [lib], [], {}, live)
 
     assert kinds(plan) == [("datamart-dev-internal_libs", "skip")]
-    assert plan.actions[0].record == {
-        "layer_name": lib.name,
-        "arn": "arn:...:datamart-dev-internal_libs:4",
-        "version": 4,
-    }
+    assert plan.actions[0].record == {"layer_name": lib.name, "arn": "arn:...:datamart-dev-internal_libs:4", "version": 4}
     assert "adopting" in plan.actions[0].reason
 
 
@@ -203,9 +189,7 @@ def test_refresh_reports_drift_against_the_live_function():
         "layers": [arn],
         "tags": {},
     }
-    live = MemoryLive(
-        functions={ingest.name: live_state}, layer_versions={lib.name: [{"arn": arn, "version": 1, "description": ""}]}
-    )
+    live = MemoryLive(functions={ingest.name: live_state}, layer_versions={lib.name: [{"arn": arn, "version": 1, "description": ""}]})
 
     plan = plan_publish(TARGET, [lib], [ingest], recorded, live, refresh=True)
 
@@ -293,30 +277,15 @@ def test_index_migration_keeps_old_rows_and_adds_the_published_table(tmp_path):
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        (
-            '[tool.pkg.lambda]\nrole = "datamart-lambda"',
-            "tool.pkg.lambda.role: 'datamart-lambda' is not an IAM role ARN",
-        ),
+        ('[tool.pkg.lambda]\nrole = "datamart-lambda"', "tool.pkg.lambda.role: 'datamart-lambda' is not an IAM role ARN"),
         ('[tool.pkg.stages.dev]\nregion = "US East"', "tool.pkg.stages.dev.region: 'US East' is not an AWS region"),
         ('[tool.pkg.stages.dev]\naccount = "1234"', "tool.pkg.stages.dev.account must be a 12-digit AWS account id"),
         ("[tool.pkg.stages.dev]\naccount = 123456789012", "tool.pkg.stages.dev.account must be a string"),
         ('[tool.pkg.stages.dev]\nregoin = "us-east-1"', "tool.pkg.stages.dev: unknown key 'regoin'"),
-        (
-            '[tool.pkg.stages.dev.lambda.functions.ingest]\nmemory = "1 GB"',
-            "tool.pkg.stages.dev.lambda.functions.ingest.memory must be an integer",
-        ),
-        (
-            '[tool.pkg.lambda]\nenvironment = { "1BAD" = "x" }',
-            "tool.pkg.lambda.environment: '1BAD' can't name a Lambda environment variable",
-        ),
-        (
-            '[tool.pkg.stages.prod.lambda]\nruntime = "python3.11"',
-            "tool.pkg.stages.prod.lambda: 'runtime' can't differ per stage",
-        ),
-        (
-            '[tool.pkg.stages.prod.lambda.functions.ingest]\narchitecture = "arm64"',
-            "tool.pkg.stages.prod.lambda.functions.ingest: 'architecture' can't differ per stage",
-        ),
+        ('[tool.pkg.stages.dev.lambda.functions.ingest]\nmemory = "1 GB"', "tool.pkg.stages.dev.lambda.functions.ingest.memory must be an integer"),
+        ('[tool.pkg.lambda]\nenvironment = { "1BAD" = "x" }', "tool.pkg.lambda.environment: '1BAD' can't name a Lambda environment variable"),
+        ('[tool.pkg.stages.prod.lambda]\nruntime = "python3.11"', "tool.pkg.stages.prod.lambda: 'runtime' can't differ per stage"),
+        ('[tool.pkg.stages.prod.lambda.functions.ingest]\narchitecture = "arm64"', "tool.pkg.stages.prod.lambda.functions.ingest: 'architecture' can't differ per stage"),
     ],
 )
 def test_publish_settings_are_validated_naming_the_key(tmp_path, setting, message):
