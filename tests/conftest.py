@@ -31,8 +31,9 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Mark every test under tests/e2e as `e2e`: `-m "not e2e"` is the fast loop (tests/unit)."""
     for item in items:
-        if E2E_DIR in item.path.parents:
+        if E2E_DIR in item.path.resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
 
 PYPROJECT = """\
 [project]
