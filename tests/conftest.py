@@ -216,10 +216,18 @@ def no_conda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DevEnvs:
 
 # -- shared by the dependency, publish, shared-cache and gc tests ----------------------------------
 
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test session's temp folder: shared by its xdist workers, never by another session."""
+    base = tmp_path_factory.getbasetemp()
+    # An xdist worker's basetemp is SESSION/popen-gwN; without xdist, the parent would be every
+    # session's (/tmp/pytest-of-USER), where a run of another checkout would find these wheels.
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
     """The wheels of tests/wheelhouse.py, written once for all test processes of the session."""
-    shared = tmp_path_factory.getbasetemp().parent  # the same for every xdist worker
+    shared = session_dir(tmp_path_factory)
     folder = shared / "wheelhouse"
     with open(shared / "wheelhouse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -233,7 +241,7 @@ def wheelhouse(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def uv_cache(tmp_path_factory, monkeypatch):
     """uv's cache inside the session's temp folder: the big generated wheels don't pile up in ~/.cache."""
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp().parent / "uv-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(session_dir(tmp_path_factory) / "uv-cache"))
 
 
 PUBLISH_PYPROJECT = f"""\
