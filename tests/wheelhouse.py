@@ -74,8 +74,7 @@ def write_wheel(folder: Path, spec: WheelSpec) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for name, content in files.items():
             data = content.data() if isinstance(content, Blob) else content
-            stored = isinstance(content, Blob) and content.seed is not None
-            compress = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            compress = zipfile.ZIP_STORED if isinstance(content, Blob) and content.seed is not None else zipfile.ZIP_DEFLATED
             archive.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), data, compress_type=compress)
             record.append(f"{name},{_record_hash(data)},{len(data)}")
         record.append(f"{info}/RECORD,,")
@@ -99,23 +98,15 @@ WHEELS = [
     WheelSpec("nativelib", "1.0", AARCH64_312, files={"nativelib/_speed.cpython-312-aarch64-linux-gnu.so": b"\x7fELF"}),
     WheelSpec("armonly", "1.0", AARCH64_312, files={"armonly/_x.cpython-312-aarch64-linux-gnu.so": b"\x7fELF"}),
     WheelSpec(
-        "newglibc",
-        "1.0",
-        "cp311-cp311-manylinux_2_28_x86_64",
-        files={"newglibc/_x.cpython-311-x86_64-linux-gnu.so": b"\x7fELF"},
+        "newglibc", "1.0", "cp311-cp311-manylinux_2_28_x86_64", files={"newglibc/_x.cpython-311-x86_64-linux-gnu.so": b"\x7fELF"}
     ),
     WheelSpec(
-        "newglibc",
-        "1.0",
-        "cp312-cp312-manylinux_2_28_x86_64",
-        files={"newglibc/_x.cpython-312-x86_64-linux-gnu.so": b"\x7fELF"},
+        "newglibc", "1.0", "cp312-cp312-manylinux_2_28_x86_64", files={"newglibc/_x.cpython-312-x86_64-linux-gnu.so": b"\x7fELF"}
     ),
     WheelSpec("botocore", "1.35.0", files={"botocore/data/big.json": b"{}" * 1000}),
     WheelSpec("boto3", "1.35.0", requires=["botocore==1.35.0"]),
     WheelSpec("awsthing", "1.0", requires=["boto3>=1.0"]),
-    WheelSpec(
-        "withcache", "1.0", files={"withcache/__pycache__/x.cpython-312.pyc": b"stale", "withcache/y.pyc": b"stale"}
-    ),
+    WheelSpec("withcache", "1.0", files={"withcache/__pycache__/x.cpython-312.pyc": b"stale", "withcache/y.pyc": b"stale"}),
     big("bigone", "1.0", 30, seed=1),
     big("bigtwo", "1.0", 30, seed=2),
     big("bigtwo", "1.1", 30, seed=3),
