@@ -91,9 +91,7 @@ def test_layers_are_built_for_each_group_and_used_in_order(repo):
 def test_identical_sets_install_once_and_a_no_op_installs_nothing(tmp_path, wheelhouse):
     repo = deps_repo(tmp_path, wheelhouse, functions=("a", "b", "c"))
     repo.write("src/lambda/a.requirements.txt", "nativelib==1.0\ntinylib==1.0\n")
-    repo.write(
-        "src/lambda/b.requirements.txt", "# the same set, other spelling\nTinyLib == 1.0\nnativelib==1.0  # fast\n"
-    )
+    repo.write("src/lambda/b.requirements.txt", "# the same set, other spelling\nTinyLib == 1.0\nnativelib==1.0  # fast\n")
     repo.write("src/lambda/common.txt", "tinylib==1.0\n")
     repo.write("src/lambda/c.requirements.txt", "-r common.txt\nnativelib==1.0\n")
     first = repo.pkg("build", "--json")
@@ -188,10 +186,7 @@ def test_per_function_architecture_gets_its_own_wheels_and_internal_libs_deps(re
     arm = artifacts["lambda/internal_libs_deps/python3.12-arm64/0"]["path"]
     assert "python/nativelib/_speed.cpython-312-x86_64-linux-gnu.so" in names_in(x86)
     assert "python/nativelib/_speed.cpython-312-aarch64-linux-gnu.so" in names_in(arm)
-    assert uses(repo)["lambda/function/report"] == [
-        "lambda/internal_libs",
-        "lambda/internal_libs_deps/python3.12-arm64/0",
-    ]
+    assert uses(repo)["lambda/function/report"] == ["lambda/internal_libs", "lambda/internal_libs_deps/python3.12-arm64/0"]
 
 
 def test_pip_is_the_fallback_installer(tmp_path, wheelhouse):
@@ -247,8 +242,7 @@ def test_more_than_two_chunks_is_refused_naming_the_biggest(repo):
     message = result.stderr
     assert "src/lambda/internal_libs/requirements.txt: the dependencies need" in message
     assert "more than 2 layers of 50.0 MB" in message
-    giant, bulky = message.index("giant==1.0 (60.0 MB unzipped"), message.index("bulky==1.0 (40.0 MB")
-    assert giant < bulky < message.index("bigone")
+    assert message.index("giant==1.0 (60.0 MB unzipped") < message.index("bulky==1.0 (40.0 MB") < message.index("bigone")
     assert "hint:" in message
     assert not (repo.cache_dir / "store").exists() or not list((repo.cache_dir / "store").rglob("*.zip"))
 

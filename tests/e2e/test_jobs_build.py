@@ -52,8 +52,7 @@ def test_internal_libs_wheel_installs_with_pip_and_imports(tmp_path):
     named.write_bytes(Path(wheel).read_bytes())
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
-        + ["--target", str(target), str(named)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target), str(named)],
         check=True,
     )
     out = subprocess.run(
@@ -168,17 +167,11 @@ def test_job_script_problems_are_one_line_each_and_nothing_is_built(tmp_path):
 
 def test_job_config_errors_name_the_key(tmp_path):
     cases = {
-        "\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nworkers = 3\n": (
-            "tool.pkg.glue_spark.jobs.clean_glue_spark: unknown key 'workers'"
-        ),
-        "\n[tool.pkg.emr.jobs.x]\nrelease_label = \"emr-6.15.0\"\n": (
-            "tool.pkg.emr.jobs.x.release_label: unsupported release"
-        ),
+        "\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nworkers = 3\n": "tool.pkg.glue_spark.jobs.clean_glue_spark: unknown key 'workers'",
+        "\n[tool.pkg.emr.jobs.x]\nrelease_label = \"emr-6.15.0\"\n": "tool.pkg.emr.jobs.x.release_label: unsupported release",
         "\n[tool.pkg.glue_python_shell.jobs.totals]\nmax_capacity = 2\n": "max_capacity: unsupported value 2",
         "\n[tool.pkg.stages.dev.glue_spark]\nglue_version = \"4.0\"\n": "'glue_version' can't differ per stage",
-        "\n[tool.pkg.stages.dev.emr.jobs.a]\nnumber_of_workers = 2\n": (
-            "tool.pkg.stages.dev.emr.jobs.a: unknown key 'number_of_workers'"
-        ),
+        "\n[tool.pkg.stages.dev.emr.jobs.a]\nnumber_of_workers = 2\n": "tool.pkg.stages.dev.emr.jobs.a: unknown key 'number_of_workers'",
     }
     for extra, message in cases.items():
         repo = make_jobs_repo(tmp_path / str(abs(hash(extra))))
@@ -209,9 +202,7 @@ def test_building_and_planning_jobs_never_imports_boto3(tmp_path, monkeypatch):
 
 def test_job_dependencies_use_the_repo_wide_index_settings(tmp_path):
     wheelhouse = make_wheelhouse(tmp_path / "wheelhouse")
-    repo = make_jobs_repo(
-        tmp_path, extra_config=f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
-    )
+    repo = make_jobs_repo(tmp_path, extra_config=f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\n')
     repo.write("src/emr/internal_libs/requirements.txt", "tinydep\n")
     artifacts = by_id(repo.pkg_json("build"))
     with zipfile.ZipFile(artifacts["emr/deps"]["path"]) as archive:
@@ -219,9 +210,7 @@ def test_job_dependencies_use_the_repo_wide_index_settings(tmp_path):
 
 
 def test_an_unconfirmed_runtime_builds_with_a_warning(tmp_path):
-    repo = make_jobs_repo(
-        tmp_path, extra_config='\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nglue_version = "6.0"\n'
-    )
+    repo = make_jobs_repo(tmp_path, extra_config='\n[tool.pkg.glue_spark.jobs.clean_glue_spark]\nglue_version = "6.0"\n')
     result = repo.pkg("build")
     assert result.exit_code == 0
     assert "src/glue_spark/clean_glue_spark.py: 6.0's Python and platform are unconfirmed facts" in result.stderr

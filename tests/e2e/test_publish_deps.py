@@ -11,9 +11,7 @@ from conftest import PUBLISH_PYPROJECT
 from test_publish import code_sha256
 
 
-def test_dependency_chunks_are_published_as_layers_and_a_bump_publishes_only_the_changed_chunk(  # noqa: F811
-    tmp_path, aws, wheelhouse
-):
+def test_dependency_chunks_are_published_as_layers_and_a_bump_publishes_only_the_changed_chunk(tmp_path, aws, wheelhouse):  # noqa: F811
     repo = make_repo(tmp_path)
     repo.write(
         "pyproject.toml",
@@ -25,11 +23,7 @@ def test_dependency_chunks_are_published_as_layers_and_a_bump_publishes_only_the
 
     first = repo.pkg_json("publish", "--stage", "dev")
 
-    layers = {
-        a["name"]: a["action"]
-        for a in first["actions"]
-        if a["id"].startswith("lambda/") and "function/" not in a["id"]
-    }
+    layers = {a["name"]: a["action"] for a in first["actions"] if a["id"].startswith("lambda/") and "function/" not in a["id"]}
     assert layers == {
         "datamart-dev-internal_libs": "publish_layer_version",
         "datamart-dev-internal_libs_deps-0": "publish_layer_version",
