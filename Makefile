@@ -16,6 +16,17 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/python scripts/demo.py
 
+# The fast loop: tests/unit alone (no AWS endpoint, no pkg subprocess).
+.PHONY: test-fast check
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+# Lint and types (settings in pyproject.toml: [tool.ruff], [tool.mypy]).
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Everything: tests/unit and tests/e2e (a local moto server, real pkg processes, real installs).
 test: setup
 	$(BIN)/python -m pytest -n auto -q
 

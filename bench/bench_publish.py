@@ -70,7 +70,8 @@ def main() -> None:
     generate(root, options.functions)
     pyproject = root / "pyproject.toml"
     pyproject.write_text(
-        pyproject.read_text().replace('architecture = "x86_64"\n', f'architecture = "x86_64"\nrole = "{ROLE}"\n') + STAGE
+        pyproject.read_text().replace('architecture = "x86_64"\n', f'architecture = "x86_64"\nrole = "{ROLE}"\n')
+        + STAGE
     )
     server = MotoServer()
     env = local_aws_env(server, PKG_CACHE_DIR=str(root / ".pkg"))

@@ -19,10 +19,21 @@ from packager.cli import cli
 from wheelhouse import build_wheelhouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "network: needs PyPI; skipped when it can't be reached (deselect: -m 'not network')")
+    config.addinivalue_line(
+        "markers", "network: needs PyPI; skipped when it can't be reached (deselect: -m 'not network')"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/e2e as `e2e`: `-m "not e2e"` is the fast loop (tests/unit)."""
+    for item in items:
+        if E2E_DIR in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
 
 PYPROJECT = """\
 [project]
@@ -205,10 +216,18 @@ def no_conda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DevEnvs:
 
 # -- shared by the dependency, publish, shared-cache and gc tests ----------------------------------
 
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test session's temp folder: shared by its xdist workers, never by another session."""
+    base = tmp_path_factory.getbasetemp()
+    # An xdist worker's basetemp is SESSION/popen-gwN; without xdist, the parent would be every
+    # session's (/tmp/pytest-of-USER), where a run of another checkout would find these wheels.
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
     """The wheels of tests/wheelhouse.py, written once for all test processes of the session."""
-    shared = tmp_path_factory.getbasetemp().parent  # the same for every xdist worker
+    shared = session_dir(tmp_path_factory)
     folder = shared / "wheelhouse"
     with open(shared / "wheelhouse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -222,7 +241,7 @@ def wheelhouse(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def uv_cache(tmp_path_factory, monkeypatch):
     """uv's cache inside the session's temp folder: the big generated wheels don't pile up in ~/.cache."""
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp().parent / "uv-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(session_dir(tmp_path_factory) / "uv-cache"))
 
 
 PUBLISH_PYPROJECT = f"""\

@@ -12,6 +12,8 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
   409 ResourceConflictException (an update already in progress), `hang_after`
   performs the request then holds the response until `POST /_pkg/release` (to kill a client
   after AWS did the work but before it heard back; `GET /_pkg/held` lists what is being held);
+- `GET /_pkg/wait?operation=OP&count=N` answers once N requests of OP were seen (`&held=1`: once OP is
+  being held), or `{"ok": false}` after `&timeout=SECONDS`: a test waits on an event, never on a clock;
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
 Counting on the server side keeps the tool free of any test-only code path.
 """
@@ -26,7 +28,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -90,8 +91,23 @@ class ServerState:
     calls: list[dict] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(init=False)  # notified under `lock` when calls or held grow
     release: threading.Event = field(default_factory=threading.Event)
     held: list[str] = field(default_factory=list)  # operations performed whose answer is being held
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+    def wait(self, operation: str, count: int, held: bool, timeout: float) -> bool:
+        """Block until `count` requests of `operation` were seen (held: until one is being held)."""
+
+        def seen() -> bool:
+            if held:
+                return operation in self.held
+            return sum(call["operation"] == operation for call in self.calls) >= count
+
+        with self.lock:
+            return self.changed.wait_for(seen, timeout=timeout)
 
     def reset(self) -> None:
         with self.lock:
@@ -129,6 +145,15 @@ def make_app(moto_app, state: ServerState):
         if path == "/_pkg/held":
             with state.lock:
                 return _json_response(start_response, "200 OK", list(state.held))
+        if path == "/_pkg/wait":
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            ok = state.wait(
+                query["operation"][0],
+                count=int(query.get("count", ["1"])[0]),
+                held=query.get("held", ["0"])[0] == "1",
+                timeout=float(query.get("timeout", ["60"])[0]),
+            )
+            return _json_response(start_response, "200 OK", {"ok": ok})
         if path == "/_pkg/release":
             state.release.set()
             return _json_response(start_response, "200 OK", {"ok": True})
@@ -147,6 +172,7 @@ def make_app(moto_app, state: ServerState):
                 state.calls.append(
                     {"operation": operation, "method": method, "path": path, "mutating": is_mutating(operation, method)}
                 )
+                state.changed.notify_all()
                 fault = next((f for f in state.faults if f.operation == operation and f.applies()), None)
                 release = state.release
         else:
@@ -177,6 +203,7 @@ def make_app(moto_app, state: ServerState):
             body = b"".join(result)  # the work is done on the server side
             with state.lock:
                 state.held.append(operation)
+                state.changed.notify_all()
             release.wait(timeout=120)
             return [body]
         return result
@@ -215,10 +242,10 @@ class MotoServer:
         self.port = int(line)
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
-    def _request(self, method: str, path: str, document=None):
+    def _request(self, method: str, path: str, document=None, timeout: float = 60):
         data = json.dumps(document).encode() if document is not None else None
         request = urllib.request.Request(self.endpoint + path, data=data, method=method)
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
 
     def reset(self) -> None:
@@ -235,26 +262,26 @@ class MotoServer:
         return [call["operation"] for call in self.calls() if call["mutating"]]
 
     def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1) -> None:
-        self._request("POST", "/_pkg/faults", [{"operation": operation, "effect": effect, "skip": skip, "times": times}])
+        fault = {"operation": operation, "effect": effect, "skip": skip, "times": times}
+        self._request("POST", "/_pkg/faults", [fault])
 
     def release(self) -> None:
         self._request("POST", "/_pkg/release", {})
 
+    def _wait(self, operation: str, timeout: float, **query) -> bool:
+        """The server's answer to `GET /_pkg/wait`: True once the awaited request was seen."""
+        encoded = urllib.parse.urlencode({"operation": operation, "timeout": timeout, **query})
+        return self._request("GET", f"/_pkg/wait?{encoded}", timeout=timeout + 30)["ok"]
+
     def wait_held(self, operation: str, timeout: float = 60) -> None:
         """Block until a `hang_after` fault performed `operation` and is holding its answer."""
-        deadline = time.monotonic() + timeout
-        while operation not in self._request("GET", "/_pkg/held"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no held {operation} within {timeout} s")
-            time.sleep(0.05)
+        if not self._wait(operation, timeout, held=1):
+            raise TimeoutError(f"no held {operation} within {timeout} s")
 
     def wait_for(self, operation: str, count: int = 1, timeout: float = 60) -> None:
         """Block until the server has seen `count` requests of `operation`."""
-        deadline = time.monotonic() + timeout
-        while sum(call["operation"] == operation for call in self.calls()) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {operation} request within {timeout} s")
-            time.sleep(0.05)
+        if not self._wait(operation, timeout, count=count):
+            raise TimeoutError(f"no {operation} request within {timeout} s")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -110,7 +109,11 @@ def test_editing_internal_libs_publishes_one_layer_version_and_updates_its_users
         "datamart-dev-ingest": ["update_function_configuration"],
         "datamart-dev-report": ["update_function_configuration"],
     }
-    assert sorted(mutating(aws)) == ["PublishLayerVersion", "UpdateFunctionConfiguration", "UpdateFunctionConfiguration"]
+    assert sorted(mutating(aws)) == [
+        "PublishLayerVersion",
+        "UpdateFunctionConfiguration",
+        "UpdateFunctionConfiguration",
+    ]
     versions = lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]
     assert sorted(v["Version"] for v in versions) == [1, 2]
     newest = max(versions, key=lambda v: v["Version"])["LayerVersionArn"]
@@ -154,7 +157,11 @@ def test_code_and_configuration_changes_wait_for_the_update_in_between(project, 
         ("datamart-dev-ingest", "update_function_configuration"),
     ]
     # function_updated_v2 polls GetFunction between the two updates (Lambda refuses overlapping ones).
-    assert [c["operation"] for c in aws.calls()][1:] == ["UpdateFunctionCode", "GetFunction", "UpdateFunctionConfiguration"]
+    assert [c["operation"] for c in aws.calls()][1:] == [
+        "UpdateFunctionCode",
+        "GetFunction",
+        "UpdateFunctionConfiguration",
+    ]
     config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
     assert config["MemorySize"] == 512 and config["LastUpdateStatus"] == "Successful"
 
@@ -321,23 +328,47 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
     assert mutating_after_noop(project, aws) == []
 
 
+# `python -m packager ARGS` as a terminal starts it: Ctrl-C raises KeyboardInterrupt in the main thread
+# whatever this test run inherited (a shell's background jobs get SIGINT ignored). The child also writes a
+# line to the pipe whose fd is its first argument when it does: the test goes on once the interrupt arrived.
+INTERRUPTIBLE_PKG = """
+import os, runpy, signal, sys
+
+announce_fd = int(sys.argv.pop(1))
+
+
+def interrupted(signum, frame):
+    os.write(announce_fd, b"SIGINT\\n")
+    signal.default_int_handler(signum, frame)
+
+
+signal.signal(signal.SIGINT, interrupted)
+runpy.run_module("packager", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
     aws.inject("CreateFunction", "hang_after")
+    announced, announce_fd = os.pipe()
     process = subprocess.Popen(
-        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1"],
         cwd=project.root,
         env={**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        pass_fds=(announce_fd,),
     )
+    os.close(announce_fd)
+    announcements = os.fdopen(announced, "rb")
     try:
         aws.wait_held("CreateFunction")
         process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        assert announcements.readline() == b"SIGINT\n"  # pkg's main thread has its KeyboardInterrupt
         aws.release()  # the held call now returns: it must be recorded, and nothing else started
         _, stderr = process.communicate(timeout=60)
     finally:
+        announcements.close()
         if process.poll() is None:
             process.kill()
     assert process.returncode != 0
@@ -355,8 +386,10 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
 def test_two_publishes_at_once_publish_each_thing_once(project, aws):
     env = {**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)}
     command = [sys.executable, "-m", "packager", "publish", "--stage", "dev"]
-    runs = [subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], results
@@ -368,7 +401,9 @@ def test_two_publishes_at_once_publish_each_thing_once(project, aws):
 def test_a_publish_killed_after_an_update_reruns_without_repeating_it(project, aws, operation):
     project.pkg_json("publish", "--stage", "dev")
     project.write("src/lambda/report.py", "def handler(event, context):\n    return 'v2'\n")
-    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'timeout = 9\ntags = { team = "data" }'))
+    project.write(
+        "pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'timeout = 9\ntags = { team = "data" }')
+    )
     aws.inject(operation, "hang_after")
     process = subprocess.Popen(
         [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
@@ -551,8 +586,10 @@ def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
     steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
     assert steps == ["put_object", "create_function"]
     key = f"pkg/lambda/{big['sha256']}.zip"
-    assert boto3.client("s3", region_name=AWS_REGION).head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
-    assert lam().get_function(FunctionName="datamart-dev-big")["Configuration"]["CodeSha256"] == code_sha256(big["path"])
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    assert s3.head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
+    config = lam().get_function(FunctionName="datamart-dev-big")["Configuration"]
+    assert config["CodeSha256"] == code_sha256(big["path"])
     assert mutating_after_noop(project, aws) == []
 
 

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -96,7 +95,9 @@ def test_first_publish_uploads_content_addressed_artifacts_and_creates_the_glue_
     assert by_id["glue_spark/job/clean_glue_spark"] == ["put_object", "create_job"]
     assert by_id["glue_spark/deps"] == ["put_object", "put_object"]  # tinydep and its helperdep, one wheel each
     assert by_id["emr/job/clean_emr"] == ["put_object", "skip"]  # EMR: the run specification is recorded
-    assert all(action["status"] == ("skipped" if action["action"] == "skip" else "done") for action in report["actions"])
+    assert all(
+        action["status"] == ("skipped" if action["action"] == "skip" else "done") for action in report["actions"]
+    )
     assert sorted(set(aws.mutating_calls())) == ["CreateJob", "PutObject"]
     assert aws.mutating_calls().count("CreateJob") == 2
 
@@ -233,7 +234,10 @@ def test_glue_run_starts_with_the_given_arguments(tmp_path, aws):
 def test_emr_serverless_run_reads_back_the_published_artifacts(tmp_path, aws):
     serverless = boto3.client("emr-serverless", region_name=AWS_REGION)
     application = serverless.create_application(name="datamart", releaseLabel="emr-7.9.0", type="SPARK")
-    extra = f'\n[tool.pkg.stages.dev.emr]\napplication_id = "{application["applicationId"]}"\nexecution_role = "{EMR_ROLE}"\n'
+    extra = (
+        f'\n[tool.pkg.stages.dev.emr]\napplication_id = "{application["applicationId"]}"'
+        f'\nexecution_role = "{EMR_ROLE}"\n'
+    )
     repo = jobs_project(tmp_path, extra)
     published = repo.pkg_json("publish", "--stage", "dev")
     hashes = {artifact["id"]: artifact["sha256"] for artifact in published["artifacts"]}
@@ -312,11 +316,14 @@ def test_run_needs_a_published_job_and_a_place_to_run(tmp_path, aws):
 
 def test_job_arguments_over_glue_limit_are_refused_before_any_call(tmp_path, aws):
     big = "x" * 270_000
-    repo = jobs_project(tmp_path, f'\n[tool.pkg.glue_python_shell.jobs.totals]\ndefault_arguments = {{ "--blob" = "{big}" }}\n')
+    repo = jobs_project(
+        tmp_path, f'\n[tool.pkg.glue_python_shell.jobs.totals]\ndefault_arguments = {{ "--blob" = "{big}" }}\n'
+    )
     aws.reset_calls()
     result = repo.pkg("publish", "--stage", "dev")
     assert result.exit_code == 1
-    assert "job arguments take" in result.stderr and "Glue allows 260,000" in result.stderr and "--blob" in result.stderr
+    assert "job arguments take" in result.stderr and "Glue allows 260,000" in result.stderr
+    assert "--blob" in result.stderr
     assert aws.mutating_calls() == []
 
 
@@ -351,8 +358,7 @@ def test_a_publish_killed_after_aws_acted_converges(tmp_path, aws, operation):
         stderr=subprocess.DEVNULL,
     )
     try:
-        aws.wait_for(operation)
-        time.sleep(0.3)  # the request is now being held on the server
+        aws.wait_held(operation)  # AWS did the work; the client has not heard back
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:

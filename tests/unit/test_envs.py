@@ -322,7 +322,9 @@ def test_pip_finds_the_requirements_files_through_pkg_root_from_any_folder(repo:
     command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--find-links", str(wheels)]
     command += ["-r", "requirements.txt", "--disable-pip-version-check"]
 
-    found = subprocess.run(command, cwd=elsewhere, env={**no_conda.environ, "PKG_ROOT": str(repo.root)}, capture_output=True, text=True)
+    found = subprocess.run(
+        command, cwd=elsewhere, env={**no_conda.environ, "PKG_ROOT": str(repo.root)}, capture_output=True, text=True
+    )
     assert found.returncode == 0, found.stderr
     assert "Would install tinylib-1.0" in found.stdout
 
