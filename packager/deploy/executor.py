@@ -261,12 +261,17 @@ def execute(
                 results.put(None)
 
         workers = max(1, min(jobs, len(groups)))
-        finished = 0
+        started = finished = 0
+        interrupted: BaseException | None = None
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for group in groups:
-                pool.submit(work, group)
-            interrupted: BaseException | None = None
-            while finished < len(groups):
+            try:
+                for group in groups:
+                    pool.submit(work, group)
+                    started += 1
+            except KeyboardInterrupt as error:
+                interrupted = error
+                stop.set()
+            while finished < started:
                 try:
                     item = results.get()
                     if item is None:
@@ -277,8 +282,13 @@ def execute(
                     # Ctrl-C: start nothing new, but record what AWS confirms while workers finish their call.
                     interrupted = interrupted or error
                     stop.set()
-            if interrupted is not None:
-                raise interrupted
+        # The pool has waited for every worker: record what a worker started by an interrupted loop confirmed.
+        while not results.empty():
+            item = results.get_nowait()
+            if item is not None:
+                settle(*item)
+        if interrupted is not None:
+            raise interrupted
 
     def groups_of(selected: list[Outcome]) -> list[list[Outcome]]:
         grouped: dict[str, list[Outcome]] = {}
