@@ -15,7 +15,7 @@ from typing import Iterable
 import xxhash
 
 from cache import RACY_WINDOW_NS
-from cache.exclusions import EXCLUDED_DIRS, is_excluded, is_secret
+from cache.exclusions import EXCLUDED_DIRS, is_excluded, is_secret, is_secret_dir, is_secret_path
 
 __all__ = ["FileDigests", "SymlinkEscapeError", "Tree", "TreeFile", "file_digest", "input_hash", "walk_tree"]
 
@@ -39,7 +39,7 @@ class TreeFile:
 
 @dataclass
 class Tree:
-    """The packageable files of a folder, sorted, and the secret files that were left out."""
+    """The packageable files of a folder, sorted, and the secret files (or folders, ending "/") left out."""
 
     files: list[TreeFile]
     skipped_secrets: list[str]
@@ -48,7 +48,8 @@ class Tree:
 def walk_tree(top: str, skip: Iterable[str] = ()) -> Tree:
     """List the files under `top` that may be packaged, sorted by relative path.
 
-    Caches and secrets are left out; symlinks are followed only while they stay inside `top`
+    Caches and secrets are left out, secrets judged by a link's target as well as its name (a link
+    `settings.txt` to `.env` is a secret); symlinks are followed only while they stay inside `top`
     (a link leaving it raises SymlinkEscapeError); `skip` names top-level relative paths to omit.
     """
     top_real = os.path.realpath(top)
@@ -66,13 +67,20 @@ def walk_tree(top: str, skip: Iterable[str] = ()) -> Tree:
                 rel = prefix + entry.name
                 if rel in skip:
                     continue
+                target_is_secret = False
                 if entry.is_symlink():
                     real = os.path.realpath(entry.path)
                     if not inside(real):
                         raise SymlinkEscapeError(rel, os.readlink(entry.path))
+                    # a link into a credentials folder, or to a credentials file, is as secret as its target
+                    target = os.path.relpath(real, top_real).replace(os.sep, "/")
+                    target_is_secret = real != top_real and (is_secret_path(target) or is_secret_path(target + "/-"))
                 is_dir = entry.is_dir()  # follows links, which are inside by now
                 if is_dir:
                     if entry.name in EXCLUDED_DIRS:
+                        continue
+                    if is_secret_dir(entry.name) or target_is_secret:
+                        secrets.append(rel + "/")
                         continue
                     real = os.path.realpath(entry.path)
                     if real in seen_dirs:  # a link back up the tree would loop forever
@@ -82,7 +90,7 @@ def walk_tree(top: str, skip: Iterable[str] = ()) -> Tree:
                 elif entry.is_file():
                     if is_excluded(entry.name):
                         continue
-                    if is_secret(entry.name):
+                    if is_secret(entry.name) or target_is_secret:
                         secrets.append(rel)
                         continue
                     files.append(TreeFile(rel, entry.path))

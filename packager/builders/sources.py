@@ -188,7 +188,7 @@ def internal_libs_spec(root: str, folder: ServiceFolder, digests: FileDigests) -
 
 
 def secret_warnings(paths: list[str]) -> list[str]:
-    """The warning for each secret file left out of an artifact."""
+    """The warning for each secret file (or folder, ending "/") left out of an artifact."""
     return [f"{path}: left out of the artifact (secrets are never packaged)" for path in paths]
 
 
