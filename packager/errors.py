@@ -84,3 +84,7 @@ class JobDependencyError(PkgError):
 
 class LayerLimitError(PkgError):
     """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""
+
+
+class UnsafeArchiveError(PkgError):
+    """A zip or wheel member whose name would land outside its folder (absolute, `..`, backslash, drive)."""
