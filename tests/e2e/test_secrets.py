@@ -4,6 +4,7 @@ or inside a credentials folder; and a service folder or internal_libs linked out
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,63 @@ def test_internal_libs_linked_inside_the_repository_is_packaged(repo):
     layer = next(a for a in repo.pkg_json("build")["artifacts"] if a["id"] == "lambda/internal_libs")
     with zipfile.ZipFile(layer["path"]) as archive:
         assert "python/internal_libs/orders.py" in archive.namelist()
+
+
+# -- environment values are never stored or printed ------------------------------------------------------
+
+WANTED_VALUE = "tok-hunter2-first"
+CHANGED_VALUE = "tok-hunter2-second"
+HAND_SET_VALUE = "by-hand-hunter3"
+
+
+def _index_bytes(cache_dir: Path) -> bytes:
+    """Every byte of the local index files (the database and its write-ahead log)."""
+    return b"".join(path.read_bytes() for path in sorted(cache_dir.glob("index.sqlite*")))
+
+
+def test_environment_values_never_reach_the_index_the_shared_index_or_the_plan(tmp_path, aws):
+    import boto3
+    from conftest import ARTIFACT_BUCKET, AWS_REGION, PUBLISH_PYPROJECT, make_repo
+
+    repo = make_repo(tmp_path)
+    pyproject = PUBLISH_PYPROJECT.replace(
+        'project = "datamart"', f'project = "datamart"\ncache_uri = "s3://{ARTIFACT_BUCKET}/team-cache"'
+    ).replace('{ STAGE = "dev" }', f'{{ STAGE = "dev", API_TOKEN = "{WANTED_VALUE}" }}')
+    repo.write("pyproject.toml", pyproject)
+    lam = boto3.client("lambda", region_name=AWS_REGION)
+    repo.pkg_json("publish", "--stage", "dev")
+    live = lam.get_function(FunctionName="datamart-dev-ingest")["Configuration"]["Environment"]["Variables"]
+    assert live == {"STAGE": "dev", "API_TOKEN": WANTED_VALUE}
+    assert WANTED_VALUE.encode() not in _index_bytes(repo.cache_dir)
+    shared = tmp_path / "shared-index.sqlite"
+    boto3.client("s3", region_name=AWS_REGION).download_file(ARTIFACT_BUCKET, "team-cache/index.sqlite", str(shared))
+    assert b"API_TOKEN" in shared.read_bytes() and WANTED_VALUE.encode() not in shared.read_bytes()
+
+    # A value set by hand on the live function: drift names the key, never the value.
+    lam.update_function_configuration(
+        FunctionName="datamart-dev-report",
+        Environment={"Variables": {"STAGE": "dev", "API_TOKEN": WANTED_VALUE, "DEBUG_TOKEN": HAND_SET_VALUE}},
+    )
+    result = repo.pkg("plan", "--stage", "dev", "--refresh", "--json")
+    assert result.exit_code == 0, result.stderr
+    for value in (WANTED_VALUE, HAND_SET_VALUE):
+        assert value not in result.stdout + result.stderr
+    assert [d["field"] for d in result.json["drift"]] == ["configuration"]
+    repair = [a for a in result.json["actions"] if a["action"] != "skip"]
+    assert [a["name"] for a in repair] == ["datamart-dev-report"]
+    assert "DEBUG_TOKEN" in repair[0]["reason"]
+    assert HAND_SET_VALUE.encode() not in _index_bytes(repo.cache_dir)
+
+    # A changed value is still seen (by its digest) and published.
+    repo.write("pyproject.toml", pyproject.replace(WANTED_VALUE, CHANGED_VALUE))
+    plan = repo.pkg_json("plan", "--stage", "dev")
+    reasons = {a["name"]: a["reason"] for a in plan["actions"] if a["action"] == "update_function_configuration"}
+    assert set(reasons) == {"datamart-dev-ingest", "datamart-dev-report"}
+    assert "environment API_TOKEN" in reasons["datamart-dev-ingest"]
+    repo.pkg_json("publish", "--stage", "dev")
+    for function in ("ingest", "report"):
+        config = lam.get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]
+        assert config["Environment"]["Variables"] == {"STAGE": "dev", "API_TOKEN": CHANGED_VALUE}
+    index = _index_bytes(repo.cache_dir)
+    assert all(value.encode() not in index for value in (WANTED_VALUE, CHANGED_VALUE, HAND_SET_VALUE))
+    assert {a["action"] for a in repo.pkg_json("plan", "--stage", "dev", "--refresh")["actions"]} == {"skip"}
