@@ -30,9 +30,9 @@ INTERNAL_LIBS = "internal_libs"
 REQUIREMENTS_SUFFIX = ".requirements.txt"
 
 # Bump when check_lambda_handler changes what it accepts: cached verdicts are keyed by it.
-HANDLER_CHECKER = "lambda-handler-1"
+HANDLER_CHECKER = "lambda-handler-2"
 # Bump when check_job_script changes what it accepts: cached verdicts are keyed by it.
-JOB_SCRIPT_CHECKER = "job-script-1"
+JOB_SCRIPT_CHECKER = "job-script-2"
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,12 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
     names = sorted(os.listdir(base))
     present = set(names)
     for name in names:
+        try:
+            name.encode()
+        except UnicodeEncodeError:  # listdir gives undecodable bytes as surrogates, which can't be hashed or shown
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+            found.problems.append(f"{folder}/{shown}:1: file name is not UTF-8; rename it")
+            continue
         if name.endswith(".py") and (problem := _links_to_secret(root, f"{folder}/{name}")) is not None:
             found.problems.append(problem)
         elif name.endswith(".py") and os.path.isfile(os.path.join(base, name)):
@@ -184,6 +190,17 @@ def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 def _parse(source: bytes, path: str) -> ast.Module | str:
     """The module's syntax tree, or why it does not parse as `path:line: what`."""
+    import io
+    import tokenize
+
+    try:  # ast.parse lets a bad byte in a comment pass; Python's import refuses the whole file
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        source.decode(encoding)
+    except SyntaxError as error:  # an unknown encoding declared, or a first line that isn't UTF-8
+        return f"{path}:1: {error.msg}; save it as UTF-8"
+    except UnicodeDecodeError as error:
+        line = source.count(b"\n", 0, error.start) + 1
+        return f"{path}:{line}: not {encoding} text (byte {source[error.start]:#04x}); save it as UTF-8"
     try:
         return ast.parse(source, filename=path)
     except SyntaxError as error:

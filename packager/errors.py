@@ -88,3 +88,19 @@ class LayerLimitError(PkgError):
 
 class UnsafeArchiveError(PkgError):
     """A zip or wheel member whose name would land outside its folder (absolute, `..`, backslash, drive)."""
+
+
+class CorruptIndexError(CacheError):
+    """The local index file is not a readable SQLite database (truncated, overwritten, damaged)."""
+
+    def __init__(self, path: str, detail: str):
+        super().__init__(
+            f"{path}: the local index is not a readable SQLite database ({detail})",
+            hint="run `pkg cache verify --repair`: it moves the file aside and starts a fresh index"
+            " (what is published is re-adopted from AWS, artifacts are rebuilt or fetched)",
+        )
+        self.path = path
+
+
+class DiskFullError(CacheError):
+    """The disk holding the cache folder (or a temporary folder) ran out of space mid-write."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
-from cache.hashing import FileDigests, SymlinkEscapeError, input_hash, walk_tree
+from cache.hashing import FileDigests, SymlinkEscapeError, UnreadableEntryError, input_hash, walk_tree
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.wheels import INTERNAL_LIBS_WHEEL
 from packager.discover import INTERNAL_LIBS, Entry, InternalLibs, ServiceFolder
@@ -115,6 +115,11 @@ def internal_libs_files(
         raise UnsafeFileError(
             f"{libs.path}/{error.link}:1: symlink to {error.target} leaves {libs.path}; refusing to follow it",
             hint="copy what it points at into internal_libs, or remove the link",
+        ) from None
+    except UnreadableEntryError as error:
+        raise UnsafeFileError(
+            f"{libs.path}/{error.relpath}:1: {error.problem}",
+            hint="fix or remove it: nothing was built",
         ) from None
     files = [
         SourceFile(
