@@ -328,3 +328,20 @@ def _tmp_in(stderr: str) -> str:
     """The file named by the disk-full error (a temporary name in the store)."""
     return stderr.split("while writing ", 1)[1].splitlines()[0]
 
+
+
+def test_a_hashed_requirement_installs_and_a_wrong_hash_is_one_error_line(tmp_path, wheelhouse):
+    import hashlib
+
+    digest = hashlib.sha256((wheelhouse / "tinylib-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+    repo = make_repo(tmp_path)
+    with open(repo.root / "pyproject.toml", "a") as stream:
+        stream.write(f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{wheelhouse}"]\n')
+    repo.write("src/lambda/ingest.requirements.txt", f"tinylib==1.0 \\\n    --hash=sha256:{digest}\n")
+    assert repo.pkg("build").exit_code == 0
+
+    repo.write("src/lambda/ingest.requirements.txt", f"tinylib==1.0 --hash=sha256:{'0' * 64}\n")
+    result = repo.pkg("build")
+    # the installer's message quotes the resolver's own output (its "error:" lines too): the hash is kept intact
+    assert result.exit_code == 1 and error_lines(result.stderr)[0].startswith("error: src/lambda/ingest.requirements")
+    assert "Traceback" not in result.stderr and "sha256:" + "0" * 64 in result.stderr
