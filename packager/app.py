@@ -122,7 +122,7 @@ def _workspace(
             raise DiskFullError(
                 f"no space left on the device while writing {error.filename or ws.store.cache_dir}",
                 hint=f"free some space (the cache folder is {ws.store.cache_dir}; `pkg gc` removes"
-                " unused artifacts) and run the command again: nothing half-written was kept",
+                " unused artifacts) and run the command again",
             ) from None
         raise
     except Exception as error:
@@ -137,9 +137,16 @@ def _index_failure(index_path: str, error: Exception) -> PkgError:
     """The error for an SQLite failure: the local index is corrupt, or it failed some other way (locked...)."""
     import sqlite3
 
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return DiskFullError(
+            f"no space left on the device while writing {index_path}",
+            hint="free some space (`pkg gc` removes unused artifacts) and run the command again",
+        )
     try:
         with closing(sqlite3.connect(f"file:{index_path}?mode=ro", uri=True)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.OperationalError:  # locked or busy: not a reason to call it corrupt (and move it aside)
+        verdict = "ok"
     except sqlite3.DatabaseError as check:
         verdict = str(check)
     if verdict != "ok":

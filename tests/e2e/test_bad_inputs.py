@@ -345,3 +345,21 @@ def test_a_hashed_requirement_installs_and_a_wrong_hash_is_one_error_line(tmp_pa
     # the installer's message quotes the resolver's own output (its "error:" lines too): the hash is kept intact
     assert result.exit_code == 1 and error_lines(result.stderr)[0].startswith("error: src/lambda/ingest.requirements")
     assert "Traceback" not in result.stderr and "sha256:" + "0" * 64 in result.stderr
+
+
+def test_sqlite_failures_are_told_apart(tmp_path):
+    import sqlite3
+
+    from packager.app import _index_failure
+    from packager.errors import CorruptIndexError, DiskFullError
+
+    index = tmp_path / "index.sqlite"
+    with sqlite3.connect(index) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+    assert isinstance(_index_failure(str(index), full), DiskFullError)
+    locked = _index_failure(str(index), sqlite3.OperationalError("database is locked"))
+    assert not isinstance(locked, CorruptIndexError) and "database is locked" in str(locked)
+    index.write_bytes(b"not a database" * 300)
+    assert isinstance(_index_failure(str(index), sqlite3.DatabaseError("file is not a database")), CorruptIndexError)
