@@ -15,9 +15,19 @@ from typing import Iterable
 import xxhash
 
 from cache import RACY_WINDOW_NS
-from cache.exclusions import EXCLUDED_DIRS, is_excluded, is_secret
+from cache.exclusions import EXCLUDED_DIRS, is_excluded, is_secret, is_secret_dir, is_secret_path
 
-__all__ = ["FileDigests", "SymlinkEscapeError", "Tree", "TreeFile", "file_digest", "input_hash", "walk_tree"]
+__all__ = [
+    "FileDigests",
+    "SymlinkEscapeError",
+    "Tree",
+    "TreeFile",
+    "UnreadableEntryError",
+    "file_digest",
+    "input_hash",
+    "printable",
+    "walk_tree",
+]
 
 
 class SymlinkEscapeError(Exception):
@@ -39,17 +49,38 @@ class TreeFile:
 
 @dataclass
 class Tree:
-    """The packageable files of a folder, sorted, and the secret files that were left out."""
+    """The packageable files of a folder, sorted, and the secret files (or folders, ending "/") left out."""
 
     files: list[TreeFile]
     skipped_secrets: list[str]
 
 
+# Deeper than this is a mistake (or a link trick), not a source tree; it also keeps paths under PATH_MAX.
+MAX_TREE_DEPTH = 128
+
+
+class UnreadableEntryError(Exception):
+    """An entry of a tree that can't be packaged as it is: a symlink loop, a name that isn't UTF-8, too deep."""
+
+    def __init__(self, relpath: str, problem: str):
+        super().__init__(f"{relpath}: {problem}")
+        self.relpath = relpath
+        self.problem = problem
+
+
+def printable(name: str) -> str:
+    """A file name as text that can be printed: bytes that aren't UTF-8 shown as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def walk_tree(top: str, skip: Iterable[str] = ()) -> Tree:
     """List the files under `top` that may be packaged, sorted by relative path.
 
-    Caches and secrets are left out; symlinks are followed only while they stay inside `top`
+    Caches and secrets are left out, secrets judged by a link's target as well as its name (a link
+    `settings.txt` to `.env` is a secret); symlinks are followed only while they stay inside `top`
     (a link leaving it raises SymlinkEscapeError); `skip` names top-level relative paths to omit.
+    A symlink loop, a file name that isn't UTF-8 or a tree deeper than MAX_TREE_DEPTH raises
+    UnreadableEntryError naming the entry (printable).
     """
     top_real = os.path.realpath(top)
     skip = set(skip)
@@ -60,34 +91,58 @@ def walk_tree(top: str, skip: Iterable[str] = ()) -> Tree:
     def inside(real: str) -> bool:
         return real == top_real or real.startswith(top_real + os.sep)
 
-    def visit(folder: str, prefix: str) -> None:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                rel = prefix + entry.name
-                if rel in skip:
-                    continue
+    todo = [(top, "", 0)]  # a stack, not recursion: a deep tree must not exhaust Python's stack
+    while todo:
+        folder, prefix, depth = todo.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise UnreadableEntryError(printable(prefix.rstrip("/")), f"nested more than {MAX_TREE_DEPTH} folders deep")
+        try:
+            with os.scandir(folder) as scanned:
+                entries = sorted(scanned, key=lambda e: e.name)  # by name: a folder reached twice keeps one path
+        except OSError as error:
+            where = printable(prefix.rstrip("/") or ".")
+            raise UnreadableEntryError(where, f"can't be read ({error.strerror})") from None
+        folders = []
+        for entry in entries:
+            rel = prefix + entry.name
+            if rel in skip:
+                continue
+            try:
+                rel.encode()
+            except UnicodeEncodeError:
+                raise UnreadableEntryError(printable(rel), "file name is not UTF-8 (rename it)") from None
+            target_is_secret = False
+            try:
                 if entry.is_symlink():
                     real = os.path.realpath(entry.path)
                     if not inside(real):
                         raise SymlinkEscapeError(rel, os.readlink(entry.path))
+                    # a link into a credentials folder, or to a credentials file, is as secret as its target
+                    target = os.path.relpath(real, top_real).replace(os.sep, "/")
+                    target_is_secret = real != top_real and (is_secret_path(target) or is_secret_path(target + "/-"))
                 is_dir = entry.is_dir()  # follows links, which are inside by now
-                if is_dir:
-                    if entry.name in EXCLUDED_DIRS:
-                        continue
-                    real = os.path.realpath(entry.path)
-                    if real in seen_dirs:  # a link back up the tree would loop forever
-                        continue
-                    seen_dirs.add(real)
-                    visit(entry.path, rel + "/")
-                elif entry.is_file():
-                    if is_excluded(entry.name):
-                        continue
-                    if is_secret(entry.name):
-                        secrets.append(rel)
-                        continue
-                    files.append(TreeFile(rel, entry.path))
-
-    visit(top, "")
+                is_file = not is_dir and entry.is_file()
+            except OSError as error:  # ELOOP: a link that points at itself, through any number of links
+                raise UnreadableEntryError(printable(rel), f"symlink can't be followed ({error.strerror})") from None
+            if is_dir:
+                if entry.name in EXCLUDED_DIRS:
+                    continue
+                if is_secret_dir(entry.name) or target_is_secret:
+                    secrets.append(rel + "/")
+                    continue
+                real = os.path.realpath(entry.path)
+                if real in seen_dirs:  # a link back up the tree would loop forever
+                    continue
+                seen_dirs.add(real)
+                folders.append((entry.path, rel + "/", depth + 1))
+            elif is_file:
+                if is_excluded(entry.name):
+                    continue
+                if is_secret(entry.name) or target_is_secret:
+                    secrets.append(rel)
+                    continue
+                files.append(TreeFile(rel, entry.path))
+        todo += reversed(folders)  # depth first, in name order
     files.sort(key=lambda f: f.relpath)
     secrets.sort()
     return Tree(files, secrets)

@@ -13,11 +13,14 @@ them: `pkg --help` and a no-op `pkg build` must not pay for them.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Protocol, Sequence
 
-from packager.errors import CacheError, PkgError
+from cache import INDEX_NAME
+from packager.errors import CacheError, ConfigError, CorruptIndexError, DiskFullError, PkgError
 
 if TYPE_CHECKING:
     from cache.store import Store, VerifyReport
@@ -98,13 +101,69 @@ def _workspace(
     """The workspace of `root` for one command, closed after it; with `shared`, its shared cache session."""
     from packager.builders.builder import open_workspace
 
-    ws = open_workspace(root)
     try:
-        if shared:
-            ws.shared = _open_shared(ws, warn, stage, region)
-        yield ws
-    finally:
-        ws.close()
+        ws = open_workspace(root)
+    except UnicodeDecodeError as error:  # tomllib decodes the whole file first: pyproject.toml is all it reads
+        data = bytes(error.object)
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(
+            f"pyproject.toml:{line}: not UTF-8 text (byte {data[error.start]:#04x})",
+            hint="save pyproject.toml as UTF-8",
+        ) from None
+    try:
+        try:
+            if shared:
+                ws.shared = _open_shared(ws, warn, stage, region)
+            yield ws
+        finally:
+            ws.close()
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                f"no space left on the device while writing {error.filename or ws.store.cache_dir}",
+                hint=f"free some space (the cache folder is {ws.store.cache_dir}; `pkg gc` removes"
+                " unused artifacts) and run the command again",
+            ) from None
+        raise
+    except Exception as error:
+        import sqlite3
+
+        if isinstance(error, sqlite3.DatabaseError):
+            raise _index_failure(os.path.join(ws.store.cache_dir, INDEX_NAME), error) from None
+        raise
+
+
+def _index_failure(index_path: str, error: Exception) -> PkgError:
+    """The error for an SQLite failure: the local index is corrupt, or it failed some other way (locked...)."""
+    import sqlite3
+
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return DiskFullError(
+            f"no space left on the device while writing {index_path}",
+            hint="free some space (`pkg gc` removes unused artifacts) and run the command again",
+        )
+    try:
+        with closing(sqlite3.connect(f"file:{index_path}?mode=ro", uri=True)) as conn:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.OperationalError:  # locked or busy: not a reason to call it corrupt (and move it aside)
+        verdict = "ok"
+    except sqlite3.DatabaseError as check:
+        verdict = str(check)
+    if verdict != "ok":
+        return CorruptIndexError(index_path, verdict)
+    return CacheError(
+        f"{index_path}: the local index failed: {error}",
+        hint="another pkg may hold it for long; run the command again, or `pkg cache verify`",
+    )
+
+
+def move_index_aside(index_path: str) -> str:
+    """Rename the index and its companion files to `<name>.corrupt-<time>`; a fresh index starts on next use."""
+    aside = f"{index_path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+    for suffix in ("", "-wal", "-shm", "-journal", "-generation"):
+        if os.path.exists(index_path + suffix):
+            os.replace(index_path + suffix, aside + suffix)
+    return aside
 
 
 def _open_shared(
@@ -210,12 +269,16 @@ def build(
     cache_dir = cache_dir_of(root)
     plain = not (names or force or refresh_deps)
     if plain:  # nothing changed since a build that left everything cached: answer from its report
-        summary = noop.answer(root, cache_dir)
+        try:
+            summary = noop.answer(root, cache_dir)
+            taken = noop.take(root) if summary is None else None
+        except (OSError, UnicodeError, RecursionError):
+            # an unreadable input (a link loop, a name or file that isn't UTF-8): the full path names it
+            summary, taken, plain = None, None, False
         if summary is not None:
             for warning in summary["warnings"]:
                 warn(warning)
             return BuildReport(summary["report"]["artifacts"], [], time.perf_counter() - started)
-        taken = noop.take(root)
     with _workspace(root, shared=shared_cache, warn=warn) as ws:
         planned, built = _build_step(ws, names, force, refresh_deps, jobs, warn, progress)
         if ws.shared and built:
@@ -225,6 +288,7 @@ def build(
             ws.close()  # first: closing voids the saved answer when this build wrote to the index
             cached = [{**artifact, "status": "cached"} for artifact in artifacts]
             answer = {"artifacts": cached, "summary": {"built": 0, "cached": len(cached)}}
+            assert taken is not None  # a plain build took its fingerprint above
             noop.remember(cache_dir, taken, {"report": answer, "warnings": ws.warnings})
     return BuildReport(artifacts, built, time.perf_counter() - started)
 
@@ -408,10 +472,18 @@ def cache_status(root: str, stage: str | None = None, warn: Warn = _ignore) -> C
 
 def cache_verify(root: str, repair: bool = False) -> VerifyReport:
     """Check every index row against its artifact file; with `repair`, drop bad rows and orphan files."""
-    from cache.store import verify
+    from cache.store import VerifyReport, verify
 
-    with _workspace(root) as ws:
-        return verify(ws.store, repair=repair)
+    try:
+        with _workspace(root) as ws:
+            return verify(ws.store, repair=repair)
+    except CorruptIndexError as corrupt:
+        if not repair:
+            raise
+        # The rows can't be read, so nothing can be salvaged: a fresh index rebuilds or re-adopts it all.
+        aside = move_index_aside(corrupt.path)
+        problem = f"{corrupt.path}: not a readable SQLite index; moved aside to {aside}, a fresh index starts empty"
+        return VerifyReport(0, [problem], [problem])
 
 
 def invoke(

@@ -30,9 +30,9 @@ INTERNAL_LIBS = "internal_libs"
 REQUIREMENTS_SUFFIX = ".requirements.txt"
 
 # Bump when check_lambda_handler changes what it accepts: cached verdicts are keyed by it.
-HANDLER_CHECKER = "lambda-handler-1"
+HANDLER_CHECKER = "lambda-handler-2"
 # Bump when check_job_script changes what it accepts: cached verdicts are keyed by it.
-JOB_SCRIPT_CHECKER = "job-script-1"
+JOB_SCRIPT_CHECKER = "job-script-2"
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,23 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
     folder = f"src/{service}"
     found = ServiceFolder(service, folder)
     base = os.path.join(root, folder)
-    try:
-        names = sorted(os.listdir(base))
-    except FileNotFoundError:
+    if not os.path.isdir(base):
         return found
+    if (problem := _leaves_repository(root, folder)) is not None:
+        found.problems.append(problem)
+        return found  # nothing of a folder outside the repository is read, let alone packaged
+    names = sorted(os.listdir(base))
     present = set(names)
     for name in names:
-        if name.endswith(".py") and os.path.isfile(os.path.join(base, name)):
+        try:
+            name.encode()
+        except UnicodeEncodeError:  # listdir gives undecodable bytes as surrogates, which can't be hashed or shown
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+            found.problems.append(f"{folder}/{shown}:1: file name is not UTF-8; rename it")
+            continue
+        if name.endswith(".py") and (problem := _links_to_secret(root, f"{folder}/{name}")) is not None:
+            found.problems.append(problem)
+        elif name.endswith(".py") and os.path.isfile(os.path.join(base, name)):
             stem = name[:-3]
             requirements = stem + REQUIREMENTS_SUFFIX
             found.entries.append(
@@ -86,12 +96,35 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
                 f"{folder}/{name}:1: no {name[: -len(REQUIREMENTS_SUFFIX)]}.py beside these requirements"
             )
     libs = os.path.join(base, INTERNAL_LIBS)
-    if os.path.isdir(libs):
+    if os.path.isdir(libs) and (problem := _leaves_repository(root, f"{folder}/{INTERNAL_LIBS}")) is not None:
+        found.problems.append(problem)
+    elif os.path.isdir(libs):
         has_requirements = os.path.isfile(os.path.join(libs, "requirements.txt"))
         found.internal_libs = InternalLibs(
             f"{folder}/{INTERNAL_LIBS}", f"{folder}/{INTERNAL_LIBS}/requirements.txt" if has_requirements else None
         )
     return found
+
+
+def _leaves_repository(root: str, path: str) -> str | None:
+    """The problem with a repo-relative folder that resolves (through a symlink) outside the repository."""
+    real, top = os.path.realpath(os.path.join(root, path)), os.path.realpath(root)
+    if real == top or real.startswith(top + os.sep):
+        return None
+    return f"{path}:1: symlink to {real} leaves the repository; refusing to follow it (copy the folder in instead)"
+
+
+def _links_to_secret(root: str, path: str) -> str | None:
+    """The problem with a repo-relative `.py` that is a symlink to a credentials file (it would ship it)."""
+    from cache.exclusions import is_secret_path
+
+    abspath = os.path.join(root, path)
+    if not os.path.islink(abspath):
+        return None
+    real, top = os.path.realpath(abspath), os.path.realpath(root)
+    if not real.startswith(top + os.sep) or not is_secret_path(os.path.relpath(real, top).replace(os.sep, "/")):
+        return None  # a link leaving its folder is refused by the builder, naming where it goes
+    return f"{path}:1: symlink to {os.readlink(abspath)}, a secret file; secrets are never packaged"
 
 
 @dataclass(frozen=True)
@@ -157,6 +190,17 @@ def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 def _parse(source: bytes, path: str) -> ast.Module | str:
     """The module's syntax tree, or why it does not parse as `path:line: what`."""
+    import io
+    import tokenize
+
+    try:  # ast.parse lets a bad byte in a comment pass; Python's import refuses the whole file
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        source.decode(encoding)
+    except SyntaxError as error:  # an unknown encoding declared, or a first line that isn't UTF-8
+        return f"{path}:1: {error.msg}; save it as UTF-8"
+    except UnicodeDecodeError as error:
+        line = source.count(b"\n", 0, error.start) + 1
+        return f"{path}:{line}: not {encoding} text (byte {source[error.start]:#04x}); save it as UTF-8"
     try:
         return ast.parse(source, filename=path)
     except SyntaxError as error:

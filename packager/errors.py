@@ -84,3 +84,23 @@ class JobDependencyError(PkgError):
 
 class LayerLimitError(PkgError):
     """A dependency set or a function breaks one of Lambda's layer limits; found before any upload."""
+
+
+class UnsafeArchiveError(PkgError):
+    """A zip or wheel member whose name would land outside its folder (absolute, `..`, backslash, drive)."""
+
+
+class CorruptIndexError(CacheError):
+    """The local index file is not a readable SQLite database (truncated, overwritten, damaged)."""
+
+    def __init__(self, path: str, detail: str):
+        super().__init__(
+            f"{path}: the local index is not a readable SQLite database ({detail})",
+            hint="run `pkg cache verify --repair`: it moves the file aside and starts a fresh index"
+            " (what is published is re-adopted from AWS, artifacts are rebuilt or fetched)",
+        )
+        self.path = path
+
+
+class DiskFullError(CacheError):
+    """The disk holding the cache folder (or a temporary folder) ran out of space mid-write."""

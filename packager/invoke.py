@@ -27,6 +27,7 @@ from typing import Callable
 from packager.app import ensure_built
 from packager.builders.builder import Workspace
 from packager.builders.lambda_code import function_id
+from packager.builders.zips import check_members, extract_checked
 from packager.envs import env_for_service, env_python, find_manager
 from packager.errors import EventError, HandlerError, PkgError
 from packager.model import ArtifactId
@@ -258,11 +259,11 @@ def invoke_lambda(
     try:
         task, opt = os.path.join(folder, "task"), os.path.join(folder, "opt")
         with zipfile.ZipFile(files[artifact]) as archive:
-            archive.extractall(task)
+            extract_checked(archive, task, artifact)
         os.makedirs(opt)
         for layer in spec.uses:
             with zipfile.ZipFile(files[layer]) as archive:
-                archive.extractall(opt)  # a later layer's file replaces an earlier one's, as in /opt
+                extract_checked(archive, opt, layer)  # a later layer's file replaces an earlier one's, as in /opt
         event_path = os.path.join(folder, "event.json")
         with open(event_path, "w", encoding="utf-8") as stream:
             json.dump(event, stream)
@@ -300,9 +301,10 @@ def invoke_lambda(
     return InvokeResult(run.target, outcome["result"], duration_ms, interpreter, built, warnings)
 
 
-def _unpack_wheel(path: str, target: str) -> None:
+def _unpack_wheel(path: str, target: str, label: str) -> None:
     """Install a wheel the way pip --target lays it out: purelib/platlib data at the root."""
     with zipfile.ZipFile(path) as archive:
+        check_members(label, archive.namelist())
         for member in archive.infolist():
             name = _WHEEL_DATA_LIB.sub("", member.filename)
             if member.is_dir() or re.match(r"[^/]+\.data/", name):
@@ -313,19 +315,23 @@ def _unpack_wheel(path: str, target: str) -> None:
                 shutil.copyfileobj(source, sink)
 
 
-def _unpack_job_artifact(path: str, target: str) -> None:
-    """internal_libs wheel, wheelhouse of dependency wheels, or py-files zip -> importable under `target`."""
+def _unpack_job_artifact(path: str, target: str, label: str) -> None:
+    """internal_libs wheel, wheelhouse of dependency wheels, or py-files zip -> importable under `target`.
+
+    Every member name is checked first (zip-slip); errors name `label` (the artifact) and the wheel.
+    """
     if path.endswith(".whl"):
-        _unpack_wheel(path, target)
+        _unpack_wheel(path, target, label)
         return
     with zipfile.ZipFile(path) as archive:
+        check_members(label, archive.namelist())
         wheels = [name for name in archive.namelist() if name.endswith(".whl") and "/" not in name]
         if not wheels:
             archive.extractall(target)
             return
         with tempfile.TemporaryDirectory() as scratch:
             for wheel in wheels:
-                _unpack_wheel(archive.extract(wheel, scratch), target)
+                _unpack_wheel(archive.extract(wheel, scratch), target, f"{label}: {wheel}")
 
 
 def invoke_glue_python_shell(
@@ -368,7 +374,7 @@ def invoke_glue_python_shell(
         script = spec.meta.get("filename", f"{name}.py")
         shutil.copyfile(files[artifact], os.path.join(code, script))
         for used in spec.uses:
-            _unpack_job_artifact(files[used], site)
+            _unpack_job_artifact(files[used], site, used)
         run = _Run(
             target=f"{service}/{name}",
             spec={

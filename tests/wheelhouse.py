@@ -134,3 +134,13 @@ def build_wheelhouse(folder: Path) -> Path:
     for spec in WHEELS:
         write_wheel(folder, spec)
     return folder
+
+
+def write_unsafe_wheel(folder: Path, name: str, version: str, member: str, tag: str = PURE) -> Path:
+    """A wheel that is valid but for one member named `member` (`../x.py`, `/etc/x`, `a\\b.py`, `C:/x`): zip-slip."""
+    path = write_wheel(folder, WheelSpec(name, version, tag))
+    with zipfile.ZipFile(path, "a") as archive:
+        info = zipfile.ZipInfo("placeholder", (2020, 1, 1, 0, 0, 0))
+        info.filename = member  # set after construction: ZipInfo() would normalise the separators away
+        archive.writestr(info, b"ESCAPED = True\n")
+    return path

@@ -40,6 +40,9 @@ class _ParsedFile:
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*)$")
 _INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$")
+# A VCS (`git+https://...`) or URL requirement, which reaches no index and would be cloned and built.
+_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|(?:git|hg|svn|bzr)\+)")
+_HASH = re.compile(r"(?:^|\s)--hash(?:=|\s+)(\S+)")
 
 
 def canonical_name(name: str) -> str:
@@ -67,6 +70,14 @@ def normalise_line(line: str, where: str) -> str:
             f"{where}: local path requirement '{line}' is not supported",
             hint="build a wheel of it and point [tool.pkg.dependencies].find_links at the folder",
         )
+    if _URL.match(line):
+        raise DependencyError(
+            f"{where}: VCS or URL requirement '{line}' is not supported (pkg installs binary wheels only)",
+            hint="build a wheel of it and point [tool.pkg.dependencies].find_links at the folder, or publish"
+            " it to your package index and require it by name and version",
+        )
+    hashes = sorted(f"--hash={digest}" for digest in _HASH.findall(line))
+    line = _HASH.sub(" ", line).strip()
     match = _NAME.match(line)
     if not match:
         raise DependencyError(f"{where}: can't read requirement '{line}'", hint="use PEP 508: name[extras] specifiers")
@@ -76,11 +87,19 @@ def normalise_line(line: str, where: str) -> str:
     else:
         extras = ""
     if rest.startswith("@"):
-        return f"{canonical_name(name)}{extras} @ {rest[1:].strip()}"
+        raise DependencyError(
+            f"{where}: '{name} @ {rest[1:].strip()}' is a direct URL requirement, which is not supported"
+            " (pkg installs binary wheels only)",
+            hint=f"require {name} by version from your package index, or put its wheel in a"
+            " [tool.pkg.dependencies].find_links folder",
+        )
     spec, _, marker = rest.partition(";")
     spec = "".join(spec.split())
     marker = " ".join(marker.split())
-    return f"{canonical_name(name)}{extras}{spec}" + (f"; {marker}" if marker else "")
+    # --hash options stay as pip reads them, after the marker: hash-checking mode for this line
+    return f"{canonical_name(name)}{extras}{spec}" + (f"; {marker}" if marker else "") + "".join(
+        f" {option}" for option in hashes
+    )
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -136,8 +155,23 @@ class RequirementsReader:
             raise DependencyError(f"{where}: requirements file {relpath} not found") from None
         parsed = self._parsed.get(key)
         if parsed is None:
-            with open(abspath, encoding="utf-8") as stream:
-                parsed = self._parsed[key] = _parse_file(stream.read(), relpath)
+            real, top = os.path.realpath(abspath), os.path.realpath(self.root)
+            if not real.startswith(top + os.sep):
+                raise DependencyError(
+                    f"{relpath}:1: a symlink to {real}, outside the repository; refusing to read it",
+                    hint="copy the requirements into the repository instead of linking them",
+                )
+            with open(abspath, "rb") as stream:
+                data = stream.read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                line = data.count(b"\n", 0, error.start) + 1
+                raise DependencyError(
+                    f"{relpath}:{line}: not UTF-8 text (byte {data[error.start]:#04x})",
+                    hint="save the requirements file as UTF-8",
+                ) from None
+            parsed = self._parsed[key] = _parse_file(text, relpath)
         return parsed
 
     def read(self, relpath: str) -> Requirements:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
-from cache.hashing import FileDigests, SymlinkEscapeError, input_hash, walk_tree
+from cache.hashing import FileDigests, SymlinkEscapeError, UnreadableEntryError, input_hash, walk_tree
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.wheels import INTERNAL_LIBS_WHEEL
 from packager.discover import INTERNAL_LIBS, Entry, InternalLibs, ServiceFolder
@@ -116,6 +116,11 @@ def internal_libs_files(
             f"{libs.path}/{error.link}:1: symlink to {error.target} leaves {libs.path}; refusing to follow it",
             hint="copy what it points at into internal_libs, or remove the link",
         ) from None
+    except UnreadableEntryError as error:
+        raise UnsafeFileError(
+            f"{libs.path}/{error.relpath}:1: {error.problem}",
+            hint="fix or remove it: nothing was built",
+        ) from None
     files = [
         SourceFile(
             f"{arc_prefix}{f.relpath}",
@@ -188,7 +193,7 @@ def internal_libs_spec(root: str, folder: ServiceFolder, digests: FileDigests) -
 
 
 def secret_warnings(paths: list[str]) -> list[str]:
-    """The warning for each secret file left out of an artifact."""
+    """The warning for each secret file (or folder, ending "/") left out of an artifact."""
     return [f"{path}: left out of the artifact (secrets are never packaged)" for path in paths]
 
 

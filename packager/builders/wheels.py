@@ -19,8 +19,8 @@ import subprocess
 import sys
 
 from packager.builders.installer import NO_WHEEL, IndexOptions, Platform, chosen_uv
-from packager.builders.zips import COMPRESS_LEVEL, FIXED_DATE_TIME
-from packager.errors import JobDependencyError
+from packager.builders.zips import COMPRESS_LEVEL, FIXED_DATE_TIME, check_members
+from packager.errors import JobDependencyError, UnsafeArchiveError
 
 # The internal_libs wheel's name and version; the S3 key holds the content hash, so the version needn't.
 INTERNAL_LIBS_DIST = "internal_libs"
@@ -49,7 +49,25 @@ def download_wheels(requirements: list[str], platform: Platform, index: IndexOpt
             _pip_download(req_file, platform, index, dest, cwd)
     finally:
         os.unlink(req_file)
-    return sorted(name for name in os.listdir(dest) if name.endswith(".whl"))
+    wheels = sorted(name for name in os.listdir(dest) if name.endswith(".whl"))
+    for name in wheels:  # a wheel is read from an index: checked before anything unpacks or ships it
+        check_wheel(os.path.join(dest, name))
+    return wheels
+
+
+def check_wheel(path: str) -> None:
+    """Refuse a wheel (UnsafeArchiveError naming it and the member) whose member names could escape a folder."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = wheel.namelist()
+    except zipfile.BadZipFile:
+        raise UnsafeArchiveError(
+            f"{os.path.basename(path)}: not a zip archive; refusing to use it",
+            hint="the download is damaged: build again, or check the index it came from",
+        ) from None
+    check_members(os.path.basename(path), names)
 
 
 def _pip_download(req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> None:
@@ -236,6 +254,7 @@ def write_wheelhouse(path: str, wheel_dir: str, wheels: list[str]) -> int:
     """A zip holding the downloaded wheels flat (the publisher uploads each one to S3)."""
     from packager.builders.zips import ZipEntry, write_deterministic_zip
 
+    check_members(os.path.basename(path), wheels)  # wheel names are members of the wheelhouse zip
     return write_deterministic_zip(path, [ZipEntry(name, os.path.join(wheel_dir, name)) for name in wheels])
 
 
@@ -253,6 +272,7 @@ def write_installed_archive(path: str, wheel_dir: str, wheels: list[str]) -> int
     entries: dict[str, tuple[bytes, int]] = {}
     for name in wheels:
         with zipfile.ZipFile(os.path.join(wheel_dir, name)) as wheel:
+            check_members(name, wheel.namelist())  # the archive is extracted as is on every node
             for info in wheel.infolist():
                 if info.is_dir():
                     continue

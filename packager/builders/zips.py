@@ -7,8 +7,16 @@ hash gives the same sha256 and the same Lambda CodeSha256.
 from __future__ import annotations
 
 import os
+import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from packager.errors import UnsafeArchiveError
+
+if TYPE_CHECKING:
+    from zipfile import ZipFile
 
 # The earliest time a zip can hold; any fixed value works, this one says "not a real date".
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -106,3 +114,37 @@ def write_prepared_zip(path: str, entries: list[PreparedEntry]) -> int:
             archive.NameToInfo[info.filename] = info
             unzipped += entry.size
     return unzipped
+
+
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_member(name: str) -> str | None:
+    """Why a zip member's name could land outside the folder it is extracted into, or None if it can't."""
+    if "\\" in name:
+        return "holds a backslash (a path separator on Windows)"
+    if name.startswith("/"):
+        return "is an absolute path"
+    if _DRIVE_LETTER.match(name):
+        return "starts with a drive letter"
+    if ".." in name.split("/"):
+        return "climbs out of its folder with '..'"
+    if "\x00" in name:
+        return "holds a NUL character"
+    return None
+
+
+def check_members(archive: str, names: Iterable[str]) -> None:
+    """Refuse an archive (named `archive` in the error) with any member that could escape its folder (zip-slip)."""
+    for name in names:
+        if (reason := unsafe_member(name)) is not None:
+            raise UnsafeArchiveError(
+                f"{archive}: member {name!r} {reason}; refusing to use it",
+                hint="the archive is malformed or malicious: remove the requirement or get the package elsewhere",
+            )
+
+
+def extract_checked(archive: ZipFile, target: str, label: str) -> None:
+    """Extract every member of `archive` under `target`, after checking that none can leave it."""
+    check_members(label, archive.namelist())
+    archive.extractall(target)

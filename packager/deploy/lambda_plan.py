@@ -30,7 +30,13 @@ from packager.deploy.limits import check_function_configuration, check_function_
 from packager.deploy.live import LiveState
 from packager.deploy.naming import check_function_name, check_layer_name, check_name_parts, function_name, layer_name
 from packager.deploy.naming import lambda_code_key
-from packager.deploy.records import FunctionRow, FunctionState, LayerVersionRow
+from packager.deploy.records import (
+    FunctionRow,
+    FunctionState,
+    LayerVersionRow,
+    changed_environment_keys,
+    without_environment_values,
+)
 from packager.deploy.settings import require_bucket, require_role
 from packager.errors import PlanError
 from packager.model import Kind
@@ -412,13 +418,15 @@ def _plan_function_steps(
                 {"FunctionName": name, **code_params, "Architectures": [function.architecture]},
             )
         )
-    configuration_changed = current.configuration != function.configuration
+    wanted_configuration = without_environment_values(function.configuration)  # as recorded and live are
+    configuration_changed = current.configuration != wanted_configuration
     layers_changed = list(current.layers) != layers
     if configuration_changed or layers_changed:
         reasons = []
         if configuration_changed:
-            change = describe_change(current.configuration, function.configuration, "configuration")
-            reasons.append(why_changed("configuration", change))
+            change = _configuration_change(current.configuration, wanted_configuration)
+            reason = why_changed("configuration", change)
+            reasons.append(f"{reason} ({change})" if "configuration" in drifted else reason)
         if layers_changed:
             reasons.append(why_changed("layers", describe_layers(list(current.layers), layers)))
         actions.append(
@@ -454,6 +462,19 @@ def _plan_function_steps(
         details = FunctionRow.confirmed(live_state).to_details()
         actions.insert(0, Action(artifact, SKIP, prefix + "recording what is live", name, record=details))
     return actions
+
+
+def _configuration_change(current: dict | None, wanted: dict) -> str:
+    """"MemorySize 128 -> 256, environment API_URL, TOKEN changed": the keys that differ, never a value."""
+    if not current:
+        return describe_change(current, wanted, "configuration")
+    others = [key for key in sorted(set(current) | set(wanted)) if key != "Environment"]
+    parts = []
+    if any(current.get(key) != wanted.get(key) for key in others):
+        parts.append(describe_change(current, wanted, "configuration", others))
+    if keys := changed_environment_keys(current, wanted):
+        parts.append(f"environment {', '.join(keys)} changed")
+    return ", ".join(parts)
 
 
 def _unsure(stored: PublishedRecord | None) -> bool:

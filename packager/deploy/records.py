@@ -22,6 +22,41 @@ def configuration_hash(configuration: dict) -> str:
     return hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()[:32]
 
 
+# Where a recorded configuration keeps its environment: one digest per variable, never the value.
+ENVIRONMENT_DIGESTS = "VariableDigests"
+_ENVIRONMENT_DIGEST_SALT = b"pkg-environment-1\0"  # bump to re-digest every recorded environment
+
+
+def environment_digests(variables: dict) -> dict[str, str]:
+    """Each variable's digest (over its name and value), sorted by name: says which keys differ, not their values."""
+    return {
+        key: hashlib.sha256(_ENVIRONMENT_DIGEST_SALT + f"{key}\0{value}".encode()).hexdigest()[:32]
+        for key, value in sorted(variables.items())
+    }
+
+
+def without_environment_values(configuration: dict) -> dict:
+    """A function configuration with its Environment variables' values replaced by their digests.
+
+    What the index, the shared index and `pkg plan --json` hold; the planner compares the wanted
+    configuration through the same function. Idempotent: a configuration already digested (or a
+    row written before digests, which held values) comes out digested.
+    """
+    environment = configuration.get("Environment") or {}
+    if ENVIRONMENT_DIGESTS in environment:
+        digests = dict(sorted(environment[ENVIRONMENT_DIGESTS].items()))
+    else:
+        digests = environment_digests(environment.get("Variables") or {})
+    return {**configuration, "Environment": {ENVIRONMENT_DIGESTS: digests}}
+
+
+def changed_environment_keys(old: dict | None, new: dict | None) -> list[str]:
+    """The names of the Environment variables that differ between two (digested) configurations."""
+    before = ((old or {}).get("Environment") or {}).get(ENVIRONMENT_DIGESTS, {})
+    after = ((new or {}).get("Environment") or {}).get(ENVIRONMENT_DIGESTS, {})
+    return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+
+
 @dataclass(frozen=True)
 class LayerVersionRow:
     """A layer version published (or adopted) from one input."""
@@ -44,7 +79,11 @@ class LayerVersionRow:
 
 @dataclass(frozen=True)
 class FunctionState:
-    """A function's managed state: what the planner compares, live or recorded."""
+    """A function's managed state: what the planner compares, live or recorded.
+
+    Its configuration never holds Environment values, only their digests (see
+    `without_environment_values`): what is recorded, pushed or printed can't leak them.
+    """
 
     arn: str | None
     code_sha256: str | None
@@ -52,6 +91,10 @@ class FunctionState:
     configuration: dict | None
     layers: tuple[str, ...] = ()
     tags: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.configuration is not None:
+            object.__setattr__(self, "configuration", without_environment_values(self.configuration))
 
     @classmethod
     def from_configuration(cls, configuration: dict, tags: dict | None) -> FunctionState:
@@ -68,7 +111,7 @@ class FunctionState:
                 "MemorySize": configuration.get("MemorySize"),
                 "Timeout": configuration.get("Timeout"),
                 "Description": configuration.get("Description", ""),
-                "Environment": {"Variables": dict(sorted(variables.items()))},
+                "Environment": {"Variables": variables},  # digested by __post_init__
             },
             tuple(layer["Arn"] for layer in configuration.get("Layers", [])),
             # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.

@@ -13,7 +13,9 @@ from packager.deploy.records import (
     GlueJobRow,
     LayerVersionRow,
     UploadRow,
+    changed_environment_keys,
     configuration_hash,
+    environment_digests,
     with_pending,
 )
 
@@ -24,7 +26,7 @@ CONFIGURATION = {
     "MemorySize": 128,
     "Timeout": 3,
     "Description": "",
-    "Environment": {"Variables": {"A": "1"}},
+    "Environment": {"VariableDigests": environment_digests({"A": "1"})},
 }
 FUNCTION = json.dumps(
     {
@@ -93,7 +95,7 @@ def test_a_function_state_read_from_aws_keeps_only_what_pkg_manages():
     row = FunctionRow.confirmed(state)
     details = row.to_details()
     assert details["layers"] == ["arn:l:1"] and details["tags"] == {"team": "data"}
-    assert list(details["configuration"]["Environment"]["Variables"]) == ["A", "B"]
+    assert list(details["configuration"]["Environment"]["VariableDigests"]) == ["A", "B"]
     assert details["configuration_hash"] == configuration_hash(details["configuration"])
     assert "LastModified" not in json.dumps(details)
 
@@ -102,3 +104,24 @@ def test_the_pending_flag_comes_and_goes_without_touching_the_rest():
     details = json.loads(FUNCTION)
     assert with_pending(with_pending(details, True), False) == details
     assert FunctionRow.from_details(with_pending(details, True)).pending
+
+
+def test_a_row_written_with_environment_values_reads_and_is_rewritten_without_them():
+    old = json.loads(FUNCTION)
+    old["configuration"] = {**CONFIGURATION, "Environment": {"Variables": {"A": "1", "TOKEN": "hunter2"}}}
+    row = FunctionRow.from_details(old)
+    stored = json.dumps(row.rehashed().to_details(), sort_keys=True)
+    assert "hunter2" not in stored and '"TOKEN"' in stored
+    assert row.state is not None
+    assert row.state.configuration == {
+        **CONFIGURATION,
+        "Environment": {"VariableDigests": environment_digests({"A": "1", "TOKEN": "hunter2"})},
+    }
+
+
+def test_environment_digests_say_which_keys_differ_and_not_the_values():
+    before = FunctionState(None, None, None, {"Environment": {"Variables": {"A": "1", "B": "2", "C": "3"}}})
+    after = FunctionState(None, None, None, {"Environment": {"Variables": {"A": "1", "B": "two", "D": "4"}}})
+    assert changed_environment_keys(before.configuration, after.configuration) == ["B", "C", "D"]
+    assert environment_digests({"A": "1"}) != environment_digests({"A": "2"})
+    assert environment_digests({"A": "1"}) != environment_digests({"B": "1"})  # same value, other key

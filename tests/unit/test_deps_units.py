@@ -43,12 +43,42 @@ def test_requirements_normalise_comments_order_spelling_and_includes(tmp_path):
     assert a.names == {"numpy", "requests"}
 
 
-def test_line_continuations_and_urls(tmp_path):
-    write(tmp_path, "r.txt", "pandas\\\n  ==2.2.3\nmylib @ https://example.org/mylib-1.0-py3-none-any.whl\n")
+def test_line_continuations_and_hashes(tmp_path):
+    write(tmp_path, "r.txt", "pandas\\\n  ==2.2.3 \\\n  --hash=sha256:bb \\\n  --hash sha256:aa\nnumpy==2.1.3\n")
     assert reader(tmp_path).read("r.txt").lines == (
-        "mylib @ https://example.org/mylib-1.0-py3-none-any.whl",
-        "pandas==2.2.3",
+        "numpy==2.1.3",
+        "pandas==2.2.3 --hash=sha256:aa --hash=sha256:bb",
     )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "git+https://example.org/x.git",
+        "hg+https://example.org/x",
+        "https://example.org/mylib-1.0-py3-none-any.whl",
+        "mylib @ https://example.org/mylib-1.0-py3-none-any.whl",
+        "mylib @ git+https://example.org/x.git@v1",
+    ],
+)
+def test_vcs_and_url_requirements_are_refused_naming_file_and_line(tmp_path, line):
+    write(tmp_path, "r.txt", f"numpy\n{line}\n")
+    with pytest.raises(DependencyError, match=r"^r\.txt:2: .*(VCS or URL|direct URL) requirement"):
+        reader(tmp_path).read("r.txt")
+
+
+def test_a_requirements_file_linked_outside_the_repository_is_refused(tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    outside.write_text("numpy\n")
+    (tmp_path / "r.txt").symlink_to(outside)
+    with pytest.raises(DependencyError, match="r.txt:1: a symlink to .* outside the repository"):
+        reader(tmp_path).read("r.txt")
+
+
+def test_a_requirements_file_that_is_not_utf8_names_the_line(tmp_path):
+    (tmp_path / "r.txt").write_bytes(b"numpy\npandas\xff==2\n")
+    with pytest.raises(DependencyError, match=r"r\.txt:2: not UTF-8 text \(byte 0xff\)"):
+        reader(tmp_path).read("r.txt")
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,7 @@ def test_one_pass_reports_every_service_and_caches_what_passed(tmp_path):
         "src/glue_spark/orphan.requirements.txt:1: no orphan.py beside these requirements",
         "src/emr/bad name.py:1: 'bad name' can't be a job name: use letters, digits, '_' and '-'",
     ]
-    assert len(verdicts.passed["lambda-handler-1"]) == 1 and len(verdicts.passed["job-script-1"]) == 1
+    assert len(verdicts.passed["lambda-handler-2"]) == 1 and len(verdicts.passed["job-script-2"]) == 1
 
 
 def test_a_source_that_passed_is_not_read_again(tmp_path):

@@ -202,7 +202,7 @@ def test_refresh_reports_drift_against_the_live_function():
 
     assert [(d.name, d.field) for d in plan.drift] == [("datamart-dev-ingest", "configuration")]
     assert kinds(plan)[1:] == [("datamart-dev-ingest", "update_function_configuration")]
-    assert plan.actions[1].reason == "drift: configuration was changed out of band"
+    assert plan.actions[1].reason == "drift: configuration was changed out of band (Timeout 30 -> 3)"
 
 
 def test_big_code_goes_through_the_bucket_once():
