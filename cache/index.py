@@ -140,16 +140,21 @@ class Index:
     def _migrate(self) -> None:
         """Create what is missing, under the write lock, so racing openers wait instead of failing.
 
-        Every table is `IF NOT EXISTS`: old rows stay. sqlite-utils writes the DDL; it runs here, inside
+        Every table is `IF NOT EXISTS`: old rows stay (but the shared cache's copy, taken unchecked
+        before schema 4, which the next pull brings back checked). sqlite-utils writes the DDL; it runs here, inside
         one BEGIN IMMEDIATE transaction, because sqlite-utils' own create commits table by table.
         """
         self.conn.isolation_level = None
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
                     for name, (columns, pk) in TABLES.items():
                         self.conn.execute(self.db.create_table_sql(name, columns, pk=pk, if_not_exists=True))
+                    if version == 3:  # shared rows were taken unchecked before 4: forget them, pull again
+                        self.conn.execute("DELETE FROM remote_artifacts")
+                        self.conn.execute("DELETE FROM shared_state")
                     self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self.conn.execute("COMMIT")
             except BaseException:

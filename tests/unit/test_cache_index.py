@@ -103,3 +103,20 @@ def test_publish_records_merge_three_way_by_write_order_never_by_timestamp(tmp_p
     assert index.sync_published(uri, [published_row("lambda/function/x", "d" * 32, old, stage="prod")]) == 1
     assert index.published("123456789012", "eu-west-1", "prod")["lambda/function/x"].input_hash == "d" * 32
     index.close()
+
+
+def test_upgrading_from_schema_3_forgets_the_unchecked_shared_rows(tmp_path):
+    path = str(tmp_path / "index.sqlite")
+    index = Index(path)
+    index.add_artifacts([record("a" * 32)])
+    index.replace_remote_artifacts("s3://bucket/team", [record("b" * 32)], '"etag-1"')
+    index.conn.execute("DROP TABLE remote_published")
+    index.conn.execute("PRAGMA user_version = 3")
+    index.conn.commit()
+    index.close()
+
+    again = Index(path)
+    assert again.shared_etag("s3://bucket/team") is None  # the next pull downloads and checks every row
+    assert again.remote_artifacts("s3://bucket/team", ["b" * 32]) == {}
+    assert [r.input_hash for r in again.all_artifacts()] == ["a" * 32]  # local rows stay
+    again.close()
