@@ -318,7 +318,7 @@ class SharedCache:
 
     def _too_large(self) -> SharedIndexTooLarge:
         return SharedIndexTooLarge(
-            f"shared index {self.key(INDEX_NAME)} is larger than the cap of {self.max_index_bytes} bytes",
+            f"shared index {self.key(INDEX_NAME)} is larger than cache_max_index_bytes: not read",
             self.max_index_bytes,
         )
 

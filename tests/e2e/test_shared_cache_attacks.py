@@ -349,3 +349,27 @@ def test_a_verified_rebuild_replaces_a_known_bad_shared_object(tmp_path, aws):
     good = Path({a["id"]: a for a in result.json["artifacts"]}["lambda/internal_libs"]["path"]).read_bytes()
     assert s3().get_object(Bucket=ARTIFACT_BUCKET, Key=key)["Body"].read() == good
     assert clone(first, tmp_path, "third").pkg_json("build")["summary"] == {"built": 0, "cached": 3}
+
+
+def test_a_tampered_object_with_a_rewritten_row_stays_inside_the_store_until_signing_exists(tmp_path, aws):
+    """The known limit without signed entries (issue 11, item 3): a writer who replaces an object and
+    rewrites its row's sha256 and size is believed. What it can no longer do is choose where the
+    bytes land: they go to the path pkg computes, inside the cache folder."""
+    first = shared_repo(tmp_path)
+    hashes = built_hashes(first.pkg_json("build"))
+    report_hash = hashes["lambda/function/report"]
+    key_path = f"store/{report_hash[:2]}/{report_hash}.zip"
+    digest = plant(key_path)
+    tamper_index(
+        tmp_path,
+        "UPDATE artifacts SET sha256 = ?, size = ? WHERE input_hash = ?",
+        params=(digest, len(EVIL), report_hash),
+    )
+    second = clone(first, tmp_path, "second")
+    before = tree(tmp_path, second.cache_dir)
+    report = second.pkg_json("build")
+    assert statuses(report)["lambda/function/report"] == "cached"
+    assert {a["id"]: a for a in report["artifacts"]}["lambda/function/report"]["path"] == str(
+        second.cache_dir / key_path
+    )
+    assert tree(tmp_path, second.cache_dir) == before

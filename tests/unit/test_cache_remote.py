@@ -23,6 +23,7 @@ from cache.remote import (
     SharedCache,
     SharedCacheError,
     SharedIndexCorrupt,
+    SharedIndexTooLarge,
 )
 from cache.rows import RowRules
 from cache.store import Store
@@ -298,3 +299,15 @@ def test_a_row_is_shared_only_with_its_file(machines, objects, tmp_path):
     assert report.uploaded == [] and report.rows_added == 0
     assert shared_index(objects, tmp_path).execute("SELECT count(*) FROM artifacts").fetchone()[0] == 0
     assert report.warnings == []
+
+
+def test_an_index_over_the_cap_is_refused_even_by_a_store_that_ignores_max_bytes(machines, objects, tmp_path):
+    objects.objects[("team-bucket", INDEX_KEY)] = (b"x" * 5000, '"big"')
+    laptop = machines("laptop")
+    laptop.shared.max_index_bytes = 4096
+    with pytest.raises(SharedIndexTooLarge) as raised:
+        laptop.shared.pull()
+    assert raised.value.limit == 4096
+    with pytest.raises(SharedIndexTooLarge):
+        laptop.shared.push()
+    assert objects.puts(INDEX_KEY) == 0
