@@ -138,7 +138,7 @@ def _emr_problem(row: EmrRunRow, artifact: ArtifactId, scope: StageScope) -> str
         if (problem := scope.s3_problem(uri, Service.EMR)) is not None:
             return f"py file {problem}"
     python = spec.get("python")
-    if not isinstance(python, str) or not _PYTHON.match(python):
+    if python is not None and (not isinstance(python, str) or not _PYTHON.match(python)):  # None: an unknown release
         return f"python {str(python)[:20]!r} is not a Python version"
     conf = spec.get("conf")
     if not isinstance(conf, dict):

@@ -119,6 +119,12 @@ def test_a_foreign_emr_run_specification_fails_and_pkg_run_refuses_it(scope, cha
     assert row_problem("emr/job/clean", emr_spec(scope), scope) is None
 
 
+def test_an_emr_release_pkg_does_not_know_has_no_python_and_still_passes(scope):
+    conf = {"spark.executorEnv.PYSPARK_PYTHON": "/usr/bin/pythonNone"}
+    assert row_problem("emr/job/clean", emr_spec(scope, python=None, conf=conf), scope) is None
+    assert row_problem("emr/job/clean", emr_spec(scope, python="3.11; rm -rf /"), scope) is not None
+
+
 def test_foreign_glue_script_and_upload_bucket_fail(scope):
     glue = {"name": "datamart-dev-orders", "definition": {"Command": {"ScriptLocation": "s3://another-bucket/evil.py"}}}
     assert "another-bucket" in row_problem("glue_spark/job/orders", glue, scope)
