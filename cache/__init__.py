@@ -6,7 +6,7 @@ about Lambda, Glue or EMR, nor about what its callers derive from the index.
 
 The public API is `__all__`, importable from here or from the submodule that defines it
 (`cache.hashing`, `cache.exclusions`, `cache.index`, `cache.generation`, `cache.store`,
-`cache.remote`, `cache.s3`). Names load on
+`cache.rows`, `cache.remote`, `cache.s3`). Names load on
 first use: `from cache import INDEX_NAME` costs nothing, which the no-op build relies on.
 """
 
@@ -27,8 +27,10 @@ if TYPE_CHECKING:
         SharedCache,
         SharedCacheError,
         SharedIndexCorrupt,
+        SharedIndexTooLarge,
         parse_uri,
     )
+    from cache.rows import RowRules
     from cache.s3 import S3ObjectStore
     from cache.store import Store, sha256_file, verify, write_atomic
 
@@ -57,7 +59,9 @@ _SOURCES = {
     "SharedCache": "remote",
     "SharedCacheError": "remote",
     "SharedIndexCorrupt": "remote",
+    "SharedIndexTooLarge": "remote",
     "parse_uri": "remote",
+    "RowRules": "rows",
     "S3ObjectStore": "s3",
     "Store": "store",
     "sha256_file": "store",
@@ -84,7 +88,9 @@ __all__ = [
     "SharedCache",
     "SharedCacheError",
     "SharedIndexCorrupt",
+    "SharedIndexTooLarge",
     "parse_uri",
+    "RowRules",
     "S3ObjectStore",
     "Store",
     "sha256_file",

@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 # 1: artifacts, file_state, last_inputs, checked_sources; 2: published; 3: remote_artifacts,
-# shared_state (the shared cache). Migrations only add.
-SCHEMA_VERSION = 3
+# shared_state (the shared cache); 4: remote_published. Migrations only add.
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,17 @@ _ARTIFACT_COLUMNS = {
     "meta": str,
 }
 
+_PUBLISHED_COLUMNS = {
+    "account": str,
+    "region": str,
+    "stage": str,
+    "resource_id": str,
+    "input_hash": str,
+    "details": str,
+    "published": str,
+}
+_PUBLISHED_KEY = ("account", "region", "stage", "resource_id")
+
 # name -> (columns, primary key)
 TABLES: dict[str, tuple[dict, str | tuple[str, ...]]] = {
     "artifacts": (_ARTIFACT_COLUMNS, "input_hash"),
@@ -84,21 +95,13 @@ TABLES: dict[str, tuple[dict, str | tuple[str, ...]]] = {
     ),
     "last_inputs": ({"artifact_id": str, "input_hash": str, "manifest": str, "built": str}, "artifact_id"),
     "checked_sources": ({"digest": str, "checker": str}, "digest"),
-    "published": (
-        {
-            "account": str,
-            "region": str,
-            "stage": str,
-            "resource_id": str,
-            "input_hash": str,
-            "details": str,
-            "published": str,
-        },
-        ("account", "region", "stage", "resource_id"),
-    ),
+    "published": (_PUBLISHED_COLUMNS, _PUBLISHED_KEY),
     # Artifacts the shared cache holds (not necessarily here), and the shared index's ETag.
     "remote_artifacts": ({"uri": str, **_ARTIFACT_COLUMNS}, ("uri", "input_hash")),
     "shared_state": ({"uri": str, "etag": str}, "uri"),
+    # The publish records of the shared index as last synchronised: what changed since, on either
+    # side, is a newer write (a three-way merge; no timestamp is ever compared).
+    "remote_published": ({"uri": str, **_PUBLISHED_COLUMNS}, ("uri", *_PUBLISHED_KEY)),
 }
 # The columns of an artifact row (`ArtifactRecord`'s fields) and of a publish record, in table order.
 ARTIFACT_COLUMNS = tuple(_ARTIFACT_COLUMNS)
@@ -137,16 +140,21 @@ class Index:
     def _migrate(self) -> None:
         """Create what is missing, under the write lock, so racing openers wait instead of failing.
 
-        Every table is `IF NOT EXISTS`: old rows stay. sqlite-utils writes the DDL; it runs here, inside
+        Every table is `IF NOT EXISTS`: old rows stay (but the shared cache's copy, taken unchecked
+        before schema 4, which the next pull brings back checked). sqlite-utils writes the DDL; it runs here, inside
         one BEGIN IMMEDIATE transaction, because sqlite-utils' own create commits table by table.
         """
         self.conn.isolation_level = None
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
                     for name, (columns, pk) in TABLES.items():
                         self.conn.execute(self.db.create_table_sql(name, columns, pk=pk, if_not_exists=True))
+                    if version == 3:  # shared rows were taken unchecked before 4: forget them, pull again
+                        self.conn.execute("DELETE FROM remote_artifacts")
+                        self.conn.execute("DELETE FROM shared_state")
                     self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self.conn.execute("COMMIT")
             except BaseException:
@@ -195,9 +203,7 @@ class Index:
         return found
 
     def all_artifacts(self) -> list[ArtifactRecord]:
-        rows = self.conn.execute(
-            f"SELECT {_SELECT_ARTIFACT} FROM artifacts ORDER BY input_hash"
-        )
+        rows = self.conn.execute(f"SELECT {_SELECT_ARTIFACT} FROM artifacts ORDER BY input_hash")
         return [ArtifactRecord.from_row(row) for row in rows]
 
     def file_states(self) -> dict[str, tuple[int, int, int, int, str]]:
@@ -236,7 +242,15 @@ class Index:
             " WHERE account = ? AND region = ? AND stage = ?",
             (account, region, stage),
         )
-        return {row[0]: PublishedRecord(row[0], row[1], json.loads(row[2]), row[3]) for row in rows}
+        found = {}
+        for resource_id, input_hash, details, published in rows:
+            try:
+                parsed = json.loads(details)
+            except (TypeError, ValueError):
+                continue  # a row that is not pkg's (e.g. pulled before rows were checked): as if unrecorded
+            if isinstance(parsed, dict):
+                found[resource_id] = PublishedRecord(resource_id, input_hash, parsed, published)
+        return found
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -309,9 +323,7 @@ class Index:
         """Record what the publisher confirmed for one resource (call only after the service answered)."""
         self.record_published_many(account, region, stage, [(resource_id, input_hash, details)])
 
-    def record_published_many(
-        self, account: str, region: str, stage: str, rows: list[tuple[str, str, dict]]
-    ) -> None:
+    def record_published_many(self, account: str, region: str, stage: str, rows: list[tuple[str, str, dict]]) -> None:
         """Several (resource id, input hash, details) rows in one transaction."""
         now = utc_now()
         with self.conn:
@@ -388,16 +400,40 @@ class Index:
             )
         return self.conn.total_changes - before
 
-    def merge_published(self, rows: Iterable[dict]) -> int:
-        """Merge publish records: per resource, the newest record wins; returns how many rows changed."""
-        before = self.conn.total_changes
+    def _published_rows(self, table: str, where: str = "", params: tuple = ()) -> dict[tuple, dict]:
+        """Publish records of `table`, keyed by (account, region, stage, resource_id)."""
+        rows = self.conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM {table} {where}", params)
+        return {row[:4]: dict(zip(PUBLISHED_COLUMNS, row, strict=True)) for row in rows}
+
+    def sync_published(self, uri: str, shared: Iterable[dict]) -> int:
+        """Merge the shared index's publish records (three-way, against what it held at the last sync).
+
+        A shared record is taken where this index has none, or where the shared index changed it
+        since the last sync and this index did not: the later write wins, by the order writes reached
+        the shared index, never by a timestamp a writer chose. A record this machine changed since
+        the last sync stays (its push is the later write). Returns how many local rows changed.
+        """
+        shared_rows = {tuple(row[c] for c in _PUBLISHED_KEY): row for row in shared}
+        base = self._published_rows("remote_published", "WHERE uri = ?", (uri,))
+        local = self._published_rows("published")
+        taken = [
+            row
+            for key, row in shared_rows.items()
+            if key not in local or (local[key] != row and row != base.get(key) and local[key] == base.get(key))
+        ]
         with self.conn:
-            self.conn.executemany(
-                "INSERT INTO published (account, region, stage, resource_id, input_hash, details, published)"
-                " VALUES (:account, :region, :stage, :resource_id, :input_hash, :details, :published)"
-                " ON CONFLICT (account, region, stage, resource_id) DO UPDATE SET"
-                " input_hash = excluded.input_hash, details = excluded.details, published = excluded.published"
-                " WHERE excluded.published > published.published",
-                list(rows),
-            )
-        return self.conn.total_changes - before
+            self._put("published", taken)
+            self.conn.execute("DELETE FROM remote_published WHERE uri = ?", (uri,))
+            self._put("remote_published", [{"uri": uri, **row} for row in shared_rows.values()])
+        return len(taken)
+
+    def changed_published(self, uri: str) -> list[dict]:
+        """Local publish records that differ from the shared index as last synchronised (what a push adds)."""
+        base = self._published_rows("remote_published", "WHERE uri = ?", (uri,))
+        return [row for key, row in self._published_rows("published").items() if base.get(key) != row]
+
+    def put_published(self, rows: list[dict]) -> None:
+        """Write publish records as they are (building a fresh shared index)."""
+        with self.conn:
+            self._put("published", rows)
+

@@ -6,10 +6,13 @@ rows) and `store/<hh>/<input hash>.<ext>` (artifact files; immutable keys).
 - Objects go up before the rows that name them, each with `IfNoneMatch="*"` (a key is written once).
 - The index goes up with `IfMatch=<the ETag we merged into>` (or `IfNoneMatch="*"` when there is none
   yet); a 412 means another writer got there first: pull, merge again, retry (bounded). Rows are
-  facts keyed by hash, so merging is a union; for what is deployed, the newest record per resource wins.
-- Nothing downloaded is trusted: an artifact is checked against the sha256 its row records before
-  it enters the local store; an index that is not a readable SQLite file with the expected tables is
-  ignored with a warning.
+  facts keyed by hash, so merging is a union; publish records merge three-way against the shared
+  index as last synchronised (the later write wins; no writer-chosen timestamp is compared).
+- Nothing downloaded is trusted. The index is opened read-only with its schema untrusted (no
+  trigger or view of it runs), capped in size, and read as data: each row is checked (cache/rows.py)
+  and a bad one skipped with one warning. A push never writes into the downloaded file: it writes a
+  fresh one from pkg's own schema. An artifact is checked against the sha256 its row records before
+  it enters the local store, and a local file against its row before it is uploaded.
 
 Everything here talks to an `ObjectStore` (get, conditional put); `cache/s3.py` is the S3 one, and
 the unit tests use an in-memory one.
@@ -17,24 +20,29 @@ the unit tests use an in-memory one.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from cache import INDEX_NAME
-from cache.index import ARTIFACT_COLUMNS, PUBLISHED_COLUMNS, ArtifactRecord, Index
+from cache.index import ARTIFACT_COLUMNS, PUBLISHED_COLUMNS, TABLES, ArtifactRecord, Index
+from cache.rows import RowRules, check_artifact_row, check_published_row, safe_relpath
 from cache.store import Store, sha256_file, write_atomic
 
 __all__ = [
+    "DEFAULT_MAX_INDEX_BYTES",
     "MAX_PUSH_ATTEMPTS",
     "ObjectNotFound",
     "ObjectNotModified",
     "ObjectStore",
     "ObjectStoreError",
+    "ObjectTooLarge",
     "PreconditionFailed",
     "PullReport",
     "PushReport",
@@ -42,12 +50,14 @@ __all__ = [
     "SharedCache",
     "SharedCacheError",
     "SharedIndexCorrupt",
+    "SharedIndexTooLarge",
     "WriteConflict",
     "parse_uri",
 ]
 
 MAX_PUSH_ATTEMPTS = 12
 UPLOAD_THREADS = 8
+DEFAULT_MAX_INDEX_BYTES = 256 * 1024 * 1024
 
 
 # -- the object store ----------------------------------------------------------------------
@@ -65,6 +75,10 @@ class ObjectNotModified(ObjectStoreError):
     """The object still has the ETag the reader named in `if_none_match` (HTTP 304)."""
 
 
+class ObjectTooLarge(ObjectStoreError):
+    """The object is larger than the reader's `max_bytes`; nothing of it was kept."""
+
+
 class PreconditionFailed(ObjectStoreError):
     """A conditional write was refused: the key exists (`if_none_match="*"`) or has another ETag (HTTP 412)."""
 
@@ -79,10 +93,13 @@ class ObjectStore(Protocol):
     Failures are ObjectStoreError or one of its subclasses above, never the client's own exceptions.
     """
 
-    def get(self, bucket: str, key: str, path: str, if_none_match: str | None = None) -> str:
+    def get(
+        self, bucket: str, key: str, path: str, if_none_match: str | None = None, max_bytes: int | None = None
+    ) -> str:
         """Download an object into the file `path` and return its ETag.
 
-        Raises ObjectNotFound, or ObjectNotModified when its ETag is still `if_none_match`.
+        Raises ObjectNotFound, ObjectNotModified when its ETag is still `if_none_match`, or
+        ObjectTooLarge when it has more than `max_bytes` bytes.
         """
         ...
 
@@ -108,8 +125,24 @@ class SharedIndexCorrupt(SharedCacheError):
     """The shared index is not a readable pkg index; the next push replaces it."""
 
 
+class SharedIndexTooLarge(SharedCacheError):
+    """The shared index is larger than the configured cap (`limit`, in bytes); the shared cache is not used."""
+
+    def __init__(self, message: str, limit: int):
+        super().__init__(message)
+        self.limit = limit
+
+
 class SharedArtifactMismatch(Exception):
-    """A downloaded artifact does not match the sha256 of its row."""
+    """A downloaded artifact does not match the sha256 of its row (or its row names no safe path).
+
+    `etag` is the ETag of the object found, when one was downloaded: a verified rebuild may replace
+    exactly that object, with a conditional write.
+    """
+
+    def __init__(self, message: str, etag: str | None = None):
+        super().__init__(message)
+        self.etag = etag
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -135,15 +168,22 @@ class PushReport:
     """What a push did: the artifact keys it wrote, the index rows it added, in how many attempts."""
 
     uploaded: list[str] = field(default_factory=list)  # artifact keys written by this push
+    replaced: list[str] = field(default_factory=list)  # known-bad shared objects replaced by a verified rebuild
     rows_added: int = 0
     attempts: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
+_KNOWN_OBJECTS = frozenset(TABLES)
+
+
 def _open_shared_copy(path: str) -> sqlite3.Connection:
-    """Open a downloaded index, or raise SharedIndexCorrupt if it is not one."""
+    """Open a downloaded index read-only, its schema untrusted, or raise SharedIndexCorrupt."""
+    conn = None
     try:
-        conn = sqlite3.connect(path)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # Functions and virtual tables named in a hostile schema must not run while we read.
+        conn.execute("PRAGMA trusted_schema = OFF")
         if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise sqlite3.DatabaseError("quick_check failed")
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -151,17 +191,103 @@ def _open_shared_copy(path: str) -> sqlite3.Connection:
             raise sqlite3.DatabaseError(f"tables missing: {sorted({'artifacts', 'published'} - tables)}")
         return conn
     except sqlite3.DatabaseError as error:
+        if conn is not None:
+            conn.close()
         raise SharedIndexCorrupt(f"the shared index is corrupt or not a pkg index ({error})") from None
 
 
-class SharedCache:
-    """The shared index and artifacts under the prefix `uri` names, synchronised with a local Store."""
+@dataclass
+class _SharedRows:
+    """The rows of a shared index copy that passed their checks, and what was refused."""
 
-    def __init__(self, uri: str, objects: ObjectStore, store: Store):
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    published: list[dict] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    foreign_objects: list[str] = field(default_factory=list)  # triggers, views, unknown tables
+
+    @property
+    def clean(self) -> bool:
+        return not self.refused and not self.foreign_objects
+
+    def warning(self, uri: str) -> str | None:
+        """One line for everything refused, or None."""
+        parts = []
+        if self.refused:
+            parts.append(f"{len(self.refused)} row(s) refused (first: {self.refused[0]})")
+        if self.foreign_objects:
+            parts.append(f"ignored schema objects pkg does not make: {', '.join(sorted(self.foreign_objects)[:5])}")
+        if not parts:
+            return None
+        return f"shared index {uri}: " + "; ".join(parts) + " (the next push writes a clean index)"
+
+
+def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
+    """Read the known columns of a shared index copy, checking every row; SharedIndexCorrupt if unreadable."""
+    rows = _SharedRows()
+    try:
+        for kind, name in conn.execute("SELECT type, name FROM sqlite_master"):
+            if kind in ("table", "index") and (name in _KNOWN_OBJECTS or name.startswith("sqlite_autoindex_")):
+                continue
+            rows.foreign_objects.append(f"{kind} {str(name)[:40]}")
+        for row in conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts"):
+            checked = check_artifact_row(row, rules)
+            if isinstance(checked, str):
+                rows.refused.append(checked)
+            else:
+                rows.artifacts.append(checked)
+        for row in conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM published"):
+            record = check_published_row(row, rules)
+            if isinstance(record, str):
+                rows.refused.append(record)
+            else:
+                rows.published.append(record)
+    except sqlite3.DatabaseError as error:
+        raise SharedIndexCorrupt(f"the shared index is corrupt or not a pkg index ({error})") from None
+    return rows
+
+
+def _merge_for_push(shared: list[dict], changed_here: list[dict]) -> tuple[list[dict], int]:
+    """The publish records of the next shared index, and how many it takes from this machine.
+
+    What this machine changed since its last sync is the latest write: it replaces the shared record.
+    No timestamp is compared, so a record stamped far in the future wins nothing.
+    """
+    merged = {(r["account"], r["region"], r["stage"], r["resource_id"]): r for r in shared}
+    changed = 0
+    for record in changed_here:
+        key = (record["account"], record["region"], record["stage"], record["resource_id"])
+        if merged.get(key) != record:
+            merged[key] = record
+            changed += 1
+    return list(merged.values()), changed
+
+
+class SharedCache:
+    """The shared index and artifacts under the prefix `uri` names, synchronised with a local Store.
+
+    `rules` says which rows the caller accepts; an index larger than `max_index_bytes` is not read.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        objects: ObjectStore,
+        store: Store,
+        rules: RowRules,
+        max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
+        on_pull_warning: Callable[[str], None] | None = None,
+    ):
         self.uri = uri
         self.bucket, self.prefix = parse_uri(uri)
         self.objects = objects
         self.store = store
+        self.rules = rules
+        self.max_index_bytes = max_index_bytes
+        self.on_pull_warning = on_pull_warning  # also told what `pull` reports (callers that drop the report)
+        # input hash -> ETag of a shared object found not to match its row (a verified rebuild may replace it)
+        self.known_bad: dict[str, str] = {}
+        self._told: set[str] = set()  # warnings a pull already gave: a push in the same command doesn't repeat them
+        self._lock = threading.Lock()
 
     def key(self, relpath: str) -> str:
         """The object key of a path relative to the shared cache (as in the local cache folder)."""
@@ -175,18 +301,39 @@ class SharedCache:
     def _download_index(self, path: str, if_none_match: str | None = None) -> str | None:
         """Download the shared index to `path`; its ETag, None if there is none, or "" if unchanged."""
         try:
-            return self.objects.get(self.bucket, self.key(INDEX_NAME), path, if_none_match=if_none_match)
+            etag = self.objects.get(
+                self.bucket, self.key(INDEX_NAME), path, if_none_match=if_none_match, max_bytes=self.max_index_bytes
+            )
         except ObjectNotFound:
             return None
         except ObjectNotModified:
             return ""
+        except ObjectTooLarge:
+            raise self._too_large() from None
         except ObjectStoreError as error:
             raise self._unreachable(error) from None
+        if os.path.getsize(path) > self.max_index_bytes:  # an object store that ignores max_bytes
+            raise self._too_large()
+        return etag
+
+    def _too_large(self) -> SharedIndexTooLarge:
+        return SharedIndexTooLarge(
+            f"shared index {self.key(INDEX_NAME)} is larger than cache_max_index_bytes: not read",
+            self.max_index_bytes,
+        )
+
+    def _read(self, path: str) -> _SharedRows:
+        conn = _open_shared_copy(path)
+        try:
+            return _read_rows(conn, self.rules)
+        finally:
+            conn.close()
 
     # -- pull --------------------------------------------------------------------------------
 
     def pull(self) -> PullReport:
-        """Bring the shared index's rows into the local index (artifacts as known-remote, records merged)."""
+        """Bring the shared index's checked rows into the local index (artifacts as known-remote,
+        publish records by a three-way merge: `Index.sync_published`)."""
         report = PullReport()
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, INDEX_NAME)
@@ -197,24 +344,20 @@ class SharedCache:
             if etag is None:
                 self.store.index.replace_remote_artifacts(self.uri, [], None)
                 return report
-            conn = _open_shared_copy(path)
-            try:
-                report.artifacts, report.published = self._import(conn, etag)
-            finally:
-                conn.close()
+            rows = self._read(path)
+        warning = rows.warning(self.uri)
+        if warning:
+            report.warnings.append(warning)
+            self._told.add(warning)
+            if self.on_pull_warning is not None:
+                self.on_pull_warning(warning)
+        report.artifacts, report.published = self._import(rows.artifacts, rows.published, etag)
         return report
 
-    def _import(self, conn: sqlite3.Connection, etag: str) -> tuple[int, int]:
-        """Take the rows of a shared index copy into the local index; returns (artifacts, records merged)."""
-        artifacts = [
-            ArtifactRecord.from_row(row) for row in conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts")
-        ]
-        published = [
-            dict(zip(PUBLISHED_COLUMNS, row, strict=True))
-            for row in conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM published")
-        ]
+    def _import(self, artifacts: list[ArtifactRecord], published: list[dict], etag: str) -> tuple[int, int]:
+        """Take checked rows of the shared index into the local index; returns (artifacts, records added)."""
         self.store.index.replace_remote_artifacts(self.uri, artifacts, etag)
-        return len(artifacts), self.store.index.merge_published(published)
+        return len(artifacts), self.store.index.sync_published(self.uri, published)
 
     # -- fetch -------------------------------------------------------------------------------
 
@@ -224,17 +367,25 @@ class SharedCache:
         Safe to call from several threads; the caller records the row (`fetch` does both).
         Raises SharedArtifactMismatch (the object is ignored) or SharedCacheError.
         """
+        if not safe_relpath(self.store.cache_dir, record.path, record.input_hash):
+            raise SharedArtifactMismatch(
+                f"shared index row {record.input_hash[:12]}… names the path {record.path[:120]!r}, not one pkg"
+                " computes; ignored, building it locally"
+            )
 
         def write(tmp: str) -> None:
             try:
-                self.objects.get(self.bucket, self.key(record.path), tmp)
+                etag = self.objects.get(self.bucket, self.key(record.path), tmp)
             except ObjectStoreError as error:
                 raise self._unreachable(error) from None
             actual = sha256_file(tmp)
             if actual != record.sha256:
+                with self._lock:
+                    self.known_bad[record.input_hash] = etag
                 raise SharedArtifactMismatch(
                     f"shared artifact {self.key(record.path)} does not match its index row (sha256"
-                    f" {actual[:12]}…, expected {record.sha256[:12]}…); ignored, rebuilding it locally"
+                    f" {actual[:12]}…, expected {record.sha256[:12]}…); ignored, rebuilding it locally",
+                    etag,
                 )
 
         write_atomic(self.store.abspath(record.path), write)
@@ -247,76 +398,135 @@ class SharedCache:
 
     # -- push --------------------------------------------------------------------------------
 
-    def _upload_new_artifacts(self, shared_hashes: set[str], report: PushReport) -> list[ArtifactRecord]:
-        """Upload (in parallel) local artifacts the shared index lacks; returns the rows that may now be shared."""
+    def _shareable(self, report: PushReport) -> list[ArtifactRecord]:
+        """Local artifacts whose row passes the rules and whose file hashes to the row's sha256."""
+        found = []
+        for record in self.store.index.all_artifacts():
+            row = (*[getattr(record, column) for column in ARTIFACT_COLUMNS[:-1]], json.dumps(record.meta))
+            if isinstance(check_artifact_row(row, self.rules), str):
+                report.warnings.append(
+                    f"local index row {record.input_hash[:12]}… ({record.path[:120]!r}) is not one pkg makes;"
+                    " not shared (run `pkg cache verify`)"
+                )
+                continue
+            found.append(record)
+        return found
+
+    def _verified(self, record: ArtifactRecord, report: PushReport) -> bool:
+        """Whether the local file of `record` is exactly what its row says (hashed: same-size corruption too)."""
+        path = self.store.abspath(record.path)
+        try:
+            if os.path.getsize(path) == record.size and sha256_file(path) == record.sha256:
+                return True
+        except OSError:
+            return False  # missing: `pkg cache verify` reports it
+        report.warnings.append(
+            f"local artifact {record.path} does not match its index row; not shared (run `pkg cache verify --repair`)"
+        )
+        return False
+
+    def _upload_new_artifacts(self, shared: dict[str, ArtifactRecord], report: PushReport) -> list[ArtifactRecord]:
+        """Upload (in parallel) verified local artifacts the shared index lacks, and verified rebuilds of
+        shared objects known to be bad; returns the rows that may now be shared."""
         from concurrent.futures import ThreadPoolExecutor
 
-        candidates = []
-        for record in self.store.index.all_artifacts():
-            path = self.store.abspath(record.path)
-            if record.input_hash in shared_hashes:
-                continue
-            if os.path.exists(path) and os.path.getsize(path) == record.size:
-                candidates.append(record)  # else `pkg cache verify` reports it: never share what we can't back
+        candidates: list[tuple[ArtifactRecord, str | None]] = []  # (row, ETag of the bad object it replaces)
+        for record in self._shareable(report):
+            if record.input_hash in shared:
+                bad_etag = self.known_bad.get(record.input_hash)
+                if bad_etag is None or shared[record.input_hash].path != record.path:
+                    continue
+                if self._verified(record, report):
+                    candidates.append((record, bad_etag))
+            elif self._verified(record, report):
+                candidates.append((record, None))
 
-        def upload(record: ArtifactRecord) -> bool:
+        def upload(candidate: tuple[ArtifactRecord, str | None]) -> bool:
+            record, bad_etag = candidate
+            path = self.store.abspath(record.path)
             try:
-                self.objects.put(self.bucket, self.key(record.path), self.store.abspath(record.path), if_none_match="*")
+                if bad_etag is None:
+                    self.objects.put(self.bucket, self.key(record.path), path, if_none_match="*")
+                else:  # only the very object found bad: another writer's repair wins
+                    self.objects.put(self.bucket, self.key(record.path), path, if_match=bad_etag)
                 return True
             except PreconditionFailed:
                 return False  # already there: someone uploaded the same input hash; their row describes it
+            except WriteConflict:
+                return False
             except ObjectStoreError as error:
                 raise self._unreachable(error) from None
 
         with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-            uploaded = list(pool.map(upload, candidates))
-        report.uploaded += [self.key(r.path) for r, done in zip(candidates, uploaded, strict=True) if done]
-        return candidates
+            done = list(pool.map(upload, candidates))
+        rows = []
+        for (record, bad_etag), uploaded in zip(candidates, done, strict=True):
+            if bad_etag is None:
+                rows.append(record)
+                if uploaded:
+                    report.uploaded.append(self.key(record.path))
+            elif uploaded:
+                rows.append(record)
+                report.replaced.append(self.key(record.path))
+                self.known_bad.pop(record.input_hash, None)
+        return rows
+
+    def _write_fresh(self, path: str, artifacts: list[ArtifactRecord], published: list[dict]) -> None:
+        """A new index file from pkg's own schema holding exactly these rows."""
+        index = Index(path)
+        try:
+            index.add_artifacts(artifacts)
+            index.put_published(published)
+            index.conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to upload
+        finally:
+            index.conn.close()
 
     def push(self) -> PushReport:
-        """Upload new artifacts, then merge the local rows into the shared index with a conditional write."""
+        """Upload new artifacts, then write the merged rows as a fresh shared index with a conditional write."""
         report = PushReport()
-        local_published = self.store.index.all_published()
+        local_published = self.store.index.changed_published(self.uri)
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, INDEX_NAME)
+            download = os.path.join(tmp, "shared-" + INDEX_NAME)
             for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
                 report.attempts = attempt
-                if os.path.exists(path):
-                    os.unlink(path)
-                etag = self._download_index(path)
+                for leftover in os.listdir(tmp):
+                    os.unlink(os.path.join(tmp, leftover))
+                etag = self._download_index(download)
+                rows, unreadable = _SharedRows(), False
                 if etag is not None:
                     try:
-                        _open_shared_copy(path).close()
+                        rows = self._read(download)
                     except SharedIndexCorrupt as error:
-                        report.warnings.append(f"{error}; replacing it with the rows of this machine")
-                        os.unlink(path)
-                shared = Index(path)  # creates the schema in a new file, leaves a valid one as it is
-                try:
-                    shared_hashes = {row[0] for row in shared.conn.execute("SELECT input_hash FROM artifacts")}
-                    new_rows = self._upload_new_artifacts(shared_hashes, report)
-                    added = shared.add_artifacts(new_rows) + shared.merge_published(local_published)
-                    if not added and etag is not None:
-                        self._import(shared.conn, etag)
-                        return report  # nothing to add: no write at all
-                    shared.conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to upload
-                finally:
-                    shared.close()
+                        unreadable = True
+                        if attempt == 1:
+                            report.warnings.append(f"{error}; replacing it with the rows of this machine")
+                    warning = rows.warning(self.uri)
+                    if attempt == 1 and warning and warning not in self._told:
+                        report.warnings.append(warning)
+                shared = {record.input_hash: record for record in rows.artifacts}
+                new_rows = self._upload_new_artifacts(shared, report)
+                for record in new_rows:
+                    shared[record.input_hash] = record  # a new row, or a replaced bad object's row
+                published, changed = _merge_for_push(rows.published, local_published)
+                added = len(new_rows) + changed
+                artifacts = list(shared.values())
+                if not added and etag is not None and rows.clean and not unreadable:
+                    self._import(artifacts, published, etag)
+                    return report  # nothing to add: no write at all
+                fresh = os.path.join(tmp, INDEX_NAME)
+                self._write_fresh(fresh, artifacts, published)
                 try:
                     if etag:
-                        new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), path, if_match=etag)
+                        new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), fresh, if_match=etag)
                     else:
-                        new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), path, if_none_match="*")
+                        new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), fresh, if_none_match="*")
                 except (PreconditionFailed, WriteConflict):
                     time.sleep(random.uniform(0.05, 0.2) * attempt)  # another writer won: merge again
                     continue
                 except ObjectStoreError as error:
                     raise self._unreachable(error) from None
                 report.rows_added = added
-                conn = sqlite3.connect(path)
-                try:
-                    self._import(conn, new_etag)
-                finally:
-                    conn.close()
+                self._import(artifacts, published, new_etag)
                 return report
         raise SharedCacheError(
             f"gave up pushing to {self.uri} after {MAX_PUSH_ATTEMPTS} conflicting writes; run `pkg cache push` again"

@@ -12,6 +12,7 @@ from cache.remote import (
     ObjectNotFound,
     ObjectNotModified,
     ObjectStoreError,
+    ObjectTooLarge,
     PreconditionFailed,
     WriteConflict,
 )
@@ -39,14 +40,30 @@ class S3ObjectStore:
         config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
         return cls(session.client("s3", region_name=region or session.region_name or "us-east-1", config=config))
 
-    def get(self, bucket: str, key: str, path: str, if_none_match: str | None = None) -> str:
-        """GetObject into the file `path` (with If-None-Match when given); returns the ETag."""
+    def get(
+        self, bucket: str, key: str, path: str, if_none_match: str | None = None, max_bytes: int | None = None
+    ) -> str:
+        """GetObject into the file `path` (with If-None-Match when given); returns the ETag.
+
+        With `max_bytes`, a larger object is refused from its Content-Length before its body is read
+        (and the count is kept while streaming, should the header lie).
+        """
         extra = {"IfNoneMatch": if_none_match} if if_none_match else {}
         try:
             response = self.client.get_object(Bucket=bucket, Key=key, **extra)
+            length = response.get("ContentLength") or 0
+            if max_bytes is not None and length > max_bytes:
+                response["Body"].close()
+                raise ObjectTooLarge(f"{key}: {length} bytes, more than {max_bytes}")
+            written = 0
             with open(path, "wb") as stream:
                 for chunk in response["Body"].iter_chunks(1 << 20):
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise ObjectTooLarge(f"{key}: more than {max_bytes} bytes")
                     stream.write(chunk)
+        except ObjectTooLarge:
+            raise
         except Exception as error:  # botocore's errors and the network's: all mean "not now"
             code = _error_code(error)
             if code in ("NoSuchKey", "404"):

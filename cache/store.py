@@ -15,6 +15,7 @@ from typing import Callable, TypeVar
 
 from cache import INDEX_NAME
 from cache.index import ArtifactRecord, Index, utc_now
+from cache.rows import safe_relpath
 
 __all__ = ["Store", "VerifyReport", "sha256_file", "verify", "write_atomic"]
 
@@ -79,7 +80,12 @@ class Store:
         return os.path.join(self.cache_dir, relpath)
 
     def has_file(self, record: ArtifactRecord) -> bool:
-        """Whether the artifact file of a row is present with its recorded size (a cheap check)."""
+        """Whether the artifact file of a row is present with its recorded size (a cheap check).
+
+        A row naming a path pkg would not compute has no file: the artifact is built again.
+        """
+        if not safe_relpath(self.cache_dir, record.path, record.input_hash):
+            return False
         try:
             return os.stat(self.abspath(record.path)).st_size == record.size
         except FileNotFoundError:
@@ -135,7 +141,8 @@ def verify(store: Store, repair: bool = False) -> VerifyReport:
     """Check every index row against its file (present, size, sha256) and find orphan files.
 
     With `repair`, rows whose file is missing or wrong are dropped (the next build rebuilds them),
-    wrong files and orphans are deleted.
+    wrong files and orphans are deleted. A row whose path is not a plain path inside the cache folder
+    naming its input hash is a problem: its path is neither read nor deleted, only the row is dropped.
     """
     report = VerifyReport()
     index = store.index
@@ -143,6 +150,13 @@ def verify(store: Store, repair: bool = False) -> VerifyReport:
     known_paths: set[str] = set()
     for record in index.all_artifacts():
         report.checked += 1
+        if not safe_relpath(store.cache_dir, record.path, record.input_hash):
+            problem = f"row {record.input_hash[:40]!r}: path {record.path[:120]!r} is outside the store (not followed)"
+            report.problems.append(problem)
+            if repair:
+                bad_rows.append(record.input_hash)
+                report.repaired.append(problem)
+            continue
         known_paths.add(record.path)
         path = store.abspath(record.path)
         if not os.path.exists(path):

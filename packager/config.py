@@ -79,6 +79,7 @@ ROOT_TABLE = Table(
     project=str,
     artifact_bucket=str,
     cache_uri=str,
+    cache_max_index_bytes=int,  # the largest shared index pkg downloads (packager/shared.py)
     stages=NamedTables(STAGE_TABLE),
     dependencies=DEPENDENCIES_TABLE,
     **{"lambda": LAMBDA_TABLE},

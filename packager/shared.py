@@ -20,13 +20,73 @@ from cache import (
     SharedIndexCorrupt,
     parse_uri,
 )
+from cache.remote import DEFAULT_MAX_INDEX_BYTES, SharedIndexTooLarge
+from cache.rows import RowRules, is_input_hash
 from packager.errors import ConfigError
-from packager.model import BuildStatus
+from packager.model import BuildStatus, Kind
+from packager.units import format_size
 
 Warn = Callable[[str], None]
 
 CACHE_URI_ENV = "PKG_CACHE_URI"
 FETCH_THREADS = 8  # S3 GETs are latency-bound: a fresh CI runner fetches a hundred artifacts at once
+
+
+# Where pkg keeps each kind of artifact in a cache folder (packager/builders): a shared row naming
+# anything else is refused, so no row can choose a local path.
+_STORE = "store/{hh}/{hash}"
+ARTIFACT_LAYOUTS: dict[str, tuple[str, ...]] = {
+    Kind.LAMBDA_FUNCTION: (f"{_STORE}.zip",),
+    Kind.LAMBDA_LAYER: (f"{_STORE}.zip",),
+    Kind.LAMBDA_DEPS_INSTALL: ("deps/{hash}/manifest.json",),
+    Kind.GLUE_PYTHON_SHELL_JOB: (f"{_STORE}.py",),
+    Kind.GLUE_SPARK_JOB: (f"{_STORE}.py",),
+    Kind.EMR_JOB: (f"{_STORE}.py",),
+    Kind.PYTHON_WHEEL: (f"{_STORE}.whl",),
+    Kind.PY_FILES_ZIP: (f"{_STORE}.zip",),
+    Kind.WHEELHOUSE: (f"{_STORE}.zip",),
+    Kind.PYTHON_ARCHIVE: (f"{_STORE}.zip", f"{_STORE}.tar.gz"),
+}
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _deps_install_meta(meta: dict) -> bool:
+    """An installed dependency set's row: its chunks (by input hash) and distributions, as the builder reads them."""
+    chunks, distributions = meta.get("chunks"), meta.get("distributions")
+    if not isinstance(chunks, list) or not isinstance(distributions, list):
+        return False
+    if not all(
+        isinstance(c, dict) and is_input_hash(c.get("input_hash")) and _is_count(c.get("zip_cost")) for c in chunks
+    ):
+        return False
+    if not all(
+        isinstance(d, list) and len(d) == 4 and isinstance(d[0], str) and all(_is_count(n) for n in d[2:])
+        for d in distributions
+    ):
+        return False
+    warnings = meta.get("warnings", [])
+    return isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)
+
+
+def _meta_ok(kind: str, meta: dict) -> bool:
+    return _deps_install_meta(meta) if kind == Kind.LAMBDA_DEPS_INSTALL else True
+
+
+ROW_RULES = RowRules(ARTIFACT_LAYOUTS, check_meta=_meta_ok)
+
+
+def max_index_bytes(config) -> int:
+    """`[tool.pkg] cache_max_index_bytes`: the largest shared index downloaded (default 256 MiB)."""
+    value = config.raw.get("cache_max_index_bytes", DEFAULT_MAX_INDEX_BYTES)
+    if value <= 0:
+        raise ConfigError(
+            f"cache_max_index_bytes must be > 0, got {value}",
+            hint=f"leave it out for the default ({format_size(DEFAULT_MAX_INDEX_BYTES)})",
+        )
+    return value
 
 
 def cache_uri(config, stage: str | None = None) -> str | None:
@@ -39,15 +99,24 @@ def cache_uri(config, stage: str | None = None) -> str | None:
         try:
             parse_uri(uri)
         except ValueError as error:
-            raise ConfigError(str(error), hint="set cache_uri = \"s3://bucket/prefix\" in [tool.pkg]") from None
+            raise ConfigError(str(error), hint='set cache_uri = "s3://bucket/prefix" in [tool.pkg]') from None
     return uri or None
 
 
 class SharedCacheSession:
     """One command's use of the shared cache: lazy pull, verified fetches, a final push."""
 
-    def __init__(self, store, uri: str, warn: Warn, region: str | None = None, profile: str | None = None):
+    def __init__(
+        self,
+        store,
+        uri: str,
+        warn: Warn,
+        region: str | None = None,
+        profile: str | None = None,
+        max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
+    ):
         self.store = store
+        self.max_index_bytes = max_index_bytes
         self.uri = uri
         self.warn = warn
         self.region = region
@@ -61,11 +130,20 @@ class SharedCacheSession:
     @property
     def cache(self) -> SharedCache:
         if self._cache is None:
-            self._cache = SharedCache(self.uri, S3ObjectStore.connect(self.region, self.profile), self.store)
+            objects = S3ObjectStore.connect(self.region, self.profile)
+            self._cache = SharedCache(
+                self.uri, objects, self.store, ROW_RULES, self.max_index_bytes, on_pull_warning=self.warn
+            )
         return self._cache
 
     def _go_offline(self, error: Exception) -> None:
         self.offline = True
+        if isinstance(error, SharedIndexTooLarge):
+            self.warn(
+                f"the shared index at {self.uri} is larger than cache_max_index_bytes ({format_size(error.limit)}):"
+                " the shared cache is not used by this command (raise the setting if the index is honest)"
+            )
+            return
         self.warn(f"{error}; going on with the local cache only")
 
     def pull(self) -> bool:
@@ -74,7 +152,7 @@ class SharedCacheSession:
             return False
         if not self.pulled:
             try:
-                self.cache.pull()
+                self.cache.pull()  # refused rows: one warning, through on_pull_warning
             except SharedIndexCorrupt as error:
                 self.warn(f"{error}; ignoring it (the next push replaces it)")
             except SharedCacheError as error:
@@ -163,4 +241,5 @@ def open_shared_cache(
     if uri is None:
         return None
     profile = ws.config.stage(stage).get("profile") if stage else None
-    return SharedCacheSession(ws.store, uri, warn, region=region, profile=profile)
+    limit = max_index_bytes(ws.config)
+    return SharedCacheSession(ws.store, uri, warn, region=region, profile=profile, max_index_bytes=limit)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from packager.deploy.actions import Target
 from packager.deploy.aws import aws_errors, open_session
 from packager.deploy.records import EmrRunRow, GlueJobRow
+from packager.deploy.trust import StageScope, trusted_run_row
 from packager.errors import ConfigError, PkgError, RunTimeoutError
 from packager.model import JOB_SERVICES, ArtifactId, ArtifactIdError, Role, Service
 
@@ -73,8 +74,12 @@ def glue_arguments(args: list[str]) -> dict[str, str]:
     return dict(zip(args[::2], args[1::2], strict=True))
 
 
-def start_run(aws, recorded: dict, artifact_id: str, stage: str, args: list[str]) -> RunReport:
-    """Start one run of a published job; `recorded` is the stage's index rows."""
+def start_run(
+    aws, recorded: dict, artifact_id: str, stage: str, args: list[str], scope: StageScope | None = None
+) -> RunReport:
+    """Start one run of a published job; `recorded` is the stage's index rows, checked against `scope`."""
+    if scope is not None:
+        trusted_run_row(recorded, artifact_id, scope)
     row = recorded.get(artifact_id)
     if row is None:
         raise PkgError(
@@ -157,7 +162,7 @@ def run_job(
     target = Target(aws.account, aws.region, stage)
     recorded = ws.store.index.published(target.account, target.region, stage)
     with aws_errors(artifact_id, START_AGAIN):
-        report = start_run(aws, recorded, artifact_id, stage, list(args))
+        report = start_run(aws, recorded, artifact_id, stage, list(args), StageScope.of(ws.config, target))
     if wait:
         details = recorded[artifact_id].details
         spec = EmrRunRow.from_details(details).spec if report.platform != "glue" else None

@@ -19,6 +19,7 @@ from packager.deploy.lambda_plan import plan_lambda
 from packager.deploy.live import AwsLiveState
 from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
 from packager.deploy.settings import artifact_bucket
+from packager.deploy.trust import StageScope, check_recorded
 from packager.model import ArtifactId, Service
 
 __all__ = ["Outcome", "StagePlan", "open_stage_session", "plan_stage", "publish_stage", "stage_lock"]
@@ -54,17 +55,23 @@ def plan_stage(
     region: str | None = None,
     jobs: int = 8,
     aws: AwsSession | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> StagePlan:
     """Plan the publish of `planned` (the build plan's artifacts) to `stage`; only read calls are made.
 
     With `refresh`, what a live function looks like is compared with the index; drift found is
     written to the index (the index then tells the truth), so a later `pkg publish` repairs it.
+    A recorded row pointing outside the stage (packager/deploy/trust.py) is dropped with a warning
+    (to `warn`, else the shared cache session's): the planner reads that resource live.
     """
     config = ws.config
     aws = aws or open_stage_session(ws, stage, profile, region, jobs)
     target = Target(aws.account, aws.region, stage)
     index = ws.store.index
-    recorded = index.published(target.account, target.region, stage)
+    shared = getattr(ws, "shared", None)
+    warn = warn or (shared.warn if shared is not None else None)
+    rows = index.published(target.account, target.region, stage)
+    recorded = check_recorded(rows, StageScope.of(config, target), warn)
     bucket = artifact_bucket(config, stage)
     reasons = {item.spec.id: item.reason for item in planned if item.to_build}
     inputs = StageInputs(

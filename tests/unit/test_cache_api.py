@@ -32,7 +32,9 @@ PUBLIC = [
     "SharedCache",
     "SharedCacheError",
     "SharedIndexCorrupt",
+    "SharedIndexTooLarge",
     "parse_uri",
+    "RowRules",
     "S3ObjectStore",
     "Store",
     "sha256_file",
@@ -41,7 +43,7 @@ PUBLIC = [
 ]
 
 # The submodules callers may import from.
-SUBMODULES = ["exclusions", "generation", "hashing", "index", "remote", "s3", "store"]
+SUBMODULES = ["exclusions", "generation", "hashing", "index", "remote", "rows", "s3", "store"]
 
 
 def imports_of(path: Path) -> list[tuple[str, list[str], int]]:

@@ -56,7 +56,7 @@ def test_an_index_of_the_previous_schema_opens_and_upgrades_keeping_its_rows(tmp
     conn.close()
 
     index = Index(str(path))
-    assert index.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert index.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert index.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert [r.input_hash for r in index.all_artifacts()] == ["a" * 32]
     assert set(index.published("123456789012", "eu-west-1", "dev")) == {"lambda/function/x"}
@@ -87,14 +87,36 @@ def test_artifacts_merge_as_a_union_where_the_first_row_stays(tmp_path):
     index.close()
 
 
-def test_the_newest_publish_record_per_resource_wins(tmp_path):
+def test_publish_records_merge_three_way_by_write_order_never_by_timestamp(tmp_path):
     index = Index(str(tmp_path / "index.sqlite"))
-    old, new = "2026-01-01T00:00:00.000001+00:00", "2026-01-01T00:00:00.000002+00:00"
-    assert index.merge_published([published_row("lambda/function/x", "a" * 32, old)]) == 1
-    assert index.merge_published([published_row("lambda/function/x", "b" * 32, new)]) == 1
-    assert index.merge_published([published_row("lambda/function/x", "c" * 32, old)]) == 0  # older: ignored
-    assert index.merge_published([published_row("lambda/function/x", "d" * 32, old, stage="prod")]) == 1
-    dev = index.published("123456789012", "eu-west-1", "dev")["lambda/function/x"]
-    assert (dev.input_hash, dev.details, dev.published) == ("b" * 32, {"version": "bbbb"}, new)
+    uri = "s3://bucket/cache"
+    old, future = "2026-01-01T00:00:00.000001+00:00", "2999-01-01T00:00:00+00:00"
+    # Nothing local: the shared record is taken.
+    assert index.sync_published(uri, [published_row("lambda/function/x", "a" * 32, old)]) == 1
+    # The shared index changed it since, this machine did not: the later write is taken.
+    assert index.sync_published(uri, [published_row("lambda/function/x", "b" * 32, old)]) == 1
+    # This machine publishes; a shared record stamped far in the future does not replace it.
+    index.record_published("123456789012", "eu-west-1", "dev", "lambda/function/x", "c" * 32, {"version": "cccc"})
+    assert [row["input_hash"] for row in index.changed_published(uri)] == ["c" * 32]
+    assert index.sync_published(uri, [published_row("lambda/function/x", "d" * 32, future)]) == 0
+    assert index.published("123456789012", "eu-west-1", "dev")["lambda/function/x"].input_hash == "c" * 32
+    assert index.sync_published(uri, [published_row("lambda/function/x", "d" * 32, old, stage="prod")]) == 1
     assert index.published("123456789012", "eu-west-1", "prod")["lambda/function/x"].input_hash == "d" * 32
     index.close()
+
+
+def test_upgrading_from_schema_3_forgets_the_unchecked_shared_rows(tmp_path):
+    path = str(tmp_path / "index.sqlite")
+    index = Index(path)
+    index.add_artifacts([record("a" * 32)])
+    index.replace_remote_artifacts("s3://bucket/team", [record("b" * 32)], '"etag-1"')
+    index.conn.execute("DROP TABLE remote_published")
+    index.conn.execute("PRAGMA user_version = 3")
+    index.conn.commit()
+    index.close()
+
+    again = Index(path)
+    assert again.shared_etag("s3://bucket/team") is None  # the next pull downloads and checks every row
+    assert again.remote_artifacts("s3://bucket/team", ["b" * 32]) == {}
+    assert [r.input_hash for r in again.all_artifacts()] == ["a" * 32]  # local rows stay
+    again.close()

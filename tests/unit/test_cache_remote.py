@@ -23,9 +23,12 @@ from cache.remote import (
     SharedCache,
     SharedCacheError,
     SharedIndexCorrupt,
+    SharedIndexTooLarge,
 )
+from cache.rows import RowRules
 from cache.store import Store
 
+RULES = RowRules({"code": ("store/{hh}/{hash}.zip",)})
 URI = "s3://team-bucket/team-cache"
 INDEX_KEY = "team-cache/index.sqlite"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -42,7 +45,9 @@ class MemoryObjectStore:
         self.unreachable = False
         self._lock = threading.Lock()
 
-    def get(self, bucket: str, key: str, path: str, if_none_match: str | None = None) -> str:
+    def get(
+        self, bucket: str, key: str, path: str, if_none_match: str | None = None, max_bytes: int | None = None
+    ) -> str:
         with self._lock:
             self.calls.append(("get", key))
             if self.unreachable:
@@ -85,7 +90,7 @@ class Machine:
 
     def __init__(self, root: Path, objects: ObjectStore):
         self.store = Store(str(root))
-        self.shared = SharedCache(URI, objects, self.store)
+        self.shared = SharedCache(URI, objects, self.store, RULES)
 
     def build(self, name: str, data: bytes) -> ArtifactRecord:
         input_hash = hashlib.md5(data).hexdigest()  # stands for the input hash: same bytes, same inputs
@@ -252,7 +257,7 @@ def test_pushes_merge_a_union_of_artifacts_and_the_newest_publish_record(machine
     deployed = conn.execute("SELECT input_hash FROM published WHERE resource_id = 'lambda/function/ingest'")
     assert deployed.fetchall() == [(new.input_hash,)]
     ci.shared.pull()
-    assert ci.deployed("lambda/function/ingest") == new.input_hash
+    assert ci.deployed("lambda/function/ingest") == new.input_hash  # the later write, by the order pushes landed
 
 
 def test_a_412_on_push_pulls_merges_and_retries_losing_no_row(machines, objects, tmp_path):
@@ -294,3 +299,15 @@ def test_a_row_is_shared_only_with_its_file(machines, objects, tmp_path):
     assert report.uploaded == [] and report.rows_added == 0
     assert shared_index(objects, tmp_path).execute("SELECT count(*) FROM artifacts").fetchone()[0] == 0
     assert report.warnings == []
+
+
+def test_an_index_over_the_cap_is_refused_even_by_a_store_that_ignores_max_bytes(machines, objects, tmp_path):
+    objects.objects[("team-bucket", INDEX_KEY)] = (b"x" * 5000, '"big"')
+    laptop = machines("laptop")
+    laptop.shared.max_index_bytes = 4096
+    with pytest.raises(SharedIndexTooLarge) as raised:
+        laptop.shared.pull()
+    assert raised.value.limit == 4096
+    with pytest.raises(SharedIndexTooLarge):
+        laptop.shared.push()
+    assert objects.puts(INDEX_KEY) == 0
