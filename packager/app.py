@@ -338,7 +338,7 @@ def plan(
             shared = _open_shared(ws, warn, stage, region)
             if shared:
                 shared.pull()  # what teammates and CI already published
-            staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region)
+            staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, warn=warn)
     return PlanReport(planned, staged)
 
 
@@ -375,7 +375,7 @@ def publish(
             ws.shared.pull()  # what teammates and CI already published, so it is not published again
         outcomes = None
         with stage_lock(ws, stage):  # a concurrent publish of this stage waits, then plans from what this one recorded
-            staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws)
+            staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
             if on_planned:
                 on_planned(staged)
             to_record = sum(action.record is not None for action in staged.plan.actions)
