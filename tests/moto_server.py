@@ -15,6 +15,11 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
 - `GET /_pkg/wait?operation=OP&count=N` answers once N requests of OP were seen (`&held=1`: once OP is
   being held), or `{"ok": false}` after `&timeout=SECONDS`: a test waits on an event, never on a clock;
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
+
+Where AWS refuses what moto accepts, the wrapper refuses it first, as AWS documents it:
+- every Lambda, Glue and EMR Serverless request is checked against the botocore service model's
+  constraints (pattern, length, range, enum, list/map size): a violation answers 400 ValidationException;
+- a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException.
 Counting on the server side keeps the tool free of any test-only code path.
 """
 
@@ -161,12 +166,37 @@ def make_app(moto_app, state: ServerState):
             state.reset()
 
         action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
-        if action is None and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if path.startswith(_LAMBDA_PREFIXES) and length > LAMBDA_REQUEST_MAX_BYTES:
+            return _json_response(
+                start_response,
+                "413 Request Entity Too Large",
+                {"message": f"Request must be smaller than {LAMBDA_REQUEST_MAX_BYTES} bytes", "Type": "User"},
+                [("x-amzn-ErrorType", "RequestEntityTooLargeException")],
+            )
+        body = b""
+        service = service_of(path, environ)
+        form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        if length and (service or form):
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
+        if action is None and form:
             action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
         operation = operation_of(method, path, action or json_target(environ))
+        violations = model_violations(service, operation, path, body)
+        if violations:
+            with state.lock:
+                state.calls.append(
+                    {"operation": operation, "method": method, "path": path, "mutating": False, "refused": True}
+                )
+                state.changed.notify_all()
+            message = f"{len(violations)} validation error{'s' if len(violations) > 1 else ''} detected: "
+            return _json_response(
+                start_response,
+                "400 Bad Request",
+                {"message": message + "; ".join(violations), "__type": "ValidationException", "Type": "User"},
+                [("x-amzn-ErrorType", "ValidationException")],
+            )
         if not path.startswith("/moto-api"):
             with state.lock:
                 state.calls.append(
@@ -322,9 +352,10 @@ def install_glue_update_job() -> None:
     "UpdateJob updates an existing job definition. The previous job definition is completely
     overwritten by this information": every field of JobUpdate replaces the old one and a field
     left out is reset to its default (not kept). The name, creation time, tags and runs stay.
-    A missing job is EntityNotFoundException.
+    A missing job is EntityNotFoundException. CreateJob of an existing name is AlreadyExistsException.
     """
     from moto.core.responses import ActionResult
+    from moto.glue.exceptions import AlreadyExistsException
     from moto.glue.models import FakeJob
     from moto.glue.responses import GlueResponse
     from moto.core.utils import utcnow
@@ -364,7 +395,128 @@ def install_glue_update_job() -> None:
         self.glue_backend.jobs[name] = job
         return ActionResult({"JobName": name})
 
+    create_job = GlueResponse.create_job
+
+    def create_job_once(self):
+        """CreateJob of a name that exists: AlreadyExistsException, as AWS answers (moto replaces the job)."""
+        if self._get_param("Name") in self.glue_backend.jobs:
+            raise AlreadyExistsException("Job")
+        return create_job(self)
+
     GlueResponse.update_job = update_job
+    GlueResponse.create_job = create_job_once
+
+
+# -------------------------------------------------------------------------------------------------
+# AWS's input constraints (issue 13), from the botocore service models: what AWS checks server-side
+# and moto mostly does not. botocore's client checks only types and required members.
+# -------------------------------------------------------------------------------------------------
+
+# "Request must be smaller than 69905067 bytes for the InvokeFunction/CreateFunction/... operation".
+LAMBDA_REQUEST_MAX_BYTES = 69_905_067
+_LAMBDA_PREFIXES = ("/2015-03-31/", "/2018-10-31/", "/2017-03-31/")
+_MODEL_SERVICES = {"lambda", "glue", "emr-serverless"}
+
+
+def service_of(path: str, environ) -> str | None:
+    """The service a request goes to, among those whose constraints are checked."""
+    target = environ.get("HTTP_X_AMZ_TARGET") or ""
+    if target.startswith("AWSGlue."):
+        return "glue"
+    if path.startswith(_LAMBDA_PREFIXES):
+        return "lambda"
+    if path.startswith("/applications"):
+        return "emr-serverless"
+    return None
+
+
+_models: dict = {}
+
+
+def _operation_model(service: str, operation: str):
+    if service not in _models:
+        import botocore.session
+
+        _models[service] = botocore.session.Session().get_service_model(service)
+    model = _models[service]
+    return model.operation_model(operation) if operation in model.operation_names else None
+
+
+def _uri_params(template: str, path: str) -> dict:
+    """The members a REST request carries in its path: `/layers/{LayerName}/versions` against the path."""
+    def group(match: re.Match) -> str:
+        return f"(?P<{match.group(1)}>{'.+' if match.group(2) else '[^/]+'})"
+
+    pattern = re.sub(r"\\\{(\w+)(\\\+)?\\\}", group, re.escape(template.split("?")[0]))
+    match = re.fullmatch(pattern + "/?", path)
+    return {name: urllib.parse.unquote(value) for name, value in (match.groupdict() if match else {}).items()}
+
+
+def _pattern(text: str):
+    try:
+        return re.compile(text)
+    except re.error:  # Java-only syntax (surrogate ranges): AWS checks it, this server can't
+        return None
+
+
+def _broken(value, where: str, constraint: str) -> str:
+    return f"Value '{value}' at '{where}' failed to satisfy constraint: Member must {constraint}"
+
+
+def _outside(size: int, meta: dict) -> bool:
+    return size < meta.get("min", 0) or size > meta.get("max", size)
+
+
+def shape_violations(shape, value, where: str) -> list[str]:
+    """Where `value` breaks its shape's constraints, in AWS's words (recursing into structures, lists, maps)."""
+    meta = shape.metadata
+    bounds = f"{meta.get('min', 0)} and {meta.get('max')}"
+    found = []
+    kind = shape.type_name
+    if kind == "string" and isinstance(value, str):
+        if "enum" in meta and value not in meta["enum"]:
+            found.append(_broken(value, where, f"satisfy enum value set: {meta['enum']}"))
+        if _outside(len(value), meta):
+            found.append(_broken(value, where, f"have length between {bounds}"))
+        pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if pattern is not None and not pattern.fullmatch(value):
+            found.append(_broken(value, where, f"satisfy regular expression pattern: {meta['pattern']}"))
+    elif kind in ("integer", "long") and isinstance(value, int):
+        if value < meta.get("min", value) or value > meta.get("max", value):
+            found.append(_broken(value, where, f"be between {meta.get('min')} and {meta.get('max')}"))
+    elif kind == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                found += shape_violations(member, value[name], f"{where}.{name}" if where else name)
+    elif kind == "list" and isinstance(value, list):
+        if _outside(len(value), meta):
+            found.append(_broken("[...]", where, f"have between {bounds} items"))
+        for index, item in enumerate(value):
+            found += shape_violations(shape.member, item, f"{where}.{index + 1}")
+    elif kind == "map" and isinstance(value, dict):
+        if _outside(len(value), meta):
+            found.append(_broken("{...}", where, f"have between {bounds} entries"))
+        for key, item in value.items():
+            found += shape_violations(shape.key, key, f"{where}.key")
+            found += shape_violations(shape.value, item, f"{where}.{key}")
+    return found
+
+
+def model_violations(service: str | None, operation: str, path: str, body: bytes) -> list[str]:
+    """Every constraint of the service model a request breaks (path members and JSON body)."""
+    if service not in _MODEL_SERVICES:
+        return []
+    model = _operation_model(service, operation)
+    if model is None or model.input_shape is None:
+        return []
+    try:
+        params = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return []
+    if not isinstance(params, dict):
+        return []
+    params.update(_uri_params(model.http.get("requestUri", ""), path))
+    return shape_violations(model.input_shape, params, "")
 
 
 if __name__ == "__main__":

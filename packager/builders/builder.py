@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
-from packager.builders.jobs import job_artifacts
+from packager.builders.jobs import check_unique_glue_job_names, job_artifacts
 from packager.builders.lambda_code import lambda_artifacts
 from packager.builders.sources import ArtifactSpec, CollectRequest, ServiceArtifacts, explain
 from packager.config import Config, load_config
@@ -103,6 +103,7 @@ def collect(
     """
     digests = FileDigests(ws.store.index.file_states())
     folders = discover(ws.root, ws.store.index, digests)  # every service's source checks, in one pass
+    check_unique_glue_job_names(folders)
     request = CollectRequest(tuple(names or ()), refresh_deps, force, progress)
     specs: list[ArtifactSpec] = []
     warnings: list[str] = []

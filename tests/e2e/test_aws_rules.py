@@ -1,0 +1,81 @@
+"""What AWS refuses and moto accepts (issue 13): the test server enforces it, pkg must not send it.
+
+The test server (tests/moto_server.py) checks every Lambda, Glue and EMR Serverless request against
+the botocore service model's constraints, as AWS does; these tests publish what used to break them.
+"""
+
+from __future__ import annotations
+
+import boto3
+from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
+from test_jobs_publish import jobs_project
+
+
+def refused(aws) -> list[str]:
+    """The requests the test server refused as AWS would (a constraint of the service model broken)."""
+    return [call["operation"] for call in aws.calls() if call.get("refused")]
+
+
+def test_the_test_server_refuses_a_layer_name_lambda_refuses(aws):
+    lam = boto3.client("lambda", region_name=AWS_REGION)
+    try:
+        lam.publish_layer_version(LayerName="datamart-dev-deps-python3.12-0", Content={"ZipFile": b"PK"})
+    except lam.exceptions.ClientError as error:
+        assert error.response["Error"]["Code"] == "ValidationException"
+        assert "failed to satisfy constraint: Member must satisfy regular expression pattern" in str(error)
+    else:
+        raise AssertionError("an invalid LayerName was accepted")
+    assert refused(aws) == ["PublishLayerVersion"]
+
+
+def test_a_function_overriding_runtime_and_architecture_gets_valid_layer_names(tmp_path, aws, wheelhouse):
+    repo = make_repo(tmp_path)
+    repo.write(
+        "pyproject.toml",
+        PUBLISH_PYPROJECT
+        + '\n[tool.pkg.lambda.functions.report]\narchitecture = "arm64"\n'
+        + f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{wheelhouse}"]\n',
+    )
+    repo.write("src/lambda/internal_libs/requirements.txt", "nativelib==1.0\n")
+
+    report = repo.pkg_json("publish", "--stage", "dev")
+
+    assert refused(aws) == []
+    layers = {a["id"]: a["name"] for a in report["actions"] if a["action"] == "publish_layer_version"}
+    assert layers["lambda/internal_libs_deps/0"] == "datamart-dev-internal_libs_deps-0"  # unchanged
+    assert layers["lambda/internal_libs_deps/python3.12-arm64/0"] == "datamart-dev-internal_libs_deps-python312-arm64-0"
+    live = boto3.client("lambda", region_name=AWS_REGION).get_function(FunctionName="datamart-dev-report")
+    assert [layer["Arn"].rsplit(":layer:", 1)[1] for layer in live["Configuration"]["Layers"]] == [
+        "datamart-dev-internal_libs:1",
+        "datamart-dev-internal_libs_deps-python312-arm64-0:1",
+    ]
+
+
+GLUE_ROLE = "arn:aws:iam::123456789012:role/glue"
+
+
+def test_the_test_server_refuses_a_second_create_job_of_one_name(aws):
+    glue = boto3.client("glue", region_name=AWS_REGION)
+    command = {"Name": "glueetl", "ScriptLocation": "s3://b/a.py"}
+    glue.create_job(Name="j", Role=GLUE_ROLE, Command=command)
+    try:
+        glue.create_job(Name="j", Role=GLUE_ROLE, Command={"Name": "pythonshell", "ScriptLocation": "s3://b/b.py"})
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    else:
+        raise AssertionError("a second CreateJob of one name was accepted")
+    assert glue.get_job(JobName="j")["Job"]["Command"]["Name"] == "glueetl"
+
+
+def test_one_job_name_in_both_glue_services_is_refused_before_anything_is_built(tmp_path, aws):
+    repo = jobs_project(tmp_path)
+    repo.write("src/glue_python_shell/clean_glue_spark.py", "print('shell')\n")
+
+    result = repo.pkg("publish", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert "src/glue_python_shell/clean_glue_spark.py" in result.stderr
+    assert "src/glue_spark/clean_glue_spark.py" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert aws.mutating_calls() == []
+    assert repo.pkg("build").exit_code == 1
