@@ -12,6 +12,11 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
   409 ResourceConflictException (an update already in progress), `hang_after`
   performs the request then holds the response until `POST /_pkg/release` (to kill a client
   after AWS did the work but before it heard back; `GET /_pkg/held` lists what is being held);
+  `async_slow` / `async_failed` (on CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration)
+  make the change asynchronous as AWS's is: the next read of the function reports State Pending /
+  LastUpdateStatus InProgress, the reads after it Active / Successful, or Failed with the fault's
+  `reason` (an update that fails is not applied: "the function's previous code and configuration
+  remain"); the next change of the function starts afresh;
 - `GET /_pkg/wait?operation=OP&count=N` answers once N requests of OP were seen (`&held=1`: once OP is
   being held), or `{"ok": false}` after `&timeout=SECONDS`: a test waits on an event, never on a clock;
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
@@ -85,6 +90,7 @@ class Fault:
     skip: int = 0
     times: int = 1
     seen: int = 0
+    reason: str = ""  # async_failed: the StateReason / LastUpdateStatusReason AWS gives
 
     def applies(self) -> bool:
         self.seen += 1
@@ -99,6 +105,7 @@ class ServerState:
     changed: threading.Condition = field(init=False)  # notified under `lock` when calls or held grow
     release: threading.Event = field(default_factory=threading.Event)
     held: list[str] = field(default_factory=list)  # operations performed whose answer is being held
+    statuses: dict[str, FunctionStatus] = field(default_factory=dict)  # function name -> asynchronous change
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
@@ -119,6 +126,7 @@ class ServerState:
             self.calls.clear()
             self.faults.clear()
             self.held.clear()
+            self.statuses.clear()
             self.release.set()
             self.release = threading.Event()
 
@@ -228,6 +236,10 @@ def make_app(moto_app, state: ServerState):
                 {"message": "The operation cannot be performed at this time. An update is in progress", "Type": "User"},
                 [("x-amzn-ErrorType", "ResourceConflictException")],
             )
+        asynchronous = fault is not None and fault.effect in ASYNC_EFFECTS
+        function_call = service == "lambda" and operation in _FUNCTION_READS + _FUNCTION_CHANGES
+        if function_call and (asynchronous or state.statuses):
+            return function_status_app(moto_app, state, environ, start_response, operation, body, fault)
         result = moto_app(environ, start_response)
         if fault and fault.effect == "hang_after":
             body = b"".join(result)  # the work is done on the server side
@@ -291,8 +303,8 @@ class MotoServer:
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]
 
-    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1) -> None:
-        fault = {"operation": operation, "effect": effect, "skip": skip, "times": times}
+    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1, reason: str = "") -> None:
+        fault = {"operation": operation, "effect": effect, "skip": skip, "times": times, "reason": reason}
         self._request("POST", "/_pkg/faults", [fault])
 
     def release(self) -> None:
@@ -405,6 +417,98 @@ def install_glue_update_job() -> None:
 
     GlueResponse.update_job = update_job
     GlueResponse.create_job = create_job_once
+
+
+# -------------------------------------------------------------------------------------------------
+# Lambda's asynchronous changes (issue 13): moto's functions are Active and Successful at once; AWS's
+# go through Pending / InProgress and may end Failed. Faults `async_slow` / `async_failed` replay that.
+# -------------------------------------------------------------------------------------------------
+
+ASYNC_EFFECTS = ("async_slow", "async_failed")
+_FUNCTION_READS = ("GetFunction", "GetFunctionConfiguration")
+_FUNCTION_CHANGES = ("CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration")
+
+
+@dataclass
+class FunctionStatus:
+    """An asynchronous change of one function: reads report `pending_reads` times in progress, then `final`."""
+
+    create: bool  # CreateFunction: State Pending -> Active/Failed; else LastUpdateStatus InProgress -> ...
+    failed: bool
+    reason: str
+    pending_reads: int = 1
+
+    def overlay(self, configuration: dict, read: bool) -> None:
+        """Write this change's status into a function configuration AWS would answer."""
+        if self.create:
+            keys, pending, done = ("State", "StateReason", "StateReasonCode"), "Pending", "Active"
+        else:
+            keys = ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode")
+            pending, done = "InProgress", "Successful"
+        if not read or self.pending_reads > 0:
+            self.pending_reads -= read
+            configuration[keys[0]] = pending
+            configuration[keys[1]] = "The function is being created." if self.create else "The update is in progress."
+            configuration[keys[2]] = "Creating" if self.create else "Updating"
+            return
+        configuration[keys[0]] = "Failed" if self.failed else done
+        if self.failed:
+            configuration[keys[1]] = self.reason or "injected asynchronous failure"
+            configuration[keys[2]] = "InternalError"
+        else:
+            configuration.pop(keys[1], None)
+            configuration.pop(keys[2], None)
+
+
+def _function_name(path: str, body: bytes, operation: str) -> str:
+    if operation == "CreateFunction":
+        return json.loads(body or b"{}").get("FunctionName", "")
+    name = urllib.parse.unquote(path.split("/")[3])
+    return name.split(":")[6] if name.startswith("arn:") else name
+
+
+def _call(moto_app, environ) -> tuple[str, list, bytes]:
+    """moto's answer to one request, held back so it can be rewritten."""
+    answer: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=status, headers=headers)
+
+    body = b"".join(moto_app(environ, start_response))
+    return answer["status"], answer["headers"], body
+
+
+def function_status_app(moto_app, state: ServerState, environ, start_response, operation, body, fault):
+    """A function read or change, with the asynchronous status of its last change written in."""
+    name = _function_name(environ.get("PATH_INFO", ""), body, operation)
+    asynchronous = fault is not None and fault.effect in ASYNC_EFFECTS
+    if operation in _FUNCTION_CHANGES:
+        with state.lock:
+            state.statuses.pop(name, None)  # a new change starts afresh
+    failed_update = asynchronous and fault.effect == "async_failed" and operation != "CreateFunction"
+    if failed_update:
+        # AWS keeps the previous code and configuration: answer with them, change nothing.
+        read = dict(environ, REQUEST_METHOD="GET", CONTENT_LENGTH="0", QUERY_STRING="")
+        read["PATH_INFO"] = f"/2015-03-31/functions/{urllib.parse.quote(name)}/configuration"
+        read["REQUEST_URI"] = read["RAW_URI"] = read["PATH_INFO"]
+        read["wsgi.input"] = io.BytesIO(b"")
+        status, headers, answer = _call(moto_app, read)
+    else:
+        status, headers, answer = _call(moto_app, environ)
+    if asynchronous and status.startswith("2"):
+        with state.lock:
+            failed = fault.effect == "async_failed"
+            state.statuses[name] = FunctionStatus(operation == "CreateFunction", failed, fault.reason)
+    with state.lock:
+        change = state.statuses.get(name)
+        if change is not None and status.startswith("2"):
+            document = json.loads(answer)
+            configuration = document.get("Configuration", document) if operation == "GetFunction" else document
+            change.overlay(configuration, read=operation in _FUNCTION_READS)
+            answer = json.dumps(document).encode()
+    headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
+    start_response(status, [*headers, ("Content-Length", str(len(answer)))])
+    return [answer]
 
 
 # -------------------------------------------------------------------------------------------------

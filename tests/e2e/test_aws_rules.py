@@ -9,6 +9,7 @@ from __future__ import annotations
 import boto3
 from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
 from test_jobs_publish import jobs_project
+from test_publish import code_sha256
 
 
 def refused(aws) -> list[str]:
@@ -79,3 +80,56 @@ def test_one_job_name_in_both_glue_services_is_refused_before_anything_is_built(
     assert "Traceback" not in result.stderr
     assert aws.mutating_calls() == []
     assert repo.pkg("build").exit_code == 1
+
+
+def live_function(name: str) -> dict:
+    return boto3.client("lambda", region_name=AWS_REGION).get_function(FunctionName=name)["Configuration"]
+
+
+def test_an_update_that_ends_failed_is_an_error_not_recorded_and_retried(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    before = live_function("datamart-dev-ingest")["CodeSha256"]
+    project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 2\n")
+    aws.inject("UpdateFunctionCode", "async_failed", reason="Lambda was unable to configure your environment")
+    aws.reset_calls()
+
+    failed = project.pkg("publish", "--stage", "dev")
+
+    assert failed.exit_code == 1
+    assert "datamart-dev-ingest: the function's update ended Failed" in failed.stderr
+    assert "Lambda was unable to configure your environment (InternalError)" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert live_function("datamart-dev-ingest")["CodeSha256"] == before  # AWS keeps the previous code
+    aws.reset_calls()
+
+    again = project.pkg_json("publish", "--stage", "dev")
+
+    assert "UpdateFunctionCode" in aws.mutating_calls()
+    built = next(a for a in again["artifacts"] if a["id"] == "lambda/function/ingest")
+    assert live_function("datamart-dev-ingest")["CodeSha256"] == code_sha256(built["path"])
+    aws.reset_calls()
+    assert project.pkg_json("publish", "--stage", "dev") and aws.mutating_calls() == []
+
+
+def test_publish_waits_for_an_update_in_progress_to_end(project, aws):
+    project.pkg_json("publish", "--stage", "dev")
+    project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 3\n")
+    aws.inject("UpdateFunctionCode", "async_slow")
+    aws.reset_calls()
+
+    project.pkg_json("publish", "--stage", "dev")
+
+    operations = [call["operation"] for call in aws.calls()]
+    update = operations.index("UpdateFunctionCode")
+    # Read in progress once, then successful: two reads after the update, before publish ends.
+    assert operations[update + 1 : update + 3] == ["GetFunction", "GetFunction"]
+    assert live_function("datamart-dev-ingest")["LastUpdateStatus"] == "Successful"
+
+
+def test_a_create_that_ends_failed_is_an_error_carrying_awss_reason(project, aws):
+    aws.inject("CreateFunction", "async_failed", reason="The role defined for the function cannot be assumed")
+
+    result = project.pkg("publish", "--stage", "dev")
+
+    assert result.exit_code == 1
+    assert "the function's creation ended Failed: The role defined for the function cannot be assumed" in result.stderr
