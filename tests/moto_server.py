@@ -176,6 +176,16 @@ def make_app(moto_app, state: ServerState):
         action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if path.startswith(_LAMBDA_PREFIXES) and length > LAMBDA_REQUEST_MAX_BYTES:
+            left = length  # read it all: a client cut off mid-send retries
+            while left > 0:
+                chunk = environ["wsgi.input"].read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            with state.lock:
+                state.calls.append({"operation": operation_of(method, path, None), "method": method, "path": path,
+                                    "mutating": False, "refused": True})  # fmt: skip
+                state.changed.notify_all()
             return _json_response(
                 start_response,
                 "413 Request Entity Too Large",

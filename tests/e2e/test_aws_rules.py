@@ -6,6 +6,9 @@ the botocore service model's constraints, as AWS does; these tests publish what 
 
 from __future__ import annotations
 
+import base64
+import os
+
 import boto3
 from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
 from test_jobs_publish import jobs_project
@@ -133,3 +136,44 @@ def test_a_create_that_ends_failed_is_an_error_carrying_awss_reason(project, aws
 
     assert result.exit_code == 1
     assert "the function's creation ended Failed: The role defined for the function cannot be assumed" in result.stderr
+
+
+def test_the_test_server_refuses_a_request_over_lambdas_size_limit(aws):
+    lam = boto3.client("lambda", region_name=AWS_REGION)
+    zip_file = b"\0" * (52_428_800 - 10)  # under 50 MiB, but not as base64 in a request
+    try:
+        lam.create_function(
+            FunctionName="f", Runtime="python3.12", Role="arn:aws:iam::123456789012:role/lambda",
+            Handler="f.handler", Code={"ZipFile": zip_file},
+        )  # fmt: skip
+    except lam.exceptions.ClientError as error:
+        assert error.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    else:
+        raise AssertionError("a request over 69,905,067 bytes was accepted")
+    assert refused(aws) == ["CreateFunction"]
+
+
+def test_a_zip_just_under_50_mb_too_big_as_base64_goes_through_the_bucket(project, aws):
+    # Inline, this zip's request would be a few hundred bytes over the 69,905,067 AWS accepts.
+    target = 52_428_650
+    length = target * 4 // 3
+    for _ in range(12):  # random base64 zips at a steady ratio: converge on the target size
+        blob = base64.b64encode(os.urandom(length * 3 // 4)).decode()[:length]
+        project.write("src/lambda/big.py", f"DATA = '{blob}'\n\ndef handler(event, context):\n    return len(DATA)\n")
+        built = project.pkg_json("build", "big")["artifacts"]
+        size = next(a for a in built if a["id"] == "lambda/function/big")["size"]
+        if target - 120 <= size <= target + 120:
+            break
+        length += (target - size) * 4 // 3
+    else:
+        raise AssertionError(f"could not make a zip of about {target} bytes (last {size})")
+    assert 4 * -(-size // 3) + 500 > 69_905_067 and size < 50 * 1024 * 1024
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert refused(aws) == []
+    steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
+    assert steps == ["put_object", "create_function"]
+    big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
+    live = boto3.client("lambda", region_name=AWS_REGION).get_function(FunctionName="datamart-dev-big")
+    assert live["Configuration"]["CodeSha256"] == code_sha256(big["path"])

@@ -1,4 +1,5 @@
-"""Resource names pkg sends: valid for AWS's patterns, stable, and unchanged where they already were."""
+"""What pkg sends fits what AWS accepts: names valid for its patterns (stable, unchanged where they already
+were), request sizes under its limit."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def test_a_platform_loses_its_dot_and_valid_names_stay_identical():
     assert layer_name("datamart", "dev", "lambda/internal_libs_deps/2") == "datamart-dev-internal_libs_deps-2"
     assert layer_name("datamart", "dev", "lambda/internal_libs") == "datamart-dev-internal_libs"
     assert layer_name("datamart", "dev", "lambda/function_deps/ingest/0") == "datamart-dev-ingest-deps-0"
+
+
+def test_inline_upload_follows_the_request_size_lambda_accepts():
+    from packager.deploy.limits import LAMBDA_REQUEST_MAX_BYTES, fits_inline, inline_request_bytes
+
+    assert fits_inline(1024)
+    assert not fits_inline(50 * 1024 * 1024)
+    # Just under 50 MiB, base64 alone passes AWS's request limit: through the bucket.
+    assert not fits_inline(50 * 1024 * 1024 - 100)
+    largest = max(size for size in range(52_370_000, 52_390_000, 3) if fits_inline(size))
+    assert inline_request_bytes(largest) <= LAMBDA_REQUEST_MAX_BYTES < inline_request_bytes(largest + 3)
