@@ -277,6 +277,8 @@ def load_config(root: str) -> Config:
 
 # Where platform wheels come from (a team mirror, or a local wheelhouse offline).
 _INDEX_SETTINGS = dict(index_url=str, extra_index_urls=list, find_links=list, no_index=bool)
+# Glue job fields pkg sets only when configured; unset, UpdateJob carries the live job's value over.
+_GLUE_JOB_SETTINGS = dict(connections=list, security_configuration=str, max_concurrent_runs=int)
 
 GLUE_PYTHON_SHELL_SETTINGS = Table(
     role=str,
@@ -284,11 +286,12 @@ GLUE_PYTHON_SHELL_SETTINGS = Table(
     python_version=str,
     max_capacity=float,
     library_set=str,
-    timeout=int,  # minutes, as Glue counts
+    timeout=int,  # minutes, as Glue counts; unset: Glue's default
     max_retries=int,
     default_arguments=StrMap,
     tags=StrMap,
     description=str,
+    **_GLUE_JOB_SETTINGS,
     **_INDEX_SETTINGS,
 )
 GLUE_SPARK_SETTINGS = Table(
@@ -301,6 +304,8 @@ GLUE_SPARK_SETTINGS = Table(
     default_arguments=StrMap,
     tags=StrMap,
     description=str,
+    execution_class=str,  # STANDARD or FLEX (Spark only)
+    **_GLUE_JOB_SETTINGS,
     **_INDEX_SETTINGS,
 )
 EMR_SETTINGS = Table(
@@ -331,7 +336,6 @@ JOB_DEFAULTS: dict[Service, dict[str, Any]] = {
         "python_version": "3.9",
         "max_capacity": 0.0625,
         "library_set": "analytics",
-        "timeout": 60,
         "max_retries": 0,
         "default_arguments": {},
         "tags": {},
@@ -341,7 +345,6 @@ JOB_DEFAULTS: dict[Service, dict[str, Any]] = {
         "glue_version": "5.0",
         "worker_type": "G.1X",
         "number_of_workers": 2,
-        "timeout": 60,
         "max_retries": 0,
         "default_arguments": {},
         "tags": {},
@@ -443,6 +446,13 @@ def _check_job_values(raw: dict) -> None:
         timeout = table.get("timeout")
         if timeout is not None and timeout < 1:
             raise ConfigError(f"{where}.timeout must be at least 1 minute, got {timeout}")
+        runs = table.get("max_concurrent_runs")
+        if runs is not None and runs < 1:
+            raise ConfigError(f"{where}.max_concurrent_runs must be at least 1, got {runs}")
+        one_of(where, "execution_class", table.get("execution_class"), ["STANDARD", "FLEX"])
+        connections = table.get("connections", [])
+        if any(not isinstance(c, str) or not c for c in connections):
+            raise ConfigError(f"{where}.connections must be an array of Glue connection names")
         for name, overrides in table.get("jobs", {}).items():
             check(service, overrides, f"{where}.jobs.{name}")
 

@@ -368,6 +368,15 @@ def json_target(environ) -> str | None:
     return target.rsplit(".", 1)[-1] if target else None
 
 
+def glue_default_timeout(glue_version: str | None) -> int:
+    """AWS's Timeout for a job created or updated without one: 2,880 minutes up to Glue 4.0, 480 from 5.0."""
+    try:
+        major = float(glue_version or "0")
+    except ValueError:
+        major = 0
+    return 480 if major >= 5 else 2880
+
+
 def install_glue_update_job() -> None:
     """Teach moto's Glue backend UpdateJob, as AWS documents it.
 
@@ -375,6 +384,7 @@ def install_glue_update_job() -> None:
     overwritten by this information": every field of JobUpdate replaces the old one and a field
     left out is reset to its default (not kept). The name, creation time, tags and runs stay.
     A missing job is EntityNotFoundException. CreateJob of an existing name is AlreadyExistsException.
+    A job created or updated without a Timeout gets AWS's default (glue_default_timeout).
     """
     from moto.core.responses import ActionResult
     from moto.glue.exceptions import AlreadyExistsException
@@ -398,7 +408,7 @@ def install_glue_update_job() -> None:
             update.get("Connections"),
             update.get("MaxRetries"),
             update.get("AllocatedCapacity"),
-            update.get("Timeout"),
+            update.get("Timeout") or glue_default_timeout(update.get("GlueVersion")),
             update.get("MaxCapacity"),
             update.get("SecurityConfiguration"),
             {},  # tags are not part of a job definition: TagResource changes them
@@ -421,9 +431,13 @@ def install_glue_update_job() -> None:
 
     def create_job_once(self):
         """CreateJob of a name that exists: AlreadyExistsException, as AWS answers (moto replaces the job)."""
-        if self._get_param("Name") in self.glue_backend.jobs:
+        name = self._get_param("Name")
+        if name in self.glue_backend.jobs:
             raise AlreadyExistsException("Job")
-        return create_job(self)
+        answer = create_job(self)
+        if self._get_param("Timeout") is None:
+            self.glue_backend.jobs[name].timeout = glue_default_timeout(self._get_param("GlueVersion"))
+        return answer
 
     GlueResponse.update_job = update_job
     GlueResponse.create_job = create_job_once

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from packager.deploy.actions import Action, ActionKind
 from packager.deploy.aws import AwsSession
+from packager.deploy.jobs_plan import carried_over
 from packager.errors import PublishError
 
 # Lambda applies a create or an update asynchronously, and rejects an update while one is in
@@ -149,8 +150,14 @@ def create_job(aws: AwsSession, call: Call) -> dict:
 
 
 def update_job(aws: AwsSession, call: Call) -> dict:
-    """Glue UpdateJob: the whole definition."""
-    aws.client("glue").update_job(**call.params)
+    """Glue UpdateJob: pkg's definition, plus what the live job holds that pkg does not manage.
+
+    UpdateJob replaces the whole definition, so connections, a security configuration, notification
+    settings and the like set outside pkg are read from GetJob just before and sent back."""
+    glue = aws.client("glue")
+    name = call.params["JobName"]
+    live_job = glue.get_job(JobName=name)["Job"]
+    glue.update_job(JobName=name, JobUpdate=carried_over(live_job, call.params["JobUpdate"]))
     return {}
 
 

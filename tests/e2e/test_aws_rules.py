@@ -11,7 +11,7 @@ import os
 
 import boto3
 from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
-from test_jobs_publish import jobs_project
+from test_jobs_publish import actions, jobs_project
 from test_publish import code_sha256
 
 
@@ -177,3 +177,71 @@ def test_a_zip_just_under_50_mb_too_big_as_base64_goes_through_the_bucket(projec
     big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
     live = boto3.client("lambda", region_name=AWS_REGION).get_function(FunctionName="datamart-dev-big")
     assert live["Configuration"]["CodeSha256"] == code_sha256(big["path"])
+
+
+def glue_job(name: str) -> dict:
+    return boto3.client("glue", region_name=AWS_REGION).get_job(JobName=name)["Job"]
+
+
+def test_glue_timeout_is_left_to_awss_default_unless_set(tmp_path, aws):
+    repo = jobs_project(tmp_path)
+    repo.pkg_json("publish", "--stage", "dev")
+    assert glue_job("datamart-dev-totals")["Timeout"] == 2880  # Python shell, Glue 3.0
+    assert glue_job("datamart-dev-clean_glue_spark")["Timeout"] == 480  # Glue 5.0
+    config = (repo.root / "pyproject.toml").read_text()
+    repo.write("pyproject.toml", config.replace("number_of_workers = 3\n", "number_of_workers = 3\ntimeout = 90\n"))
+    repo.pkg_json("publish", "--stage", "dev")
+    assert glue_job("datamart-dev-clean_glue_spark")["Timeout"] == 90
+    assert refused(aws) == []
+
+
+def test_update_job_keeps_what_pkg_does_not_manage(tmp_path, aws):
+    glue = boto3.client("glue", region_name=AWS_REGION)
+    repo = jobs_project(tmp_path)
+    repo.pkg_json("publish", "--stage", "dev")
+    # Someone sets fields pkg has no setting for here (console, another tool): a full JobUpdate.
+    live = glue_job("datamart-dev-clean_glue_spark")
+    outside = {
+        "Connections": {"Connections": ["redshift-catalog"]},
+        "SecurityConfiguration": "encrypted",
+        "NotificationProperty": {"NotifyDelayAfter": 10},
+        "NonOverridableArguments": {"--conf": "spark.x=1"},
+        "ExecutionProperty": {"MaxConcurrentRuns": 3},
+    }
+    kept = ("Role", "Command", "DefaultArguments", "GlueVersion", "WorkerType", "NumberOfWorkers", "MaxRetries")
+    glue.update_job(JobName=live["Name"], JobUpdate={**{k: live[k] for k in kept}, **outside})
+    repo.write("src/glue_spark/clean_glue_spark.py", "print('v2')\n")
+
+    report = repo.pkg_json("publish", "--stage", "dev")
+
+    assert actions(report)["glue_spark/job/clean_glue_spark"] == ["put_object", "update_job"]
+    after = glue_job("datamart-dev-clean_glue_spark")
+    assert {key: after.get(key) for key in outside} == outside
+    assert after["Command"]["ScriptLocation"].endswith("/clean_glue_spark.py")
+    assert after["Command"]["ScriptLocation"] != live["Command"]["ScriptLocation"]
+
+
+def test_glue_settings_for_connections_security_runs_and_execution_class(tmp_path, aws):
+    repo = jobs_project(tmp_path)
+    config = (repo.root / "pyproject.toml").read_text()
+    added = (
+        'connections = ["redshift-catalog"]\nsecurity_configuration = "encrypted"\n'
+        'max_concurrent_runs = 4\nexecution_class = "FLEX"\n'
+    )
+    repo.write("pyproject.toml", config.replace("number_of_workers = 3\n", "number_of_workers = 3\n" + added))
+
+    repo.pkg_json("publish", "--stage", "dev")
+
+    job = glue_job("datamart-dev-clean_glue_spark")
+    assert job["Connections"] == {"Connections": ["redshift-catalog"]}
+    assert job["SecurityConfiguration"] == "encrypted"
+    assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 4}
+    assert job["ExecutionClass"] == "FLEX"
+    aws.reset_calls()
+    repo.pkg_json("publish", "--stage", "dev")
+    assert aws.mutating_calls() == []
+
+    wrong = config.replace("number_of_workers = 3\n", 'number_of_workers = 3\nexecution_class = "SLOW"\n')
+    repo.write("pyproject.toml", wrong)
+    result = repo.pkg("build")
+    assert result.exit_code == 1 and "execution_class: unsupported value 'SLOW'" in result.stderr

@@ -50,3 +50,14 @@ def test_inline_upload_follows_the_request_size_lambda_accepts():
     assert not fits_inline(50 * 1024 * 1024 - 100)
     largest = max(size for size in range(52_370_000, 52_390_000, 3) if fits_inline(size))
     assert inline_request_bytes(largest) <= LAMBDA_REQUEST_MAX_BYTES < inline_request_bytes(largest + 3)
+
+
+def test_every_jobupdate_member_is_set_carried_over_or_left_to_glue():
+    from packager.deploy.jobs_plan import GLUE_CARRIED_OVER
+
+    members = set(botocore.session.Session().get_service_model("glue").shape_for("JobUpdate").members)
+    set_by_pkg = {"Role", "Command", "DefaultArguments", "GlueVersion", "MaxCapacity", "WorkerType",
+                  "NumberOfWorkers", "MaxRetries", "Description", "Timeout"}  # fmt: skip
+    left_to_glue = {"AllocatedCapacity", "CodeGenConfigurationNodes"}  # deprecated; visual jobs only
+    # A member botocore adds must be placed in one of these, or UpdateJob would wipe it.
+    assert members == set_by_pkg | set(GLUE_CARRIED_OVER) | left_to_glue
