@@ -242,6 +242,8 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
     # The dependencies were built for this Python: run it, not the release's default.
     executable = f"/usr/bin/python{python}"
     conf["spark.emr-serverless.driverEnv.PYSPARK_PYTHON"] = executable
+    # AWS's EMR Serverless examples for a non-default Python set the driver's interpreter too.
+    conf["spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"] = executable
     conf["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] = executable
     conf["spark.executorEnv.PYSPARK_PYTHON"] = executable
     spec = {
