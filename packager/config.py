@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -370,6 +371,31 @@ SERVICE_DEFAULTS: dict[Service, dict[str, Any]] = {
 for _service, _settings in JOB_SETTINGS.items():
     ROOT_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
     STAGE_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
+
+
+def check_member_overrides(config: Config, sources: Mapping[Service, list[str]]) -> None:
+    """Every `functions.<name>` / `jobs.<name>` table, at the root or in a stage, names a source file.
+
+    `sources` lists each service's functions or jobs as discovered in src/. An override of a name
+    that has none would be ignored silently (a typo): it is an error naming the key and the closest name.
+    """
+    import difflib
+
+    tables = [("tool.pkg", config.raw)]
+    tables += [(f"tool.pkg.stages.{stage}", table) for stage, table in config.raw.get("stages", {}).items()]
+    for where, table in tables:
+        for service in Service:
+            members = MEMBER_TABLES[service]
+            known = sources.get(service, [])
+            for name in (table.get(service) or {}).get(members, {}):
+                if name in known:
+                    continue
+                close = difflib.get_close_matches(name, known, n=1)
+                what = "function" if members == "functions" else "job"
+                raise ConfigError(
+                    f"{where}.{service}.{members}.{name}: no {what} '{name}' in src/{service}/",
+                    hint=f"did you mean '{close[0]}'?" if close else f"{what}s there: {', '.join(known) or 'none'}",
+                )
 
 
 def job_settings(config: Config, service: str, job: str, stage: str | None = None) -> dict[str, Any]:

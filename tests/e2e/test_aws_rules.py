@@ -245,3 +245,24 @@ def test_glue_settings_for_connections_security_runs_and_execution_class(tmp_pat
     repo.write("pyproject.toml", wrong)
     result = repo.pkg("build")
     assert result.exit_code == 1 and "execution_class: unsupported value 'SLOW'" in result.stderr
+
+
+def test_an_override_of_a_function_or_job_that_does_not_exist_names_the_key_and_the_closest_name(repo):
+    config = (repo.root / "pyproject.toml").read_text()
+    repo.write("pyproject.toml", config + "\n[tool.pkg.lambda.functions.ingets]\nmemory = 512\n")
+
+    result = repo.pkg("build")
+
+    assert result.exit_code == 1
+    assert "tool.pkg.lambda.functions.ingets: no function 'ingets' in src/lambda/" in result.stderr
+    assert "did you mean 'ingest'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    staged = config + '\n[tool.pkg.stages.dev]\nregion = "us-east-1"\n[tool.pkg.stages.dev.glue_spark.jobs.orders]\n'
+    repo.write("pyproject.toml", staged + "number_of_workers = 4\n")
+    result = repo.pkg("build")
+    assert result.exit_code == 1
+    assert "tool.pkg.stages.dev.glue_spark.jobs.orders: no job 'orders' in src/glue_spark/" in result.stderr
+
+    repo.write("pyproject.toml", config + "\n[tool.pkg.lambda.functions.report]\nmemory = 512\n")
+    assert repo.pkg("build").exit_code == 0
