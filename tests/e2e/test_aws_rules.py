@@ -266,3 +266,45 @@ def test_an_override_of_a_function_or_job_that_does_not_exist_names_the_key_and_
 
     repo.write("pyproject.toml", config + "\n[tool.pkg.lambda.functions.report]\nmemory = 512\n")
     assert repo.pkg("build").exit_code == 0
+
+
+def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_path, aws, wheelhouse):
+    """Runtime and architecture overrides, both Glue services, EMR, tags and connections: every
+    Lambda, Glue and EMR Serverless request is checked by the test server against the service model."""
+    repo = jobs_project(tmp_path)
+    make_repo(tmp_path, name="lambda-part")  # the two functions of conftest, copied in below
+    for source in (tmp_path / "lambda-part/src/lambda").rglob("*.py"):
+        target = repo.root / "src/lambda" / source.relative_to(tmp_path / "lambda-part/src/lambda")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    repo.write("src/lambda/internal_libs/requirements.txt", "helper==2.0\n")
+    jobs_config = (repo.root / "pyproject.toml").read_text().split("[tool.pkg.stages.dev]", 1)[1]
+    jobs_config = jobs_config.split("\n", 3)[3]  # the job tables, without the stage's region and account
+    lambda_config = PUBLISH_PYPROJECT.replace(
+        "[tool.pkg.lambda.functions.ingest]\n",
+        '[tool.pkg.lambda.functions.report]\narchitecture = "arm64"\nruntime = "python3.13"\n'
+        '[tool.pkg.lambda.functions.ingest]\n',
+    )
+    extra = (
+        f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
+        '\n[tool.pkg.glue_python_shell.jobs.totals]\nconnections = ["redshift-catalog"]\n'
+        'tags = { team = "data", "cost-center" = "42" }\n'
+    )
+    repo.write("pyproject.toml", lambda_config + jobs_config + extra)
+
+    report = repo.pkg_json("publish", "--stage", "dev")
+
+    assert all(action["status"] in ("done", "skipped") for action in report["actions"])
+    layers = {a["name"] for a in report["actions"] if a["action"] == "publish_layer_version"}
+    assert "datamart-dev-internal_libs_deps-python313-arm64-0" in layers
+    assert glue_job("datamart-dev-totals")["Connections"] == {"Connections": ["redshift-catalog"]}
+    repo.write("src/glue_spark/clean_glue_spark.py", "print('v2')\n")
+    repo.write("src/lambda/report.py", "def handler(event, context):\n    return 'v2'\n")
+    repo.pkg_json("publish", "--stage", "dev")
+    run = repo.pkg("run", "glue_spark/clean_glue_spark", "--stage", "dev", "--json", "--", "--day", "1")
+    assert run.exit_code == 0, run.stderr
+
+    operations = {call["operation"] for call in aws.calls()}
+    assert {"PublishLayerVersion", "CreateFunction", "UpdateFunctionCode", "CreateJob", "UpdateJob"} <= operations
+    assert {"StartJobRun", "GetJob", "GetFunction"} <= operations
+    assert refused(aws) == []
