@@ -226,6 +226,7 @@ def _check_values(raw: dict) -> None:
                     f"{where}.environment: '{key}' can't name a Lambda environment variable",
                     hint="start with a letter; then letters, digits and underscores",
                 )
+        check_tags(table.get("tags", {}), where)
         for name, overrides in table.get("functions", {}).items():
             check(overrides, f"{where}.functions.{name}")
 
@@ -252,6 +253,30 @@ def _check_values(raw: dict) -> None:
                     hint="it decides what `pkg build` builds (code and dependency layers), which knows no stage;"
                     " set it in [tool.pkg.lambda] or its functions table",
                 )
+
+
+# AWS's tag rules, the same for Lambda, Glue and EMR Serverless resources.
+TAGS_PER_RESOURCE = 50
+TAG_KEY_LENGTH = 128
+TAG_VALUE_LENGTH = 256
+# The longest job timeout Glue accepts: 7 days.
+GLUE_TIMEOUT_MAX_MINUTES = 10_080
+# Integers the AWS APIs carry are 32-bit.
+API_INT_MAX = 2**31 - 1
+_RELEASE_LABEL = re.compile(r"emr-(spark-)?\d+\.\d+\.\d+\Z")
+
+
+def check_tags(tags: dict, where: str) -> None:
+    """AWS's tag rules: at most 50, keys 1-128 characters not starting with `aws:`, values up to 256."""
+    if len(tags) > TAGS_PER_RESOURCE:
+        raise ConfigError(f"{where}.tags: {len(tags)} tags; AWS allows {TAGS_PER_RESOURCE} per resource")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= TAG_KEY_LENGTH:
+            raise ConfigError(f"{where}.tags: key '{key}' must be 1-{TAG_KEY_LENGTH} characters")
+        if key.lower().startswith("aws:"):
+            raise ConfigError(f"{where}.tags: key '{key}' starts with 'aws:', which AWS reserves for itself")
+        if len(value) > TAG_VALUE_LENGTH:
+            raise ConfigError(f"{where}.tags.{key}: the value is {len(value)} characters; AWS takes {TAG_VALUE_LENGTH}")
 
 
 def load_config(root: str) -> Config:
@@ -453,11 +478,11 @@ def _check_job_values(raw: dict) -> None:
             one_of(where, "glue_version", table.get("glue_version"), list(GLUE_SPARK_RUNTIMES))
             one_of(where, "worker_type", table.get("worker_type"), GLUE_WORKER_TYPES)
             workers = table.get("number_of_workers")
-            if workers is not None and workers < 2:
-                raise ConfigError(f"{where}.number_of_workers must be at least 2, got {workers}")
+            if workers is not None and not 2 <= workers <= API_INT_MAX:
+                raise ConfigError(f"{where}.number_of_workers must be between 2 and {API_INT_MAX}, got {workers}")
         else:
             label = table.get("release_label")
-            if label is not None and emr_runtime(label) is None:
+            if label is not None and (not _RELEASE_LABEL.match(label) or emr_runtime(label) is None):
                 raise ConfigError(
                     f"{where}.release_label: unsupported release {label!r}",
                     hint="an emr-7.x.y label (e.g. emr-7.9.0) or emr-spark-8.0.0",
@@ -470,11 +495,17 @@ def _check_job_values(raw: dict) -> None:
             if any(not isinstance(v, str) for v in table.get(key, [])):
                 raise ConfigError(f"{where}.{key} must be an array of strings")
         timeout = table.get("timeout")
-        if timeout is not None and timeout < 1:
-            raise ConfigError(f"{where}.timeout must be at least 1 minute, got {timeout}")
+        if timeout is not None and not 1 <= timeout <= GLUE_TIMEOUT_MAX_MINUTES:
+            raise ConfigError(
+                f"{where}.timeout must be between 1 and {GLUE_TIMEOUT_MAX_MINUTES} minutes (7 days), got {timeout}"
+            )
+        retries = table.get("max_retries")
+        if retries is not None and not 0 <= retries <= API_INT_MAX:
+            raise ConfigError(f"{where}.max_retries must be between 0 and {API_INT_MAX}, got {retries}")
+        check_tags(table.get("tags", {}), where)
         runs = table.get("max_concurrent_runs")
-        if runs is not None and runs < 1:
-            raise ConfigError(f"{where}.max_concurrent_runs must be at least 1, got {runs}")
+        if runs is not None and not 1 <= runs <= API_INT_MAX:
+            raise ConfigError(f"{where}.max_concurrent_runs must be between 1 and {API_INT_MAX}, got {runs}")
         one_of(where, "execution_class", table.get("execution_class"), ["STANDARD", "FLEX"])
         connections = table.get("connections", [])
         if any(not isinstance(c, str) or not c for c in connections):

@@ -10,6 +10,7 @@ import base64
 import os
 
 import boto3
+import pytest
 from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
 from test_jobs_publish import actions, jobs_project
 from test_publish import code_sha256
@@ -308,3 +309,36 @@ def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_pa
     assert {"PublishLayerVersion", "CreateFunction", "UpdateFunctionCode", "CreateJob", "UpdateJob"} <= operations
     assert {"StartJobRun", "GetJob", "GetFunction"} <= operations
     assert refused(aws) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "setting", "message"),
+    [
+        ("lambda", 'tags = { "aws:owner" = "me" }', "tool.pkg.lambda.tags: key 'aws:owner' starts with 'aws:'"),
+        ("lambda", f'tags = {{ team = "{"x" * 257}" }}', "tool.pkg.lambda.tags.team: the value is 257 characters"),
+        ("lambda", f'tags = {{ "{"k" * 129}" = "v" }}', "must be 1-128 characters"),
+        ("lambda", "tags = { " + ", ".join(f"t{i} = 'v'" for i in range(51)) + " }", "51 tags; AWS allows 50"),
+        ("glue_spark", "max_retries = -1", "tool.pkg.glue_spark.max_retries must be between 0 and"),
+        ("glue_spark", "number_of_workers = 100000000000", "number_of_workers must be between 2 and 2147483647"),
+        ("glue_spark", "timeout = 20000", "timeout must be between 1 and 10080 minutes"),
+        ("emr", 'release_label = "emr-7.9.0; id"', "tool.pkg.emr.release_label: unsupported release"),
+    ],
+)
+def test_tags_and_job_values_are_checked_against_awss_limits_when_the_file_is_read(tmp_path, table, setting, message):
+    from jobs_fixtures import make_jobs_repo
+
+    repo = make_jobs_repo(tmp_path)
+    config = (repo.root / "pyproject.toml").read_text()
+    header = f"[tool.pkg.{table}]\n"
+    assert header in config
+    key = setting.split(" = ", 1)[0]
+    existing = [line for line in config.splitlines() if line.startswith(f"{key} = ")]
+    if existing:  # the fixture sets it already: replace its line
+        config = config.replace(existing[0] + "\n", "", 1)
+    repo.write("pyproject.toml", config.replace(header, header + setting + "\n", 1))
+
+    result = repo.pkg("build")
+
+    assert result.exit_code == 1
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
