@@ -22,7 +22,7 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
 
 Where AWS refuses what moto accepts, the wrapper refuses it first, as AWS documents it:
-- every Lambda, Glue and EMR Serverless request is checked against the botocore service model's
+- every Lambda, Glue, EMR and EMR Serverless request is checked against the botocore service model's
   constraints (pattern, length, range, enum, list/map size): a violation answers 400 ValidationException;
 - a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException.
 Counting on the server side keeps the tool free of any test-only code path.
@@ -543,7 +543,7 @@ def function_status_app(moto_app, state: ServerState, environ, start_response, o
 # "Request must be smaller than 69905067 bytes for the InvokeFunction/CreateFunction/... operation".
 LAMBDA_REQUEST_MAX_BYTES = 69_905_067
 _LAMBDA_PREFIXES = ("/2015-03-31/", "/2018-10-31/", "/2017-03-31/")
-_MODEL_SERVICES = {"lambda", "glue", "emr-serverless"}
+_MODEL_SERVICES = {"lambda", "glue", "emr-serverless", "emr"}
 
 
 def service_of(path: str, environ) -> str | None:
@@ -551,6 +551,8 @@ def service_of(path: str, environ) -> str | None:
     target = environ.get("HTTP_X_AMZ_TARGET") or ""
     if target.startswith("AWSGlue."):
         return "glue"
+    if target.startswith("ElasticMapReduce."):
+        return "emr"
     if path.startswith(_LAMBDA_PREFIXES):
         return "lambda"
     if path.startswith("/applications"):

@@ -274,7 +274,9 @@ def _plan_layer_steps(
                     )
                 ]
         previous = _latest_layer_version(recorded, layer.artifact_id)
-        if previous is None:
+        if row is not None:  # the naming rule changed (a '.' Lambda refuses): a new layer, never a rename
+            reason = f"new layer name (was {row.layer_name}, which AWS refuses): a new layer"
+        elif previous is None:
             reason = "new layer"
         else:
             reason = f"input changed since version {previous.version}"

@@ -61,3 +61,21 @@ def test_every_jobupdate_member_is_set_carried_over_or_left_to_glue():
     left_to_glue = {"AllocatedCapacity", "CodeGenConfigurationNodes"}  # deprecated; visual jobs only
     # A member botocore adds must be placed in one of these, or UpdateJob would wipe it.
     assert members == set_by_pkg | set(GLUE_CARRIED_OVER) | left_to_glue
+
+
+def test_a_layer_recorded_under_its_old_dotted_name_gets_a_new_layer_and_says_so():
+    from dataclasses import replace
+
+    from test_publish_plan import TARGET, MemoryLive, kinds, layer, recorded_layer
+
+    from packager.deploy.lambda_plan import plan_publish
+
+    arm = layer(artifact_id="lambda/internal_libs_deps/python3.12-arm64/0")
+    old = recorded_layer(replace(arm, name="datamart-dev-internal_libs_deps-python3.12-arm64-0"), version=2)
+
+    plan = plan_publish(TARGET, [arm], [], {old.resource_id: old}, MemoryLive())
+
+    assert kinds(plan) == [("datamart-dev-internal_libs_deps-python312-arm64-0", "publish_layer_version")]
+    assert plan.actions[0].reason == (
+        "new layer name (was datamart-dev-internal_libs_deps-python3.12-arm64-0, which AWS refuses): a new layer"
+    )
