@@ -304,7 +304,13 @@ def load_config(root: str) -> Config:
 # Where platform wheels come from (a team mirror, or a local wheelhouse offline).
 _INDEX_SETTINGS = dict(index_url=str, extra_index_urls=list, find_links=list, no_index=bool)
 # Glue job fields pkg sets only when configured; unset, UpdateJob carries the live job's value over.
-_GLUE_JOB_SETTINGS = dict(connections=list, security_configuration=str, max_concurrent_runs=int)
+_GLUE_JOB_SETTINGS = dict(
+    connections=list,
+    security_configuration=str,
+    max_concurrent_runs=int,
+    notify_delay_after=int,  # minutes before a running job's delay notification
+    non_overridable_arguments=StrMap,
+)
 
 GLUE_PYTHON_SHELL_SETTINGS = Table(
     role=str,
@@ -507,6 +513,9 @@ def _check_job_values(raw: dict) -> None:
         if runs is not None and not 1 <= runs <= API_INT_MAX:
             raise ConfigError(f"{where}.max_concurrent_runs must be between 1 and {API_INT_MAX}, got {runs}")
         one_of(where, "execution_class", table.get("execution_class"), ["STANDARD", "FLEX"])
+        delay = table.get("notify_delay_after")
+        if delay is not None and not 1 <= delay <= API_INT_MAX:
+            raise ConfigError(f"{where}.notify_delay_after must be at least 1 minute, got {delay}")
         connections = table.get("connections", [])
         if any(not isinstance(c, str) or not c for c in connections):
             raise ConfigError(f"{where}.connections must be an array of Glue connection names")

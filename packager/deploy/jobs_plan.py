@@ -179,6 +179,10 @@ def _optional_fields(settings: dict) -> dict:
         fields["ExecutionProperty"] = {"MaxConcurrentRuns": settings["max_concurrent_runs"]}
     if settings.get("execution_class"):
         fields["ExecutionClass"] = settings["execution_class"]
+    if settings.get("notify_delay_after") is not None:
+        fields["NotificationProperty"] = {"NotifyDelayAfter": settings["notify_delay_after"]}
+    if settings.get("non_overridable_arguments"):
+        fields["NonOverridableArguments"] = dict(sorted(settings["non_overridable_arguments"].items()))
     return fields
 
 

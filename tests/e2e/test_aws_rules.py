@@ -222,12 +222,13 @@ def test_update_job_keeps_what_pkg_does_not_manage(tmp_path, aws):
     assert after["Command"]["ScriptLocation"] != live["Command"]["ScriptLocation"]
 
 
-def test_glue_settings_for_connections_security_runs_and_execution_class(tmp_path, aws):
+def test_glue_settings_for_connections_security_runs_execution_class_and_notifications(tmp_path, aws):
     repo = jobs_project(tmp_path)
     config = (repo.root / "pyproject.toml").read_text()
     added = (
         'connections = ["redshift-catalog"]\nsecurity_configuration = "encrypted"\n'
-        'max_concurrent_runs = 4\nexecution_class = "FLEX"\n'
+        'max_concurrent_runs = 4\nexecution_class = "FLEX"\nnotify_delay_after = 15\n'
+        'non_overridable_arguments = { "--conf" = "spark.sql.shuffle.partitions=8" }\n'
     )
     repo.write("pyproject.toml", config.replace("number_of_workers = 3\n", "number_of_workers = 3\n" + added))
 
@@ -238,9 +239,12 @@ def test_glue_settings_for_connections_security_runs_and_execution_class(tmp_pat
     assert job["SecurityConfiguration"] == "encrypted"
     assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 4}
     assert job["ExecutionClass"] == "FLEX"
+    assert job["NotificationProperty"] == {"NotifyDelayAfter": 15}
+    assert job["NonOverridableArguments"] == {"--conf": "spark.sql.shuffle.partitions=8"}
     aws.reset_calls()
     repo.pkg_json("publish", "--stage", "dev")
     assert aws.mutating_calls() == []
+    assert repo.pkg_json("plan", "--stage", "dev", "--refresh")["drift"] == []  # live reads back as set
 
     wrong = config.replace("number_of_workers = 3\n", 'number_of_workers = 3\nexecution_class = "SLOW"\n')
     repo.write("pyproject.toml", wrong)
