@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,6 +227,7 @@ def _check_values(raw: dict) -> None:
                     f"{where}.environment: '{key}' can't name a Lambda environment variable",
                     hint="start with a letter; then letters, digits and underscores",
                 )
+        check_tags(table.get("tags", {}), where)
         for name, overrides in table.get("functions", {}).items():
             check(overrides, f"{where}.functions.{name}")
 
@@ -254,6 +256,30 @@ def _check_values(raw: dict) -> None:
                 )
 
 
+# AWS's tag rules, the same for Lambda, Glue and EMR Serverless resources.
+TAGS_PER_RESOURCE = 50
+TAG_KEY_LENGTH = 128
+TAG_VALUE_LENGTH = 256
+# The longest job timeout Glue accepts: 7 days.
+GLUE_TIMEOUT_MAX_MINUTES = 10_080
+# Integers the AWS APIs carry are 32-bit.
+API_INT_MAX = 2**31 - 1
+_RELEASE_LABEL = re.compile(r"emr-(spark-)?\d+\.\d+\.\d+\Z")
+
+
+def check_tags(tags: dict, where: str) -> None:
+    """AWS's tag rules: at most 50, keys 1-128 characters not starting with `aws:`, values up to 256."""
+    if len(tags) > TAGS_PER_RESOURCE:
+        raise ConfigError(f"{where}.tags: {len(tags)} tags; AWS allows {TAGS_PER_RESOURCE} per resource")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= TAG_KEY_LENGTH:
+            raise ConfigError(f"{where}.tags: key '{key}' must be 1-{TAG_KEY_LENGTH} characters")
+        if key.lower().startswith("aws:"):
+            raise ConfigError(f"{where}.tags: key '{key}' starts with 'aws:', which AWS reserves for itself")
+        if len(value) > TAG_VALUE_LENGTH:
+            raise ConfigError(f"{where}.tags.{key}: the value is {len(value)} characters; AWS takes {TAG_VALUE_LENGTH}")
+
+
 def load_config(root: str) -> Config:
     """Parse and validate `[tool.pkg]` of the repository at `root`."""
     path = os.path.join(root, "pyproject.toml")
@@ -278,6 +304,14 @@ def load_config(root: str) -> Config:
 
 # Where platform wheels come from (a team mirror, or a local wheelhouse offline).
 _INDEX_SETTINGS = dict(index_url=str, extra_index_urls=list, find_links=list, no_index=bool)
+# Glue job fields pkg sets only when configured; unset, UpdateJob carries the live job's value over.
+_GLUE_JOB_SETTINGS = dict(
+    connections=list,
+    security_configuration=str,
+    max_concurrent_runs=int,
+    notify_delay_after=int,  # minutes before a running job's delay notification
+    non_overridable_arguments=StrMap,
+)
 
 GLUE_PYTHON_SHELL_SETTINGS = Table(
     role=str,
@@ -285,11 +319,12 @@ GLUE_PYTHON_SHELL_SETTINGS = Table(
     python_version=str,
     max_capacity=float,
     library_set=str,
-    timeout=int,  # minutes, as Glue counts
+    timeout=int,  # minutes, as Glue counts; unset: Glue's default
     max_retries=int,
     default_arguments=StrMap,
     tags=StrMap,
     description=str,
+    **_GLUE_JOB_SETTINGS,
     **_INDEX_SETTINGS,
 )
 GLUE_SPARK_SETTINGS = Table(
@@ -302,6 +337,8 @@ GLUE_SPARK_SETTINGS = Table(
     default_arguments=StrMap,
     tags=StrMap,
     description=str,
+    execution_class=str,  # STANDARD or FLEX (Spark only)
+    **_GLUE_JOB_SETTINGS,
     **_INDEX_SETTINGS,
 )
 EMR_SETTINGS = Table(
@@ -332,7 +369,6 @@ JOB_DEFAULTS: dict[Service, dict[str, Any]] = {
         "python_version": "3.9",
         "max_capacity": 0.0625,
         "library_set": "analytics",
-        "timeout": 60,
         "max_retries": 0,
         "default_arguments": {},
         "tags": {},
@@ -342,7 +378,6 @@ JOB_DEFAULTS: dict[Service, dict[str, Any]] = {
         "glue_version": "5.0",
         "worker_type": "G.1X",
         "number_of_workers": 2,
-        "timeout": 60,
         "max_retries": 0,
         "default_arguments": {},
         "tags": {},
@@ -368,6 +403,31 @@ SERVICE_DEFAULTS: dict[Service, dict[str, Any]] = {
 for _service, _settings in JOB_SETTINGS.items():
     ROOT_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
     STAGE_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
+
+
+def check_member_overrides(config: Config, sources: Mapping[Service, list[str]]) -> None:
+    """Every `functions.<name>` / `jobs.<name>` table, at the root or in a stage, names a source file.
+
+    `sources` lists each service's functions or jobs as discovered in src/. An override of a name
+    that has none would be ignored silently (a typo): it is an error naming the key and the closest name.
+    """
+    import difflib
+
+    tables = [("tool.pkg", config.raw)]
+    tables += [(f"tool.pkg.stages.{stage}", table) for stage, table in config.raw.get("stages", {}).items()]
+    for where, table in tables:
+        for service in Service:
+            members = MEMBER_TABLES[service]
+            known = sources.get(service, [])
+            for name in (table.get(service) or {}).get(members, {}):
+                if name in known:
+                    continue
+                close = difflib.get_close_matches(name, known, n=1)
+                what = "function" if members == "functions" else "job"
+                raise ConfigError(
+                    f"{where}.{service}.{members}.{name}: no {what} '{name}' in src/{service}/",
+                    hint=f"did you mean '{close[0]}'?" if close else f"{what}s there: {', '.join(known) or 'none'}",
+                )
 
 
 def job_settings(config: Config, service: str, job: str, stage: str | None = None) -> dict[str, Any]:
@@ -425,11 +485,11 @@ def _check_job_values(raw: dict) -> None:
             one_of(where, "glue_version", table.get("glue_version"), list(GLUE_SPARK_RUNTIMES))
             one_of(where, "worker_type", table.get("worker_type"), GLUE_WORKER_TYPES)
             workers = table.get("number_of_workers")
-            if workers is not None and workers < 2:
-                raise ConfigError(f"{where}.number_of_workers must be at least 2, got {workers}")
+            if workers is not None and not 2 <= workers <= API_INT_MAX:
+                raise ConfigError(f"{where}.number_of_workers must be between 2 and {API_INT_MAX}, got {workers}")
         else:
             label = table.get("release_label")
-            if label is not None and emr_runtime(label) is None:
+            if label is not None and (not _RELEASE_LABEL.match(label) or emr_runtime(label) is None):
                 raise ConfigError(
                     f"{where}.release_label: unsupported release {label!r}",
                     hint="an emr-7.x.y label (e.g. emr-7.9.0) or emr-spark-8.0.0",
@@ -442,8 +502,24 @@ def _check_job_values(raw: dict) -> None:
             if any(not isinstance(v, str) for v in table.get(key, [])):
                 raise ConfigError(f"{where}.{key} must be an array of strings")
         timeout = table.get("timeout")
-        if timeout is not None and timeout < 1:
-            raise ConfigError(f"{where}.timeout must be at least 1 minute, got {timeout}")
+        if timeout is not None and not 1 <= timeout <= GLUE_TIMEOUT_MAX_MINUTES:
+            raise ConfigError(
+                f"{where}.timeout must be between 1 and {GLUE_TIMEOUT_MAX_MINUTES} minutes (7 days), got {timeout}"
+            )
+        retries = table.get("max_retries")
+        if retries is not None and not 0 <= retries <= API_INT_MAX:
+            raise ConfigError(f"{where}.max_retries must be between 0 and {API_INT_MAX}, got {retries}")
+        check_tags(table.get("tags", {}), where)
+        runs = table.get("max_concurrent_runs")
+        if runs is not None and not 1 <= runs <= API_INT_MAX:
+            raise ConfigError(f"{where}.max_concurrent_runs must be between 1 and {API_INT_MAX}, got {runs}")
+        one_of(where, "execution_class", table.get("execution_class"), ["STANDARD", "FLEX"])
+        delay = table.get("notify_delay_after")
+        if delay is not None and not 1 <= delay <= API_INT_MAX:
+            raise ConfigError(f"{where}.notify_delay_after must be at least 1 minute, got {delay}")
+        connections = table.get("connections", [])
+        if any(not isinstance(c, str) or not c for c in connections):
+            raise ConfigError(f"{where}.connections must be an array of Glue connection names")
         for name, overrides in table.get("jobs", {}).items():
             check(service, overrides, f"{where}.jobs.{name}")
 

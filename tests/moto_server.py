@@ -12,9 +12,19 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
   409 ResourceConflictException (an update already in progress), `hang_after`
   performs the request then holds the response until `POST /_pkg/release` (to kill a client
   after AWS did the work but before it heard back; `GET /_pkg/held` lists what is being held);
+  `async_slow` / `async_failed` (on CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration)
+  make the change asynchronous as AWS's is: the next read of the function reports State Pending /
+  LastUpdateStatus InProgress, the reads after it Active / Successful, or Failed with the fault's
+  `reason` (an update that fails is not applied: "the function's previous code and configuration
+  remain"); the next change of the function starts afresh;
 - `GET /_pkg/wait?operation=OP&count=N` answers once N requests of OP were seen (`&held=1`: once OP is
   being held), or `{"ok": false}` after `&timeout=SECONDS`: a test waits on an event, never on a clock;
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
+
+Where AWS refuses what moto accepts, the wrapper refuses it first, as AWS documents it:
+- every Lambda, Glue, EMR and EMR Serverless request is checked against the botocore service model's
+  constraints (pattern, length, range, enum, list/map size): a violation answers 400 ValidationException;
+- a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException.
 Counting on the server side keeps the tool free of any test-only code path.
 """
 
@@ -80,6 +90,7 @@ class Fault:
     skip: int = 0
     times: int = 1
     seen: int = 0
+    reason: str = ""  # async_failed: the StateReason / LastUpdateStatusReason AWS gives
 
     def applies(self) -> bool:
         self.seen += 1
@@ -94,6 +105,7 @@ class ServerState:
     changed: threading.Condition = field(init=False)  # notified under `lock` when calls or held grow
     release: threading.Event = field(default_factory=threading.Event)
     held: list[str] = field(default_factory=list)  # operations performed whose answer is being held
+    statuses: dict[str, FunctionStatus] = field(default_factory=dict)  # function name -> asynchronous change
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
@@ -114,6 +126,7 @@ class ServerState:
             self.calls.clear()
             self.faults.clear()
             self.held.clear()
+            self.statuses.clear()
             self.release.set()
             self.release = threading.Event()
 
@@ -161,12 +174,47 @@ def make_app(moto_app, state: ServerState):
             state.reset()
 
         action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
-        if action is None and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if path.startswith(_LAMBDA_PREFIXES) and length > LAMBDA_REQUEST_MAX_BYTES:
+            left = length  # read it all: a client cut off mid-send retries
+            while left > 0:
+                chunk = environ["wsgi.input"].read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            with state.lock:
+                state.calls.append({"operation": operation_of(method, path, None), "method": method, "path": path,
+                                    "mutating": False, "refused": True})  # fmt: skip
+                state.changed.notify_all()
+            return _json_response(
+                start_response,
+                "413 Request Entity Too Large",
+                {"message": f"Request must be smaller than {LAMBDA_REQUEST_MAX_BYTES} bytes", "Type": "User"},
+                [("x-amzn-ErrorType", "RequestEntityTooLargeException")],
+            )
+        body = b""
+        service = service_of(path, environ)
+        form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        if length and (service or form):
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
+        if action is None and form:
             action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
         operation = operation_of(method, path, action or json_target(environ))
+        violations = model_violations(service, operation, path, body)
+        if violations:
+            with state.lock:
+                state.calls.append(
+                    {"operation": operation, "method": method, "path": path, "mutating": False, "refused": True}
+                )
+                state.changed.notify_all()
+            message = f"{len(violations)} validation error{'s' if len(violations) > 1 else ''} detected: "
+            return _json_response(
+                start_response,
+                "400 Bad Request",
+                {"message": message + "; ".join(violations), "__type": "ValidationException", "Type": "User"},
+                [("x-amzn-ErrorType", "ValidationException")],
+            )
         if not path.startswith("/moto-api"):
             with state.lock:
                 state.calls.append(
@@ -198,6 +246,10 @@ def make_app(moto_app, state: ServerState):
                 {"message": "The operation cannot be performed at this time. An update is in progress", "Type": "User"},
                 [("x-amzn-ErrorType", "ResourceConflictException")],
             )
+        asynchronous = fault is not None and fault.effect in ASYNC_EFFECTS
+        function_call = service == "lambda" and operation in _FUNCTION_READS + _FUNCTION_CHANGES
+        if function_call and (asynchronous or state.statuses):
+            return function_status_app(moto_app, state, environ, start_response, operation, body, fault)
         result = moto_app(environ, start_response)
         if fault and fault.effect == "hang_after":
             body = b"".join(result)  # the work is done on the server side
@@ -261,8 +313,8 @@ class MotoServer:
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]
 
-    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1) -> None:
-        fault = {"operation": operation, "effect": effect, "skip": skip, "times": times}
+    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1, reason: str = "") -> None:
+        fault = {"operation": operation, "effect": effect, "skip": skip, "times": times, "reason": reason}
         self._request("POST", "/_pkg/faults", [fault])
 
     def release(self) -> None:
@@ -316,15 +368,26 @@ def json_target(environ) -> str | None:
     return target.rsplit(".", 1)[-1] if target else None
 
 
+def glue_default_timeout(glue_version: str | None) -> int:
+    """AWS's Timeout for a job created or updated without one: 2,880 minutes up to Glue 4.0, 480 from 5.0."""
+    try:
+        major = float(glue_version or "0")
+    except ValueError:
+        major = 0
+    return 480 if major >= 5 else 2880
+
+
 def install_glue_update_job() -> None:
     """Teach moto's Glue backend UpdateJob, as AWS documents it.
 
     "UpdateJob updates an existing job definition. The previous job definition is completely
     overwritten by this information": every field of JobUpdate replaces the old one and a field
     left out is reset to its default (not kept). The name, creation time, tags and runs stay.
-    A missing job is EntityNotFoundException.
+    A missing job is EntityNotFoundException. CreateJob of an existing name is AlreadyExistsException.
+    A job created or updated without a Timeout gets AWS's default (glue_default_timeout).
     """
     from moto.core.responses import ActionResult
+    from moto.glue.exceptions import AlreadyExistsException
     from moto.glue.models import FakeJob
     from moto.glue.responses import GlueResponse
     from moto.core.utils import utcnow
@@ -345,7 +408,7 @@ def install_glue_update_job() -> None:
             update.get("Connections"),
             update.get("MaxRetries"),
             update.get("AllocatedCapacity"),
-            update.get("Timeout"),
+            update.get("Timeout") or glue_default_timeout(update.get("GlueVersion")),
             update.get("MaxCapacity"),
             update.get("SecurityConfiguration"),
             {},  # tags are not part of a job definition: TagResource changes them
@@ -364,7 +427,226 @@ def install_glue_update_job() -> None:
         self.glue_backend.jobs[name] = job
         return ActionResult({"JobName": name})
 
+    create_job = GlueResponse.create_job
+
+    def create_job_once(self):
+        """CreateJob of a name that exists: AlreadyExistsException, as AWS answers (moto replaces the job)."""
+        name = self._get_param("Name")
+        if name in self.glue_backend.jobs:
+            raise AlreadyExistsException("Job")
+        answer = create_job(self)
+        if self._get_param("Timeout") is None:
+            self.glue_backend.jobs[name].timeout = glue_default_timeout(self._get_param("GlueVersion"))
+        return answer
+
     GlueResponse.update_job = update_job
+    GlueResponse.create_job = create_job_once
+
+
+# -------------------------------------------------------------------------------------------------
+# Lambda's asynchronous changes (issue 13): moto's functions are Active and Successful at once; AWS's
+# go through Pending / InProgress and may end Failed. Faults `async_slow` / `async_failed` replay that.
+# -------------------------------------------------------------------------------------------------
+
+ASYNC_EFFECTS = ("async_slow", "async_failed")
+_FUNCTION_READS = ("GetFunction", "GetFunctionConfiguration")
+_FUNCTION_CHANGES = ("CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration")
+
+
+@dataclass
+class FunctionStatus:
+    """An asynchronous change of one function: reads report `pending_reads` times in progress, then `final`."""
+
+    create: bool  # CreateFunction: State Pending -> Active/Failed; else LastUpdateStatus InProgress -> ...
+    failed: bool
+    reason: str
+    pending_reads: int = 1
+
+    def overlay(self, configuration: dict, read: bool) -> None:
+        """Write this change's status into a function configuration AWS would answer."""
+        if self.create:
+            keys, pending, done = ("State", "StateReason", "StateReasonCode"), "Pending", "Active"
+        else:
+            keys = ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode")
+            pending, done = "InProgress", "Successful"
+        if not read or self.pending_reads > 0:
+            self.pending_reads -= read
+            configuration[keys[0]] = pending
+            configuration[keys[1]] = "The function is being created." if self.create else "The update is in progress."
+            configuration[keys[2]] = "Creating" if self.create else "Updating"
+            return
+        configuration[keys[0]] = "Failed" if self.failed else done
+        if self.failed:
+            configuration[keys[1]] = self.reason or "injected asynchronous failure"
+            configuration[keys[2]] = "InternalError"
+        else:
+            configuration.pop(keys[1], None)
+            configuration.pop(keys[2], None)
+
+
+def _function_name(path: str, body: bytes, operation: str) -> str:
+    if operation == "CreateFunction":
+        return json.loads(body or b"{}").get("FunctionName", "")
+    name = urllib.parse.unquote(path.split("/")[3])
+    return name.split(":")[6] if name.startswith("arn:") else name
+
+
+def _call(moto_app, environ) -> tuple[str, list, bytes]:
+    """moto's answer to one request, held back so it can be rewritten."""
+    answer: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=status, headers=headers)
+
+    body = b"".join(moto_app(environ, start_response))
+    return answer["status"], answer["headers"], body
+
+
+def function_status_app(moto_app, state: ServerState, environ, start_response, operation, body, fault):
+    """A function read or change, with the asynchronous status of its last change written in."""
+    name = _function_name(environ.get("PATH_INFO", ""), body, operation)
+    asynchronous = fault is not None and fault.effect in ASYNC_EFFECTS
+    if operation in _FUNCTION_CHANGES:
+        with state.lock:
+            state.statuses.pop(name, None)  # a new change starts afresh
+    failed_update = asynchronous and fault.effect == "async_failed" and operation != "CreateFunction"
+    if failed_update:
+        # AWS keeps the previous code and configuration: answer with them, change nothing.
+        read = dict(environ, REQUEST_METHOD="GET", CONTENT_LENGTH="0", QUERY_STRING="")
+        read["PATH_INFO"] = f"/2015-03-31/functions/{urllib.parse.quote(name)}/configuration"
+        read["REQUEST_URI"] = read["RAW_URI"] = read["PATH_INFO"]
+        read["wsgi.input"] = io.BytesIO(b"")
+        status, headers, answer = _call(moto_app, read)
+    else:
+        status, headers, answer = _call(moto_app, environ)
+    if asynchronous and status.startswith("2"):
+        with state.lock:
+            failed = fault.effect == "async_failed"
+            state.statuses[name] = FunctionStatus(operation == "CreateFunction", failed, fault.reason)
+    with state.lock:
+        change = state.statuses.get(name)
+        if change is not None and status.startswith("2"):
+            document = json.loads(answer)
+            configuration = document.get("Configuration", document) if operation == "GetFunction" else document
+            change.overlay(configuration, read=operation in _FUNCTION_READS)
+            answer = json.dumps(document).encode()
+    headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
+    start_response(status, [*headers, ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+# -------------------------------------------------------------------------------------------------
+# AWS's input constraints (issue 13), from the botocore service models: what AWS checks server-side
+# and moto mostly does not. botocore's client checks only types and required members.
+# -------------------------------------------------------------------------------------------------
+
+# "Request must be smaller than 69905067 bytes for the InvokeFunction/CreateFunction/... operation".
+LAMBDA_REQUEST_MAX_BYTES = 69_905_067
+_LAMBDA_PREFIXES = ("/2015-03-31/", "/2018-10-31/", "/2017-03-31/")
+_MODEL_SERVICES = {"lambda", "glue", "emr-serverless", "emr"}
+
+
+def service_of(path: str, environ) -> str | None:
+    """The service a request goes to, among those whose constraints are checked."""
+    target = environ.get("HTTP_X_AMZ_TARGET") or ""
+    if target.startswith("AWSGlue."):
+        return "glue"
+    if target.startswith("ElasticMapReduce."):
+        return "emr"
+    if path.startswith(_LAMBDA_PREFIXES):
+        return "lambda"
+    if path.startswith("/applications"):
+        return "emr-serverless"
+    return None
+
+
+_models: dict = {}
+
+
+def _operation_model(service: str, operation: str):
+    if service not in _models:
+        import botocore.session
+
+        _models[service] = botocore.session.Session().get_service_model(service)
+    model = _models[service]
+    return model.operation_model(operation) if operation in model.operation_names else None
+
+
+def _uri_params(template: str, path: str) -> dict:
+    """The members a REST request carries in its path: `/layers/{LayerName}/versions` against the path."""
+    def group(match: re.Match) -> str:
+        return f"(?P<{match.group(1)}>{'.+' if match.group(2) else '[^/]+'})"
+
+    pattern = re.sub(r"\\\{(\w+)(\\\+)?\\\}", group, re.escape(template.split("?")[0]))
+    match = re.fullmatch(pattern + "/?", path)
+    return {name: urllib.parse.unquote(value) for name, value in (match.groupdict() if match else {}).items()}
+
+
+def _pattern(text: str):
+    try:
+        return re.compile(text)
+    except re.error:  # Java-only syntax (surrogate ranges): AWS checks it, this server can't
+        return None
+
+
+def _broken(value, where: str, constraint: str) -> str:
+    return f"Value '{value}' at '{where}' failed to satisfy constraint: Member must {constraint}"
+
+
+def _outside(size: int, meta: dict) -> bool:
+    return size < meta.get("min", 0) or size > meta.get("max", size)
+
+
+def shape_violations(shape, value, where: str) -> list[str]:
+    """Where `value` breaks its shape's constraints, in AWS's words (recursing into structures, lists, maps)."""
+    meta = shape.metadata
+    bounds = f"{meta.get('min', 0)} and {meta.get('max')}"
+    found = []
+    kind = shape.type_name
+    if kind == "string" and isinstance(value, str):
+        if "enum" in meta and value not in meta["enum"]:
+            found.append(_broken(value, where, f"satisfy enum value set: {meta['enum']}"))
+        if _outside(len(value), meta):
+            found.append(_broken(value, where, f"have length between {bounds}"))
+        pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if pattern is not None and not pattern.fullmatch(value):
+            found.append(_broken(value, where, f"satisfy regular expression pattern: {meta['pattern']}"))
+    elif kind in ("integer", "long") and isinstance(value, int):
+        if value < meta.get("min", value) or value > meta.get("max", value):
+            found.append(_broken(value, where, f"be between {meta.get('min')} and {meta.get('max')}"))
+    elif kind == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                found += shape_violations(member, value[name], f"{where}.{name}" if where else name)
+    elif kind == "list" and isinstance(value, list):
+        if _outside(len(value), meta):
+            found.append(_broken("[...]", where, f"have between {bounds} items"))
+        for index, item in enumerate(value):
+            found += shape_violations(shape.member, item, f"{where}.{index + 1}")
+    elif kind == "map" and isinstance(value, dict):
+        if _outside(len(value), meta):
+            found.append(_broken("{...}", where, f"have between {bounds} entries"))
+        for key, item in value.items():
+            found += shape_violations(shape.key, key, f"{where}.key")
+            found += shape_violations(shape.value, item, f"{where}.{key}")
+    return found
+
+
+def model_violations(service: str | None, operation: str, path: str, body: bytes) -> list[str]:
+    """Every constraint of the service model a request breaks (path members and JSON body)."""
+    if service not in _MODEL_SERVICES:
+        return []
+    model = _operation_model(service, operation)
+    if model is None or model.input_shape is None:
+        return []
+    try:
+        params = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return []
+    if not isinstance(params, dict):
+        return []
+    params.update(_uri_params(model.http.get("requestUri", ""), path))
+    return shape_violations(model.input_shape, params, "")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 from cache.hashing import FileDigests
 from cache.index import ArtifactRecord
 from cache.store import Store
-from packager.builders.jobs import job_artifacts
+from packager.builders.jobs import check_unique_glue_job_names, job_artifacts
 from packager.builders.lambda_code import lambda_artifacts
 from packager.builders.sources import ArtifactSpec, CollectRequest, ServiceArtifacts, explain
-from packager.config import Config, load_config
+from packager.config import Config, check_member_overrides, load_config
 from packager.discover import ServiceFolder, discover
 from packager.errors import PkgError
 from packager.model import JOB_DEPS_KINDS, ArtifactId, BuildStatus, Service
@@ -103,6 +103,8 @@ def collect(
     """
     digests = FileDigests(ws.store.index.file_states())
     folders = discover(ws.root, ws.store.index, digests)  # every service's source checks, in one pass
+    check_unique_glue_job_names(folders)
+    check_member_overrides(ws.config, {folder.name: [entry.name for entry in folder.entries] for folder in folders})
     request = CollectRequest(tuple(names or ()), refresh_deps, force, progress)
     specs: list[ArtifactSpec] = []
     warnings: list[str] = []

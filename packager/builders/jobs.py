@@ -39,7 +39,7 @@ from packager.builders.wheels import (
 )
 from packager.config import Config, runtime_version
 from packager.discover import Entry, ServiceFolder
-from packager.errors import DependencyError
+from packager.errors import DependencyError, DiscoveryError
 from packager.model import SCRIPT_KINDS, ArtifactId, Kind, Role, Service
 from packager.runtimes import job_runtime
 
@@ -190,6 +190,27 @@ def job_artifacts(
     """
     specs, secrets = service_artifacts(ws.root, ws.config, folder, digests)
     return ServiceArtifacts(specs, secret_warnings(secrets) + unconfirmed_runtimes(ws.config, folder))
+
+
+def check_unique_glue_job_names(folders: list[ServiceFolder]) -> None:
+    """Glue job names are `<project>-<stage>-<file name>` in both Glue services: one name, one job.
+
+    Raises DiscoveryError naming both paths of every clash, before anything is built.
+    """
+    seen: dict[str, Entry] = {}
+    problems = []
+    for folder in folders:
+        if not folder.name.is_glue:
+            continue
+        for entry in folder.entries:
+            other = seen.setdefault(entry.name, entry)
+            if other is not entry:
+                problems.append(
+                    f"{entry.source}: Glue job '{entry.name}' is also {other.source}; a Glue job name is"
+                    " <project>-<stage>-<file name> in both Glue services"
+                )
+    if problems:
+        raise DiscoveryError(problems, hint="rename one of the files; nothing was built")
 
 
 def unconfirmed_runtimes(config: Config, folder: ServiceFolder) -> list[str]:

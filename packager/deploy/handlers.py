@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from packager.deploy.actions import Action, ActionKind
 from packager.deploy.aws import AwsSession
+from packager.deploy.jobs_plan import carried_over
+from packager.errors import PublishError
 
-# Lambda rejects an update while the previous one is in progress (ResourceConflictException).
+# Lambda applies a create or an update asynchronously, and rejects an update while one is in
+# progress (ResourceConflictException): every change is waited for until it has ended.
 _WAIT = {"Delay": 1, "MaxAttempts": 300}
-_UPDATES = (ActionKind.UPDATE_FUNCTION_CODE, ActionKind.UPDATE_FUNCTION_CONFIGURATION)
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,26 @@ def publish_layer_version(aws: AwsSession, call: Call) -> dict:
     }
 
 
-def _settle(aws: AwsSession, call: Call) -> None:
-    """Wait for the function to accept an update after the step before it."""
-    lam = aws.client("lambda")
-    if call.previous is ActionKind.CREATE_FUNCTION:
-        lam.get_waiter("function_active_v2").wait(FunctionName=call.action.name, WaiterConfig=_WAIT)
-    elif call.previous in _UPDATES:
-        lam.get_waiter("function_updated_v2").wait(FunctionName=call.action.name, WaiterConfig=_WAIT)
+def _wait_final(aws: AwsSession, name: str, created: bool) -> None:
+    """Wait for the change just made to end: State Active after a create, LastUpdateStatus Successful
+    after an update. Lambda applies both asynchronously; one that ends Failed raises PublishError with
+    AWS's reason, so the step is not recorded and the next publish tries it again."""
+    from botocore.exceptions import WaiterError
+
+    waiter = "function_active_v2" if created else "function_updated_v2"
+    try:
+        aws.client("lambda").get_waiter(waiter).wait(FunctionName=name, WaiterConfig=_WAIT)
+    except WaiterError as error:
+        configuration = (error.last_response or {}).get("Configuration") or {}
+        prefix = "State" if created else "LastUpdateStatus"
+        status = configuration.get(prefix)
+        reason = configuration.get(f"{prefix}Reason") or configuration.get("StateReason") or str(error)
+        code = configuration.get(f"{prefix}ReasonCode")
+        step = "creation" if created else "update"
+        raise PublishError(
+            f"{name}: the function's {step} ended {status or 'unfinished'}: {reason}" + (f" ({code})" if code else ""),
+            hint="fix the cause AWS gives, then publish again (the step was not recorded, so it is retried)",
+        ) from None
 
 
 def _update(aws: AwsSession, operation: str, name: str, params: dict) -> dict:
@@ -94,22 +109,26 @@ def create_function(aws: AwsSession, call: Call) -> dict:
     params = call.params
     if not params.get("Layers"):
         params = {key: value for key, value in params.items() if key != "Layers"}
-    return {"configuration": aws.client("lambda").create_function(**_with_zip(params, "Code"))}
+    configuration = aws.client("lambda").create_function(**_with_zip(params, "Code"))
+    _wait_final(aws, call.action.name, created=True)
+    return {"configuration": configuration}
 
 
 def update_function_code(aws: AwsSession, call: Call) -> dict:
-    """UpdateFunctionCode (after the function settled); its configuration as AWS reports it."""
-    _settle(aws, call)
+    """UpdateFunctionCode, waited for until it has ended; its configuration as AWS reports it."""
     params = {key: value for key, value in call.params.items() if key != "ZipFile"}
     if "ZipFile" in call.params:
         params["ZipFile"] = _read(call.params["ZipFile"])
-    return {"configuration": _update(aws, "update_function_code", call.action.name, params)}
+    configuration = _update(aws, "update_function_code", call.action.name, params)
+    _wait_final(aws, call.action.name, created=False)
+    return {"configuration": configuration}
 
 
 def update_function_configuration(aws: AwsSession, call: Call) -> dict:
-    """UpdateFunctionConfiguration (after the function settled); its configuration as AWS reports it."""
-    _settle(aws, call)
-    return {"configuration": _update(aws, "update_function_configuration", call.action.name, call.params)}
+    """UpdateFunctionConfiguration, waited for until it has ended; its configuration as AWS reports it."""
+    configuration = _update(aws, "update_function_configuration", call.action.name, call.params)
+    _wait_final(aws, call.action.name, created=False)
+    return {"configuration": configuration}
 
 
 def tag_resource(aws: AwsSession, call: Call) -> dict:
@@ -131,8 +150,14 @@ def create_job(aws: AwsSession, call: Call) -> dict:
 
 
 def update_job(aws: AwsSession, call: Call) -> dict:
-    """Glue UpdateJob: the whole definition."""
-    aws.client("glue").update_job(**call.params)
+    """Glue UpdateJob: pkg's definition, plus what the live job holds that pkg does not manage.
+
+    UpdateJob replaces the whole definition, so connections, a security configuration, notification
+    settings and the like set outside pkg are read from GetJob just before and sent back."""
+    glue = aws.client("glue")
+    name = call.params["JobName"]
+    live_job = glue.get_job(JobName=name)["Job"]
+    glue.update_job(JobName=name, JobUpdate=carried_over(live_job, call.params["JobUpdate"]))
     return {}
 
 

@@ -140,6 +140,52 @@ def _merge_list_argument(ours: list[str], theirs: str | None) -> str:
     return ",".join([*ours, *([theirs] if theirs else [])])
 
 
+# JobUpdate members pkg does not manage (or manages only when configured): UpdateJob replaces the
+# whole definition, so they are read from the live job and sent back rather than wiped. The others
+# pkg always sets (Role, Command, DefaultArguments, GlueVersion, capacity, MaxRetries, Description),
+# or leaves to Glue's default (Timeout unset, AllocatedCapacity: deprecated, CodeGenConfigurationNodes:
+# visual jobs, which a script from pkg replaces).
+GLUE_CARRIED_OVER = (
+    "JobMode",
+    "JobRunQueuingEnabled",
+    "LogUri",
+    "ExecutionProperty",
+    "NonOverridableArguments",
+    "Connections",
+    "SecurityConfiguration",
+    "NotificationProperty",
+    "ExecutionClass",
+    "SourceControlDetails",
+    "MaintenanceWindow",
+)
+
+
+def carried_over(live_job: dict, update: dict) -> dict:
+    """`update` plus the live job's values of the members pkg leaves to it (GLUE_CARRIED_OVER)."""
+    kept = {key: live_job[key] for key in GLUE_CARRIED_OVER if key not in update and live_job.get(key) is not None}
+    return {**update, **kept}
+
+
+def _optional_fields(settings: dict) -> dict:
+    """The JobUpdate members pkg sets only when configured (unset: Glue's default, or carried over on update)."""
+    fields: dict = {}
+    if settings.get("timeout") is not None:
+        fields["Timeout"] = settings["timeout"]
+    if settings.get("connections"):
+        fields["Connections"] = {"Connections": list(settings["connections"])}
+    if settings.get("security_configuration"):
+        fields["SecurityConfiguration"] = settings["security_configuration"]
+    if settings.get("max_concurrent_runs") is not None:
+        fields["ExecutionProperty"] = {"MaxConcurrentRuns": settings["max_concurrent_runs"]}
+    if settings.get("execution_class"):
+        fields["ExecutionClass"] = settings["execution_class"]
+    if settings.get("notify_delay_after") is not None:
+        fields["NotificationProperty"] = {"NotifyDelayAfter": settings["notify_delay_after"]}
+    if settings.get("non_overridable_arguments"):
+        fields["NonOverridableArguments"] = dict(sorted(settings["non_overridable_arguments"].items()))
+    return fields
+
+
 def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: JobArtifacts) -> GlueJobResource:
     """The Glue job of one script artifact, with DefaultArguments pointing at the content-addressed keys."""
     artifact = ArtifactId.parse(job_id)
@@ -176,9 +222,9 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
         "DefaultArguments": arguments,
         "GlueVersion": settings["glue_version"],
         **capacity,
-        "Timeout": settings["timeout"],
         "MaxRetries": settings["max_retries"],
         "Description": settings.get("description", ""),
+        **_optional_fields(settings),
     }
     return GlueJobResource(job_id, name, definition, dict(sorted(settings.get("tags", {}).items())))
 
@@ -200,6 +246,8 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
     # The dependencies were built for this Python: run it, not the release's default.
     executable = f"/usr/bin/python{python}"
     conf["spark.emr-serverless.driverEnv.PYSPARK_PYTHON"] = executable
+    # AWS's EMR Serverless examples for a non-default Python set the driver's interpreter too.
+    conf["spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"] = executable
     conf["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] = executable
     conf["spark.executorEnv.PYSPARK_PYTHON"] = executable
     spec = {

@@ -26,7 +26,12 @@ from packager.deploy.actions import (
     Target,
 )
 from packager.deploy.diff import TagDiff, describe_change, describe_layers
-from packager.deploy.limits import check_function_configuration, check_function_limits
+from packager.deploy.limits import (
+    LAMBDA_REQUEST_MAX_BYTES,
+    check_function_configuration,
+    check_function_limits,
+    fits_inline,
+)
 from packager.deploy.live import LiveState
 from packager.deploy.naming import check_function_name, check_layer_name, check_name_parts, function_name, layer_name
 from packager.deploy.naming import lambda_code_key
@@ -40,7 +45,6 @@ from packager.deploy.records import (
 from packager.deploy.settings import require_bucket, require_role
 from packager.errors import PlanError
 from packager.model import Kind
-from packager.runtimes import LAMBDA_LIMITS
 from packager.units import format_size
 
 
@@ -65,7 +69,7 @@ class CodeArtifact:
 
     @property
     def needs_s3(self) -> bool:
-        return self.size is not None and self.size >= LAMBDA_LIMITS.direct_upload_zip
+        return self.size is not None and not fits_inline(self.size)
 
 
 @dataclass(frozen=True)
@@ -210,8 +214,8 @@ def _upload(code: CodeArtifact, artifact_id: str, name: str, bucket: str | None,
         return []
     bucket = require_bucket(
         bucket,
-        f"{artifact_id}: the zip is {code.size:,} bytes, over Lambda's {LAMBDA_LIMITS.direct_upload_zip:,}"
-        " direct-upload limit",
+        f"{artifact_id}: the zip is {code.size:,} bytes; as base64 in a request it would pass the"
+        f" {LAMBDA_REQUEST_MAX_BYTES:,} bytes Lambda accepts",
     )
     key = code.s3_key
     assert key is not None  # needs_s3 means built
@@ -276,7 +280,9 @@ def _plan_layer_steps(
                     )
                 ]
         previous = _latest_layer_version(recorded, layer.artifact_id)
-        if previous is None:
+        if row is not None:  # the naming rule changed (a '.' Lambda refuses): a new layer, never a rename
+            reason = f"new layer name (was {row.layer_name}, which AWS refuses): a new layer"
+        elif previous is None:
             reason = "new layer"
         else:
             reason = f"input changed since version {previous.version}"

@@ -13,6 +13,23 @@ from packager.errors import JobPlanError, PlanError
 from packager.runtimes import GLUE_ARGUMENTS_MAX_BYTES, LAMBDA_LIMITS
 from packager.units import format_size
 
+# Lambda refuses a request body over this many bytes ("Request must be smaller than 69905067 bytes").
+LAMBDA_REQUEST_MAX_BYTES = 69_905_067
+# All a create/update/publish request carries beside the zip (a 4 KB environment, 50 tags, 5 layer
+# ARNs, role, description, JSON keys) stays far below this: the rest of the request's room.
+LAMBDA_REQUEST_MARGIN = 64 * 1024
+
+
+def inline_request_bytes(zip_size: int) -> int:
+    """The size of a request carrying a zip inline: the zip as base64, plus the margin for the rest."""
+    return 4 * -(-zip_size // 3) + LAMBDA_REQUEST_MARGIN
+
+
+def fits_inline(zip_size: int) -> bool:
+    """Whether a zip can go in the request itself (`ZipFile`) rather than through the artifact bucket:
+    under Lambda's 50 MB direct-upload limit, and its request under the 69,905,067 bytes AWS accepts."""
+    return zip_size < LAMBDA_LIMITS.direct_upload_zip and inline_request_bytes(zip_size) <= LAMBDA_REQUEST_MAX_BYTES
+
 
 def check_function_limits(
     function: str,

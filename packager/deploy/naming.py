@@ -16,6 +16,7 @@ from packager.runtimes import GLUE_JOB_NAME_LENGTH, LAMBDA_LIMITS
 
 # Letters, digits, '-' and '_': what Lambda function and layer names and Glue job names all take.
 NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
 S3_PREFIX = "pkg"
 GC_PREFIX = f"{S3_PREFIX}/"  # everything pkg uploads, whatever the service
 LAMBDA_CODE_PREFIX = f"{S3_PREFIX}/lambda"
@@ -38,11 +39,15 @@ def _suffix(artifact: ArtifactId) -> str:
 
 
 def layer_name(project: str, stage: str, artifact_id: str) -> str:
-    """Stable names: internal_libs, internal_libs_deps-<k>, <function>-deps-<k>."""
+    """Stable names: internal_libs, internal_libs_deps[-<platform>]-<k>, <function>-deps-<k>.
+
+    A platform's '.' is dropped (`python3.12-arm64` -> `python312-arm64`): Lambda's LayerName
+    pattern takes letters, digits, '-' and '_' only. Names without one are unchanged.
+    """
     artifact = ArtifactId.parse(artifact_id)
     if artifact.role is Role.FUNCTION_DEPS:
         return resource_name(project, stage, f"{artifact.name}-deps-{artifact.chunk}")
-    return resource_name(project, stage, _suffix(artifact))
+    return resource_name(project, stage, _NOT_IN_NAME.sub("", _suffix(artifact)))
 
 
 def lambda_code_key(sha256: str) -> str:

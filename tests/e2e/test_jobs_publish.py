@@ -257,6 +257,8 @@ def test_emr_serverless_run_reads_back_the_published_artifacts(tmp_path, aws):
     assert confs["spark.executorEnv.PYTHONPATH"] == "./deps"
     assert confs["spark.emr-serverless.driverEnv.PYTHONPATH"] == "./deps"
     assert confs["spark.executorEnv.PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+    assert confs["spark.emr-serverless.driverEnv.PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+    assert confs["spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"] == "/usr/bin/python3.11"
     assert "spark.yarn.appMasterEnv.PYTHONPATH" not in confs
     # The archive in S3 is the installed folder: the cp311 native wheel unpacked at its root.
     import io

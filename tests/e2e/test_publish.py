@@ -156,11 +156,13 @@ def test_code_and_configuration_changes_wait_for_the_update_in_between(project, 
         ("datamart-dev-ingest", "update_function_code"),
         ("datamart-dev-ingest", "update_function_configuration"),
     ]
-    # function_updated_v2 polls GetFunction between the two updates (Lambda refuses overlapping ones).
+    # function_updated_v2 polls GetFunction after each update until it has ended (Lambda refuses
+    # overlapping ones, and one may end Failed).
     assert [c["operation"] for c in aws.calls()][1:] == [
         "UpdateFunctionCode",
         "GetFunction",
         "UpdateFunctionConfiguration",
+        "GetFunction",
     ]
     config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
     assert config["MemorySize"] == 512 and config["LastUpdateStatus"] == "Successful"
@@ -273,7 +275,12 @@ def test_an_update_still_in_progress_is_waited_for_then_retried(project, aws):
 
     project.pkg_json("publish", "--stage", "dev")
 
-    assert [c["operation"] for c in aws.calls()][1:] == ["UpdateFunctionCode", "GetFunction", "UpdateFunctionCode"]
+    assert [c["operation"] for c in aws.calls()][1:] == [
+        "UpdateFunctionCode",
+        "GetFunction",  # the conflicting update has ended
+        "UpdateFunctionCode",
+        "GetFunction",  # and so has this one
+    ]
 
 
 def test_an_error_halfway_stops_cleanly_and_a_rerun_finishes_the_job(project, aws):
@@ -380,7 +387,8 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
 
     # The interrupted run recorded the function AWS created, so the rerun creates only the other one.
     assert mutating(aws) == ["CreateFunction"]
-    assert [c["operation"] for c in aws.calls()].count("GetFunction") == 1
+    # One read to plan the unrecorded function, one to wait for its creation to end.
+    assert [c["operation"] for c in aws.calls()].count("GetFunction") == 2
 
 
 def test_two_publishes_at_once_publish_each_thing_once(project, aws):
