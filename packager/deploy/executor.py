@@ -172,9 +172,13 @@ def _check_code(action: Action, result: dict, expected: str | None) -> None:
         )
 
 
-def _first_phase(action: Action) -> bool:
-    """Layer versions and uploads: immutable facts the functions and jobs then point at."""
-    return action.kind is ActionKind.PUBLISH_LAYER_VERSION or "@" in action.resource_id
+def _first_phase(action: Action, layer_ids: set[str]) -> bool:
+    """Layer versions (with their uploads) and job uploads: immutable facts the functions and jobs point at.
+
+    Decided per action, not per artifact: a job's own script upload goes first, its CreateJob after
+    every upload of the phase is confirmed.
+    """
+    return action.id in layer_ids or "@" in action.resource_id
 
 
 def execute(
@@ -194,7 +198,9 @@ def execute(
     """
     outcomes = [Outcome(action) for action in plan.actions]
     recorder = _Recorder(index, plan, recorded)
-    first_ids = {o.action.id for o in outcomes if _first_phase(o.action)}
+    layer_ids = {o.action.id for o in outcomes if o.action.kind is ActionKind.PUBLISH_LAYER_VERSION}
+    first = [o for o in outcomes if _first_phase(o.action, layer_ids)]
+    rest = [o for o in outcomes if not _first_phase(o.action, layer_ids)]
     layer_arns: dict[str, str] = {}
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -220,7 +226,7 @@ def execute(
         else:
             recorder.save(action, result)
             outcome.status = "skipped" if action.kind is SKIP else "done"
-        if action.id in first_ids and action.kind is not ActionKind.PUT_OBJECT:
+        if _first_phase(action, layer_ids) and action.kind is not ActionKind.PUT_OBJECT:
             arn = result.get("arn") or arn_of(action.record or {}) or recorder.arn(action.resource_id)
             if arn:
                 layer_arns[action.id] = arn
@@ -296,9 +302,8 @@ def execute(
             grouped.setdefault(outcome.action.id, []).append(outcome)
         return list(grouped.values())
 
-    run_phase(groups_of([o for o in outcomes if o.action.id in first_ids]))
+    run_phase(groups_of(first))
     if not errors:
-        rest = [o for o in outcomes if o.action.id not in first_ids]
         recorder.mark_pending([outcome.action for outcome in rest])
         run_phase(groups_of(rest))
     if errors:

@@ -229,15 +229,16 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
     return GlueJobResource(job_id, name, definition, dict(sorted(settings.get("tags", {}).items())))
 
 
-def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArtifacts) -> EmrRunSpec:
-    """How `pkg run` starts one EMR job: entry point, --py-files, the deps archive on PYTHONPATH."""
-    job = ArtifactId.parse(job_id).short_name
-    settings = job_settings(config, Service.EMR.value, job, target.stage)
+def emr_python(settings: dict) -> str | None:
+    """The Python an EMR job runs (its dependencies are built for it): configured, else the release's default."""
     runtime = emr_runtime(settings["release_label"])
-    python = settings.get("python_version") or (runtime.pythons[0] if runtime else None)
+    return settings.get("python_version") or (runtime.pythons[0] if runtime else None)
+
+
+def emr_conf(python: str | None, archive: str | None) -> dict[str, str]:
+    """The Spark conf pkg sets for an EMR run: the dependency archive on PYTHONPATH, the Python it was built for."""
     conf: dict[str, str] = {}
-    if artifacts.deps:
-        archive = artifacts.deps[0].uri
+    if archive is not None:
         conf["spark.archives"] = f"{archive}#deps"
         # Spark unpacks the archive as ./deps beside the driver and every executor.
         conf["spark.emr-serverless.driverEnv.PYTHONPATH"] = "./deps"
@@ -250,18 +251,33 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
     conf["spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"] = executable
     conf["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] = executable
     conf["spark.executorEnv.PYSPARK_PYTHON"] = executable
-    spec = {
-        "release_label": settings["release_label"],
-        "python": python,
-        "entry_point": artifacts.script.uri,
-        "py_files": [artifacts.libs.uri] if artifacts.libs else [],
-        "conf": dict(sorted(conf.items())),
+    return dict(sorted(conf.items()))
+
+
+def emr_configured(settings: dict) -> dict:
+    """What a run specification copies from the configuration, as it records it."""
+    return {
         "spark_submit_parameters": settings.get("spark_submit_parameters", ""),
         "arguments": list(settings.get("arguments", [])),
         "deploy_mode": settings["deploy_mode"],
         "application_id": settings.get("application_id"),
         "execution_role": settings.get("execution_role"),
         "cluster_id": settings.get("cluster_id"),
+    }
+
+
+def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArtifacts) -> EmrRunSpec:
+    """How `pkg run` starts one EMR job: entry point, --py-files, the deps archive on PYTHONPATH."""
+    job = ArtifactId.parse(job_id).short_name
+    settings = job_settings(config, Service.EMR.value, job, target.stage)
+    python = emr_python(settings)
+    spec = {
+        "release_label": settings["release_label"],
+        "python": python,
+        "entry_point": artifacts.script.uri,
+        "py_files": [artifacts.libs.uri] if artifacts.libs else [],
+        "conf": emr_conf(python, artifacts.deps[0].uri if artifacts.deps else None),
+        **emr_configured(settings),
     }
     if artifacts.deps_pending:
         spec["conf"]["spark.archives"] = f"<{artifacts.deps_pending}, once built>#deps"

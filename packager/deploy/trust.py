@@ -17,6 +17,7 @@ from typing import Any, Callable
 from cache.index import PublishedRecord
 from packager.config import job_settings
 from packager.deploy.actions import Target
+from packager.deploy.jobs_plan import emr_conf, emr_configured, emr_python
 from packager.deploy.naming import S3_PREFIX, resource_name
 from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, LayerVersionRow, UploadRow
 from packager.deploy.settings import artifact_bucket
@@ -25,19 +26,7 @@ from packager.model import JOB_SERVICES, ArtifactId, ArtifactIdError, Role, Serv
 
 __all__ = ["StageScope", "check_recorded", "row_problem", "trusted_run_row"]
 
-# The settings an EMR run specification copies from the configuration (packager/deploy/jobs_plan.py).
-_EMR_SETTINGS: dict[str, Any] = {
-    "release_label": None,
-    "spark_submit_parameters": "",
-    "arguments": [],
-    "deploy_mode": None,
-    "application_id": None,
-    "execution_role": None,
-    "cluster_id": None,
-}
-_DEPS_PATH = "./deps"
 _NAME = "[A-Za-z0-9_][A-Za-z0-9_.-]*"
-_PYTHON = re.compile(r"3\.\d{1,2}\Z")
 
 
 @dataclass(frozen=True)
@@ -125,9 +114,9 @@ def _emr_problem(row: EmrRunRow, artifact: ArtifactId, scope: StageScope) -> str
     if not isinstance(spec, dict):
         return "the run specification is not one pkg records"
     settings = job_settings(scope.config, Service.EMR.value, artifact.short_name, scope.target.stage)
-    for key, default in _EMR_SETTINGS.items():
-        wanted = settings.get(key, default)
-        if spec.get(key) != (list(wanted) if isinstance(wanted, list) else wanted):
+    wanted = {"release_label": settings["release_label"], "python": emr_python(settings), **emr_configured(settings)}
+    for key, value in wanted.items():
+        if spec.get(key) != value:
             return f"{key} {str(spec.get(key))[:100]!r} is not what the configuration sets"
     if (problem := scope.s3_problem(spec.get("entry_point"), Service.EMR)) is not None:
         return f"entry point {problem}"
@@ -137,24 +126,17 @@ def _emr_problem(row: EmrRunRow, artifact: ArtifactId, scope: StageScope) -> str
     for uri in py_files:
         if (problem := scope.s3_problem(uri, Service.EMR)) is not None:
             return f"py file {problem}"
-    python = spec.get("python")
-    if python is not None and (not isinstance(python, str) or not _PYTHON.match(python)):  # None: an unknown release
-        return f"python {str(python)[:20]!r} is not a Python version"
     conf = spec.get("conf")
     if not isinstance(conf, dict):
         return "conf is not a table"
-    for key, value in conf.items():
-        if key.endswith(".PYSPARK_PYTHON"):
-            ok = value == f"/usr/bin/python{python}"
-        elif key.endswith(".PYTHONPATH"):
-            ok = value == _DEPS_PATH
-        elif key == "spark.archives":
-            archive = value[: -len("#deps")] if isinstance(value, str) and value.endswith("#deps") else None
-            ok = archive is not None and scope.s3_problem(archive, Service.EMR) is None
-        else:
-            ok = False
-        if not ok:
-            return f"conf {str(key)[:80]!r} = {str(value)[:200]!r} is not one pkg sets"
+    archive = None
+    if "spark.archives" in conf:
+        value = conf["spark.archives"]
+        archive = value[: -len("#deps")] if isinstance(value, str) and value.endswith("#deps") else None
+        if archive is None or (problem := scope.s3_problem(archive, Service.EMR)) is not None:
+            return f"spark.archives {str(value)[:200]!r} is not the stage's dependency archive"
+    if conf != emr_conf(wanted["python"], archive):
+        return "conf is not what pkg sets for this job"
     return None
 
 

@@ -148,3 +148,41 @@ def test_a_code_mismatch_reported_by_aws_is_refused(index):
         execute(plan, None, index, {}, {"lambda/internal_libs": "other="}, handlers=FakeAws().handlers)
 
     assert index.published(TARGET.account, TARGET.region, TARGET.stage) == {}
+
+
+def test_a_job_is_created_only_after_every_upload_is_confirmed(index):
+    upload = Action(
+        "glue_spark/job/orders",
+        ActionKind.PUT_OBJECT,
+        "new content",
+        "s3://bucket/pkg/glue_spark/job-orders/s/orders.py",
+        {"Bucket": "bucket", "Key": "pkg/glue_spark/job-orders/s/orders.py", "path": "/tmp/orders.py"},
+        resource_id="glue_spark/job/orders@pkg/glue_spark/job-orders/s/orders.py",
+    )
+    libs = Action(
+        "glue_spark/internal_libs",
+        ActionKind.PUT_OBJECT,
+        "new content",
+        "s3://bucket/pkg/glue_spark/internal_libs/s/internal_libs.zip",
+        {"Bucket": "bucket", "Key": "pkg/glue_spark/internal_libs/s/internal_libs.zip", "path": "/tmp/l.zip"},
+        resource_id="glue_spark/internal_libs@pkg/glue_spark/internal_libs/s/internal_libs.zip",
+    )
+    create = Action(
+        "glue_spark/job/orders",
+        ActionKind.CREATE_JOB,
+        "new job",
+        "datamart-dev-orders",
+        {"Name": "datamart-dev-orders"},
+        resource_id="glue_spark/job/orders",
+    )
+    aws = FakeAws()
+
+    def refuse_libs(session, call: Call) -> dict:
+        if call.action.id == "glue_spark/internal_libs":
+            raise PublishError("PutObject refused")
+        return aws.handle(session, call)
+
+    handlers = {**aws.handlers, ActionKind.PUT_OBJECT: refuse_libs}
+    with pytest.raises(PublishError):
+        execute(PublishPlan(TARGET, [upload, libs, create]), None, index, {}, {}, jobs=4, handlers=handlers)
+    assert ActionKind.CREATE_JOB not in [call.action.kind for call in aws.calls]

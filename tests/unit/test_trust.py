@@ -9,6 +9,7 @@ import pytest
 
 from cache.index import PublishedRecord
 from packager.config import load_config
+from packager.deploy.jobs_plan import emr_conf
 from packager.deploy.actions import Target
 from packager.deploy.trust import StageScope, check_recorded, row_problem, trusted_run_row
 from packager.errors import PkgError
@@ -38,11 +39,7 @@ def emr_spec(scope: StageScope, **changes) -> dict:
         "python": "3.11",
         "entry_point": ENTRY,
         "py_files": [f"s3://{BUCKET}/pkg/emr/internal_libs/{SHA}/internal_libs.zip"],
-        "conf": {
-            "spark.archives": f"s3://{BUCKET}/pkg/emr/deps/{SHA}/deps.zip#deps",
-            "spark.executorEnv.PYTHONPATH": "./deps",
-            "spark.executorEnv.PYSPARK_PYTHON": "/usr/bin/python3.11",
-        },
+        "conf": emr_conf("3.11", f"s3://{BUCKET}/pkg/emr/deps/{SHA}/deps.zip"),
         "spark_submit_parameters": "",
         "arguments": [],
         "deploy_mode": "cluster",
@@ -119,10 +116,11 @@ def test_a_foreign_emr_run_specification_fails_and_pkg_run_refuses_it(scope, cha
     assert row_problem("emr/job/clean", emr_spec(scope), scope) is None
 
 
-def test_an_emr_release_pkg_does_not_know_has_no_python_and_still_passes(scope):
-    conf = {"spark.executorEnv.PYSPARK_PYTHON": "/usr/bin/pythonNone"}
-    assert row_problem("emr/job/clean", emr_spec(scope, python=None, conf=conf), scope) is None
+def test_an_emr_run_specification_runs_the_configured_python_only(scope):
     assert row_problem("emr/job/clean", emr_spec(scope, python="3.11; rm -rf /"), scope) is not None
+    assert row_problem("emr/job/clean", emr_spec(scope, python=None), scope) is not None
+    without_deps = emr_spec(scope, conf=emr_conf("3.11", None))
+    assert row_problem("emr/job/clean", without_deps, scope) is None
 
 
 def test_foreign_glue_script_and_upload_bucket_fail(scope):
