@@ -189,6 +189,8 @@ def execute(
 ) -> list[Outcome]:
     """Run every action of `plan`; raises the first failure after recording everything that completed.
 
+    The raised PkgError carries every action with its outcome in `completed["actions"]`.
+
     `expected_sha` maps artifact ids to the CodeSha256 of their local zip, checked against AWS's
     answer; `handlers` performs each kind of action (a test passes fakes, and `aws` may then be None).
     """
@@ -197,7 +199,7 @@ def execute(
     first_ids = {o.action.id for o in outcomes if _first_phase(o.action)}
     layer_arns: dict[str, str] = {}
     stop = threading.Event()
-    errors: list[BaseException] = []
+    errors: list[PkgError] = []
 
     def settle(outcome: Outcome, result: dict | None, error: PkgError | None) -> None:
         """Record one confirmed step (calling thread only), or note its failure."""
@@ -302,5 +304,7 @@ def execute(
         recorder.mark_pending([outcome.action for outcome in rest])
         run_phase(groups_of(rest))
     if errors:
+        # What completed stays reachable from the failure: `--json` reports it beside the error.
+        errors[0].completed["actions"] = [outcome.to_json() for outcome in outcomes]
         raise errors[0]
     return outcomes
