@@ -31,7 +31,7 @@ class PkgGroup(click.Group):
             render.error(failure, as_json=ctx.meta.get(JSON_REQUESTED, False))
             ctx.exit(failure.exit_code)
         except KeyboardInterrupt:
-            render.interrupted()
+            render.interrupted(as_json=ctx.meta.get(JSON_REQUESTED, False))
             ctx.exit(INTERRUPTED_EXIT_CODE)
 
 

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     )
 
 
+RERUN_HINT = "run the command again: what completed is recorded, and is not done twice"
+
+
 def emit_json(document: dict) -> None:
     """One JSON object on stdout: indented for a terminal, compact for a pipe."""
     click.echo(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
@@ -66,8 +69,10 @@ def error(failure: PkgError, as_json: bool = False) -> None:
         click.echo(f"hint: {failure.hint}", err=True)
 
 
-def interrupted() -> None:
-    """Ctrl-C: one line on stderr (what AWS confirmed is recorded; a rerun resumes)."""
+def interrupted(as_json: bool = False) -> None:
+    """Ctrl-C: one line on stderr (a rerun resumes from what was recorded); with `as_json` a JSON object too."""
+    if as_json:
+        emit_json({"error": "interrupted", "hint": RERUN_HINT, "type": "Interrupted"})
     click.secho("interrupted", err=True, fg="red", color=color())
 
 

@@ -98,11 +98,12 @@ def test_env_commands_answer_json(repo, no_conda):
 def test_ctrl_c_exits_130_with_one_line(project, aws):
     aws.inject("CreateFunction", "hang_after")
     announced, announce_fd = os.pipe()
+    command = ["publish", "--stage", "dev", "-j", "1", "--json"]
     process = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1"],
+        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), *command],
         cwd=project.root,
         env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         pass_fds=(announce_fd,),
@@ -114,7 +115,7 @@ def test_ctrl_c_exits_130_with_one_line(project, aws):
         process.send_signal(signal.SIGINT)
         assert announcements.readline() == b"SIGINT\n"
         aws.release()
-        _, stderr = process.communicate(timeout=60)
+        stdout, stderr = process.communicate(timeout=60)
     finally:
         announcements.close()
         if process.poll() is None:
@@ -122,6 +123,7 @@ def test_ctrl_c_exits_130_with_one_line(project, aws):
     assert process.returncode == 130
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert stderr.splitlines()[-1] == "interrupted"
+    assert json.loads(stdout)["type"] == "Interrupted"  # --json answers even then
 
 
 def test_run_wait_tells_the_run_id_at_once_and_each_state_on_stderr(project, aws):
