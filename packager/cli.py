@@ -10,11 +10,10 @@ import os
 import click
 
 from packager import app, render
-from packager.errors import PkgError
+from packager.errors import Interrupted, PkgError
 
 
 JSON_REQUESTED = "pkg.json"  # ctx.meta key (shared by every nested context): the command runs with --json
-INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class PkgGroup(click.Group):
@@ -30,9 +29,9 @@ class PkgGroup(click.Group):
         except PkgError as failure:
             render.error(failure, as_json=ctx.meta.get(JSON_REQUESTED, False))
             ctx.exit(failure.exit_code)
-        except KeyboardInterrupt:
-            render.interrupted(as_json=ctx.meta.get(JSON_REQUESTED, False))
-            ctx.exit(INTERRUPTED_EXIT_CODE)
+        except KeyboardInterrupt:  # outside a publish's executor, which turns it into Interrupted itself
+            render.error(Interrupted(), as_json=ctx.meta.get(JSON_REQUESTED, False))
+            ctx.exit(Interrupted.exit_code)
 
 
 def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:

@@ -111,3 +111,12 @@ class CorruptIndexError(CacheError):
 
 class DiskFullError(CacheError):
     """The disk holding the cache folder (or a temporary folder) ran out of space mid-write."""
+
+
+class Interrupted(PkgError):
+    """Ctrl-C: the work stopped, what completed is recorded; exit code 130, as shells report SIGINT."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")  # one line: the user knows why

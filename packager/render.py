@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     )
 
 
-RERUN_HINT = "run the command again: what completed is recorded, and is not done twice"
-
-
 def emit_json(document: dict) -> None:
     """One JSON object on stdout: indented for a terminal, compact for a pipe."""
     click.echo(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
@@ -67,13 +64,6 @@ def error(failure: PkgError, as_json: bool = False) -> None:
     click.secho(f"error: {failure.message}", err=True, fg="red", color=color())
     if failure.hint:
         click.echo(f"hint: {failure.hint}", err=True)
-
-
-def interrupted(as_json: bool = False) -> None:
-    """Ctrl-C: one line on stderr (a rerun resumes from what was recorded); with `as_json` a JSON object too."""
-    if as_json:
-        emit_json({"error": "interrupted", "hint": RERUN_HINT, "type": "Interrupted"})
-    click.secho("interrupted", err=True, fg="red", color=color())
 
 
 def _plural(count: int, word: str) -> str:

@@ -95,7 +95,7 @@ def test_env_commands_answer_json(repo, no_conda):
     assert locked["commands"] and locked["ran"] is False
 
 
-def test_ctrl_c_exits_130_with_one_line(project, aws):
+def test_ctrl_c_exits_130_with_one_line_and_json_tells_what_completed(project, aws):
     aws.inject("CreateFunction", "hang_after")
     announced, announce_fd = os.pipe()
     command = ["publish", "--stage", "dev", "-j", "1", "--json"]
@@ -122,8 +122,13 @@ def test_ctrl_c_exits_130_with_one_line(project, aws):
             process.kill()
     assert process.returncode == 130
     assert "Traceback" not in stderr and "Aborted" not in stderr
-    assert stderr.splitlines()[-1] == "interrupted"
-    assert json.loads(stdout)["type"] == "Interrupted"  # --json answers even then
+    assert stderr.splitlines()[-1] == "error: interrupted"
+    report = json.loads(stdout)  # --json answers even then, with what completed
+    assert report["type"] == "Interrupted" and report["stage"] == "dev"
+    statuses = {(action["name"], action["action"]): action["status"] for action in report["actions"]}
+    assert statuses[("datamart-dev-internal_libs", "publish_layer_version")] == "done"
+    assert statuses[("datamart-dev-ingest", "create_function")] == "done"  # the held call, confirmed after Ctrl-C
+    assert statuses[("datamart-dev-report", "create_function")] == "not run"
 
 
 def test_run_wait_tells_the_run_id_at_once_and_each_state_on_stderr(project, aws):

@@ -8,7 +8,7 @@ import click
 import pytest
 
 from packager import render
-from packager.errors import PkgError
+from packager.errors import Interrupted, PkgError
 
 ESCAPE = "\x1b["
 
@@ -41,11 +41,12 @@ def test_an_empty_no_color_is_not_set(capsys, monkeypatch):
     assert ESCAPE in err
 
 
-def test_interrupted_honours_no_color(capsys, monkeypatch):
+def test_interrupted_is_one_line_and_exit_code_130(capsys, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    with click.Context(click.Command("pkg"), color=True):
-        render.interrupted()
-    assert capsys.readouterr().err == "interrupted\n"
+    out, err = _error_output(capsys, Interrupted(), as_json=True)
+    assert err == "error: interrupted\n"
+    assert json.loads(out) == {"error": "interrupted", "hint": None, "type": "Interrupted"}
+    assert Interrupted.exit_code == 130
 
 
 def test_the_error_as_json_carries_what_completed(capsys, monkeypatch):
