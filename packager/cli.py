@@ -29,6 +29,10 @@ class PkgGroup(click.Group):
         except PkgError as failure:
             render.error(failure, as_json=ctx.meta.get(JSON_REQUESTED, False))
             ctx.exit(failure.exit_code)
+        except click.UsageError as usage:  # a missing or bad option, once --json was read: answer in JSON too
+            if ctx.meta.get(JSON_REQUESTED, False):
+                render.usage_error(usage.format_message(), usage.ctx.command_path if usage.ctx else "pkg")
+            raise
         except KeyboardInterrupt:  # outside a publish's executor, which turns it into Interrupted itself
             render.error(Interrupted(), as_json=ctx.meta.get(JSON_REQUESTED, False))
             ctx.exit(Interrupted.exit_code)

@@ -66,6 +66,11 @@ def error(failure: PkgError, as_json: bool = False) -> None:
         click.echo(f"hint: {failure.hint}", err=True)
 
 
+def usage_error(message: str, command_path: str) -> None:
+    """A usage error as `--json` answers it (click then prints its own usage lines on stderr)."""
+    emit_json({"error": message, "hint": f"see `{command_path} --help`", "type": "UsageError"})
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' * (count != 1)}"
 

@@ -64,6 +64,15 @@ def test_a_config_error_answers_json(project, aws):
     assert "nowhere" in report["error"] and report["hint"]
 
 
+def test_a_usage_error_answers_json(project):
+    failed = project.pkg("publish", "-j", "0", "--json", "--stage", "dev")
+
+    assert failed.exit_code == 2
+    report = failed.json
+    assert report["type"] == "UsageError" and "-j" in report["error"]
+    assert report["hint"].endswith(" publish --help`")  # the program's name: `pkg` from the console script
+
+
 def test_a_discovery_error_answers_json_with_every_problem(repo):
     repo.write("src/lambda/bad-name.py", "def handler(event, context):\n    return 1\n")
 
