@@ -118,5 +118,5 @@ class Interrupted(PkgError):
 
     exit_code = 130
 
-    def __init__(self) -> None:
-        super().__init__("interrupted")  # one line: the user knows why
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)  # no hint: one line, the user knows why
