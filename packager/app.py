@@ -46,6 +46,7 @@ OnBuilt = Callable[["PlannedArtifact"], None]
 
 NO_SHARED_CACHE_HINT = 'set cache_uri = "s3://bucket/prefix" in [tool.pkg] (or a stage), or PKG_CACHE_URI'
 RUN_SUCCEEDED = frozenset({"SUCCEEDED", "SUCCESS", "COMPLETED"})  # Glue, EMR on EC2, EMR Serverless
+STDERR_FD = 2  # a child's stdout sent here keeps ours one JSON object (`--json`)
 
 
 class Progress(Protocol):
@@ -382,6 +383,12 @@ def publish(
             if not dry_run and staged.plan.mutating_calls + to_record:
                 try:
                     outcomes = publish_stage(ws, staged, jobs=jobs, on_done=on_done)
+                except PkgError as failure:  # what completed, for `--json` beside the error
+                    target = staged.plan.target
+                    done = {"stage": target.stage, "account": target.account, "region": target.region}
+                    artifacts = [artifact_row(item, ws.store) for item in planned]
+                    failure.completed = {**done, "artifacts": artifacts, **failure.completed}
+                    raise
                 finally:  # share what AWS confirmed, even when a later step failed
                     if ws.shared:
                         ws.shared.push()
@@ -530,16 +537,25 @@ def run(
     timeout: float = 3600,
     profile: str | None = None,
     region: str | None = None,
+    on_state: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
-    """Start a run of a published Glue or EMR job; with `wait`, until it ends or `timeout` seconds pass."""
+    """Start a run of a published Glue or EMR job; with `wait`, until it ends or `timeout` seconds pass.
+
+    While waiting, `on_state` hears of the run once started and of each state change.
+    """
     from packager.deploy.run import run_job
 
     with _workspace(root) as ws:
-        return run_job(ws, stage, job, list(args), wait, timeout, profile, region)
+        return run_job(ws, stage, job, list(args), wait, timeout, profile, region, on_state=on_state)
 
 
-def env_create(root: str, name: str, run: bool = False, say: Callable[[str], None] = _ignore) -> EnvCommand:
-    """The command that creates or updates dev env `name` (an env or a service name); with `run`, run it."""
+def env_create(
+    root: str, name: str, run: bool = False, say: Callable[[str], None] = _ignore, output_to_stderr: bool = False
+) -> EnvCommand:
+    """The command that creates or updates dev env `name` (an env or a service name); with `run`, run it.
+
+    `output_to_stderr`: the manager's output goes to stderr, so that stdout stays one JSON object.
+    """
     import subprocess
 
     from packager.envs import NO_MANAGER_HINT, command_environment, create_command, shell_line
@@ -552,16 +568,24 @@ def env_create(root: str, name: str, run: bool = False, say: Callable[[str], Non
         if manager is None:
             raise EnvError("no conda-compatible manager (micromamba, mamba, conda) on PATH", hint=NO_MANAGER_HINT)
         say(f"running: {line}")
-        code = subprocess.run(command, env=command_environment(root)).returncode
+        stdout = STDERR_FD if output_to_stderr else None
+        code = subprocess.run(command, env=command_environment(root), stdout=stdout).returncode
         if code:
             raise EnvError(f"{manager.kind} exited with code {code}", hint="see its output above")
     return EnvCommand(line, manager_found=manager is not None)
 
 
 def env_lock(
-    root: str, names: Sequence[str] = (), run: bool = False, say: Callable[[str], None] = _ignore
+    root: str,
+    names: Sequence[str] = (),
+    run: bool = False,
+    say: Callable[[str], None] = _ignore,
+    output_to_stderr: bool = False,
 ) -> list[str]:
-    """The conda-lock commands that lock the dev envs (all, or `names`); with `run`, run them in turn."""
+    """The conda-lock commands that lock the dev envs (all, or `names`); with `run`, run them in turn.
+
+    A failure carries the commands that ran in `completed["ran"]`; `output_to_stderr` as for env_create.
+    """
     import shlex
     import shutil
     import subprocess
@@ -574,9 +598,13 @@ def env_lock(
             raise PkgError(
                 "conda-lock is not on PATH", hint="pip install conda-lock (the pkg env has it), then run this again"
             )
+        ran: list[str] = []
         for command in commands:
             say(f"running: {shlex.join(command)}")
-            code = subprocess.run(command, cwd=root).returncode
+            code = subprocess.run(command, cwd=root, stdout=STDERR_FD if output_to_stderr else None).returncode
             if code:
-                raise PkgError(f"conda-lock exited with code {code}", hint="see its output above")
+                failure = PkgError(f"conda-lock exited with code {code}", hint="see its output above")
+                failure.completed = {"ran": ran}
+                raise failure
+            ran.append(shlex.join(command))
     return [shlex.join(command) for command in commands]

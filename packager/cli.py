@@ -10,18 +10,44 @@ import os
 import click
 
 from packager import app, render
-from packager.errors import PkgError
+from packager.errors import Interrupted, PkgError
+
+
+JSON_REQUESTED = "pkg.json"  # ctx.meta key (shared by every nested context): the command runs with --json
 
 
 class PkgGroup(click.Group):
-    """Turns a PkgError into one clean message, a hint and exit code 1: no traceback for user mistakes."""
+    """Turns a PkgError into one clean message, a hint and its exit code: no traceback for user mistakes.
+
+    With `--json`, stdout gets the failure as one JSON object too (error, hint and what completed);
+    Ctrl-C ends with one line and exit code 130.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except PkgError as failure:
-            render.error(failure)
+            render.error(failure, as_json=ctx.meta.get(JSON_REQUESTED, False))
             ctx.exit(failure.exit_code)
+        except click.UsageError as usage:  # a missing or bad option, once --json was read: answer in JSON too
+            if ctx.meta.get(JSON_REQUESTED, False):
+                render.usage_error(usage.format_message(), usage.ctx.command_path if usage.ctx else "pkg")
+            raise
+        except KeyboardInterrupt:  # outside a publish's executor, which turns it into Interrupted itself
+            render.error(Interrupted(), as_json=ctx.meta.get(JSON_REQUESTED, False))
+            ctx.exit(Interrupted.exit_code)
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[JSON_REQUESTED] = value
+    return value
+
+
+def _json_option(help_text: str = "Print one JSON object instead of text (on failure too: the error)."):
+    """--json, remembered before anything else runs so that a failure is answered in JSON too."""
+    return click.option(
+        "--json", "as_json", is_flag=True, is_eager=True, callback=_remember_json, expose_value=True, help=help_text
+    )
 
 
 @click.group(cls=PkgGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,7 +73,7 @@ def _root(ctx: click.Context) -> str:
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Rebuild even what the cache already holds.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option()
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Artifacts built at once (default: cores + 1).")
 @click.option(
     "--refresh-deps",
@@ -97,7 +123,7 @@ def _stage_options(command):
 @click.option("--force", is_flag=True, help="Plan as if nothing were cached.")
 @click.option("--stage", help="Also plan the publish to this stage: every AWS call, and why.")
 @_stage_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option()
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -132,7 +158,7 @@ def plan(
 @click.option(
     "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources published at once."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option()
 @click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
 @click.pass_context
 def publish(
@@ -174,7 +200,7 @@ def publish(
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted, and why; delete nothing.")
 @click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
 @click.option("--region", help="AWS region (default: the stage's).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option()
 @click.pass_context
 def gc(
     ctx: click.Context, stage: str, keep: int, dry_run: bool, profile: str | None, region: str | None, as_json: bool
@@ -190,7 +216,7 @@ def cache() -> None:
 
 
 _CACHE_STAGE = click.option("--stage", help="Use this stage's cache_uri, region and profile.")
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+_JSON = _json_option()
 
 
 @cache.command("pull")
@@ -238,7 +264,7 @@ def env() -> None:
 
 
 @env.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option()
 @click.pass_context
 def env_list(ctx: click.Context, as_json: bool) -> None:
     """List the envs, the service folders each serves, and whether it is created."""
@@ -250,41 +276,44 @@ def env_list(ctx: click.Context, as_json: bool) -> None:
 
 @env.command("write")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file is missing or stale (for CI).")
+@_json_option()
 @click.pass_context
-def env_write(ctx: click.Context, check: bool) -> None:
+def env_write(ctx: click.Context, check: bool, as_json: bool) -> None:
     """Write envs/*.yml and the VS Code interpreter settings from the runtime table and src/."""
     from packager.envs import stale_files, write_files
 
     root = _root(ctx)
     if check:
         stale = stale_files(root)
-        render.env_stale(stale)
+        render.env_stale(stale, as_json)
         if stale:
-            raise PkgError(f"{len(stale)} dev-environment files out of date", hint="run `pkg env write`")
+            failure = PkgError(f"{len(stale)} dev-environment files out of date", hint="run `pkg env write`")
+            failure.completed = {"stale": stale}
+            raise failure
         return
-    render.env_written(write_files(root))
+    render.env_written(write_files(root), as_json)
 
 
 @env.command("create")
 @click.argument("name")
 @click.option("--run", "run_it", is_flag=True, help="Run the command instead of printing it.")
+@_json_option()
 @click.pass_context
-def env_create(ctx: click.Context, name: str, run_it: bool) -> None:
+def env_create(ctx: click.Context, name: str, run_it: bool, as_json: bool) -> None:
     """Print (or --run) the command that creates or updates env NAME (an env or a service name)."""
-    command = app.env_create(_root(ctx), name, run=run_it, say=render.say)
-    if not run_it:
-        render.env_command(command)
+    command = app.env_create(_root(ctx), name, run=run_it, say=render.say, output_to_stderr=as_json)
+    render.env_command(command, run_it, as_json)
 
 
 @env.command("lock")
 @click.argument("names", nargs=-1)
 @click.option("--run", "run_it", is_flag=True, help="Run conda-lock instead of printing its commands.")
+@_json_option()
 @click.pass_context
-def env_lock(ctx: click.Context, names: tuple[str, ...], run_it: bool) -> None:
+def env_lock(ctx: click.Context, names: tuple[str, ...], run_it: bool, as_json: bool) -> None:
     """Make envs/NAME.conda-lock.yml for linux-64 and linux-aarch64 (all envs, or NAMES) with conda-lock."""
-    commands = app.env_lock(_root(ctx), names, run=run_it, say=render.say)
-    if not run_it:
-        render.lines(commands)
+    commands = app.env_lock(_root(ctx), names, run=run_it, say=render.say, output_to_stderr=as_json)
+    render.env_lock(commands, run_it, as_json)
 
 
 @env.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -307,7 +336,7 @@ def env_run(ctx: click.Context, service: str, command: tuple[str, ...]) -> None:
 @click.option(
     "--timeout", type=click.IntRange(1, 172800), help="Seconds before the run is stopped (default: its timeout)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report (result, duration, interpreter).")
+@_json_option("Print a JSON report (result, duration, interpreter); on failure, the error.")
 @click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
 @click.pass_context
 def invoke(
@@ -366,7 +395,7 @@ def invoke(
 )
 @click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
 @click.option("--region", help="AWS region (default: the stage's).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option()
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -384,7 +413,9 @@ def run_command(
     Glue: StartJobRun with ARGS as `--key value` Arguments. EMR: StartJobRun on the configured EMR
     Serverless application, or an AddJobFlowSteps step (command-runner.jar spark-submit) on the cluster.
     """
-    report = app.run(_root(ctx), stage, job, args, wait=wait, timeout=timeout, profile=profile, region=region)
+    report = app.run(
+        _root(ctx), stage, job, args, wait, timeout, profile=profile, region=region, on_state=render.run_state
+    )
     succeeded = report.state in app.RUN_SUCCEEDED
     render.run(report, wait, succeeded, as_json)
     if wait and not succeeded:

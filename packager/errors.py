@@ -12,9 +12,15 @@ class PkgError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # What finished before the failure, JSON-ready (e.g. a publish's actions): `--json` prints it too.
+        self.completed: dict = {}
 
     def __str__(self) -> str:
         return self.message
+
+    def to_json(self) -> dict:
+        """The failure as `--json` prints it: `error`, `hint`, `type`, then whatever completed."""
+        return {"error": self.message, "hint": self.hint, "type": type(self).__name__, **self.completed}
 
 
 class ConfigError(PkgError):
@@ -31,6 +37,7 @@ class DiscoveryError(PkgError):
             hint,
         )
         self.problems = problems
+        self.completed = {"problems": problems}
 
 
 class UnsafeFileError(PkgError):
@@ -104,3 +111,12 @@ class CorruptIndexError(CacheError):
 
 class DiskFullError(CacheError):
     """The disk holding the cache folder (or a temporary folder) ran out of space mid-write."""
+
+
+class Interrupted(PkgError):
+    """Ctrl-C: the work stopped, what completed is recorded; exit code 130, as shells report SIGINT."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)  # no hint: one line, the user knows why

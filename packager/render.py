@@ -8,6 +8,7 @@ a no-op's time otherwise).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
@@ -51,11 +52,23 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def error(failure: PkgError) -> None:
-    """A PkgError as `error: ...` and `hint: ...` on stderr."""
-    click.secho(f"error: {failure.message}", err=True, fg="red")
+def color() -> bool | None:
+    """False when NO_COLOR is set and not empty (https://no-color.org); None lets click decide (a terminal)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def error(failure: PkgError, as_json: bool = False) -> None:
+    """A PkgError as `error: ...` and `hint: ...` on stderr; with `as_json` also as one JSON object on stdout."""
+    if as_json:
+        emit_json(failure.to_json())
+    click.secho(f"error: {failure.message}", err=True, fg="red", color=color())
     if failure.hint:
         click.echo(f"hint: {failure.hint}", err=True)
+
+
+def usage_error(message: str, command_path: str) -> None:
+    """A usage error as `--json` answers it (click then prints its own usage lines on stderr)."""
+    emit_json({"error": message, "hint": f"see `{command_path} --help`", "type": "UsageError"})
 
 
 def _plural(count: int, word: str) -> str:
@@ -275,6 +288,11 @@ def invoke(outcome: InvokeResult, as_json: bool, show_result: bool) -> None:
         click.echo(json.dumps(outcome.result, indent=2))
 
 
+def run_state(report: RunReport) -> None:
+    """A waited run as it goes, on stderr: its id once started, then each state change."""
+    say(f"{report.id} run {report.run_id}: {report.state}")
+
+
 def run(report: RunReport, wait: bool, succeeded: bool, as_json: bool) -> None:
     """`pkg run`: the run started (or ended), and an error line when a waited run failed."""
     if as_json:
@@ -305,26 +323,46 @@ def env_list(rows: list[EnvStatus], manager: EnvManager | None, as_json: bool) -
         say("no micromamba/mamba/conda on PATH: envs can't be created or run here")
 
 
-def env_stale(stale: dict[str, str]) -> None:
+def env_stale(stale: dict[str, str], as_json: bool) -> None:
     """`pkg env write --check`: each file out of date and how, or that all are up to date."""
+    if as_json:
+        if not stale:  # a stale file is a failure: the error object lists them
+            emit_json({"stale": {}})
+        return
     for path, state in stale.items():
         click.echo(f"{state:<8} {path}")
     if not stale:
         click.echo("dev-environment files up to date")
 
 
-def env_written(written: list[str]) -> None:
+def env_written(written: list[str], as_json: bool) -> None:
     """`pkg env write`: each file written, and how many."""
+    if as_json:
+        emit_json({"written": written})
+        return
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"{_plural(len(written), 'file')} written")
 
 
-def env_command(command: EnvCommand) -> None:
-    """`pkg env create`: the command to run, with a note when no manager is here to run it."""
+def env_command(command: EnvCommand, ran: bool, as_json: bool) -> None:
+    """`pkg env create`: the command to run (unless it ran), with a note when no manager is here to run it."""
+    if as_json:
+        emit_json({"command": command.line, "manager_found": command.manager_found, "ran": ran})
+        return
+    if ran:
+        return
     click.echo(command.line)
     if not command.manager_found:
         say("note: micromamba is not installed here; the command above is for where it is")
+
+
+def env_lock(commands: list[str], ran: bool, as_json: bool) -> None:
+    """`pkg env lock`: the conda-lock commands (unless they ran)."""
+    if as_json:
+        emit_json({"commands": commands, "ran": ran})
+    elif not ran:
+        lines(commands)
 
 
 def lines(texts: list[str]) -> None:

@@ -2,9 +2,9 @@
 
 Starts a moto server on a free loopback port, points boto3 at it with dummy credentials,
 creates the IAM role and the bucket that pyproject.toml's [tool.pkg] expects, runs `pkg build`
-and `pkg publish --stage dev`, prints what was created, publishes again (nothing is rebuilt or
-republished), and stops the server. The cache lives in a temporary folder, so every run starts
-cold and the repository's own .pkg/ is left alone.
+and `pkg publish --stage dev`, prints what was created, publishes again with `--json` and shows the
+JSON report it answered (nothing is rebuilt or republished), and stops the server. The cache
+lives in a temporary folder, so every run starts cold and the repository's own .pkg/ is left alone.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def start_moto(port: int) -> subprocess.Popen:
 
 
 def pkg(*args: str, env: dict) -> subprocess.CompletedProcess:
-    """Run pkg as a user would, echoing the command and its output."""
+    """Run pkg as a user would, echoing the command and its output (with --json: the JSON object, indented)."""
     print(f"\n$ pkg {' '.join(args)}", flush=True)
     as_json = "--json" in args
     result = subprocess.run(
@@ -62,8 +62,11 @@ def pkg(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
     if not as_json:
         sys.stdout.write(result.stdout)
-    elif result.returncode:
-        sys.stdout.write(result.stderr)
+    else:  # what `pkg ... --json` answered, as it shows on a terminal; on failure, its error object too
+        if result.returncode:
+            sys.stdout.write(result.stderr)
+        if result.stdout.strip():
+            print(json.dumps(json.loads(result.stdout), indent=2))
     sys.stdout.flush()
     if result.returncode:
         raise SystemExit(f"pkg {' '.join(args)} failed with exit code {result.returncode}")
@@ -127,12 +130,9 @@ def main() -> None:
                 f"  CodeSha256 {function['CodeSha256'][:12]}...  layers: {layers}"
             )
 
-        print("\nand once more, with nothing changed:")
+        print("\nand once more, with nothing changed (the JSON report CI keeps, e.g. as publish-report.json):")
         again = json.loads(pkg("publish", "--stage", "dev", "--json", env=env).stdout)
         summary = again["summary"]
-        for action in again["actions"]:
-            print(f"  {action['action']:<6} {action['name']:<28} {action['reason']}")
-        print(f"  {summary['built']} built, {summary['cached']} cached, {summary['mutating_calls']} mutating AWS calls")
         if summary["built"] or summary["mutating_calls"]:
             raise SystemExit("the second publish was not a no-op")
 

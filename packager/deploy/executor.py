@@ -29,7 +29,7 @@ from packager.deploy.records import (
     arn_of,
     with_pending,
 )
-from packager.errors import PkgError, PublishError
+from packager.errors import Interrupted, PkgError, PublishError
 
 OnDone = Callable[[Outcome], None]
 RowUpdate = Callable[[dict, Action, dict], dict]
@@ -193,6 +193,8 @@ def execute(
 ) -> list[Outcome]:
     """Run every action of `plan`; raises the first failure after recording everything that completed.
 
+    The raised PkgError (Interrupted on Ctrl-C) carries every action with its outcome in `completed["actions"]`.
+
     `expected_sha` maps artifact ids to the CodeSha256 of their local zip, checked against AWS's
     answer; `handlers` performs each kind of action (a test passes fakes, and `aws` may then be None).
     """
@@ -203,7 +205,7 @@ def execute(
     rest = [o for o in outcomes if not _first_phase(o.action, layer_ids)]
     layer_arns: dict[str, str] = {}
     stop = threading.Event()
-    errors: list[BaseException] = []
+    errors: list[PkgError] = []
 
     def settle(outcome: Outcome, result: dict | None, error: PkgError | None) -> None:
         """Record one confirmed step (calling thread only), or note its failure."""
@@ -302,10 +304,17 @@ def execute(
             grouped.setdefault(outcome.action.id, []).append(outcome)
         return list(grouped.values())
 
-    run_phase(groups_of(first))
-    if not errors:
-        recorder.mark_pending([outcome.action for outcome in rest])
-        run_phase(groups_of(rest))
+    try:
+        run_phase(groups_of(first))
+        if not errors:
+            recorder.mark_pending([outcome.action for outcome in rest])
+            run_phase(groups_of(rest))
+    except KeyboardInterrupt:
+        interrupted = Interrupted()
+        interrupted.completed["actions"] = [outcome.to_json() for outcome in outcomes]
+        raise interrupted from None
     if errors:
+        # What completed stays reachable from the failure: `--json` reports it beside the error.
+        errors[0].completed["actions"] = [outcome.to_json() for outcome in outcomes]
         raise errors[0]
     return outcomes

@@ -7,6 +7,7 @@ specification (EMR Serverless application, or EMR on EC2 cluster). Waiting alway
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from packager.deploy.actions import Target
@@ -21,6 +22,7 @@ __all__ = ["DEFAULT_TIMEOUT", "RunReport", "RunTimeoutError", "run_job"]
 DEFAULT_TIMEOUT = 3600.0
 POLL_SECONDS = 5.0
 START_AGAIN = "run `pkg run` again"
+OnRunState = Callable[["RunReport"], None]
 STILL_RUNNING = "the run may go on in AWS: check it in the console, or wait with `pkg run --wait` on a new run"
 
 
@@ -137,11 +139,24 @@ def poll(aws, report: RunReport, spec: dict | None) -> None:
         report.state, report.finished, report.details = cluster_step_state(aws, spec or {}, report.run_id)
 
 
-def wait_for(aws, report: RunReport, spec: dict | None, timeout: float, interval: float = POLL_SECONDS) -> None:
-    """Poll until the run finishes; RunTimeoutError after `timeout` seconds (the run goes on)."""
+def wait_for(
+    aws,
+    report: RunReport,
+    spec: dict | None,
+    timeout: float,
+    interval: float = POLL_SECONDS,
+    on_state: OnRunState | None = None,
+) -> None:
+    """Poll until the run finishes; RunTimeoutError after `timeout` seconds (the run goes on).
+
+    `on_state` hears of each state change as it is seen.
+    """
     deadline = time.monotonic() + timeout
     while True:
+        seen = report.state
         poll(aws, report, spec)
+        if on_state and report.state != seen:
+            on_state(report)
         if report.finished:
             return
         remaining = deadline - time.monotonic()
@@ -154,9 +169,20 @@ def wait_for(aws, report: RunReport, spec: dict | None, timeout: float, interval
 
 
 def run_job(
-    ws, stage: str, name: str, args: list[str], wait: bool, timeout: float, profile=None, region=None
+    ws,
+    stage: str,
+    name: str,
+    args: list[str],
+    wait: bool,
+    timeout: float,
+    profile=None,
+    region=None,
+    on_state: OnRunState | None = None,
 ) -> RunReport:
-    """Start (and with `wait`, follow) one run of a published job of `stage`; AWS errors end as PkgErrors."""
+    """Start (and with `wait`, follow) one run of a published job of `stage`; AWS errors end as PkgErrors.
+
+    With `wait`, `on_state` hears of the run once started (its id) and of each state change after.
+    """
     artifact_id = resolve_job_id(name)
     aws = open_session(stage, ws.config.stage(stage), profile, region)
     target = Target(aws.account, aws.region, stage)
@@ -164,8 +190,11 @@ def run_job(
     with aws_errors(artifact_id, START_AGAIN):
         report = start_run(aws, recorded, artifact_id, stage, list(args), StageScope.of(ws.config, target))
     if wait:
+        if on_state:
+            on_state(report)
         details = recorded[artifact_id].details
         spec = EmrRunRow.from_details(details).spec if report.platform != "glue" else None
         with aws_errors(f"{artifact_id} run {report.run_id}", STILL_RUNNING):
-            wait_for(aws, report, spec, timeout, interval=min(POLL_SECONDS, max(timeout / 10, 0.2)))
+            interval = min(POLL_SECONDS, max(timeout / 10, 0.2))
+            wait_for(aws, report, spec, timeout, interval=interval, on_state=on_state)
     return report
