@@ -277,3 +277,22 @@ def project(tmp_path, aws):
     repo = make_repo(tmp_path)
     repo.write("pyproject.toml", PUBLISH_PYPROJECT)
     return repo
+
+
+# `python -m packager ARGS` as a terminal starts it: Ctrl-C raises KeyboardInterrupt in the main thread
+# whatever this test run inherited (a shell's background jobs get SIGINT ignored). The child also writes a
+# line to the pipe whose fd is its first argument when it does: the test goes on once the interrupt arrived.
+INTERRUPTIBLE_PKG = """
+import os, runpy, signal, sys
+
+announce_fd = int(sys.argv.pop(1))
+
+
+def interrupted(signum, frame):
+    os.write(announce_fd, b"SIGINT\\n")
+    signal.default_int_handler(signum, frame)
+
+
+signal.signal(signal.SIGINT, interrupted)
+runpy.run_module("packager", run_name="__main__", alter_sys=True)
+"""

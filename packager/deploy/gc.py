@@ -23,6 +23,7 @@ from packager.deploy.aws import aws_errors
 from packager.deploy.naming import GC_PREFIX
 from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow
 from packager.deploy.settings import artifact_bucket
+from packager.errors import PkgError
 from packager.model import ArtifactId, ArtifactIdError, Role, Service
 
 GC_AGAIN = "run `pkg gc` again"
@@ -213,12 +214,16 @@ _DELETIONS = {
 
 def execute_gc(aws, actions: list[GcAction]) -> int:
     """Perform the deletions of a gc plan; returns how many were made (an AWS error ends as a PkgError)."""
-    deleted = 0
+    done: list[GcAction] = []
     for action in actions:
         if not action.kind.deletes:
             continue
         service, method = _DELETIONS[action.kind]
-        with aws_errors(action.name, GC_AGAIN + ": what was deleted is gone, the rest is planned anew"):
-            getattr(aws.client(service), method)(**action.params)
-        deleted += 1
-    return deleted
+        try:
+            with aws_errors(action.name, GC_AGAIN + ": what was deleted is gone, the rest is planned anew"):
+                getattr(aws.client(service), method)(**action.params)
+        except PkgError as failure:
+            failure.completed["deleted"] = [deletion.to_json() for deletion in done]  # `--json` says what is gone
+            raise
+        done.append(action)
+    return len(done)

@@ -12,23 +12,7 @@ import signal
 import subprocess
 import sys
 
-# `python -m packager ARGS` as a terminal starts it (as in test_publish.py): Ctrl-C raises KeyboardInterrupt in
-# the main thread whatever this run inherited; the child writes a line to the pipe whose fd is its first argument
-# when the interrupt arrived.
-INTERRUPTIBLE_PKG = """
-import os, runpy, signal, sys
-
-announce_fd = int(sys.argv.pop(1))
-
-
-def interrupted(signum, frame):
-    os.write(announce_fd, b"SIGINT\\n")
-    signal.default_int_handler(signum, frame)
-
-
-signal.signal(signal.SIGINT, interrupted)
-runpy.run_module("packager", run_name="__main__", alter_sys=True)
-"""
+from conftest import INTERRUPTIBLE_PKG
 
 GLUE_SHELL = """
 [tool.pkg.glue_python_shell]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE
 
@@ -110,3 +112,16 @@ def test_a_deletion_refused_by_aws_ends_in_an_error_not_a_traceback(project, aws
     assert result.exit_code == 1
     assert "DeleteLayerVersion" in result.stderr and "Traceback" not in result.stderr
     assert versions() == [1, 2, 3]
+
+
+def test_a_gc_failing_midway_says_in_json_what_it_deleted(project, aws):
+    publish_lib_versions(project, 3)
+    aws.inject("DeleteLayerVersion", "error", skip=1)
+
+    result = project.pkg("gc", "--stage", "dev", "--keep", "0", "--json")
+
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert report["type"] == "PublishError" and "DeleteLayerVersion" in report["error"]
+    assert len(report["deleted"]) == 1 and report["deleted"][0]["action"] == "delete_layer_version"
+    assert len(versions()) == 2

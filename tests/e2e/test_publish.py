@@ -16,7 +16,7 @@ import sys
 
 import boto3
 import pytest
-from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, run_console
+from conftest import ARTIFACT_BUCKET, AWS_REGION, INTERRUPTIBLE_PKG, LAMBDA_ROLE, PUBLISH_PYPROJECT, run_console
 
 def lam():
     return boto3.client("lambda", region_name=AWS_REGION)
@@ -335,25 +335,6 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
     assert mutating_after_noop(project, aws) == []
 
 
-# `python -m packager ARGS` as a terminal starts it: Ctrl-C raises KeyboardInterrupt in the main thread
-# whatever this test run inherited (a shell's background jobs get SIGINT ignored). The child also writes a
-# line to the pipe whose fd is its first argument when it does: the test goes on once the interrupt arrived.
-INTERRUPTIBLE_PKG = """
-import os, runpy, signal, sys
-
-announce_fd = int(sys.argv.pop(1))
-
-
-def interrupted(signum, frame):
-    os.write(announce_fd, b"SIGINT\\n")
-    signal.default_int_handler(signum, frame)
-
-
-signal.signal(signal.SIGINT, interrupted)
-runpy.run_module("packager", run_name="__main__", alter_sys=True)
-"""
-
-
 def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
     aws.inject("CreateFunction", "hang_after")
     announced, announce_fd = os.pipe()
@@ -378,7 +359,7 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
         announcements.close()
         if process.poll() is None:
             process.kill()
-    assert process.returncode != 0
+    assert process.returncode == 130  # the conventional exit code of a run stopped by SIGINT
     assert "Traceback" not in stderr
     assert [c["operation"] for c in aws.calls()].count("CreateFunction") == 1
     aws.reset_calls()
