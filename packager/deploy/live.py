@@ -27,6 +27,9 @@ class LiveState(Protocol):
     def object_exists(self, bucket: str, key: str) -> bool:
         """Whether s3://bucket/key exists."""
 
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket exists (HeadBucket)."""
+
     def glue_job(self, name: str) -> dict | None:
         """GetJob's `Job`, or None if there is no such job."""
 
@@ -86,6 +89,17 @@ class AwsLiveState:
 
     def object_exists(self, bucket: str, key: str) -> bool:
         return object_exists(self.aws, bucket, key)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        import botocore.exceptions
+
+        try:
+            self.aws.client("s3").head_bucket(Bucket=bucket)
+            return True
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise explain_error(error, "HeadBucket", f"s3://{bucket}") from None
 
     def glue_job(self, name: str) -> dict | None:
         client = self.aws.client("glue")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from cache.index import PublishedRecord
-from packager.deploy.actions import Drift, Outcome, PublishPlan, ServicePlan, StageInputs, Target
+from packager.deploy.actions import ActionKind, Drift, Outcome, PublishPlan, ServicePlan, StageInputs, Target
 from packager.deploy.aws import AwsSession, open_session
 from packager.deploy.executor import OnDone, execute
 from packager.deploy.jobs_plan import plan_job_services
@@ -20,6 +20,7 @@ from packager.deploy.live import AwsLiveState
 from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
+from packager.errors import ConfigError
 from packager.model import ArtifactId, Service
 
 __all__ = ["Outcome", "StagePlan", "open_stage_session", "plan_stage", "publish_stage", "stage_lock"]
@@ -74,9 +75,8 @@ def plan_stage(
     recorded = check_recorded(rows, StageScope.of(config, target), warn)
     bucket = artifact_bucket(config, stage)
     reasons = {item.spec.id: item.reason for item in planned if item.to_build}
-    inputs = StageInputs(
-        config, target, planned, ws.store, recorded, AwsLiveState(aws, jobs), refresh, bucket, reasons
-    )
+    live = AwsLiveState(aws, jobs)
+    inputs = StageInputs(config, target, planned, ws.store, recorded, live, refresh, bucket, reasons)
     plan = PublishPlan(target, [])
     expected: dict[str, str | None] = {}
     for planner in SERVICE_PLANNERS:
@@ -84,9 +84,21 @@ def plan_stage(
         plan.actions += part.actions
         plan.drift += part.drift
         expected.update(part.expected_sha)
+    if bucket and any(action.kind is ActionKind.PUT_OBJECT for action in plan.actions):
+        _check_bucket(live, bucket, target)
     if plan.drift:
         _record_drift(index, target, recorded, plan)
     return StagePlan(plan, aws, recorded, expected)
+
+
+def _check_bucket(live: AwsLiveState, bucket: str, target: Target) -> None:
+    """Refuse, before any upload, a plan whose artifact bucket does not exist (not halfway through a publish)."""
+    if not live.bucket_exists(bucket):
+        raise ConfigError(
+            f"the artifact bucket s3://{bucket} does not exist (stage '{target.stage}', account {target.account})",
+            hint=f"create it in {target.region} (aws s3 mb s3://{bucket}), or set tool.pkg.artifact_bucket"
+            f" (or tool.pkg.stages.{target.stage}.artifact_bucket) to one that does",
+        )
 
 
 def _drifted(artifact_id: str, details: dict, drift: Drift) -> dict:

@@ -453,3 +453,16 @@ def test_tags_are_set_at_creation_then_kept_in_step_with_the_config(tmp_path, aw
     aws.reset_calls()
     assert repo.pkg_json("publish", "--stage", "dev", "--refresh")["summary"]["mutating_calls"] == 0
     assert aws.mutating_calls() == []
+
+
+def test_a_missing_artifact_bucket_is_caught_by_plan_before_anything_is_uploaded(tmp_path, aws):
+    repo = jobs_project(tmp_path)
+    repo.write("pyproject.toml", (repo.root / "pyproject.toml").read_text().replace(ARTIFACT_BUCKET, "no-such-bucket"))
+
+    planned = repo.pkg("plan", "--stage", "dev")
+    published = repo.pkg("publish", "--stage", "dev")
+
+    for result in (planned, published):
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        assert "s3://no-such-bucket does not exist" in result.stderr and "aws s3 mb" in result.stderr
+    assert [call for call in aws.calls() if call["mutating"]] == []
