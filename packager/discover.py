@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 SERVICES: tuple[Service, ...] = tuple(Service)
 INTERNAL_LIBS = "internal_libs"
 REQUIREMENTS_SUFFIX = ".requirements.txt"
+FOLDER_REQUIREMENTS = "requirements.txt"  # directly in src/<service>/: refused, its lines belong elsewhere
 
 # Bump when check_lambda_handler changes what it accepts: cached verdicts are keyed by it.
 HANDLER_CHECKER = "lambda-handler-2"
@@ -91,6 +92,8 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
             found.entries.append(
                 Entry(stem, f"{folder}/{name}", f"{folder}/{requirements}" if requirements in present else None)
             )
+        elif name == FOLDER_REQUIREMENTS:
+            found.problems.append(folder_requirements_problem(service))
         elif name.endswith(REQUIREMENTS_SUFFIX) and name[: -len(REQUIREMENTS_SUFFIX)] + ".py" not in present:
             found.problems.append(
                 f"{folder}/{name}:1: no {name[: -len(REQUIREMENTS_SUFFIX)]}.py beside these requirements"
@@ -104,6 +107,20 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
             f"{folder}/{INTERNAL_LIBS}", f"{folder}/{INTERNAL_LIBS}/requirements.txt" if has_requirements else None
         )
     return found
+
+
+def folder_requirements_problem(service: Service) -> str:
+    """Why `src/<service>/requirements.txt` (the seed layout of many repos) is refused, and where its lines go.
+
+    Refused rather than adopted: it would silently become every function's dependencies, while the
+    repos that keep one often meant it for the service's local runs or one function only.
+    """
+    what = "job" if service.is_job else "function"
+    return (
+        f"src/{service}/{FOLDER_REQUIREMENTS}:1: a service folder's requirements.txt is not read; move its lines to"
+        f" src/{service}/{INTERNAL_LIBS}/requirements.txt (dependencies every {what} shares) or to"
+        f" src/{service}/<name>.requirements.txt (one {what}'s own)"
+    )
 
 
 def _leaves_repository(root: str, path: str) -> str | None:

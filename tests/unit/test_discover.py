@@ -129,3 +129,23 @@ def test_a_source_that_passed_is_not_read_again(tmp_path):
     assert check_sources(verdicts, folder, str(tmp_path), digests) == []
     assert check_sources(verdicts, folder, str(tmp_path), digests) == []
     assert [len(saved) for saved in verdicts.saves] == [1, 0]  # parsed once; the second pass trusted the verdict
+
+
+@pytest.mark.parametrize("service", list(Service))
+def test_a_service_folder_requirements_file_is_refused_with_where_its_lines_belong(tmp_path, service):
+    write(tmp_path, f"src/{service}/requirements.txt", "tinylib\n")
+    write(tmp_path, f"src/{service}/x.py", "def handler(event, context):\n    return 1\n")
+    with pytest.raises(DiscoveryError) as error:
+        discover(str(tmp_path), MemoryVerdicts(), FileDigests({}))
+    what = "function" if service is Service.LAMBDA else "job"
+    assert error.value.problems == [
+        f"src/{service}/requirements.txt:1: a service folder's requirements.txt is not read; move its lines to"
+        f" src/{service}/internal_libs/requirements.txt (dependencies every {what} shares) or to"
+        f" src/{service}/<name>.requirements.txt (one {what}'s own)"
+    ]
+    # Where the lines belong is read as before: internal_libs' file, and a function's own.
+    (tmp_path / f"src/{service}/requirements.txt").unlink()
+    write(tmp_path, f"src/{service}/internal_libs/requirements.txt", "tinylib\n")
+    folder = discover_service(str(tmp_path), service)
+    assert folder.problems == [] and folder.internal_libs is not None
+    assert folder.internal_libs.requirements == f"src/{service}/internal_libs/requirements.txt"
