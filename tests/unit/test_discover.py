@@ -117,7 +117,7 @@ def test_one_pass_reports_every_service_and_caches_what_passed(tmp_path):
         "src/glue_spark/orphan.requirements.txt:1: no orphan.py beside these requirements",
         "src/emr/bad name.py:1: 'bad name' can't be a job name: use letters, digits, '_' and '-'",
     ]
-    assert len(verdicts.passed["lambda-handler-2"]) == 1 and len(verdicts.passed["job-script-2"]) == 1
+    assert len(verdicts.passed["lambda-handler-3"]) == 1 and len(verdicts.passed["job-script-2"]) == 1
 
 
 def test_a_source_that_passed_is_not_read_again(tmp_path):
@@ -149,3 +149,28 @@ def test_a_service_folder_requirements_file_is_refused_with_where_its_lines_belo
     folder = discover_service(str(tmp_path), service)
     assert folder.problems == [] and folder.internal_libs is not None
     assert folder.internal_libs.requirements == f"src/{service}/internal_libs/requirements.txt"
+
+
+def test_the_handler_check_follows_the_handler_name(tmp_path):
+    main = b"def main(event, context):\n    return 1\n"
+    assert check_lambda_handler(main, "f.py", "main") is None
+    assert check_lambda_handler(main, "f.py") == (
+        "f.py:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
+    )
+    assert check_lambda_handler(b"async def main(event, context):\n    pass\n", "f.py", "main") == (
+        "f.py:1: 'async def main' is not supported by Lambda's Python runtime; use def"
+    )
+    assert check_lambda_handler(b"def main(event):\n    pass\n", "f.py", "main") == (
+        "f.py:1: main takes 1 argument; Lambda calls main(event, context)"
+    )
+    assert check_lambda_handler(b"from app import run as main\n", "f.py", "main") is None
+
+    # A verdict holds for one handler name: the same file is checked again for another.
+    write(tmp_path, "src/lambda/x.py", main.decode())
+    folder = discover_service(str(tmp_path), "lambda")
+    verdicts, digests = MemoryVerdicts(), FileDigests({})
+    assert check_sources(verdicts, folder, str(tmp_path), digests, lambda name: "main") == []
+    assert check_sources(verdicts, folder, str(tmp_path), digests) == [
+        "src/lambda/x.py:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
+    ]
+    assert {checker for checker, passed in verdicts.passed.items() if passed} == {"lambda-handler-3/main"}
