@@ -35,6 +35,8 @@ HANDLER_CHECKER = "lambda-handler-3"
 DEFAULT_HANDLER = "handler"  # the function Lambda calls unless [tool.pkg.lambda] handler names another
 # Bump when check_job_script changes what it accepts: cached verdicts are keyed by it.
 JOB_SCRIPT_CHECKER = "job-script-2"
+# Bump when check_module changes what it accepts (every .py under internal_libs): verdicts are keyed by it.
+MODULE_CHECKER = "internal-libs-module-1"
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,12 @@ def check_job_script(source: bytes, path: str, handler: str = DEFAULT_HANDLER) -
     return tree if isinstance(tree, str) else None
 
 
+def check_module(source: bytes, path: str) -> str | None:
+    """Why an internal_libs module would not import for its syntax or encoding, as `path:line: what`, or None."""
+    tree = _parse(source, path)
+    return tree if isinstance(tree, str) else None
+
+
 def check_lambda_handler(source: bytes, path: str, handler: str = DEFAULT_HANDLER) -> str | None:
     """Why the file can't serve as `<name>.<handler>`, as `path:line: what`, or None.
 
@@ -327,6 +335,41 @@ def check_sources(
         index.save_checked_sources(digests_passed, checker)
     if not newly_passed:
         index.save_checked_sources([], rules.checker)
+    return problems + check_internal_libs(index, folder, root, digests)
+
+
+def check_internal_libs(index: Index, folder: ServiceFolder, root: str, digests: FileDigests) -> list[str]:
+    """`path:line: what` for every `.py` of the folder's internal_libs that would not compile.
+
+    The files are the ones the build packages (walk_tree); a module that passed once is not parsed
+    again while its digest is unchanged.
+    """
+    from cache.hashing import SymlinkEscapeError, UnreadableEntryError, walk_tree
+
+    if folder.internal_libs is None:
+        return []
+    libs = folder.internal_libs.path
+    try:
+        tree = walk_tree(os.path.join(root, libs), skip={"requirements.txt"})
+    except (SymlinkEscapeError, UnreadableEntryError):
+        return []  # the build refuses such a tree itself, naming the entry
+    passed = index.checked_sources(MODULE_CHECKER)
+    problems, newly_passed = [], []
+    for file in tree.files:
+        if not file.relpath.endswith(".py"):
+            continue
+        path = f"{libs}/{file.relpath}"
+        digest = digests.digest(path, file.abspath)
+        if digest in passed:
+            continue
+        with open(file.abspath, "rb") as stream:
+            problem = check_module(stream.read(), path)
+        if problem is None:
+            newly_passed.append(digest)
+        else:
+            problems.append(problem)
+    if newly_passed:
+        index.save_checked_sources(newly_passed, MODULE_CHECKER)
     return problems
 
 

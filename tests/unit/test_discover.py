@@ -174,3 +174,28 @@ def test_the_handler_check_follows_the_handler_name(tmp_path):
         "src/lambda/x.py:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
     ]
     assert {checker for checker, passed in verdicts.passed.items() if passed} == {"lambda-handler-3/main"}
+
+
+def test_every_internal_libs_module_must_compile_and_passing_ones_are_not_read_again(tmp_path):
+    write(tmp_path, "src/lambda/report.py", "def handler(event, context):\n    return 1\n")
+    write(tmp_path, "src/lambda/internal_libs/__init__.py", "")
+    write(tmp_path, "src/lambda/internal_libs/orders/parse.py", "def parse(:\n    pass\n")
+    write(tmp_path, "src/lambda/internal_libs/notes.txt", "def not python(:\n")  # only .py files are modules
+    write(tmp_path, "src/glue_spark/clean.py", "print(1)\n")
+    write(tmp_path, "src/glue_spark/internal_libs/cleaning.py", "x = 1\n\ny = (\n")
+    verdicts = MemoryVerdicts()
+    with pytest.raises(DiscoveryError) as error:
+        discover(str(tmp_path), verdicts, FileDigests({}))
+    assert error.value.problems == [
+        "src/lambda/internal_libs/orders/parse.py:1: syntax error: invalid syntax",
+        "src/glue_spark/internal_libs/cleaning.py:3: syntax error: '(' was never closed",
+    ]
+    assert len(verdicts.passed["internal-libs-module-1"]) == 1  # __init__.py
+
+    write(tmp_path, "src/lambda/internal_libs/orders/parse.py", "def parse(record):\n    return record\n")
+    write(tmp_path, "src/glue_spark/internal_libs/cleaning.py", "x = 1\n")
+    discover(str(tmp_path), verdicts, FileDigests({}))
+    assert len(verdicts.passed["internal-libs-module-1"]) == 3
+    saves = len(verdicts.saves)
+    discover(str(tmp_path), verdicts, FileDigests({}))
+    assert all(saved == [] for saved in verdicts.saves[saves:])  # every verdict trusted: nothing parsed again
