@@ -333,8 +333,6 @@ def check_sources(
             problems.append(problem)
     for checker, digests_passed in newly_passed.items():
         index.save_checked_sources(digests_passed, checker)
-    if not newly_passed:
-        index.save_checked_sources([], rules.checker)
     return problems + check_internal_libs(index, folder, root, digests)
 
 
