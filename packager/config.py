@@ -7,6 +7,7 @@ overrides, the function's overrides, and the stage's overrides of that function.
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 import tomllib
@@ -42,9 +43,11 @@ LAMBDA_SETTINGS = Table(
     environment=StrMap,
     tags=StrMap,
     description=str,
+    handler=str,  # the function in <name>.py that Lambda calls: Handler "<name>.<handler>"
 )
 
 LAMBDA_DEFAULTS: dict[str, Any] = {
+    "handler": "handler",
     "runtime": "python3.12",
     "architecture": "x86_64",
     "memory": 128,
@@ -185,6 +188,10 @@ class Config:
         """The resolved settings of one Lambda function (defaults < stage < function < stage's function)."""
         return self.resolve(Service.LAMBDA, function, stage)
 
+    def lambda_handler(self, function: str) -> str:
+        """The name of the function in `<function>.py` that Lambda calls (`handler` unless set; never per stage)."""
+        return self.lambda_settings(function)["handler"]
+
 
 # What AWS accepts for the publish settings (checked at load, so the error names the key).
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
@@ -208,6 +215,12 @@ def _check_values(raw: dict) -> None:
             raise ConfigError(
                 f"{where}.architecture: unsupported architecture '{arch}'",
                 hint="one of " + ", ".join(LAMBDA_ARCHITECTURES),
+            )
+        handler = table.get("handler")
+        if handler is not None and (not handler.isidentifier() or keyword.iskeyword(handler)):
+            raise ConfigError(
+                f"{where}.handler: '{handler}' can't name a Python function",
+                hint='the name of the function in each <name>.py that Lambda calls, e.g. handler = "main"',
             )
         memory = table.get("memory")
         if memory is not None and not 128 <= memory <= 10240:
@@ -247,11 +260,12 @@ def _check_values(raw: dict) -> None:
             ("", staged),
             *((f".functions.{n}", t) for n, t in staged.get("functions", {}).items()),
         ]:
-            shaping = sorted(set(overrides) & {"runtime", "architecture"})
+            shaping = sorted(set(overrides) & {"runtime", "architecture", "handler"})
             if shaping:
                 raise ConfigError(
                     f"tool.pkg.stages.{stage}.lambda{where}: '{shaping[0]}' can't differ per stage",
-                    hint="it decides what `pkg build` builds (code and dependency layers), which knows no stage;"
+                    hint="it decides what `pkg build` builds and checks (code, dependency layers, the handler), which"
+                    " knows no stage;"
                     " set it in [tool.pkg.lambda] or its functions table",
                 )
 

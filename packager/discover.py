@@ -28,11 +28,15 @@ if TYPE_CHECKING:
 SERVICES: tuple[Service, ...] = tuple(Service)
 INTERNAL_LIBS = "internal_libs"
 REQUIREMENTS_SUFFIX = ".requirements.txt"
+FOLDER_REQUIREMENTS = "requirements.txt"  # directly in src/<service>/: refused, its lines belong elsewhere
 
 # Bump when check_lambda_handler changes what it accepts: cached verdicts are keyed by it.
-HANDLER_CHECKER = "lambda-handler-2"
+HANDLER_CHECKER = "lambda-handler-3"
+DEFAULT_HANDLER = "handler"  # the function Lambda calls unless [tool.pkg.lambda] handler names another
 # Bump when check_job_script changes what it accepts: cached verdicts are keyed by it.
 JOB_SCRIPT_CHECKER = "job-script-2"
+# Bump when check_module changes what it accepts (every .py under internal_libs): verdicts are keyed by it.
+MODULE_CHECKER = "internal-libs-module-1"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
             found.entries.append(
                 Entry(stem, f"{folder}/{name}", f"{folder}/{requirements}" if requirements in present else None)
             )
+        elif name == FOLDER_REQUIREMENTS:
+            found.problems.append(folder_requirements_problem(service))
         elif name.endswith(REQUIREMENTS_SUFFIX) and name[: -len(REQUIREMENTS_SUFFIX)] + ".py" not in present:
             found.problems.append(
                 f"{folder}/{name}:1: no {name[: -len(REQUIREMENTS_SUFFIX)]}.py beside these requirements"
@@ -104,6 +110,20 @@ def discover_service(root: str, service: Service | str) -> ServiceFolder:
             f"{folder}/{INTERNAL_LIBS}", f"{folder}/{INTERNAL_LIBS}/requirements.txt" if has_requirements else None
         )
     return found
+
+
+def folder_requirements_problem(service: Service) -> str:
+    """Why `src/<service>/requirements.txt` (the seed layout of many repos) is refused, and where its lines go.
+
+    Refused rather than adopted: it would silently become every function's dependencies, while the
+    repos that keep one often meant it for the service's local runs or one function only.
+    """
+    what = "job" if service.is_job else "function"
+    return (
+        f"src/{service}/{FOLDER_REQUIREMENTS}:1: a service folder's requirements.txt is not read; move its lines to"
+        f" src/{service}/{INTERNAL_LIBS}/requirements.txt (dependencies every {what} shares) or to"
+        f" src/{service}/<name>.requirements.txt (one {what}'s own)"
+    )
 
 
 def _leaves_repository(root: str, path: str) -> str | None:
@@ -209,45 +229,56 @@ def _parse(source: bytes, path: str) -> ast.Module | str:
         return f"{path}:1: not a Python source file: {error}"
 
 
-def check_job_script(source: bytes, path: str) -> str | None:
-    """Why the file can't run as a job script (it must parse), as `path:line: what`, or None."""
+def check_job_script(source: bytes, path: str, handler: str = DEFAULT_HANDLER) -> str | None:
+    """Why the file can't run as a job script (it must parse), as `path:line: what`, or None.
+
+    `handler` is not read: a job script runs top to bottom (the parameter keeps one check signature).
+    """
     tree = _parse(source, path)
     return tree if isinstance(tree, str) else None
 
 
-def check_lambda_handler(source: bytes, path: str) -> str | None:
-    """Why the file can't serve as `<name>.handler`, as `path:line: what`, or None.
+def check_module(source: bytes, path: str) -> str | None:
+    """Why an internal_libs module would not import for its syntax or encoding, as `path:line: what`, or None."""
+    tree = _parse(source, path)
+    return tree if isinstance(tree, str) else None
 
-    Accepts a top-level `def handler(event, context)`, or `handler` bound by assignment or import.
+
+def check_lambda_handler(source: bytes, path: str, handler: str = DEFAULT_HANDLER) -> str | None:
+    """Why the file can't serve as `<name>.<handler>`, as `path:line: what`, or None.
+
+    Accepts a top-level `def <handler>(event, context)`, or `<handler>` bound by assignment or import.
     """
     tree = _parse(source, path)
     if isinstance(tree, str):
         return tree
     for node in _top_level_statements(tree.body):
-        if isinstance(node, ast.AsyncFunctionDef) and node.name == "handler":
-            return f"{path}:{node.lineno}: 'async def handler' is not supported by Lambda's Python runtime; use def"
-        if isinstance(node, ast.FunctionDef) and node.name == "handler":
+        if isinstance(node, ast.AsyncFunctionDef) and node.name == handler:
+            return f"{path}:{node.lineno}: 'async def {handler}' is not supported by Lambda's Python runtime; use def"
+        if isinstance(node, ast.FunctionDef) and node.name == handler:
             args = node.args
             positional = len(args.posonlyargs) + len(args.args)
             required = positional - len(args.defaults)
             if args.vararg is None and positional < 2:
                 return (
-                    f"{path}:{node.lineno}: handler takes {positional} argument{'s' * (positional != 1)};"
-                    " Lambda calls handler(event, context)"
+                    f"{path}:{node.lineno}: {handler} takes {positional} argument{'s' * (positional != 1)};"
+                    f" Lambda calls {handler}(event, context)"
                 )
             if required > 2 or any(d is None for d in args.kw_defaults):
-                return f"{path}:{node.lineno}: handler requires more than (event, context); Lambda passes only those"
+                return (
+                    f"{path}:{node.lineno}: {handler} requires more than (event, context); Lambda passes only those"
+                )
             return None
-        if isinstance(node, ast.ClassDef) and node.name == "handler":
+        if isinstance(node, ast.ClassDef) and node.name == handler:
             return None
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "handler" for t in targets):
+            if any(isinstance(t, ast.Name) and t.id == handler for t in targets):
                 return None
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            if any((alias.asname or alias.name) == "handler" for alias in node.names):
+            if any((alias.asname or alias.name) == handler for alias in node.names):
                 return None
-    return f"{path}:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
+    return f"{path}:1: no top-level '{handler}' function; Lambda calls <module>.{handler}(event, context)"
 
 
 @dataclass(frozen=True)
@@ -255,7 +286,7 @@ class SourceRules:
     """The checks every entry of one service passes before anything is built."""
 
     names: NameRules
-    check_source: Callable[[bytes, str], str | None]  # (file bytes, repo-relative path) -> problem
+    check_source: Callable[[bytes, str, str], str | None]  # (file bytes, repo-relative path, handler) -> problem
     checker: str  # the name cached verdicts are kept under: bump it when `check_source` changes
 
 
@@ -265,39 +296,97 @@ SOURCE_RULES: dict[Service, SourceRules] = {
 }
 
 
-def check_sources(index: Index, folder: ServiceFolder, root: str, digests: FileDigests) -> list[str]:
+def check_sources(
+    index: Index,
+    folder: ServiceFolder,
+    root: str,
+    digests: FileDigests,
+    handler_of: Callable[[str], str] | None = None,
+) -> list[str]:
     """`path:line: what` for every entry of `folder` whose name or source fails its service's rules.
 
-    A source that passed the service's checker once is not parsed again while its digest is unchanged.
+    `handler_of(name)`: the function a Lambda entry's runtime calls (default `handler`). A source that
+    passed the service's checker (for that handler name) once is not parsed again while its digest is
+    unchanged.
     """
     rules = SOURCE_RULES[folder.name]
     problems = list(folder.problems)
-    passed = index.checked_sources(rules.checker)
-    newly_passed = []
+    passed: dict[str, set[str]] = {}
+    newly_passed: dict[str, list[str]] = {}
     for entry in folder.entries:
+        handler = handler_of(entry.name) if handler_of else DEFAULT_HANDLER
+        # A verdict holds for one handler name: another name is another checker.
+        checker = rules.checker if handler == DEFAULT_HANDLER else f"{rules.checker}/{handler}"
         problem = check_name(entry, rules.names)
         if problem is None:
             abspath = os.path.join(root, entry.source)
             digest = digests.digest(entry.source, abspath)
-            if digest in passed:
+            if checker not in passed:
+                passed[checker] = index.checked_sources(checker)
+            if digest in passed[checker]:
                 continue
             with open(abspath, "rb") as stream:
-                problem = rules.check_source(stream.read(), entry.source)
+                problem = rules.check_source(stream.read(), entry.source, handler)
             if problem is None:
-                newly_passed.append(digest)
+                newly_passed.setdefault(checker, []).append(digest)
         if problem:
             problems.append(problem)
-    index.save_checked_sources(newly_passed, rules.checker)
+    for checker, digests_passed in newly_passed.items():
+        index.save_checked_sources(digests_passed, checker)
+    return problems + check_internal_libs(index, folder, root, digests)
+
+
+def check_internal_libs(index: Index, folder: ServiceFolder, root: str, digests: FileDigests) -> list[str]:
+    """`path:line: what` for every `.py` of the folder's internal_libs that would not compile.
+
+    The files are the ones the build packages (walk_tree); a module that passed once is not parsed
+    again while its digest is unchanged.
+    """
+    from cache.hashing import SymlinkEscapeError, UnreadableEntryError, walk_tree
+
+    if folder.internal_libs is None:
+        return []
+    libs = folder.internal_libs.path
+    try:
+        tree = walk_tree(os.path.join(root, libs), skip={"requirements.txt"})
+    except (SymlinkEscapeError, UnreadableEntryError):
+        return []  # the build refuses such a tree itself, naming the entry
+    passed = index.checked_sources(MODULE_CHECKER)
+    problems, newly_passed = [], []
+    for file in tree.files:
+        if not file.relpath.endswith(".py"):
+            continue
+        path = f"{libs}/{file.relpath}"
+        digest = digests.digest(path, file.abspath)
+        if digest in passed:
+            continue
+        with open(file.abspath, "rb") as stream:
+            problem = check_module(stream.read(), path)
+        if problem is None:
+            newly_passed.append(digest)
+        else:
+            problems.append(problem)
+    if newly_passed:
+        index.save_checked_sources(newly_passed, MODULE_CHECKER)
     return problems
 
 
-def discover(root: str, index: Index, digests: FileDigests) -> list[ServiceFolder]:
+def discover(
+    root: str, index: Index, digests: FileDigests, handler_of: Callable[[str], str] | None = None
+) -> list[ServiceFolder]:
     """Every service folder of src/, in the order of `Service`; raises DiscoveryError listing every problem.
 
-    Nothing is built while any problem remains.
+    `handler_of(name)`: the function a Lambda entry's runtime calls (`[tool.pkg.lambda] handler`,
+    default `handler`). Nothing is built while any problem remains.
     """
     folders = [discover_service(root, service) for service in Service]
-    problems = [problem for folder in folders for problem in check_sources(index, folder, root, digests)]
+    problems = [
+        problem
+        for folder in folders
+        for problem in check_sources(
+            index, folder, root, digests, handler_of if folder.name is Service.LAMBDA else None
+        )
+    ]
     if problems:
         raise DiscoveryError(problems, hint="fix the files above; nothing was built")
     return folders

@@ -102,7 +102,7 @@ def collect(
     Raises DiscoveryError listing every problem; nothing is built while any remains.
     """
     digests = FileDigests(ws.store.index.file_states())
-    folders = discover(ws.root, ws.store.index, digests)  # every service's source checks, in one pass
+    folders = discover(ws.root, ws.store.index, digests, ws.config.lambda_handler)  # every source check, one pass
     check_unique_glue_job_names(folders)
     check_member_overrides(ws.config, {folder.name: [entry.name for entry in folder.entries] for folder in folders})
     request = CollectRequest(tuple(names or ()), refresh_deps, force, progress)

@@ -3,7 +3,9 @@
 Never for the build machine: binary wheels only, for the runtime's Python and every manylinux tag
 its OS accepts (runtimes.py). uv does it (fast); pip is the fallback when uv is not installed.
 Every installed wheel's tags are checked afterwards against the same table. `IndexOptions` says
-where packages come from, for Lambda layers and job wheels alike.
+where packages come from, for Lambda layers and job wheels alike. Installs are hermetic: pip and
+uv run without the machine's and user's configuration files and `PIP_*`/`UV_*` variables
+(`isolated_env`), so the options that shape a set are the ones its hash covers.
 """
 
 from __future__ import annotations
@@ -126,6 +128,27 @@ def chosen_uv(options: IndexOptions) -> str | None:
     return uv
 
 
+# Flags that make each tool skip every configuration file: pip.conf (all scopes with PIP_CONFIG_FILE
+# set to os.devnull below) and uv.toml / a repo's [tool.uv].
+PIP_ISOLATED = "--isolated"
+UV_NO_CONFIG = "--no-config"
+# Where uv caches downloads, not what it resolves: kept so a machine's (or the tests') cache is reused.
+KEPT_INSTALLER_VARIABLES = ("UV_CACHE_DIR",)
+
+
+def isolated_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment pip and uv run in: `environ` (default os.environ) without PIP_* and UV_* variables
+    (but the uv cache folder), and PIP_CONFIG_FILE=os.devnull so pip reads no pip.conf at all."""
+    source = os.environ if environ is None else environ
+    env = {
+        name: value
+        for name, value in source.items()
+        if not name.startswith(("PIP_", "UV_")) or name in KEPT_INSTALLER_VARIABLES
+    }
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
 def _resolve_link(link: str, root: str) -> str:
     return link if "://" in link else os.path.normpath(os.path.join(root, link))
 
@@ -137,13 +160,13 @@ def install_command(
     uv = chosen_uv(options)
     if uv:
         command = [
-            uv, "pip", "install", "--target", target, "--python", sys.executable,
+            uv, "pip", "install", UV_NO_CONFIG, "--target", target, "--python", sys.executable,
             "--python-platform", platform.uv_platform, "--python-version", platform.runtime.python,
             "--only-binary", ":all:", "--no-progress", "--color", "never",
         ]  # fmt: skip
     else:
         command = [
-            sys.executable, "-m", "pip", "install", "--target", target, "--implementation", "cp",
+            sys.executable, "-m", "pip", "install", PIP_ISOLATED, "--target", target, "--implementation", "cp",
             "--python-version", platform.runtime.python, "--only-binary=:all:", "--no-compile",
             "--disable-pip-version-check", "--no-input", "--quiet",
         ]  # fmt: skip
@@ -207,9 +230,8 @@ def run_install(
     import subprocess  # here: a no-op build never installs
 
     command = install_command(platform, options, root, target, requirements, constraints)
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     try:
-        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, env=isolated_env(), check=False)
     except OSError as error:
         raise DependencyError(f"{label}: can't run {command[0]}: {error}", hint="install uv or pip") from None
     if result.returncode != 0:

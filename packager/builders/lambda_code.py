@@ -1,7 +1,7 @@
 """Lambda's code artifacts: one zip per function, one layer for internal_libs.
 
-The function zip holds `<name>.py` at its root (Handler `<name>.handler`); the internal_libs
-layer holds `python/internal_libs/...`, which Lambda extracts to /opt/python.
+The function zip holds `<name>.py` at its root (Handler `<name>.<handler>`, `handler` unless set);
+the internal_libs layer holds `python/internal_libs/...`, which Lambda extracts to /opt/python.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def function_spec(
         },
         files=files,
         write=lambda path: write_zip(path, files),
-        meta={"handler": f"{entry.name}.handler"},
+        meta={"handler": f"{entry.name}.{settings['handler']}"},  # not an input: the zip is the same
         uses=list(layer_ids),
     )
 

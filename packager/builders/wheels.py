@@ -18,7 +18,15 @@ import stat
 import subprocess
 import sys
 
-from packager.builders.installer import NO_WHEEL, IndexOptions, Platform, chosen_uv
+from packager.builders.installer import (
+    NO_WHEEL,
+    PIP_ISOLATED,
+    UV_NO_CONFIG,
+    IndexOptions,
+    Platform,
+    chosen_uv,
+    isolated_env,
+)
 from packager.builders.zips import COMPRESS_LEVEL, FIXED_DATE_TIME, check_members
 from packager.errors import JobDependencyError, UnsafeArchiveError
 
@@ -72,14 +80,14 @@ def check_wheel(path: str) -> None:
 
 def _pip_download(req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> None:
     command = [
-        sys.executable, "-m", "pip", "download",
+        sys.executable, "-m", "pip", "download", PIP_ISOLATED,
         "--disable-pip-version-check", "--no-input", "--quiet",
         "--only-binary=:all:", "--implementation", "cp", "--python-version", platform.runtime.python,
         *(arg for tag in platform.tags for arg in ("--platform", tag)),
         *index.index_args(cwd),
         "--dest", dest, "-r", req_file,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=isolated_env())
     if result.returncode != 0:
         missing = re.findall(r"No matching distribution found for (\S+)", result.stderr)
         raise _download_failure(missing, result.stderr, platform, "pip download failed")
@@ -94,14 +102,14 @@ def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions
 
     lock = os.path.join(dest, "pylock.toml")  # uv wants this name for the pylock format
     command = [
-        uv, "pip", "compile", req_file, "--format", "pylock.toml", "--output-file", lock,
+        uv, "pip", "compile", UV_NO_CONFIG, req_file, "--format", "pylock.toml", "--output-file", lock,
         # This Python, told the target's version: else uv searches the machine for a CPython of it.
         "--python", sys.executable,
         "--python-platform", platform.uv_platform, "--python-version", platform.runtime.python,
         "--only-binary", ":all:", "--no-header", "--quiet", "--no-progress", "--color", "never",
         *index.index_args(cwd),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=isolated_env())
     if result.returncode != 0:
         output = result.stderr + result.stdout
         missing = list(dict.fromkeys(m.group(1) for pattern in NO_WHEEL for m in pattern.finditer(output)))

@@ -117,7 +117,7 @@ def test_one_pass_reports_every_service_and_caches_what_passed(tmp_path):
         "src/glue_spark/orphan.requirements.txt:1: no orphan.py beside these requirements",
         "src/emr/bad name.py:1: 'bad name' can't be a job name: use letters, digits, '_' and '-'",
     ]
-    assert len(verdicts.passed["lambda-handler-2"]) == 1 and len(verdicts.passed["job-script-2"]) == 1
+    assert len(verdicts.passed["lambda-handler-3"]) == 1 and len(verdicts.passed["job-script-2"]) == 1
 
 
 def test_a_source_that_passed_is_not_read_again(tmp_path):
@@ -128,4 +128,74 @@ def test_a_source_that_passed_is_not_read_again(tmp_path):
     digests = FileDigests({})
     assert check_sources(verdicts, folder, str(tmp_path), digests) == []
     assert check_sources(verdicts, folder, str(tmp_path), digests) == []
-    assert [len(saved) for saved in verdicts.saves] == [1, 0]  # parsed once; the second pass trusted the verdict
+    assert [len(saved) for saved in verdicts.saves] == [1]  # parsed once; the second pass trusted the verdict
+
+
+@pytest.mark.parametrize("service", list(Service))
+def test_a_service_folder_requirements_file_is_refused_with_where_its_lines_belong(tmp_path, service):
+    write(tmp_path, f"src/{service}/requirements.txt", "tinylib\n")
+    write(tmp_path, f"src/{service}/x.py", "def handler(event, context):\n    return 1\n")
+    with pytest.raises(DiscoveryError) as error:
+        discover(str(tmp_path), MemoryVerdicts(), FileDigests({}))
+    what = "function" if service is Service.LAMBDA else "job"
+    assert error.value.problems == [
+        f"src/{service}/requirements.txt:1: a service folder's requirements.txt is not read; move its lines to"
+        f" src/{service}/internal_libs/requirements.txt (dependencies every {what} shares) or to"
+        f" src/{service}/<name>.requirements.txt (one {what}'s own)"
+    ]
+    # Where the lines belong is read as before: internal_libs' file, and a function's own.
+    (tmp_path / f"src/{service}/requirements.txt").unlink()
+    write(tmp_path, f"src/{service}/internal_libs/requirements.txt", "tinylib\n")
+    folder = discover_service(str(tmp_path), service)
+    assert folder.problems == [] and folder.internal_libs is not None
+    assert folder.internal_libs.requirements == f"src/{service}/internal_libs/requirements.txt"
+
+
+def test_the_handler_check_follows_the_handler_name(tmp_path):
+    main = b"def main(event, context):\n    return 1\n"
+    assert check_lambda_handler(main, "f.py", "main") is None
+    assert check_lambda_handler(main, "f.py") == (
+        "f.py:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
+    )
+    assert check_lambda_handler(b"async def main(event, context):\n    pass\n", "f.py", "main") == (
+        "f.py:1: 'async def main' is not supported by Lambda's Python runtime; use def"
+    )
+    assert check_lambda_handler(b"def main(event):\n    pass\n", "f.py", "main") == (
+        "f.py:1: main takes 1 argument; Lambda calls main(event, context)"
+    )
+    assert check_lambda_handler(b"from app import run as main\n", "f.py", "main") is None
+
+    # A verdict holds for one handler name: the same file is checked again for another.
+    write(tmp_path, "src/lambda/x.py", main.decode())
+    folder = discover_service(str(tmp_path), "lambda")
+    verdicts, digests = MemoryVerdicts(), FileDigests({})
+    assert check_sources(verdicts, folder, str(tmp_path), digests, lambda name: "main") == []
+    assert check_sources(verdicts, folder, str(tmp_path), digests) == [
+        "src/lambda/x.py:1: no top-level 'handler' function; Lambda calls <module>.handler(event, context)"
+    ]
+    assert set(verdicts.passed) == {"lambda-handler-3/main"}
+
+
+def test_every_internal_libs_module_must_compile_and_passing_ones_are_not_read_again(tmp_path):
+    write(tmp_path, "src/lambda/report.py", "def handler(event, context):\n    return 1\n")
+    write(tmp_path, "src/lambda/internal_libs/__init__.py", "")
+    write(tmp_path, "src/lambda/internal_libs/orders/parse.py", "def parse(:\n    pass\n")
+    write(tmp_path, "src/lambda/internal_libs/notes.txt", "def not python(:\n")  # only .py files are modules
+    write(tmp_path, "src/glue_spark/clean.py", "print(1)\n")
+    write(tmp_path, "src/glue_spark/internal_libs/cleaning.py", "x = 1\n\ny = (\n")
+    verdicts = MemoryVerdicts()
+    with pytest.raises(DiscoveryError) as error:
+        discover(str(tmp_path), verdicts, FileDigests({}))
+    assert error.value.problems == [
+        "src/lambda/internal_libs/orders/parse.py:1: syntax error: invalid syntax",
+        "src/glue_spark/internal_libs/cleaning.py:3: syntax error: '(' was never closed",
+    ]
+    assert len(verdicts.passed["internal-libs-module-1"]) == 1  # __init__.py
+
+    write(tmp_path, "src/lambda/internal_libs/orders/parse.py", "def parse(record):\n    return record\n")
+    write(tmp_path, "src/glue_spark/internal_libs/cleaning.py", "x = 1\n")
+    discover(str(tmp_path), verdicts, FileDigests({}))
+    assert len(verdicts.passed["internal-libs-module-1"]) == 3
+    saves = len(verdicts.saves)
+    discover(str(tmp_path), verdicts, FileDigests({}))
+    assert all(saved == [] for saved in verdicts.saves[saves:])  # every verdict trusted: nothing parsed again
