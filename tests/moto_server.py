@@ -217,9 +217,13 @@ def make_app(moto_app, state: ServerState):
             )
         if not path.startswith("/moto-api"):
             with state.lock:
-                state.calls.append(
-                    {"operation": operation, "method": method, "path": path, "mutating": is_mutating(operation, method)}
-                )
+                mutating = is_mutating(operation, method)
+                call = {"operation": operation, "method": method, "path": path, "mutating": mutating}
+                for header in ("If-None-Match", "If-Match"):  # S3's conditional writes (the stage lock)
+                    value = environ.get("HTTP_" + header.upper().replace("-", "_"))
+                    if value:
+                        call[header] = value
+                state.calls.append(call)
                 state.changed.notify_all()
                 # A stage lock object (pkg-locks/, test_stage_lock.py) is not what a fault on PutObject aims at.
                 aimed = "/pkg-locks/" not in path

@@ -103,11 +103,18 @@ def _code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry or LOGNAME
+        return f"uid{os.getuid()}"
+
+
 def me(command: str, started: datetime | None = None) -> LockHolder:
     """This process as a lock holder, its lease starting now."""
     started = started or _now()
     return LockHolder(
-        f"{getpass.getuser()}@{socket.gethostname()}",
+        f"{_user()}@{socket.gethostname()}",
         os.getpid(),
         command,
         started,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -45,11 +46,21 @@ def lock_calls(aws) -> list[str]:
     return [call["operation"] for call in aws.calls(locks=True) if call["path"].endswith(LOCK_KEY)]
 
 
+def conditions(aws) -> list[tuple[str, str | None, str | None]]:
+    """Each call on the lock object with its If-None-Match and If-Match headers."""
+    return [
+        (call["operation"], call.get("If-None-Match"), call.get("If-Match") and "etag")
+        for call in aws.calls(locks=True)
+        if call["path"].endswith(LOCK_KEY)
+    ]
+
+
 def test_a_publish_takes_the_lock_before_its_first_change_and_releases_it_after_its_last(project, aws):
     project.pkg_json("publish", "--stage", "dev")
 
     operations = [call["operation"] for call in aws.calls(locks=True)]
-    assert lock_calls(aws) == ["PutObject", "DeleteObject"]
+    # Created only if absent, deleted only if still ours.
+    assert conditions(aws) == [("PutObject", "*", None), ("DeleteObject", None, "etag")]
     changes = [i for i, call in enumerate(aws.calls(locks=True)) if call["mutating"]]
     assert operations[changes[0]] == "PutObject" and operations[changes[-1]] == "DeleteObject"
     assert not lock_exists()
@@ -79,11 +90,14 @@ def test_a_live_lock_held_elsewhere_makes_publish_give_up_naming_its_holder(proj
 
 def test_a_lock_whose_lease_ran_out_is_taken_over(project, aws):
     hold_lock(timedelta(minutes=-1))
+    aws.reset_calls()
 
     result = project.pkg("publish", "--stage", "dev", "--lock-timeout", "1")
 
     assert result.exit_code == 0, result.stderr
     assert "took over the dev lock of ci@runner-7" in result.stderr
+    # The create failed, the lock was read, then replaced only if still the dead holder's.
+    assert conditions(aws)[:3] == [("PutObject", "*", None), ("GetObject", None, None), ("PutObject", None, "etag")]
     assert "CreateFunction" in aws.mutating_calls()
     assert not lock_exists()
 
@@ -162,3 +176,51 @@ def test_a_lock_object_that_is_not_a_lock_is_named_and_never_expires(project, aw
 
     assert result.exit_code == 1 and "held by an unreadable lock object" in result.stderr
     assert "Traceback" not in result.stderr and aws.mutating_calls() == []
+
+
+# Python's default SIGINT handler, after saying on a pipe that it ran (so the test knows pkg saw it).
+INTERRUPTIBLE_PKG = """
+import os, runpy, signal, sys
+
+announce_fd = int(sys.argv.pop(1))
+
+
+def interrupted(signum, frame):
+    os.write(announce_fd, b"SIGINT\\n")
+    signal.default_int_handler(signum, frame)
+
+
+signal.signal(signal.SIGINT, interrupted)
+runpy.run_module("packager", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ctrl_c_releases_the_lock(project, aws):
+    aws.inject("CreateFunction", "hang_after")
+    announced, announce_fd = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1"],
+        cwd=project.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(announce_fd,),
+    )
+    os.close(announce_fd)
+    announcements = os.fdopen(announced, "rb")
+    try:
+        aws.wait_held("CreateFunction")
+        assert lock_exists()
+        process.send_signal(signal.SIGINT)
+        assert announcements.readline() == b"SIGINT\n"
+        aws.release()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        announcements.close()
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert lock_calls(aws)[-1] == "DeleteObject"
+    assert not lock_exists()
