@@ -224,3 +224,30 @@ def test_ctrl_c_releases_the_lock(project, aws):
     assert process.returncode == 130 and "Traceback" not in stderr
     assert lock_calls(aws)[-1] == "DeleteObject"
     assert not lock_exists()
+
+
+def test_a_holder_whose_lock_was_broken_leaves_the_new_holders_lock_alone(project, aws):
+    aws.inject("CreateFunction", "hang_after")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
+        cwd=project.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        aws.wait_held("CreateFunction")
+        assert project.pkg_json("unlock", "--stage", "dev", "--yes")["removed"] is True
+        hold_lock(timedelta(hours=1))  # another machine takes the stage meanwhile
+        aws.release()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        aws.release()
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 0, stderr
+    assert "the dev lock was broken (pkg unlock) or taken over while pkg publish ran" in stderr
+    # Its DeleteObject carried its own ETag: the other machine's lock is still there.
+    assert json.loads(s3().get_object(Bucket=ARTIFACT_BUCKET, Key=LOCK_KEY)["Body"].read())["pid"] == 4242
