@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cache.store import Store, VerifyReport
     from packager.builders.builder import PlannedArtifact, Workspace
     from packager.deploy.executor import Outcome
+    from packager.deploy.lease import UnlockReport
     from packager.deploy.run import RunReport
     from packager.deploy.stage import StagePlan
     from packager.invoke import InvokeResult
@@ -357,14 +358,16 @@ def publish(
     progress: Progress = QUIET,
     on_planned: Callable[[StagePlan], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    lock_timeout: float | None = None,
 ) -> PublishReport:
     """Build what changed, then make in AWS exactly the calls the stage's plan lists (unless `dry_run`).
 
     The stage and its credentials are checked before the build; one publish of a stage runs at a
-    time per cache; the shared cache is pulled before planning, and what AWS confirmed is pushed
-    even when a later step failed.
+    time across machines (the stage lock, waited for up to `lock_timeout` seconds); the shared
+    cache is pulled under the lock before planning, and what AWS confirmed is pushed even when a
+    later step failed.
     """
-    from packager.deploy.stage import open_stage_session, plan_stage, publish_stage, stage_lock
+    from packager.deploy.stage import open_stage_session, plan_stage, stage_lease_lock, stage_lock
     from packager.reports import PublishReport
 
     started = time.perf_counter()
@@ -372,30 +375,51 @@ def publish(
         # Stage, credentials and account are checked before a possibly long build, not after it.
         aws = open_stage_session(ws, stage, profile, region, jobs)
         planned, built = _build_step(ws, names, False, False, None, warn, progress)
-        if ws.shared:
-            ws.shared.pull()  # what teammates and CI already published, so it is not published again
         outcomes = None
-        with stage_lock(ws, stage):  # a concurrent publish of this stage waits, then plans from what this one recorded
+        # A concurrent publish of this stage waits, then plans from what this one did: on this machine
+        # the flock, across machines the stage's lease (not for a dry run: it makes no AWS write).
+        lease = (
+            nullcontext()
+            if dry_run
+            else stage_lease_lock(ws, stage, aws, "pkg publish", lock_timeout, progress.note, warn)
+        )
+        with stage_lock(ws, stage), lease:
+            if ws.shared:
+                ws.shared.pull()  # what teammates, CI and the run this one waited for published: not again
             staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
             if on_planned:
                 on_planned(staged)
-            to_record = sum(action.record is not None for action in staged.plan.actions)
-            if not dry_run and staged.plan.mutating_calls + to_record:
-                try:
-                    outcomes = publish_stage(ws, staged, jobs=jobs, on_done=on_done)
-                except PkgError as failure:  # what completed, for `--json` beside the error
-                    target = staged.plan.target
-                    done = {"stage": target.stage, "account": target.account, "region": target.region}
-                    artifacts = [artifact_row(item, ws.store) for item in planned]
-                    failure.completed = {**done, "artifacts": artifacts, **failure.completed}
-                    raise
-                finally:  # share what AWS confirmed, even when a later step failed
-                    if ws.shared:
-                        ws.shared.push()
+            if not dry_run and _has_work(staged):
+                outcomes = _publish_planned(ws, staged, planned, jobs, on_done)
             elif ws.shared and built:
                 ws.shared.push()
         artifacts = [artifact_row(item, ws.store) for item in planned]
     return PublishReport(artifacts, built, staged, outcomes, dry_run, time.perf_counter() - started)
+
+
+def _has_work(staged: StagePlan) -> bool:
+    """Whether executing the plan calls AWS or records anything."""
+    to_record = sum(action.record is not None for action in staged.plan.actions)
+    return bool(staged.plan.mutating_calls + to_record)
+
+
+def _publish_planned(
+    ws: Workspace, staged: StagePlan, planned: list, jobs: int, on_done: Callable[[Outcome], None] | None
+) -> list[Outcome]:
+    """Execute the stage plan; what AWS confirmed is pushed to the shared cache, even when a later step failed."""
+    from packager.deploy.stage import publish_stage
+
+    try:
+        return publish_stage(ws, staged, jobs=jobs, on_done=on_done)
+    except PkgError as failure:  # what completed, for `--json` beside the error
+        target = staged.plan.target
+        done = {"stage": target.stage, "account": target.account, "region": target.region}
+        artifacts = [artifact_row(item, ws.store) for item in planned]
+        failure.completed = {**done, "artifacts": artifacts, **failure.completed}
+        raise
+    finally:
+        if ws.shared:
+            ws.shared.push()
 
 
 def gc(
@@ -406,10 +430,16 @@ def gc(
     profile: str | None = None,
     region: str | None = None,
     warn: Warn = _ignore,
+    note: Callable[[str], None] = _ignore,
+    lock_timeout: float | None = None,
 ) -> GcReport:
-    """Delete a stage's layer versions and S3 artifacts that nothing uses, beyond the newest `keep`."""
+    """Delete a stage's layer versions and S3 artifacts that nothing uses, beyond the newest `keep`.
+
+    It holds the stage lock (as a publish does) unless `dry_run`: what it deletes is not in use then.
+    """
     from packager.deploy.aws import open_session
     from packager.deploy.gc import execute_gc, plan_gc
+    from packager.deploy.stage import stage_lease_lock, stage_lock
     from packager.reports import GcReport
 
     with _workspace(root) as ws:
@@ -417,10 +447,41 @@ def gc(
         if shared:
             shared.pull()  # what teammates published is in use too
         aws = open_session(stage, ws.config.stage(stage), profile, region)
-        actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
-        doomed = [action for action in actions if action.kind.deletes]
-        deleted = 0 if dry_run else execute_gc(aws, doomed)
+        lease = nullcontext() if dry_run else stage_lease_lock(ws, stage, aws, "pkg gc", lock_timeout, note, warn)
+        with stage_lock(ws, stage), lease:
+            actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
+            doomed = [action for action in actions if action.kind.deletes]
+            deleted = 0 if dry_run else execute_gc(aws, doomed)
     return GcReport(actions, doomed, deleted, dry_run)
+
+
+def unlock(
+    root: str,
+    stage: str,
+    profile: str | None = None,
+    region: str | None = None,
+    confirm: Callable[[UnlockReport], bool] = lambda report: True,
+) -> UnlockReport:
+    """Break the stage's lock: show its holder, and delete the lock object if `confirm` agrees.
+
+    For a holder that is gone (a killed runner) before its lease ran out; a live holder loses its lock.
+    """
+    from packager.deploy.actions import Target
+    from packager.deploy.lease import UnlockReport, delete_lock, read_lock
+    from packager.deploy.naming import lock_key
+    from packager.deploy.settings import artifact_bucket, require_bucket
+    from packager.deploy.stage import open_stage_session
+
+    with _workspace(root) as ws:
+        aws = open_stage_session(ws, stage, profile, region)
+        why = f"the {stage} lock is an object in the artifact bucket"
+        bucket = require_bucket(artifact_bucket(ws.config, stage), why)
+        key = lock_key(Target(aws.account, aws.region, stage))
+        held = read_lock(aws, bucket, key)
+        report = UnlockReport(stage, f"s3://{bucket}/{key}", None if held is None else held.describe(), False)
+        if held is not None and confirm(report):
+            report.removed = delete_lock(aws, bucket, key, held.etag)
+    return report
 
 
 @contextmanager

@@ -50,6 +50,15 @@ def _json_option(help_text: str = "Print one JSON object instead of text (on fai
     )
 
 
+_LOCK_TIMEOUT = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0, 86400),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the stage lock another publish or gc holds.",
+)
+
+
 @click.group(cls=PkgGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--root",
@@ -158,6 +167,7 @@ def plan(
 @click.option(
     "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources published at once."
 )
+@_LOCK_TIMEOUT
 @_json_option()
 @click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
 @click.pass_context
@@ -170,6 +180,7 @@ def publish(
     region: str | None,
     dry_run: bool,
     jobs: int,
+    lock_timeout: float,
     as_json: bool,
     no_shared_cache: bool,
 ) -> None:
@@ -188,6 +199,7 @@ def publish(
         progress=render.StderrProgress(quiet=as_json),
         on_planned=None if as_json else render.publish_plan,
         on_done=None if as_json else render.publish_done,
+        lock_timeout=lock_timeout,
     )
     render.publish(report, as_json)
 
@@ -200,14 +212,47 @@ def publish(
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted, and why; delete nothing.")
 @click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
 @click.option("--region", help="AWS region (default: the stage's).")
+@_LOCK_TIMEOUT
 @_json_option()
 @click.pass_context
 def gc(
-    ctx: click.Context, stage: str, keep: int, dry_run: bool, profile: str | None, region: str | None, as_json: bool
+    ctx: click.Context,
+    stage: str,
+    keep: int,
+    dry_run: bool,
+    profile: str | None,
+    region: str | None,
+    lock_timeout: float,
+    as_json: bool,
 ) -> None:
     """Delete layer versions and S3 artifacts of a stage that nothing uses, beyond the newest --keep."""
-    report = app.gc(_root(ctx), stage, keep=keep, dry_run=dry_run, profile=profile, region=region, warn=render.warn)
+    report = app.gc(
+        _root(ctx),
+        stage,
+        keep=keep,
+        dry_run=dry_run,
+        profile=profile,
+        region=region,
+        warn=render.warn,
+        note=render.say,
+        lock_timeout=lock_timeout,
+    )
     render.gc(report, as_json)
+
+
+@cli.command()
+@click.option("--stage", required=True, help="The stage whose lock is broken.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@_json_option()
+@click.pass_context
+def unlock(ctx: click.Context, stage: str, yes: bool, profile: str | None, region: str | None, as_json: bool) -> None:
+    """Break a stage's lock whose holder is gone (a killed CI runner): shows the holder, asks, deletes the lock."""
+    report = app.unlock(
+        _root(ctx), stage, profile=profile, region=region, confirm=lambda found: yes or render.confirm_unlock(found)
+    )
+    render.unlock(report, as_json)
 
 
 @cli.group()

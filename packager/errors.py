@@ -120,3 +120,16 @@ class Interrupted(PkgError):
 
     def __init__(self, message: str = "interrupted") -> None:
         super().__init__(message)  # no hint: one line, the user knows why
+
+
+class StageLockedError(PkgError):
+    """Another publish or gc holds the stage's lock in S3 and did not finish within --lock-timeout."""
+
+    def __init__(self, stage: str, holder: str, timeout: float) -> None:
+        super().__init__(
+            f"the {stage} lock is held by {holder}; gave up after {timeout:g} s",
+            hint=f"wait for it to finish and run this again (or --lock-timeout); if its holder is gone,"
+            f" `pkg unlock --stage {stage}`",
+        )
+        self.stage = stage
+        self.holder = holder

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cache.store import VerifyReport
     from packager.app import BuildReport, OnBuilt
     from packager.deploy.executor import Outcome
+    from packager.deploy.lease import UnlockReport
     from packager.deploy.run import RunReport
     from packager.deploy.stage import StagePlan
     from packager.envs import EnvManager, EnvStatus
@@ -211,6 +212,27 @@ def gc(report: GcReport, as_json: bool) -> None:
         click.echo(f"{str(action.kind):<22} {action.name}  ({action.reason})")
     verb = "would be deleted (dry run)" if report.dry_run else "deleted"
     click.echo(f"{len(report.doomed) if report.dry_run else report.deleted} {verb}, {report.kept} kept")
+
+
+def confirm_unlock(report: UnlockReport) -> bool:
+    """Ask on a terminal before breaking a lock; off a terminal (no --yes) the answer is no."""
+    say(f"the {report.stage} lock ({report.location}) is held by {report.holder}")
+    if not sys.stdin.isatty():
+        say("not a terminal: pass --yes to break it")
+        return False
+    return click.confirm("break it?", default=False, err=True)
+
+
+def unlock(report: UnlockReport, as_json: bool) -> None:
+    """`pkg unlock`: who held the lock, and whether it is gone."""
+    if as_json:
+        emit_json(report.to_json())
+    elif report.holder is None:
+        click.echo(f"the {report.stage} lock is not held ({report.location})")
+    elif report.removed:
+        click.echo(f"removed the {report.stage} lock held by {report.holder}")
+    else:
+        click.echo(f"the {report.stage} lock held by {report.holder} is left in place")
 
 
 def cache_pull(report: CachePullReport, as_json: bool) -> None:

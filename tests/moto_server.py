@@ -217,11 +217,17 @@ def make_app(moto_app, state: ServerState):
             )
         if not path.startswith("/moto-api"):
             with state.lock:
-                state.calls.append(
-                    {"operation": operation, "method": method, "path": path, "mutating": is_mutating(operation, method)}
-                )
+                mutating = is_mutating(operation, method)
+                call = {"operation": operation, "method": method, "path": path, "mutating": mutating}
+                for header in ("If-None-Match", "If-Match"):  # S3's conditional writes (the stage lock)
+                    value = environ.get("HTTP_" + header.upper().replace("-", "_"))
+                    if value:
+                        call[header] = value
+                state.calls.append(call)
                 state.changed.notify_all()
-                fault = next((f for f in state.faults if f.operation == operation and f.applies()), None)
+                # A stage lock object (pkg-locks/, test_stage_lock.py) is not what a fault on PutObject aims at.
+                aimed = "/pkg-locks/" not in path
+                fault = next((f for f in state.faults if aimed and f.operation == operation and f.applies()), None)
                 release = state.release
         else:
             fault = None
@@ -307,8 +313,10 @@ class MotoServer:
         """Forget the requests seen so far (e.g. a test's own setup calls)."""
         self._request("DELETE", "/_pkg/calls")
 
-    def calls(self) -> list[dict]:
-        return self._request("GET", "/_pkg/calls")
+    def calls(self, locks: bool = False) -> list[dict]:
+        """The requests seen; those on a stage lock object (pkg-locks/, test_stage_lock.py) only with `locks`."""
+        calls = self._request("GET", "/_pkg/calls")
+        return calls if locks else [call for call in calls if "/pkg-locks/" not in call["path"]]
 
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]

@@ -3,6 +3,7 @@
 Names are `<project>-<stage>-<what>`; keys live under one prefix of the artifact bucket (`pkg/`):
 Lambda code too big for a direct upload at `pkg/lambda/<sha256>.zip`, job artifacts at
 `pkg/<service>/<artifact>/<sha256>/<file>`. `pkg gc` only ever looks under that prefix.
+A stage's lock (packager/deploy/lease.py) is at `pkg-locks/<account>/<region>/<stage>.json`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
 S3_PREFIX = "pkg"
 GC_PREFIX = f"{S3_PREFIX}/"  # everything pkg uploads, whatever the service
 LAMBDA_CODE_PREFIX = f"{S3_PREFIX}/lambda"
+# Beside `pkg/`, not under it: `pkg gc` lists `pkg/` and must never see (or delete) a live lock.
+LOCK_PREFIX = f"{S3_PREFIX}-locks"
 PENDING_SHA256 = "<sha256>"  # in the key of an artifact `pkg plan` has not built yet
 
 
@@ -53,6 +56,11 @@ def layer_name(project: str, stage: str, artifact_id: str) -> str:
 def lambda_code_key(sha256: str) -> str:
     """Where Lambda code too big for a direct upload goes in the artifact bucket."""
     return f"{LAMBDA_CODE_PREFIX}/{sha256}.zip"
+
+
+def lock_key(target: Target) -> str:
+    """The key of the stage's lock object: one per account, region and stage (a bucket may serve several)."""
+    return f"{LOCK_PREFIX}/{target.account}/{target.region}/{target.stage}.json"
 
 
 def job_artifact_key(artifact_id: str, sha256: str, filename: str) -> str:

@@ -15,15 +15,25 @@ from packager.deploy.actions import ActionKind, Drift, Outcome, PublishPlan, Ser
 from packager.deploy.aws import AwsSession, open_session
 from packager.deploy.executor import OnDone, execute
 from packager.deploy.jobs_plan import plan_job_services
+from packager.deploy.lease import LOCK_TIMEOUT_SECONDS, stage_lease
 from packager.deploy.lambda_plan import plan_lambda
 from packager.deploy.live import AwsLiveState
+from packager.deploy.naming import lock_key
 from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
 from packager.errors import ConfigError
 from packager.model import ArtifactId, Service
 
-__all__ = ["Outcome", "StagePlan", "open_stage_session", "plan_stage", "publish_stage", "stage_lock"]
+__all__ = [
+    "Outcome",
+    "StagePlan",
+    "open_stage_session",
+    "plan_stage",
+    "publish_stage",
+    "stage_lease_lock",
+    "stage_lock",
+]
 
 
 def open_stage_session(ws, stage: str, profile: str | None = None, region: str | None = None, jobs: int = 8):
@@ -128,9 +138,11 @@ def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], p
 
 @contextmanager
 def stage_lock(ws, stage: str):
-    """One publish of a stage at a time from one cache: a second one waits, then plans from what the first recorded.
+    """One run of a stage at a time from one cache folder: an flock, released by the kernel if the process dies.
 
-    Without it, two runs would both see a layer input as unpublished and publish it twice.
+    A second publish waits, then plans from what the first recorded. Across machines,
+    `stage_lease_lock` is taken inside it: runs on one machine queue here for free, and only one of
+    them polls S3.
     """
     import fcntl
 
@@ -142,6 +154,35 @@ def stage_lock(ws, stage: str):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def stage_lease_lock(
+    ws,
+    stage: str,
+    aws: AwsSession,
+    command: str,
+    timeout: float | None = None,
+    note: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+):
+    """One run that changes a stage at a time across machines: a lease object in its artifact bucket.
+
+    A second run waits (a progress line to `note`) up to `timeout` seconds, then fails with
+    StageLockedError (packager/deploy/lease.py). Without an artifact bucket the stage is locked by
+    `stage_lock` on this machine only, with a warning. Without a lock, two runs would both see a
+    layer input as unpublished and publish it twice.
+    """
+    note = note or (lambda message: None)
+    bucket = artifact_bucket(ws.config, stage)
+    if not bucket:
+        unlocked = f"stage {stage} has no artifact bucket: it is locked on this machine only, not across machines"
+        (warn or note)(unlocked)
+        yield
+        return
+    key = lock_key(Target(aws.account, aws.region, stage))
+    with stage_lease(aws, bucket, key, stage, command, LOCK_TIMEOUT_SECONDS if timeout is None else timeout, note):
+        yield
 
 
 def publish_stage(ws, staged: StagePlan, jobs: int = 8, on_done: OnDone | None = None) -> list[Outcome]:
