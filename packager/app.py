@@ -362,10 +362,11 @@ def publish(
 ) -> PublishReport:
     """Build what changed, then make in AWS exactly the calls the stage's plan lists (unless `dry_run`).
 
-    The stage and its credentials are checked before the build; one publish of a stage runs at a
-    time across machines (the stage lock, waited for up to `lock_timeout` seconds); the shared
-    cache is pulled under the lock before planning, and what AWS confirmed is pushed even when a
-    later step failed.
+    The stage and its credentials are checked before the build; a plan with something to change is
+    made again under the stage's lease, so one publish of a stage runs at a time across machines
+    (waited for up to `lock_timeout` seconds) and plans from what the one before it did; a no-op
+    publish takes no lease (it writes nothing). What AWS confirmed is pushed to the shared cache even
+    when a later step failed.
     """
     from packager.deploy.stage import open_stage_session, plan_stage, stage_lease_lock, stage_lock
     from packager.reports import PublishReport
@@ -376,23 +377,29 @@ def publish(
         aws = open_stage_session(ws, stage, profile, region, jobs)
         planned, built = _build_step(ws, names, False, False, None, warn, progress)
         outcomes = None
-        # A concurrent publish of this stage waits, then plans from what this one did: on this machine
-        # the flock, across machines the stage's lease (not for a dry run: it makes no AWS write).
-        lease = (
-            nullcontext()
-            if dry_run
-            else stage_lease_lock(ws, stage, aws, "pkg publish", lock_timeout, progress.note, warn)
-        )
-        with stage_lock(ws, stage), lease:
+        # A concurrent publish of this stage on this machine waits (the flock), then plans from what it did.
+        with stage_lock(ws, stage):
             if ws.shared:
-                ws.shared.pull()  # what teammates, CI and the run this one waited for published: not again
+                ws.shared.pull()  # what teammates and CI already published: not again
             staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
-            if on_planned:
-                on_planned(staged)
             if not dry_run and _has_work(staged):
-                outcomes = _publish_planned(ws, staged, planned, jobs, on_done)
-            elif ws.shared and built:
-                ws.shared.push()
+                # Something to change: under the stage's lease across machines, planned again from what
+                # a publisher that held it did meanwhile. A no-op publish never writes the lease.
+                with stage_lease_lock(ws, stage, aws, "pkg publish", lock_timeout, progress.note, warn):
+                    if ws.shared:
+                        ws.shared.pull(again=True)
+                    staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
+                    if on_planned:
+                        on_planned(staged)
+                    if _has_work(staged):
+                        outcomes = _publish_planned(ws, staged, planned, jobs, on_done)
+                    elif ws.shared and built:
+                        ws.shared.push()
+            else:
+                if on_planned:
+                    on_planned(staged)
+                if ws.shared and built:
+                    ws.shared.push()
         artifacts = [artifact_row(item, ws.store) for item in planned]
     return PublishReport(artifacts, built, staged, outcomes, dry_run, time.perf_counter() - started)
 

@@ -146,11 +146,14 @@ class SharedCacheSession:
             return
         self.warn(f"{error}; going on with the local cache only")
 
-    def pull(self) -> bool:
-        """Merge the shared index into the local one (once); False when offline."""
+    def pull(self, again: bool = False) -> bool:
+        """Merge the shared index into the local one (once, or `again`: a conditional GET); False when offline.
+
+        `again` is for a publish that waited for the stage's lock: what the holder published is shared now.
+        """
         if self.offline:
             return False
-        if not self.pulled:
+        if again or not self.pulled:
             try:
                 self.cache.pull()  # refused rows: one warning, through on_pull_warning
             except SharedIndexCorrupt as error:

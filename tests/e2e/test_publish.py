@@ -368,8 +368,9 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
 
     # The interrupted run recorded the function AWS created, so the rerun creates only the other one.
     assert mutating(aws) == ["CreateFunction"]
-    # One read to plan the unrecorded function, one to wait for its creation to end.
-    assert [c["operation"] for c in aws.calls()].count("GetFunction") == 2
+    # One read to plan the unrecorded function, one to plan again under the stage's lease, one to wait
+    # for its creation to end.
+    assert [c["operation"] for c in aws.calls()].count("GetFunction") == 3
 
 
 def test_two_publishes_at_once_publish_each_thing_once(project, aws):
