@@ -33,6 +33,8 @@ test: setup
 # Every benchmark, each writing its section of docs/benchmarks.md with the commit and machine it measured
 # (offline; bench/bench_deps.py --pypi measures a real PyPI set). Run it on a quiet machine.
 bench: setup
+	# Installed code has its bytecode; measure that, even where PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q packager cache
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_deps.py
 	$(BIN)/python bench/bench_publish.py

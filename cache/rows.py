@@ -7,6 +7,7 @@ caller passes `RowRules` (the kinds it makes, the path layouts it uses, optional
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -50,8 +51,21 @@ def safe_relpath(cache_dir: str, relpath: object, input_hash: str) -> bool:
     parts = relpath.split("/")
     if len(parts) < 2 or not all(_PART.match(part) for part in parts) or input_hash not in relpath:
         return False
-    root = os.path.realpath(cache_dir)
-    return os.path.realpath(os.path.join(root, relpath)).startswith(root + os.sep)
+    root = _real_root(cache_dir)
+    # The names are plain: only a symlink below the root can lead out. One lstat per name (a build
+    # checks thousands of files) instead of resolving the whole path each time.
+    path = root
+    for part in parts:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            return os.path.realpath(os.path.join(root, relpath)).startswith(root + os.sep)
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _real_root(cache_dir: str) -> str:
+    """The cache folder's real path, resolved once per process."""
+    return os.path.realpath(cache_dir)
 
 
 def _is_count(value: object) -> bool:
