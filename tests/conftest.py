@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -296,3 +297,38 @@ def interrupted(signum, frame):
 signal.signal(signal.SIGINT, interrupted)
 runpy.run_module("packager", run_name="__main__", alter_sys=True)
 """
+
+
+def interrupt_publish(project, aws, *args: str, before_interrupt=None) -> subprocess.CompletedProcess:
+    """`pkg publish --stage dev -j 1 ARGS` as a terminal runs it, Ctrl-C pressed while its CreateFunction is held.
+
+    The held call returns after the interrupt arrived (so what AWS confirmed must be recorded);
+    `before_interrupt` runs while it is held. Returns the finished process with its stdout and stderr.
+    """
+    aws.inject("CreateFunction", "hang_after")
+    announced, announce_fd = os.pipe()
+    command = [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=project.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(announce_fd,),
+    )
+    os.close(announce_fd)
+    announcements = os.fdopen(announced, "rb")
+    try:
+        aws.wait_held("CreateFunction")
+        if before_interrupt:
+            before_interrupt()
+        process.send_signal(signal.SIGINT)
+        assert announcements.readline() == b"SIGINT\n"  # pkg's main thread has its KeyboardInterrupt
+        aws.release()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        announcements.close()
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 
-from conftest import INTERRUPTIBLE_PKG
+from conftest import interrupt_publish
 
 GLUE_SHELL = """
 [tool.pkg.glue_python_shell]
@@ -89,30 +86,8 @@ def test_env_commands_answer_json(repo, no_conda):
 
 
 def test_ctrl_c_exits_130_with_one_line_and_json_tells_what_completed(project, aws):
-    aws.inject("CreateFunction", "hang_after")
-    announced, announce_fd = os.pipe()
-    command = ["publish", "--stage", "dev", "-j", "1", "--json"]
-    process = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), *command],
-        cwd=project.root,
-        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        pass_fds=(announce_fd,),
-    )
-    os.close(announce_fd)
-    announcements = os.fdopen(announced, "rb")
-    try:
-        aws.wait_held("CreateFunction")
-        process.send_signal(signal.SIGINT)
-        assert announcements.readline() == b"SIGINT\n"
-        aws.release()
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        announcements.close()
-        if process.poll() is None:
-            process.kill()
+    process = interrupt_publish(project, aws, "--json")
+    stdout, stderr = process.stdout, process.stderr
     assert process.returncode == 130
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert stderr.splitlines()[-1] == "error: interrupted"

@@ -16,7 +16,7 @@ import sys
 
 import boto3
 import pytest
-from conftest import ARTIFACT_BUCKET, AWS_REGION, INTERRUPTIBLE_PKG, LAMBDA_ROLE, PUBLISH_PYPROJECT, run_console
+from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, interrupt_publish, run_console
 
 def lam():
     return boto3.client("lambda", region_name=AWS_REGION)
@@ -336,29 +336,8 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
 
 
 def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
-    aws.inject("CreateFunction", "hang_after")
-    announced, announce_fd = os.pipe()
-    process = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1"],
-        cwd=project.root,
-        env={**_environ(), "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        pass_fds=(announce_fd,),
-    )
-    os.close(announce_fd)
-    announcements = os.fdopen(announced, "rb")
-    try:
-        aws.wait_held("CreateFunction")
-        process.send_signal(signal.SIGINT)
-        assert announcements.readline() == b"SIGINT\n"  # pkg's main thread has its KeyboardInterrupt
-        aws.release()  # the held call now returns: it must be recorded, and nothing else started
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        announcements.close()
-        if process.poll() is None:
-            process.kill()
+    process = interrupt_publish(project, aws)
+    stderr = process.stderr
     assert process.returncode == 130  # the conventional exit code of a run stopped by SIGINT
     assert "Traceback" not in stderr
     assert [c["operation"] for c in aws.calls()].count("CreateFunction") == 1

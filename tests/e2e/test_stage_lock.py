@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
-from conftest import ARTIFACT_BUCKET, AWS_ACCOUNT, AWS_REGION, PUBLISH_PYPROJECT
+from conftest import ARTIFACT_BUCKET, AWS_ACCOUNT, AWS_REGION, PUBLISH_PYPROJECT, interrupt_publish
 
 LOCK_KEY = f"pkg-locks/{AWS_ACCOUNT}/{AWS_REGION}/dev.json"
 
@@ -178,49 +177,14 @@ def test_a_lock_object_that_is_not_a_lock_is_named_and_never_expires(project, aw
     assert "Traceback" not in result.stderr and aws.mutating_calls() == []
 
 
-# Python's default SIGINT handler, after saying on a pipe that it ran (so the test knows pkg saw it).
-INTERRUPTIBLE_PKG = """
-import os, runpy, signal, sys
-
-announce_fd = int(sys.argv.pop(1))
-
-
-def interrupted(signum, frame):
-    os.write(announce_fd, b"SIGINT\\n")
-    signal.default_int_handler(signum, frame)
-
-
-signal.signal(signal.SIGINT, interrupted)
-runpy.run_module("packager", run_name="__main__", alter_sys=True)
-"""
 
 
 def test_ctrl_c_releases_the_lock(project, aws):
-    aws.inject("CreateFunction", "hang_after")
-    announced, announce_fd = os.pipe()
-    process = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1"],
-        cwd=project.root,
-        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        pass_fds=(announce_fd,),
-    )
-    os.close(announce_fd)
-    announcements = os.fdopen(announced, "rb")
-    try:
-        aws.wait_held("CreateFunction")
+    def lock_is_held() -> None:
         assert lock_exists()
-        process.send_signal(signal.SIGINT)
-        assert announcements.readline() == b"SIGINT\n"
-        aws.release()
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        announcements.close()
-        if process.poll() is None:
-            process.kill()
 
+    process = interrupt_publish(project, aws, before_interrupt=lock_is_held)
+    stderr = process.stderr
     assert process.returncode == 130 and "Traceback" not in stderr
     assert lock_calls(aws)[-1] == "DeleteObject"
     assert not lock_exists()
