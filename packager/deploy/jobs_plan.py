@@ -455,24 +455,15 @@ def plan_emr_job(run: EmrRunSpec, stored: PublishedRecord | None) -> Action:
     )
 
 
-def plan_jobs(
-    config: Config,
-    target: Target,
-    planned: list,
-    store,
-    recorded: dict[str, PublishedRecord],
-    live: LiveState,
-    refresh: bool = False,
-    bucket: str | None = None,
-    reasons: dict[str, str] | None = None,
-) -> tuple[list[Action], list[Drift]]:
-    """Every action publishing the Glue and EMR jobs of `planned` needs: uploads first, then jobs."""
-    reasons = reasons or {}
+def plan_job_services(inputs: StageInputs) -> ServicePlan:
+    """The Glue and EMR share of a stage plan: uploads first, then jobs and run specifications."""
+    config, target, planned, recorded = inputs.config, inputs.target, inputs.planned, inputs.recorded
+    live, refresh, reasons = inputs.live, inputs.refresh, inputs.reasons
     job_items = [item for item in planned if item.spec.artifact.service in JOB_SERVICES]
     if not any(item.spec.kind in SCRIPT_KINDS.values() for item in job_items):
-        return [], []
-    bucket = require_bucket(bucket, "Glue and EMR jobs read their scripts and libraries from S3")
-    artifacts = job_artifacts_of(job_items, bucket, store)
+        return ServicePlan()
+    bucket = require_bucket(inputs.bucket, "Glue and EMR jobs read their scripts and libraries from S3")
+    artifacts = job_artifacts_of(job_items, bucket, inputs.store)
     actions: list[Action] = []
     drift: list[Drift] = []
     seen: set[str] = set()
@@ -489,25 +480,8 @@ def plan_jobs(
             job = glue_job_resource(config, target, job_id, job_artifacts)
             arn = f"arn:{target.partition}:glue:{target.region}:{target.account}:job/{job.name}"
             actions += plan_glue_job(job, arn, recorded.get(job_id), live, refresh, why, drift)
-    return actions, drift
+    return ServicePlan(actions, drift)
 
 
 def _uses(planned: list, artifact_id: str) -> list[str]:
     return next((item.spec.uses for item in planned if item.spec.id == artifact_id), [])
-
-
-
-def plan_job_services(inputs: StageInputs) -> ServicePlan:
-    """The Glue and EMR share of a stage plan: uploads, then jobs and run specifications."""
-    actions, drift = plan_jobs(
-        inputs.config,
-        inputs.target,
-        inputs.planned,
-        inputs.store,
-        inputs.recorded,
-        inputs.live,
-        inputs.refresh,
-        inputs.bucket,
-        inputs.reasons,
-    )
-    return ServicePlan(actions, drift)
