@@ -190,7 +190,11 @@ class Config:
 
     def lambda_handler(self, function: str) -> str:
         """The name of the function in `<function>.py` that Lambda calls (`handler` unless set; never per stage)."""
-        return self.lambda_settings(function)["handler"]
+        # Read from the two tables that may set it (a stage may not): discovery asks for every function,
+        # and resolving all of its settings for one key doubled the settings work of a build.
+        table = self.raw.get("lambda", {})
+        own = table.get("functions", {}).get(function, {})
+        return own.get("handler") or table.get("handler") or LAMBDA_DEFAULTS["handler"]
 
 
 # What AWS accepts for the publish settings (checked at load, so the error names the key).
