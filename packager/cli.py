@@ -9,7 +9,7 @@ import os
 
 import click
 
-from packager import app, render
+from packager import DISTRIBUTION, __version__, app, render
 from packager.errors import Interrupted, PkgError
 
 
@@ -22,6 +22,18 @@ class PkgGroup(click.Group):
     With `--json`, stdout gets the failure as one JSON object too (error, hint and what completed);
     Ctrl-C ends with one line and exit code 130.
     """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `--json` anywhere before `--`: a usage error (an unknown option, a bad value) is answered in
+        # JSON too, though click refuses the arguments before the --json option itself is read.
+        if "--json" in args[: args.index("--") if "--" in args else len(args)]:
+            ctx.meta[JSON_REQUESTED] = True
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as usage:  # the group's own options (`pkg --root MISSING publish --json`)
+            if ctx.meta.get(JSON_REQUESTED, False):
+                render.usage_error(usage.format_message(), usage.ctx.command_path if usage.ctx else "pkg")
+            raise
 
     def invoke(self, ctx: click.Context):
         try:
@@ -65,7 +77,7 @@ _LOCK_TIMEOUT = click.option(
     type=click.Path(file_okay=False, exists=True),
     help="The pipelines repository (default: found by walking up from the current folder).",
 )
-@click.version_option(package_name="pkg")
+@click.version_option(__version__, package_name=DISTRIBUTION, message="%(prog)s %(version)s (%(package)s)")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None) -> None:
     """Build and publish AWS Lambda, Glue and EMR pipelines from one repository, rebuilding only what changed."""
@@ -465,6 +477,20 @@ def run_command(
     render.run(report, wait, succeeded, as_json)
     if wait and not succeeded:
         ctx.exit(1)
+
+
+@cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@click.option("--project", help="The project name that starts every AWS name (default: the folder's name).")
+@_json_option()
+def init(folder: str, project: str | None, as_json: bool) -> None:
+    """Start a pipelines repository in FOLDER (default: here): [tool.pkg], one example per service, envs, CI.
+
+    Never overwrites: if any file it would write exists, it lists them and writes nothing.
+    """
+    from packager.scaffold import init as scaffold_init
+
+    render.init(scaffold_init(folder, project), as_json)
 
 
 def main() -> None:

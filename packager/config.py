@@ -156,7 +156,15 @@ class Config:
 
     @property
     def project(self) -> str:
-        return self.raw.get("project") or os.path.basename(self.root)
+        """`[tool.pkg] project`: the first part of every AWS name, so never guessed from the folder's name."""
+        project = self.raw.get("project")
+        if not project:
+            raise ConfigError(
+                f"{os.path.join(self.root, 'pyproject.toml')}: [tool.pkg] has no project name",
+                hint='set project = "NAME" under [tool.pkg] (it starts every AWS name pkg gives);'
+                " `pkg init` writes it in a new repository",
+            )
+        return project
 
     def stage(self, name: str) -> dict:
         stages = self.raw.get("stages", {})

@@ -17,6 +17,7 @@ import subprocess
 import tomllib
 from dataclasses import dataclass
 
+from packager import DISTRIBUTION
 from packager.discover import SERVICES, discover_service
 from packager.errors import EnvError
 from packager.runtimes import DEV_ENVS, DevEnv
@@ -38,7 +39,7 @@ def is_tool_repo(root: str) -> bool:
     """Whether `root` is pkg's own repository (which also gets the tool's env, envs/pkg.yml)."""
     try:
         with open(os.path.join(root, "pyproject.toml"), "rb") as stream:
-            return tomllib.load(stream).get("project", {}).get("name") == "pkg"
+            return tomllib.load(stream).get("project", {}).get("name") == DISTRIBUTION
     except (OSError, tomllib.TOMLDecodeError):
         return False
 

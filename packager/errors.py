@@ -133,3 +133,7 @@ class StageLockedError(PkgError):
         )
         self.stage = stage
         self.holder = holder
+
+
+class InitError(PkgError):
+    """`pkg init` can't write a new repository: a file is in the way, or the project name breaks a rule."""

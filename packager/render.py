@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from packager.deploy.stage import StagePlan
     from packager.envs import EnvManager, EnvStatus
     from packager.invoke import InvokeResult
+    from packager.scaffold import InitReport
     from packager.reports import (
         CachePullReport,
         CachePushReport,
@@ -391,3 +392,19 @@ def lines(texts: list[str]) -> None:
     """Plain lines on stdout."""
     for text in texts:
         click.echo(text)
+
+
+def init(report: InitReport, as_json: bool) -> None:
+    """`pkg init`: the project name and where it came from, each file written, what to run next."""
+    if as_json:
+        emit_json(report.as_json())
+        return
+    if report.project_from == "folder name":
+        click.echo(f"project: {report.project} (the folder's name; `pkg init --project NAME` sets another)")
+    else:
+        click.echo(f"project: {report.project} (from --project)")
+    for path in report.written:
+        click.echo(f"wrote {path}")
+    click.echo(f"{_plural(len(report.written), 'file')} written in {report.root}")
+    click.echo("next: pkg build, then pkg invoke lambda/hello; before `pkg publish --stage dev`, set your account,")
+    click.echo("roles and bucket in pyproject.toml (docs/getting-started.md)")
