@@ -18,7 +18,7 @@ from packager.deploy.jobs_plan import plan_job_services
 from packager.deploy.lease import LOCK_TIMEOUT_SECONDS, stage_lease
 from packager.deploy.lambda_plan import plan_lambda
 from packager.deploy.live import AwsLiveState
-from packager.deploy.naming import lock_key
+from packager.deploy.naming import check_name_parts, lock_key
 from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
@@ -38,7 +38,9 @@ __all__ = [
 
 def open_stage_session(ws, stage: str, profile: str | None = None, region: str | None = None, jobs: int = 8):
     """The AWS session of `stage` (credentials and account checked); fails fast on an unknown stage."""
-    return open_session(stage, ws.config.stage(stage), profile, region, max_pool=jobs + 2)
+    settings = ws.config.stage(stage)
+    check_name_parts(ws.config.project, stage)  # a missing project name is found before any AWS call
+    return open_session(stage, settings, profile, region, max_pool=jobs + 2)
 
 
 # Each service's planner, in publish order (Lambda's layers first: what runs with them comes after).
