@@ -44,7 +44,7 @@ def installed_pkg(tmp_path: Path) -> Path:
         else:
             shutil.copy(REPO_ROOT / name, sources / name)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--no-cache-dir"]
     run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", tmp_path / "dist", "."], sources, env)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     assert wheel.name == f"{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl"
