@@ -396,10 +396,11 @@ def lines(texts: list[str]) -> None:
 
 def init(report: InitReport, as_json: bool) -> None:
     """`pkg init`: the project name and where it came from, each file written, what to run next."""
+    from packager.scaffold import ProjectSource
     if as_json:
         emit_json(report.as_json())
         return
-    if report.project_from == "folder name":
+    if report.project_from is ProjectSource.FOLDER:
         click.echo(f"project: {report.project} (the folder's name; `pkg init --project NAME` sets another)")
     else:
         click.echo(f"project: {report.project} (from --project)")
@@ -407,4 +408,4 @@ def init(report: InitReport, as_json: bool) -> None:
         click.echo(f"wrote {path}")
     click.echo(f"{_plural(len(report.written), 'file')} written in {report.root}")
     click.echo("next: pkg build, then pkg invoke lambda/hello; before `pkg publish --stage dev`, set your account,")
-    click.echo("roles and bucket in pyproject.toml (docs/getting-started.md)")
+    click.echo("roles and bucket in pyproject.toml (pkg's docs/getting-started.md)")

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 from importlib.resources.abc import Traversable
 
@@ -29,17 +30,29 @@ EXAMPLE_STAGE = "dev"  # the stage the new pyproject.toml configures
 EXAMPLE_ENTRY = re.compile(r"src/\w+/(\w+)\.py\Z")  # a function or job of the templates
 
 
+class ProjectSource(StrEnum):
+    """Where the new repository's project name came from."""
+
+    OPTION = "--project"
+    FOLDER = "folder name"
+
+
 @dataclass(frozen=True)
 class InitReport:
     """What `pkg init` wrote, and where the project name came from."""
 
     root: str
     project: str
-    project_from: str  # "--project" or "folder name"
+    project_from: ProjectSource
     written: list[str]
 
     def as_json(self) -> dict:
-        return {"root": self.root, "project": self.project, "project_from": self.project_from, "written": self.written}
+        return {
+            "root": self.root,
+            "project": self.project,
+            "project_from": str(self.project_from),
+            "written": self.written,
+        }
 
 
 def check_project_name(project: str, where: str, examples: list[str]) -> None:
@@ -59,8 +72,8 @@ def check_project_name(project: str, where: str, examples: list[str]) -> None:
 
 
 def bucket_name(project: str) -> str:
-    """The example artifact bucket: S3 takes lowercase letters, digits and '-' (no '_')."""
-    return f"{project.lower().replace('_', '-')}-artifacts"
+    """The example artifact bucket: S3 takes lowercase letters, digits and '-' (no '_', not first)."""
+    return f"{project.lower().replace('_', '-').lstrip('-')}-artifacts"
 
 
 def _repo_path(template_path: str) -> str:
@@ -130,9 +143,9 @@ def init(folder: str, project: str | None = None) -> InitReport:
     if os.path.lexists(root) and not os.path.isdir(root):
         raise InitError(f"{root} exists and is not a folder", hint="pass a folder: pkg init DIR")
     if project is None:
-        project, project_from, where = os.path.basename(root), "folder name", "the folder name"
+        project, project_from, where = os.path.basename(root), ProjectSource.FOLDER, "the folder name"
     else:
-        project_from, where = "--project", "--project"
+        project_from, where = ProjectSource.OPTION, "--project"
     files = planned_files(project)  # in memory (and a staging folder): nothing is written before the checks
     check_project_name(project, where, [m.group(1) for m in map(EXAMPLE_ENTRY.match, files) if m])
     existing = [path for path in files if _in_the_way(root, path)]
