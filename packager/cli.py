@@ -504,17 +504,23 @@ def logs(
     as_json: bool,
 ) -> None:
     """CloudWatch Logs of a function (lambda/NAME) or a Glue run (glue_python_shell/JOB, glue_spark/JOB), by time."""
-    app.logs(
-        _root(ctx),
-        target,
-        stage,
-        since=since,
-        follow=follow,
-        run_id=run_id,
-        profile=profile,
-        region=region,
-        on_event=lambda event: render.log_event(event, as_json),
-    )
+    try:
+        app.logs(
+            _root(ctx),
+            target,
+            stage,
+            since=since,
+            follow=follow,
+            run_id=run_id,
+            profile=profile,
+            region=region,
+            on_event=lambda event: render.log_event(event, as_json),
+        )
+    except BrokenPipeError:  # `pkg logs ... | head`: the reader has what it wanted, which is no error
+        import sys
+
+        # Python flushes stdout at exit: into /dev/null, not into the closed pipe (a second error).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main() -> None:

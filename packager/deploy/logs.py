@@ -132,9 +132,15 @@ def parse_target(text: str) -> ArtifactId:
     )
 
 
-def newest_glue_run(aws: AwsSession, name: str) -> dict | None:
+def newest_glue_run(aws: AwsSession, name: str, stage: str) -> dict | None:
     """The job's newest run (GetJobRuns lists newest first), or None before its first run."""
-    runs = aws.client("glue").get_job_runs(JobName=name, MaxResults=1).get("JobRuns", [])
+    client = aws.client("glue")
+    try:
+        runs = client.get_job_runs(JobName=name, MaxResults=1).get("JobRuns", [])
+    except client.exceptions.EntityNotFoundException:
+        raise PkgError(
+            f"there is no Glue job {name} in stage '{stage}'", hint=f"publish it: `pkg publish --stage {stage}`"
+        ) from None
     return runs[0] if runs else None
 
 
@@ -156,7 +162,7 @@ def stage_log_source(
                          missing_hint=hint)  # fmt: skip
     if run_id is None:
         with aws_errors(name, RETRY_LOGS):
-            run = newest_glue_run(aws, name)
+            run = newest_glue_run(aws, name, stage)
         if run is None:
             raise PkgError(
                 f"{name} has no runs yet (stage '{stage}')",

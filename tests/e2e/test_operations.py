@@ -169,6 +169,8 @@ def test_function_logs_since_a_time_and_a_clear_error_for_a_group_never_written(
     assert missing.exit_code == 1
     assert "no log group /aws/lambda/datamart-dev-report" in missing.stderr
     assert "not been invoked yet" in missing.json["hint"] and "Traceback" not in missing.stderr
+    glue = project.pkg("logs", "glue_spark/nothing", "--stage", "dev")
+    assert glue.exit_code == 1 and "there is no Glue job datamart-dev-nothing in stage 'dev'" in glue.stderr
     emr = project.pkg("logs", "emr/clean", "--stage", "dev")
     assert emr.exit_code == 1 and "does not read EMR runs" in emr.stderr
     assert aws.mutating_calls() == []
@@ -205,3 +207,21 @@ def test_follow_shows_new_lines_until_ctrl_c_and_exits_130(project, aws):
             process.kill()
     assert process.returncode == 130
     assert stdout == "" and "error: interrupted" in stderr and "Traceback" not in stderr
+
+
+def test_a_reader_that_stops_early_is_no_error(project, aws):
+    """`pkg logs ... | head -1`: the pipe closes before pkg is done writing; no traceback, exit 0."""
+    now = now_ms()
+    put_events("/aws/lambda/datamart-dev-ingest", "s", [(now - 1000 + i, f"line {i}") for i in range(500)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packager", "logs", "lambda/ingest", "--stage", "dev"],
+        cwd=project.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # before pkg has even started: its first line meets a closed pipe
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    assert stderr == ""
