@@ -669,9 +669,18 @@ def install_operations_reads() -> None:
     - Glue GetJobRuns lists a job's runs newest first (moto: in start order), so MaxResults=1 is the newest.
     - Logs FilterLogEvents takes `logStreamNamePrefix`: "Filters the results to include only events from
       log streams that have names starting with this prefix" (moto ignores it and searches every stream).
+    - An EMR Serverless job run's `createdAt` is "the date and time when the job run was created" (moto: midnight).
     """
+    from moto.core.utils import utcnow
+    from moto.emrserverless.models import JobRun
     from moto.glue.models import FakeJob
     from moto.logs.responses import LogsResponse
+
+    job_run_init = JobRun.__init__
+
+    def created_now(self, *args, **kwargs):
+        job_run_init(self, *args, **kwargs)
+        self.created_at = self.updated_at = utcnow()
 
     job_runs = FakeJob.get_job_runs
 
@@ -700,6 +709,7 @@ def install_operations_reads() -> None:
         return json.dumps({"events": events, "nextToken": next_token, "searchedLogStreams": searched})
 
     FakeJob.get_job_runs = newest_first
+    JobRun.__init__ = created_now
     LogsResponse.filter_log_events = filter_log_events
 
 

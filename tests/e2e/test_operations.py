@@ -225,3 +225,32 @@ def test_a_reader_that_stops_early_is_no_error(project, aws):
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 0
     assert stderr == ""
+
+
+def test_the_newest_emr_run_of_a_job_is_found_by_the_name_pkg_run_gives_it(aws):
+    serverless = boto3.client("emr-serverless", region_name=AWS_REGION)
+    application = serverless.create_application(name="spark", releaseLabel="emr-7.9.0", type="SPARK")["applicationId"]
+    driver = {"sparkSubmit": {"entryPoint": "s3://b/pkg/emr/job-clean/x/clean.py"}}
+    role = "arn:aws:iam::123456789012:role/emr-serverless"
+    runs = [
+        serverless.start_job_run(applicationId=application, executionRoleArn=role, name=name, jobDriver=driver)
+        for name in ("datamart-dev-clean", "datamart-dev-other", "datamart-dev-clean")
+    ]
+    started = [run["jobRunId"] for run in runs]
+    emr = boto3.client("emr", region_name=AWS_REGION)
+    cluster = emr.run_job_flow(
+        Name="c", ReleaseLabel="emr-7.9.0", Instances={"InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]  # fmt: skip
+    step = {"ActionOnFailure": "CONTINUE", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit"]}}
+    steps = [
+        emr.add_job_flow_steps(JobFlowId=cluster, Steps=[{**step, "Name": name}])["StepIds"][0]
+        for name in ("datamart-dev-clean", "datamart-dev-clean", "datamart-dev-other")
+    ]
+    reader = AwsStatusReader(AwsSession(boto3.Session(), AWS_ACCOUNT, AWS_REGION))
+    aws.reset_calls()
+
+    assert reader.serverless_run(application, "datamart-dev-clean")["id"] == started[2]
+    assert reader.serverless_run(application, "datamart-dev-none") is None
+    assert reader.cluster_step(cluster, "datamart-dev-clean")["Id"] == steps[1]
+    assert aws.mutating_calls() == []
