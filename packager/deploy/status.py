@@ -21,7 +21,7 @@ from packager.deploy.aws import AwsSession, aws_errors
 from packager.deploy.emr import SERVERLESS_FINAL_STATES, STEP_FINAL_STATES
 from packager.deploy.glue import GLUE_FINAL_STATES
 from packager.deploy.jobs_plan import live_glue_definition
-from packager.deploy.naming import resource_name
+from packager.deploy.naming import NAME, resource_name
 from packager.deploy.records import EmrRunRow, FunctionRow, FunctionState, GlueJobRow, changed_environment_keys
 from packager.deploy.trust import StageScope, check_recorded
 from packager.discover import discover_service
@@ -240,47 +240,59 @@ class AwsStatusReader:
 
         return self._parallel(read, jobs)
 
-    def serverless_run(self, application_id: str, name: str) -> dict | None:
-        """The newest EMR Serverless run named `name` on the application (ListJobRuns, a few pages)."""
+    def serverless_runs(self, application_id: str, names: set[str]) -> dict[str, dict]:
+        """name -> the newest EMR Serverless run of that name on the application (ListJobRuns, a few pages)."""
         pages = self.aws.client("emr-serverless").get_paginator("list_job_runs")
-        runs: list[dict] = []
+        newest: dict[str, dict] = {}
         for number, page in enumerate(pages.paginate(applicationId=application_id)):
-            runs += [run for run in page.get("jobRuns", []) if run.get("name") == name]
-            if runs or number + 1 >= RUN_PAGES:
+            for run in page.get("jobRuns", []):
+                name = run.get("name")
+                if name in names and (name not in newest or run["createdAt"] > newest[name]["createdAt"]):
+                    newest[name] = run
+            if len(newest) == len(names) or number + 1 >= RUN_PAGES:
                 break
-        return max(runs, key=lambda run: run["createdAt"], default=None)
+        return newest
 
-    def cluster_step(self, cluster_id: str, name: str) -> dict | None:
-        """The newest step named `name` on the cluster (ListSteps lists newest first)."""
+    def cluster_steps(self, cluster_id: str, names: set[str]) -> dict[str, dict]:
+        """name -> the newest step of that name on the cluster (ListSteps lists newest first, a few pages)."""
         pages = self.aws.client("emr").get_paginator("list_steps")
+        newest: dict[str, dict] = {}
         for number, page in enumerate(pages.paginate(ClusterId=cluster_id)):
             for step in page.get("Steps", []):
-                if step.get("Name") == name:
-                    return step
-            if number + 1 >= RUN_PAGES:
+                if step.get("Name") in names:
+                    newest.setdefault(step["Name"], step)
+            if len(newest) == len(names) or number + 1 >= RUN_PAGES:
                 break
-        return None
+        return newest
 
 
 # -- one stage -----------------------------------------------------------------------------------------
 
 
 def stage_ids(root: str, recorded: dict[str, PublishedRecord]) -> list[str]:
-    """The function and job ids of a stage: recorded, or in src/ (a listing: nothing is parsed)."""
+    """The function and job ids of a stage: recorded, or in src/ (a listing: nothing is parsed).
+
+    A source whose name breaks the name rule is left out: `pkg build` reports it, and AWS would refuse it.
+    """
     ids: set[str] = set()
     for resource_id in recorded:
+        if "@" in resource_id:  # a layer version or an upload: not a function or job
+            continue
         try:
             artifact = ArtifactId.parse(resource_id)
         except (ArtifactIdError, ValueError):
             continue
-        if artifact.role in (Role.FUNCTION, Role.JOB) and "@" not in resource_id:
+        if artifact.role in (Role.FUNCTION, Role.JOB):
             ids.add(resource_id)
     for service in Service:
         for entry in discover_service(root, service).entries:
-            found = (
-                ArtifactId.function(entry.name) if service is Service.LAMBDA else ArtifactId.job(service, entry.name)
-            )
-            ids.add(str(found))
+            if NAME.match(entry.name):
+                found = (
+                    ArtifactId.function(entry.name)
+                    if service is Service.LAMBDA
+                    else ArtifactId.job(service, entry.name)
+                )
+                ids.add(str(found))
     return sorted(ids)
 
 
@@ -351,21 +363,35 @@ def _glue_statuses(
     return statuses
 
 
-def _emr_status(
-    artifact_id: str, name: str, stored: PublishedRecord | None, reader: AwsStatusReader, now: datetime
-) -> ResourceStatus:
-    if stored is None:
-        return ResourceStatus(artifact_id, name, ResourceState.NOT_PUBLISHED, None, None, None, [])
-    spec = EmrRunRow.from_details(stored.details).spec
-    newest = None
-    if spec.get("application_id"):
-        run = reader.serverless_run(spec["application_id"], name)
-        newest = serverless_last_run(run, now) if run else None
-    elif spec.get("cluster_id"):
-        step = reader.cluster_step(spec["cluster_id"], name)
-        newest = step_last_run(step, now) if step else None
-    code = spec.get("entry_point")
-    return ResourceStatus(artifact_id, name, ResourceState.RECORDED, code, None, stored.published, [], last_run=newest)
+def emr_statuses(
+    ids: list[str], names: dict[str, str], recorded: dict[str, PublishedRecord], reader: AwsStatusReader, now: datetime
+) -> list[ResourceStatus]:
+    """The EMR jobs of a stage: their run specifications (recorded) and each one's newest run."""
+    specs = {i: EmrRunRow.from_details(recorded[i].details).spec for i in ids if i in recorded}
+    # One pass over each application's runs (and each cluster's steps) for all the jobs that run there.
+    runs: dict[str, LastRun] = {}
+    for key, read, summary in (
+        ("application_id", reader.serverless_runs, serverless_last_run),
+        ("cluster_id", reader.cluster_steps, step_last_run),
+    ):
+        places = {spec[key] for spec in specs.values() if spec.get(key)}
+        for place in sorted(places):
+            wanted = {names[i] for i, spec in specs.items() if spec.get(key) == place}
+            runs.update({name: summary(run, now) for name, run in read(place, wanted).items()})
+    statuses = []
+    for artifact_id in ids:
+        name = names[artifact_id]
+        if artifact_id not in specs:
+            statuses.append(ResourceStatus(artifact_id, name, ResourceState.NOT_PUBLISHED, None, None, None, []))
+            continue
+        recorded_at = recorded[artifact_id].published
+        code = specs[artifact_id].get("entry_point")
+        statuses.append(
+            ResourceStatus(
+                artifact_id, name, ResourceState.RECORDED, code, None, recorded_at, [], last_run=runs.get(name)
+            )
+        )
+    return statuses
 
 
 def stage_status(
@@ -388,5 +414,5 @@ def stage_status(
         live = reader.functions([names[i] for i in functions]) if functions else {}
         statuses = _function_statuses(functions, names, recorded, live)
         statuses += _glue_statuses(glue, names, recorded, reader, target, now) if glue else []
-        statuses += [_emr_status(i, names[i], recorded.get(i), reader, now) for i in emr]
+        statuses += emr_statuses(emr, names, recorded, reader, now) if emr else []
     return StatusReport(stage, target.account, target.region, statuses)

@@ -250,7 +250,11 @@ def test_the_newest_emr_run_of_a_job_is_found_by_the_name_pkg_run_gives_it(aws):
     reader = AwsStatusReader(AwsSession(boto3.Session(), AWS_ACCOUNT, AWS_REGION))
     aws.reset_calls()
 
-    assert reader.serverless_run(application, "datamart-dev-clean")["id"] == started[2]
-    assert reader.serverless_run(application, "datamart-dev-none") is None
-    assert reader.cluster_step(cluster, "datamart-dev-clean")["Id"] == steps[1]
+    wanted = {"datamart-dev-clean", "datamart-dev-none"}
+    assert {name: run["id"] for name, run in reader.serverless_runs(application, wanted).items()} == {
+        "datamart-dev-clean": started[2]
+    }
+    assert {name: step["Id"] for name, step in reader.cluster_steps(cluster, wanted).items()} == {
+        "datamart-dev-clean": steps[1]
+    }
     assert aws.mutating_calls() == []

@@ -9,7 +9,15 @@ import pytest
 from packager import render
 from packager.deploy.logs import LATE_MS, LogEvent, follow, merge, parse_since, parse_target
 from packager.deploy.records import FunctionState, GlueJobRow
-from packager.deploy.status import function_drift, glue_drift, glue_last_run, serverless_last_run, step_last_run
+from cache.index import PublishedRecord
+from packager.deploy.status import (
+    emr_statuses,
+    function_drift,
+    glue_drift,
+    glue_last_run,
+    serverless_last_run,
+    step_last_run,
+)
 from packager.errors import PkgError
 from packager.reports import Drifted, LastRun, ResourceState, ResourceStatus, StatusReport
 
@@ -252,6 +260,51 @@ def test_emr_runs_and_steps_summarised():
     assert serverless_last_run(summary, NOW) == LastRun("00f1", "SUCCESS", "2026-03-01T11:58:30Z", 90.0, True)
     step = {"Id": "s-1", "Status": {"State": "RUNNING", "Timeline": {"StartDateTime": NOW - timedelta(seconds=10)}}}
     assert step_last_run(step, NOW) == LastRun("s-1", "RUNNING", "2026-03-01T11:59:50Z", 10.0, False)
+
+
+class EmrRuns:
+    """The two EMR reads of AwsStatusReader, answered from memory; each call is counted."""
+
+    def __init__(self, runs: dict[str, dict], steps: dict[str, dict]):
+        self.runs, self.steps = runs, steps
+        self.calls: list[tuple[str, str, set[str]]] = []
+
+    def serverless_runs(self, application_id: str, names: set[str]) -> dict[str, dict]:
+        self.calls.append(("ListJobRuns", application_id, names))
+        return {name: run for name, run in self.runs.items() if name in names}
+
+    def cluster_steps(self, cluster_id: str, names: set[str]) -> dict[str, dict]:
+        self.calls.append(("ListSteps", cluster_id, names))
+        return {name: step for name, step in self.steps.items() if name in names}
+
+
+def test_emr_jobs_sharing_an_application_are_read_in_one_pass_and_an_unpublished_one_not_at_all():
+    def row(artifact_id: str, **place) -> PublishedRecord:
+        spec = {"entry_point": f"s3://b/pkg/emr/job-{artifact_id[8:]}/{'a' * 64}/x.py", **place}
+        return PublishedRecord(artifact_id, "h", {"name": "p-dev-" + artifact_id[8:], "spec": spec}, "2026-03-01T10:00")
+
+    recorded = {
+        "emr/job/a": row("emr/job/a", application_id="app1"),
+        "emr/job/b": row("emr/job/b", application_id="app1"),
+        "emr/job/c": row("emr/job/c", cluster_id="j-1"),
+    }
+    ids = ["emr/job/a", "emr/job/b", "emr/job/c", "emr/job/new"]
+    names = {artifact_id: "p-dev-" + artifact_id[8:] for artifact_id in ids}
+    summary = {"id": "r1", "state": "RUNNING", "createdAt": NOW - timedelta(seconds=5), "updatedAt": NOW}
+    step = {"Id": "s-1", "Status": {"State": "COMPLETED", "Timeline": {}}}
+    reader = EmrRuns({"p-dev-a": summary}, {"p-dev-c": step})
+
+    statuses = emr_statuses(ids, names, recorded, reader, NOW)  # type: ignore[arg-type]
+
+    assert reader.calls == [("ListJobRuns", "app1", {"p-dev-a", "p-dev-b"}), ("ListSteps", "j-1", {"p-dev-c"})]
+    assert [(s.id, str(s.state), s.last_run.run_id if s.last_run else None) for s in statuses] == [
+        ("emr/job/a", "recorded", "r1"),
+        ("emr/job/b", "recorded", None),
+        ("emr/job/c", "recorded", "s-1"),
+        ("emr/job/new", "not published", None),
+    ]
+    assert statuses[0].recorded_code.endswith("/x.py") and statuses[0].last_modified == "2026-03-01T10:00"
+    assert not any(s.drifted for s in statuses)
 
 
 # -- rendering -------------------------------------------------------------------------------------
