@@ -92,10 +92,16 @@ def glue_drift(row: GlueJobRow, live_job: dict, live_tags: dict | None) -> list[
 
 
 def iso(value: object) -> str | None:
-    """A time AWS answered (a datetime, or Lambda's string) as ISO 8601 text."""
-    if isinstance(value, datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """A time AWS answered (a datetime, or Lambda's `2026-03-01T11:02:40.000+0000`) as ISO 8601 UTC text."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(moment, datetime):
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return None if value is None else str(value)
 
 
@@ -179,7 +185,7 @@ class AwsStatusReader:
                 return None
             configuration = answer["Configuration"]
             state = FunctionState.from_configuration(configuration, answer.get("Tags"))
-            return LiveFunction(state, configuration.get("LastModified"))
+            return LiveFunction(state, iso(configuration.get("LastModified")))
 
         found = zip(names, self._parallel(read, names), strict=True)
         return {name: live for name, live in found if live is not None}
@@ -193,7 +199,7 @@ class AwsStatusReader:
         tags = self._function_tags([c["FunctionArn"] for c in configurations])
         return {
             c["FunctionName"]: LiveFunction(
-                FunctionState.from_configuration(c, tags.get(c["FunctionArn"], {})), c.get("LastModified")
+                FunctionState.from_configuration(c, tags.get(c["FunctionArn"], {})), iso(c.get("LastModified"))
             )
             for c in configurations
         }

@@ -12,6 +12,7 @@ from packager.deploy.records import FunctionState, GlueJobRow
 from cache.index import PublishedRecord
 from packager.deploy.status import (
     emr_statuses,
+    iso,
     function_drift,
     glue_drift,
     glue_last_run,
@@ -239,6 +240,20 @@ def test_glue_drift_names_definition_keys_inside_tables_and_tags():
     assert glue_drift(GlueJobRow("n", GLUE_DEFINITION), {**GLUE_DEFINITION, "CreatedOn": NOW}, {"x": "y"}) == []
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("2026-03-01T11:02:40.123+0000", "2026-03-01T11:02:40Z"),  # Lambda's LastModified
+        (datetime(2026, 3, 1, 13, 2, 40, tzinfo=timezone(timedelta(hours=2))), "2026-03-01T11:02:40Z"),
+        (datetime(2026, 3, 1, 11, 2, 40), "2026-03-01T11:02:40Z"),  # naive: botocore's are UTC
+        ("not a time", "not a time"),
+        (None, None),
+    ],
+)
+def test_times_read_as_iso_utc(value, text):
+    assert iso(value) == text
+
+
 # -- runs ------------------------------------------------------------------------------------------
 
 
@@ -313,7 +328,7 @@ def test_emr_jobs_sharing_an_application_are_read_in_one_pass_and_an_unpublished
 def test_status_text_says_state_code_drift_and_last_run(capsys):
     resources = [
         ResourceStatus("lambda/function/a", "p-dev-a", ResourceState.LIVE, "abcdefghijklmnop=", "abcdefghijklmnop=",
-                       "2026-03-01T11:00:00.000+0000", []),  # fmt: skip
+                       "2026-03-01T11:00:00Z", []),  # fmt: skip
         ResourceStatus("lambda/function/b", "p-dev-b", ResourceState.LIVE, "x=", "y=", None,
                        [Drifted("code_sha256"), Drifted("configuration", ("Environment.TOKEN",))]),  # fmt: skip
         ResourceStatus("lambda/function/c", "p-dev-c", ResourceState.MISSING, "x=", None, None, []),
@@ -324,7 +339,7 @@ def test_status_text_says_state_code_drift_and_last_run(capsys):
     render.status(StatusReport("dev", "123456789012", "us-east-1", resources), as_json=False)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "stage dev (account 123456789012, us-east-1):"
-    assert "abcdefghijkl…" in lines[1] and "in sync" in lines[1] and "modified 2026-03-01T11:00:00.000+0000" in lines[1]
+    assert "abcdefghijkl…" in lines[1] and "in sync" in lines[1] and "modified 2026-03-01T11:00:00Z" in lines[1]
     assert "drift: code_sha256, configuration (Environment.TOKEN)" in lines[2]
     assert "missing" in lines[3] and "drift: deleted out of band" in lines[3]
     assert "ffffffffffff…/j.py" in lines[4] and "last run SUCCEEDED (2026-03-01T11:55:00Z, 4m05s)" in lines[4]
