@@ -724,10 +724,12 @@ def logs(
     from packager.deploy.aws import aws_errors
     from packager.deploy.stage import open_stage_session
 
+    now = datetime.now(timezone.utc)
+    artifact = stage_logs.parse_target(target)  # a mistyped target or time fails before any AWS call
+    start = stage_logs.parse_since(since, now) if since else None
     with _workspace(root) as ws:
         aws = open_stage_session(ws, stage, profile, region)
-        now = datetime.now(timezone.utc)
-        source = stage_logs.stage_log_source(ws.config, stage, aws, target, since, run_id, now)
+        source = stage_logs.stage_log_source(ws.config, stage, aws, artifact, start, run_id, now)
 
     def fetch(start_ms: int | None) -> list[LogEvent]:
         with aws_errors(source.name, stage_logs.RETRY_LOGS):

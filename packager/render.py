@@ -416,6 +416,8 @@ def duration(seconds: float) -> str:
 
 def status(report: StatusReport, as_json: bool) -> None:
     """`pkg status`: one line per function and job (state, code, last change, drift, last run), then the counts."""
+    from packager.reports import ResourceState
+
     if as_json:
         emit_json(report.to_json())
         return
@@ -428,11 +430,11 @@ def status(report: StatusReport, as_json: bool) -> None:
             parts.append(_short_code(code))
         if resource.last_modified:
             parts.append(f"modified {resource.last_modified}")
-        if resource.state == "missing":
+        if resource.state is ResourceState.MISSING:
             parts.append("drift: deleted out of band")
         elif resource.drift:
             parts.append("drift: " + ", ".join(map(str, resource.drift)))
-        elif resource.state == "live":
+        elif resource.state is ResourceState.LIVE:
             parts.append("in sync")
         if resource.pending:
             parts.append("a publish was interrupted: run `pkg publish`")

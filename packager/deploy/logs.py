@@ -145,12 +145,14 @@ def newest_glue_run(aws: AwsSession, name: str, stage: str) -> dict | None:
 
 
 def stage_log_source(
-    config, stage: str, aws: AwsSession, target: str, since: str | None, run_id: str | None, now: datetime
+    config, stage: str, aws: AwsSession, artifact: ArtifactId, start: int | None, run_id: str | None, now: datetime
 ) -> LogSource:
-    """Where the logs of `target` in `stage` are, and from when (`since`; a Glue run: its whole run by default)."""
-    artifact = parse_target(target)
+    """Where the logs of `artifact` (parse_target) in `stage` are, and from when (`start`, ms since the epoch).
+
+    By default a function's last LAMBDA_SINCE, and a Glue run from its beginning (of its newest run unless
+    `run_id` says which).
+    """
     name = resource_name(config.project, stage, artifact.short_name)
-    start = parse_since(since, now) if since else None
     if artifact.service is Service.LAMBDA:
         if run_id:
             raise PkgError("a Lambda function has no runs to choose from", hint="pick the time with --since")

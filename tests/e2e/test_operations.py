@@ -165,6 +165,11 @@ def test_function_logs_since_a_time_and_a_clear_error_for_a_group_never_written(
     assert messages("--since", "3h") == ["START old", "half an hour ago", "just now"]
     assert messages("--since", "2000-01-01T00:00:00Z") == ["START old", "half an hour ago", "just now"]
 
+    aws.reset_calls()
+    bad = project.pkg("logs", "lambda/ingest", "--stage", "dev", "--since", "yesterday")
+    assert bad.exit_code == 1 and "neither a duration nor an ISO time" in bad.stderr
+    assert aws.calls() == []  # refused before any AWS call
+
     missing = project.pkg("logs", "lambda/report", "--stage", "dev", "--json")
     assert missing.exit_code == 1
     assert "no log group /aws/lambda/datamart-dev-report" in missing.stderr
