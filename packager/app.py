@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from packager.builders.builder import PlannedArtifact, Workspace
     from packager.deploy.executor import Outcome
     from packager.deploy.lease import UnlockReport
+    from packager.deploy.logs import LogEvent
     from packager.deploy.run import RunReport
     from packager.deploy.stage import StagePlan
     from packager.invoke import InvokeResult
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         LocalArtifact,
         PlanReport,
         PublishReport,
+        StatusReport,
     )
     from packager.shared import SharedCacheSession
 
@@ -676,3 +678,65 @@ def env_lock(
                 raise failure
             ran.append(shlex.join(command))
     return [shlex.join(command) for command in commands]
+
+
+def status(
+    root: str,
+    stage: str,
+    profile: str | None = None,
+    region: str | None = None,
+    jobs: int = 8,
+    warn: Warn = _ignore,
+) -> StatusReport:
+    """Each function and job of `stage`: recorded beside live, drift, and each job's newest run; read calls only.
+
+    The shared index is pulled first (as `pkg plan --stage` does): what teammates published is recorded too.
+    """
+    from packager.deploy.stage import open_stage_session
+    from packager.deploy.status import stage_status
+
+    with _workspace(root) as ws:
+        shared = _open_shared(ws, warn, stage, region)
+        if shared:
+            shared.pull()
+        aws = open_stage_session(ws, stage, profile, region, jobs)
+        return stage_status(ws, stage, aws, jobs, warn)
+
+
+def logs(
+    root: str,
+    target: str,
+    stage: str,
+    since: str | None = None,
+    follow: bool = False,
+    run_id: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    on_event: Callable[[LogEvent], None] = _ignore,
+) -> None:
+    """Hand each log event of a function or a Glue run (`target`) in `stage` to `on_event`, in time order.
+
+    With `follow`, keep polling for new events until Ctrl-C (KeyboardInterrupt). Read calls only.
+    """
+    from datetime import datetime, timezone
+
+    from packager.deploy import logs as stage_logs
+    from packager.deploy.aws import aws_errors
+    from packager.deploy.stage import open_stage_session
+
+    now = datetime.now(timezone.utc)
+    artifact = stage_logs.parse_target(target)  # a mistyped target or time fails before any AWS call
+    start = stage_logs.parse_since(since, now) if since else None
+    with _workspace(root) as ws:
+        aws = open_stage_session(ws, stage, profile, region)
+        source = stage_logs.stage_log_source(ws.config, stage, aws, artifact, start, run_id, now)
+
+    def fetch(start_ms: int | None) -> list[LogEvent]:
+        with aws_errors(source.name, stage_logs.RETRY_LOGS):
+            return stage_logs.read_events(aws, source, start_ms)
+
+    if follow:
+        stage_logs.follow(fetch, on_event, source.start_ms)
+        return
+    for event in fetch(source.start_ms):
+        on_event(event)

@@ -493,6 +493,62 @@ def init(folder: str, project: str | None, as_json: bool) -> None:
     render.init(scaffold_init(folder, project), as_json)
 
 
+@cli.command()
+@click.option("--stage", required=True, help="The stage whose functions and jobs to show.")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Reads made at once.")
+@_json_option()
+@click.pass_context
+def status(
+    ctx: click.Context, stage: str, profile: str | None, region: str | None, jobs: int, as_json: bool
+) -> None:
+    """Each function and job of a stage: code hash, last change, drift from what pkg published, last run."""
+    report = app.status(_root(ctx), stage, profile=profile, region=region, jobs=jobs, warn=render.warn)
+    render.status(report, as_json)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--stage", required=True, help="The stage whose function or job to read.")
+@click.option("--since", help="From when: 30s, 15m, 1h, 2d or an ISO time (default: 10m; a Glue run: all of it).")
+@click.option("--follow", "-f", is_flag=True, help="Keep polling for new events until Ctrl-C.")
+@click.option("--run", "run_id", help="Glue: the run to read (default: the newest).")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@_json_option("One JSON object per event, one a line (on failure: the error object).")
+@click.pass_context
+def logs(
+    ctx: click.Context,
+    target: str,
+    stage: str,
+    since: str | None,
+    follow: bool,
+    run_id: str | None,
+    profile: str | None,
+    region: str | None,
+    as_json: bool,
+) -> None:
+    """CloudWatch Logs of a function (lambda/NAME) or a Glue run (glue_python_shell/JOB, glue_spark/JOB), by time."""
+    try:
+        app.logs(
+            _root(ctx),
+            target,
+            stage,
+            since=since,
+            follow=follow,
+            run_id=run_id,
+            profile=profile,
+            region=region,
+            on_event=lambda event: render.log_event(event, as_json),
+        )
+    except BrokenPipeError:  # `pkg logs ... | head`: the reader has what it wanted, which is no error
+        import sys
+
+        # Python flushes stdout at exit: into /dev/null, not into the closed pipe (a second error).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="pkg")

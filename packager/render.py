@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from packager.app import BuildReport, OnBuilt
     from packager.deploy.executor import Outcome
     from packager.deploy.lease import UnlockReport
+    from packager.deploy.logs import LogEvent
     from packager.deploy.run import RunReport
     from packager.deploy.stage import StagePlan
     from packager.envs import EnvManager, EnvStatus
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         GcReport,
         PlanReport,
         PublishReport,
+        StatusReport,
     )
 
 
@@ -409,3 +411,60 @@ def init(report: InitReport, as_json: bool) -> None:
     click.echo(f"{_plural(len(report.written), 'file')} written in {report.root}")
     click.echo("next: pkg build, then pkg invoke lambda/hello; before `pkg publish --stage dev`, set your account,")
     click.echo("roles and bucket in pyproject.toml (pkg's docs/getting-started.md)")
+
+
+def _short_code(code: str) -> str:
+    """A CodeSha256 or a script's content-addressed S3 location, short enough for a status line."""
+    if code.startswith("s3://"):
+        folder, _, filename = code.rpartition("/")
+        digest = folder.rpartition("/")[2]
+        return f"{digest[:12]}…/{filename}" if len(digest) == 64 else code
+    return code[:12] + "…"
+
+
+def duration(seconds: float) -> str:
+    """`12.3 s`, `4m05s`, `2h03m`: a run's length at a glance."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m{int(seconds % 60):02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def status(report: StatusReport, as_json: bool) -> None:
+    """`pkg status`: one line per function and job (state, code, last change, drift, last run), then the counts."""
+    from packager.reports import ResourceState
+
+    if as_json:
+        emit_json(report.to_json())
+        return
+    click.echo(f"stage {report.stage} (account {report.account}, {report.region}):")
+    width = max((len(resource.id) for resource in report.resources), default=0)
+    for resource in report.resources:
+        parts = [f"{resource.id:<{width}}", f"{resource.state:<13}"]
+        code = resource.live_code or resource.recorded_code
+        if code:
+            parts.append(_short_code(code))
+        if resource.last_modified:
+            parts.append(f"modified {resource.last_modified}")
+        if resource.state is ResourceState.MISSING:
+            parts.append("drift: deleted out of band")
+        elif resource.drift:
+            parts.append("drift: " + ", ".join(map(str, resource.drift)))
+        elif resource.state is ResourceState.LIVE:
+            parts.append("in sync")
+        if resource.pending:
+            parts.append("a publish was interrupted: run `pkg publish`")
+        run = resource.last_run
+        if run:
+            took = "" if run.duration_seconds is None else f", {duration(run.duration_seconds)}"
+            parts.append(f"last run {run.state} ({run.started or 'start unknown'}{took})")
+        click.echo("  " + "  ".join(parts))
+    count = len(report.resources)
+    click.echo(f"{count} {'function or job' if count == 1 else 'functions and jobs'}, {len(report.drifted)} drifted")
+
+
+def log_event(event: LogEvent, as_json: bool) -> None:
+    """`pkg logs`: one event a line, `timestamp stream message`; with `as_json`, one compact JSON object a line."""
+    click.echo(json.dumps(event.to_json()) if as_json else event.text())

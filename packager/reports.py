@@ -8,6 +8,7 @@ that do more than that.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -104,3 +105,107 @@ class EnvCommand:
 
     line: str
     manager_found: bool  # False: no micromamba, mamba or conda here; the command is for where one is
+
+
+# -- pkg status and pkg logs (packager/deploy/status.py, packager/deploy/logs.py) ---------------------
+
+
+@dataclass(frozen=True)
+class Drifted:
+    """One way a live function or job differs from what pkg recorded: the field, and which keys (never values)."""
+
+    field: str  # as `pkg plan --refresh` names it: code_sha256, architecture, configuration, layers, tags, definition
+    keys: tuple[str, ...] = ()  # configuration keys, `Environment.<NAME>`, `DefaultArguments.<--arg>`, tag keys
+
+    def to_json(self) -> dict:
+        return {"field": self.field, "keys": list(self.keys)}
+
+    def __str__(self) -> str:
+        return f"{self.field} ({', '.join(self.keys)})" if self.keys else self.field
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The newest run of a job: its id, state, start and duration (so far, while it runs)."""
+
+    run_id: str
+    state: str
+    started: str | None  # ISO 8601, UTC
+    duration_seconds: float | None
+    finished: bool
+
+    def to_json(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "state": self.state,
+            "started": self.started,
+            "duration_seconds": self.duration_seconds,
+            "finished": self.finished,
+        }
+
+
+class ResourceState(StrEnum):
+    """Where a function or job of a stage stands."""
+
+    LIVE = "live"  # recorded and found live
+    MISSING = "missing"  # recorded, but not live (deleted out of band)
+    NOT_RECORDED = "not recorded"  # live, but this index has no record of it (another machine published it)
+    NOT_PUBLISHED = "not published"  # in src/, neither recorded nor live
+    RECORDED = "recorded"  # an EMR run specification: nothing live to compare with
+
+
+@dataclass
+class ResourceStatus:
+    """One function or job of a stage: what pkg recorded beside what AWS reports."""
+
+    id: str  # artifact id
+    name: str  # the AWS name
+    state: ResourceState
+    recorded_code: str | None  # Lambda CodeSha256, or the script's S3 location
+    live_code: str | None
+    last_modified: str | None
+    drift: list[Drifted]
+    pending: bool = False  # a publish was interrupted between an AWS call and its record
+    last_run: LastRun | None = None
+    release: str | None = None  # the release that deployed it: None until pkg records releases
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.drift) or self.state is ResourceState.MISSING
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": str(self.state),
+            "release": self.release,
+            "code": {"recorded": self.recorded_code, "live": self.live_code},
+            "last_modified": self.last_modified,
+            "drifted": self.drifted,
+            "drift": [item.to_json() for item in self.drift],
+            "pending": self.pending,
+            "last_run": self.last_run.to_json() if self.last_run else None,
+        }
+
+
+@dataclass
+class StatusReport:
+    """`pkg status --stage S`: every function and job of the stage."""
+
+    stage: str
+    account: str
+    region: str
+    resources: list[ResourceStatus]
+
+    @property
+    def drifted(self) -> list[ResourceStatus]:
+        return [resource for resource in self.resources if resource.drifted]
+
+    def to_json(self) -> dict:
+        return {
+            "stage": self.stage,
+            "account": self.account,
+            "region": self.region,
+            "resources": [resource.to_json() for resource in self.resources],
+            "summary": {"resources": len(self.resources), "drifted": len(self.drifted)},
+        }

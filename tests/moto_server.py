@@ -60,7 +60,7 @@ _LAMBDA_ROUTES = [
     ("DELETE", r"/2017-03-31/tags/.+", "UntagResource"),
     ("GET", r"/2017-03-31/tags/.+", "ListTags"),
 ]
-_READ_PREFIXES = ("Get", "List", "Describe", "Head")
+_READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "Filter")  # BatchGetJobs, FilterLogEvents: reads
 
 
 def operation_of(method: str, path: str, action: str | None) -> str:
@@ -275,6 +275,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     from werkzeug.serving import make_server
 
     install_glue_update_job()
+    install_operations_reads()
     moto_app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, make_app(moto_app, ServerState()), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))
@@ -655,6 +656,61 @@ def model_violations(service: str | None, operation: str, path: str, body: bytes
         return []
     params.update(_uri_params(model.http.get("requestUri", ""), path))
     return shape_violations(model.input_shape, params, "")
+
+
+# -------------------------------------------------------------------------------------------------
+# pkg status / pkg logs (issue 15): the read calls where moto answers otherwise than AWS.
+# -------------------------------------------------------------------------------------------------
+
+
+def install_operations_reads() -> None:
+    """Teach moto two reads as AWS answers them.
+
+    - Glue GetJobRuns lists a job's runs newest first (moto: in start order), so MaxResults=1 is the newest.
+    - Logs FilterLogEvents takes `logStreamNamePrefix`: "Filters the results to include only events from
+      log streams that have names starting with this prefix" (moto ignores it and searches every stream).
+    - An EMR Serverless job run's `createdAt` is "the date and time when the job run was created" (moto: midnight).
+    """
+    from moto.core.utils import utcnow
+    from moto.emrserverless.models import JobRun
+    from moto.glue.models import FakeJob
+    from moto.logs.responses import LogsResponse
+
+    job_run_init = JobRun.__init__
+
+    def created_now(self, *args, **kwargs):
+        job_run_init(self, *args, **kwargs)
+        self.created_at = self.updated_at = utcnow()
+
+    job_runs = FakeJob.get_job_runs
+
+    def newest_first(self):
+        return list(reversed(job_runs(self)))
+
+    def filter_log_events(self) -> str:
+        group_name = self._get_param("logGroupName")
+        names = self._get_param("logStreamNames", [])
+        prefix = self._get_param("logStreamNamePrefix")
+        group = self.logs_backend.groups.get(group_name)
+        if prefix and group is not None:
+            names = [name for name in group.streams if name.startswith(prefix)]
+            if not names:
+                return json.dumps({"events": [], "searchedLogStreams": []})
+        events, next_token, searched = self.logs_backend.filter_log_events(
+            group_name,
+            names,
+            self._get_param("startTime"),
+            self._get_param("endTime"),
+            self._get_param("limit"),
+            self._get_param("nextToken"),
+            self._get_param("filterPattern"),
+            self._get_param("interleaved", False),
+        )
+        return json.dumps({"events": events, "nextToken": next_token, "searchedLogStreams": searched})
+
+    FakeJob.get_job_runs = newest_first
+    JobRun.__init__ = created_now
+    LogsResponse.filter_log_events = filter_log_events
 
 
 if __name__ == "__main__":
