@@ -443,9 +443,10 @@ def gc(
     """Delete a stage's layer versions and S3 artifacts that nothing uses, beyond the newest `keep`.
 
     It holds the stage lock (as a publish does) unless `dry_run`: what it deletes is not in use then.
+    What it deleted is marked in the index and pushed to the shared cache, even when a later deletion failed.
     """
     from packager.deploy.aws import open_session
-    from packager.deploy.gc import execute_gc, plan_gc
+    from packager.deploy.gc import GcAction, execute_gc, plan_gc, record_deletions
     from packager.deploy.stage import stage_lease_lock, stage_lock
     from packager.reports import GcReport
 
@@ -458,7 +459,12 @@ def gc(
         with stage_lock(ws, stage), lease:
             actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
             doomed = [action for action in actions if action.kind.deletes]
-            deleted = 0 if dry_run else execute_gc(aws, doomed)
+            done: list[GcAction] = []
+            try:
+                deleted = 0 if dry_run else execute_gc(aws, doomed, on_deleted=done.append)
+            finally:
+                if record_deletions(ws.store.index, done) and shared:
+                    shared.push()  # under the lease: no publish attaches what is gone
     return GcReport(actions, doomed, deleted, dry_run)
 
 

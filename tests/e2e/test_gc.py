@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import boto3
 from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE
@@ -125,3 +126,49 @@ def test_a_gc_failing_midway_says_in_json_what_it_deleted(project, aws):
     assert report["type"] == "PublishError" and "DeleteLayerVersion" in report["error"]
     assert len(report["deleted"]) == 1 and report["deleted"][0]["action"] == "delete_layer_version"
     assert len(versions()) == 2
+
+
+def _publish_report(project) -> tuple[dict, dict]:
+    report = project.pkg_json("publish", "--stage", "dev")
+    steps = {(a["id"], a["action"]): a for a in report["actions"]}
+    return report, steps
+
+
+def _layer_of(function: str) -> str:
+    layers = lam().get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]["Layers"]
+    return layers[0]["Arn"].rsplit(":", 1)[-1]
+
+
+def test_gc_keep_zero_then_revert_publishes_a_new_version(project, aws):
+    publish_lib_versions(project, 2)
+    assert project.pkg_json("gc", "--stage", "dev", "--keep", "0")["summary"]["deleted"] == 1
+    assert versions() == [2]
+
+    project.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")  # back to version 1's input
+    report, steps = _publish_report(project)
+
+    layer = steps[("lambda/internal_libs", "publish_layer_version")]
+    assert layer["reason"] == "layer version 1 was deleted by gc" and layer["status"] == "done"
+    assert versions() == [2, 3] and _layer_of("ingest") == _layer_of("report") == "3"
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_a_stale_record_of_a_deleted_version_is_published_again_when_found_missing(project, aws):
+    publish_lib_versions(project, 2)
+    project.pkg_json("gc", "--stage", "dev", "--keep", "0")
+    # A second machine whose index has not seen gc's mark: it still records version 1 as usable.
+    conn = sqlite3.connect(project.cache_dir / "index.sqlite")
+    with conn:
+        changed = conn.execute("UPDATE published SET details = json_remove(details, '$.deleted')").rowcount
+    conn.close()
+    assert changed
+    project.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")
+    aws.reset_calls()
+
+    report, steps = _publish_report(project)
+
+    republished = steps[("lambda/internal_libs", "publish_layer_version")]
+    assert "was deleted (found missing)" in republished["reason"] and republished["status"] == "done"
+    assert versions() == [2, 3] and _layer_of("ingest") == _layer_of("report") == "3"
+    assert aws.mutating_calls().count("PublishLayerVersion") == 1  # once, for both functions
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
