@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         PlanReport,
         PublishReport,
     )
+    from packager.prune import PruneReport
     from packager.shared import SharedCacheSession
 
 Warn = Callable[[str], None]
@@ -565,6 +566,14 @@ def cache_verify(root: str, repair: bool = False) -> VerifyReport:
         aside = move_index_aside(corrupt.path)
         problem = f"{corrupt.path}: not a readable SQLite index; moved aside to {aside}, a fresh index starts empty"
         return VerifyReport(0, [problem], [problem])
+
+
+def cache_prune(root: str, older_than: float | None, max_size: int | None, dry_run: bool = False) -> PruneReport:
+    """Remove from the local cache what the current tree doesn't need, least recently used first."""
+    from packager.prune import prune_cache
+
+    with _workspace(root) as ws:
+        return prune_cache(ws, older_than, max_size, dry_run)
 
 
 def invoke(

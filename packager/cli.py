@@ -11,6 +11,7 @@ import click
 
 from packager import app, render
 from packager.errors import Interrupted, PkgError
+from packager.units import parse_duration, parse_size
 
 
 JSON_REQUESTED = "pkg.json"  # ctx.meta key (shared by every nested context): the command runs with --json
@@ -301,6 +302,43 @@ def cache_verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
     render.cache_verify(report, as_json)
     if not report.ok:
         ctx.exit(1)
+
+
+def _units(parse):
+    """A click callback turning "30d" / "5GiB" into seconds / bytes with `parse` (None stays None)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return convert
+
+
+@cache.command("prune")
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    callback=_units(parse_duration),
+    help="Remove what was last used longer ago than AGE (30d, 12h). Default 30d without --max-size.",
+)
+@click.option(
+    "--max-size",
+    metavar="SIZE",
+    callback=_units(parse_size),
+    help="Then remove the least recently used until the cache is at most SIZE (5GiB, 500MB).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+@_JSON
+@click.pass_context
+def cache_prune(
+    ctx: click.Context, older_than: float | None, max_size: int | None, dry_run: bool, as_json: bool
+) -> None:
+    """Remove local artifacts and dependency installs the current tree doesn't need, least recently used first."""
+    render.cache_prune(app.cache_prune(_root(ctx), older_than, max_size, dry_run), as_json)
 
 
 @cli.group()

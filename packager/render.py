@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from packager.deploy.stage import StagePlan
     from packager.envs import EnvManager, EnvStatus
     from packager.invoke import InvokeResult
+    from packager.prune import PruneReport
     from packager.reports import (
         CachePullReport,
         CachePushReport,
@@ -288,6 +290,22 @@ def cache_verify(report: VerifyReport, as_json: bool) -> None:
     click.echo(f"{report.checked} artifacts checked, {len(report.problems)} problems, {len(report.repaired)} repaired")
     if not report.ok:
         say("hint: run `pkg cache verify --repair`; the next build rebuilds what was dropped")
+
+
+def cache_prune(report: PruneReport, as_json: bool) -> None:
+    """`pkg cache prune`: each entry removed (least recently used first), then the sizes."""
+    if as_json:
+        emit_json(report.to_json())
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    for entry in report.removed:
+        used = time.strftime("%Y-%m-%d", time.localtime(entry.last_used))
+        click.echo(f"{verb:<12} {entry.relpath:<60} {format_size(entry.size):>10}  (last used {used})")
+    click.echo(
+        f"{len(report.removed)} {verb.split()[-1]}{' (dry run)' if report.dry_run else ''},"
+        f" {report.kept} kept ({report.needed} needed by the current tree):"
+        f" {format_size(report.size_before)} -> {format_size(report.size_after)}"
+    )
 
 
 def invoke(outcome: InvokeResult, as_json: bool, show_result: bool) -> None:
