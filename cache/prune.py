@@ -37,7 +37,9 @@ LEFTOVER_GRACE_SECONDS = 3600
 
 
 def folder_size(path: str) -> tuple[int, float]:
-    """The bytes under a folder (or of a file) and the newest mtime among them (symlinks are not followed)."""
+    """The bytes under a folder (or of a file) and the newest mtime in it, its folders' included: a
+    folder being filled (an install under way) looks fresh even if its files keep old mtimes.
+    Symlinks are not followed."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -45,14 +47,15 @@ def folder_size(path: str) -> tuple[int, float]:
     if not os.path.isdir(path) or os.path.islink(path):
         return st.st_size, st.st_mtime
     size, newest = 0, st.st_mtime
-    for folder, _dirs, files in os.walk(path):
-        for name in files:
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
             try:
-                file_st = os.lstat(os.path.join(folder, name))
+                entry = os.lstat(os.path.join(folder, name))
             except OSError:
                 continue
-            size += file_st.st_size
-            newest = max(newest, file_st.st_mtime)
+            newest = max(newest, entry.st_mtime)
+            if name in files:
+                size += entry.st_size
     return size, newest
 
 

@@ -92,9 +92,13 @@ def _entries(ws, now: float) -> list[PruneEntry]:
         entries.append(PruneEntry(relpath, (path,), tuple(hashes), st.st_size, st.st_mtime))
     for record in installs:
         folder = os.path.dirname(store.abspath(record.path))
-        size, newest = folder_size(folder)
+        size, _newest = folder_size(folder)
+        try:
+            installed = os.stat(store.abspath(record.path)).st_mtime  # the manifest: written by the install
+        except OSError:
+            installed = 0.0
         chunks = [chunk for chunk in record.meta.get("chunks") or [] if isinstance(chunk, dict)]
-        last = max([newest, *(used.get(str(chunk.get("input_hash")), 0.0) for chunk in chunks)])
+        last = max([installed, *(used.get(str(chunk.get("input_hash")), 0.0) for chunk in chunks)])
         relpath = os.path.dirname(record.path) + "/"
         entries.append(PruneEntry(relpath, (folder,), (record.input_hash,), size, last))
     entries += store_leftovers(store, set(files), now)

@@ -69,3 +69,28 @@ def test_max_size_removes_the_least_recently_used_first_and_never_what_is_needed
 def test_a_bad_size_is_a_usage_error(repo):
     result = repo.pkg("cache", "prune", "--max-size", "lots")
     assert result.exit_code == 2 and "is not a size" in result.stderr
+
+
+def test_an_old_dependency_install_goes_and_the_current_one_stays(tmp_path, wheelhouse):
+    from test_deps import deps_repo
+
+    repo = deps_repo(tmp_path, wheelhouse, functions=("ingest",))
+    repo.write("src/lambda/ingest.requirements.txt", "tinylib==1.0\n")
+    repo.pkg_json("build")
+    deps = repo.cache_dir / "deps"
+    (old_set,) = [path for path in deps.iterdir() if not path.name.startswith(".")]
+    repo.write("src/lambda/ingest.requirements.txt", "tinylib==1.1\n")
+    repo.pkg_json("build")
+    (new_set,) = [path for path in deps.iterdir() if path != old_set and not path.name.startswith(".")]
+    age([p for p in repo.cache_dir.rglob("*") if p.is_file()], 40)
+
+    report = repo.pkg_json("cache", "prune", "--older-than", "30d")
+
+    removed = {entry["path"] for entry in report["removed"]}
+    assert f"deps/{old_set.name}/" in removed and not old_set.exists()
+    assert new_set.exists() and report["summary"]["needed"] == 4  # internal_libs, a chunk, its install, ingest
+    second = repo.pkg("build", "--json")
+    assert "installing" not in second.stderr and second.json["summary"]["built"] == 0
+    repo.write("src/lambda/ingest.requirements.txt", "tinylib==1.0\n")  # back: installed and built again
+    again = repo.pkg("build", "--json")
+    assert again.exit_code == 0 and "installing" in again.stderr
