@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         PlanReport,
         PublishReport,
     )
+    from cache.remote import SharedGcReport
     from packager.prune import PruneReport
     from packager.shared import SharedCacheSession
 
@@ -566,6 +567,27 @@ def cache_verify(root: str, repair: bool = False) -> VerifyReport:
         aside = move_index_aside(corrupt.path)
         problem = f"{corrupt.path}: not a readable SQLite index; moved aside to {aside}, a fresh index starts empty"
         return VerifyReport(0, [problem], [problem])
+
+
+def gc_shared(
+    root: str, stage: str | None = None, grace: float = 7 * 86400, dry_run: bool = False, warn: Warn = _ignore
+) -> SharedGcReport:
+    """Delete the shared cache's artifacts that no stage's records nor the current tree use, none
+    younger than `grace` seconds; their shared index rows go first, in one conditional write."""
+    from cache import S3ObjectStore, SharedCacheError
+    from packager.prune import needed_input_hashes
+    from packager.shared import shared_in_use
+
+    with _shared_session(root, stage, warn) as (ws, session):
+        needed = needed_input_hashes(ws)
+        lister = session.cache.objects
+        assert isinstance(lister, S3ObjectStore)  # the session's store lists and deletes too
+        try:
+            return session.cache.collect_garbage(
+                lister, lambda artifacts, published: shared_in_use(needed, artifacts, published), grace, dry_run
+            )
+        except SharedCacheError as error:
+            raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
 
 
 def cache_prune(root: str, older_than: float | None, max_size: int | None, dry_run: bool = False) -> PruneReport:

@@ -20,6 +20,7 @@ from packager.errors import PkgError
 from packager.units import format_size
 
 if TYPE_CHECKING:
+    from cache.remote import SharedGcReport
     from cache.store import VerifyReport
     from packager.app import BuildReport, OnBuilt
     from packager.deploy.executor import Outcome
@@ -290,6 +291,34 @@ def cache_verify(report: VerifyReport, as_json: bool) -> None:
     click.echo(f"{report.checked} artifacts checked, {len(report.problems)} problems, {len(report.repaired)} repaired")
     if not report.ok:
         say("hint: run `pkg cache verify --repair`; the next build rebuilds what was dropped")
+
+
+def gc_shared(report: SharedGcReport, as_json: bool) -> None:
+    """`pkg gc --shared`: each object deleted (or to delete), then what was kept and why."""
+    if as_json:
+        emit_json(
+            {
+                "deleted": [{"key": obj.key, "size": obj.size} for obj in report.deleted],
+                "summary": {
+                    "deleted": len(report.deleted),
+                    "freed": sum(obj.size for obj in report.deleted),
+                    "in_use": report.in_use,
+                    "young": report.young,
+                    "ignored": report.ignored,
+                    "rows_removed": report.rows_removed,
+                    "dry_run": report.dry_run,
+                },
+            }
+        )
+        return
+    verb = "would delete" if report.dry_run else "deleted"
+    for obj in report.deleted:
+        click.echo(f"{verb:<12} {obj.key}  ({format_size(obj.size)})")
+    click.echo(
+        f"{len(report.deleted)} {verb.split()[-1]}{' (dry run)' if report.dry_run else ''},"
+        f" {format_size(sum(obj.size for obj in report.deleted))}; kept {report.in_use} in use,"
+        f" {report.young} younger than the grace period"
+    )
 
 
 def cache_prune(report: PruneReport, as_json: bool) -> None:
