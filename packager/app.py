@@ -125,7 +125,7 @@ def _workspace(
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(
                 f"no space left on the device while writing {error.filename or ws.store.cache_dir}",
-                hint=f"free some space (the cache folder is {ws.store.cache_dir}; `pkg gc` removes"
+                hint=f"free some space (the cache folder is {ws.store.cache_dir}; `pkg cache prune` removes"
                 " unused artifacts) and run the command again",
             ) from None
         raise
@@ -144,7 +144,7 @@ def _index_failure(index_path: str, error: Exception) -> PkgError:
     if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
         return DiskFullError(
             f"no space left on the device while writing {index_path}",
-            hint="free some space (`pkg gc` removes unused artifacts) and run the command again",
+            hint="free some space (`pkg cache prune` removes unused artifacts) and run the command again",
         )
     try:
         with closing(sqlite3.connect(f"file:{index_path}?mode=ro", uri=True)) as conn:
