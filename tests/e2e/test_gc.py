@@ -75,6 +75,7 @@ def test_gc_keeps_the_objects_glue_jobs_and_emr_run_specifications_name(tmp_path
     repo = jobs_project(tmp_path)
     repo.pkg_json("publish", "--stage", "dev")
     first = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]["Command"]["ScriptLocation"]
+    original = (repo.root / "src/glue_spark/clean_glue_spark.py").read_text()
     repo.write("src/glue_spark/clean_glue_spark.py", "print('v2')\n")
     repo.pkg_json("publish", "--stage", "dev")
     current = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]
@@ -91,6 +92,14 @@ def test_gc_keeps_the_objects_glue_jobs_and_emr_run_specifications_name(tmp_path
                 assert part in live
     assert any("/emr/" in name for name in live)  # the EMR run specification's artifacts stay
     assert repo.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+    # Back to the first script: the object gc deleted is uploaded again before the job points at it.
+    repo.write("src/glue_spark/clean_glue_spark.py", original)
+    steps = repo.pkg_json("publish", "--stage", "dev")["actions"]
+    assert {"action": "put_object", "name": first} in [{k: a[k] for k in ("action", "name")} for a in steps]
+    assert glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]["Command"]["ScriptLocation"] == first
+    bucket, key = first[len("s3://") :].split("/", 1)
+    s3.head_object(Bucket=bucket, Key=key)
 
 
 def test_gc_with_credentials_that_may_not_list_ends_in_an_error_not_a_traceback(project, aws):

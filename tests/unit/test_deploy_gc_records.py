@@ -190,3 +190,24 @@ def test_a_refusal_for_another_reason_is_not_retried(index):
         )
 
     assert not [c for c in fake.calls if c.action.kind is ActionKind.PUBLISH_LAYER_VERSION]
+
+
+def test_a_recorded_upload_no_job_names_yet_is_checked_and_uploaded_again_if_gone():
+    from cache.index import PublishedRecord
+    from packager.deploy.jobs_plan import S3Upload, plan_upload
+
+    upload = S3Upload("glue_spark/job/orders", "bucket", "pkg/glue_spark/s/orders.py", "/tmp/orders.py")
+    row = PublishedRecord(
+        upload.resource_id, "o1", UploadRow("bucket", upload.key).to_details(), "2026-01-01T00:00:00+00:00"
+    )
+    marked = PublishedRecord(row.resource_id, "o1", {**row.details, "deleted": True}, row.published)
+    live = MemoryLive()
+
+    assert plan_upload(upload, {row.resource_id: row}, live, refresh=False).kind is ActionKind.SKIP
+    assert live.reads == 0  # what the stage's jobs name is in use: gc never deleted it
+    gone = plan_upload(upload, {row.resource_id: row}, live, refresh=False, check=True)
+    assert gone.kind is ActionKind.PUT_OBJECT and gone.reason == "the object was deleted (found missing)"
+    by_gc = plan_upload(upload, {row.resource_id: marked}, MemoryLive(), refresh=False)
+    assert by_gc.kind is ActionKind.PUT_OBJECT and by_gc.reason == "the object was deleted by gc"
+    there = MemoryLive(objects=[("bucket", upload.key)])
+    assert plan_upload(upload, {row.resource_id: row}, there, refresh=False, check=True).kind is ActionKind.SKIP
