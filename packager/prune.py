@@ -27,11 +27,10 @@ DEFAULT_OLDER_THAN = 30 * 86400  # when neither --older-than nor --max-size is g
 class PruneReport:
     """What `pkg cache prune` removed (or would, with `dry_run`) and what it kept."""
 
-    removed: list[PruneEntry]
+    removed: list[PruneEntry]  # least recently used first
     kept: int  # entries kept (those the tree needs among them)
     needed: int  # entries the current tree needs
     size_before: int  # bytes of every entry
-    freed: int
     dry_run: bool
 
     @property
@@ -136,12 +135,7 @@ def prune_cache(ws, older_than: float | None, max_size: int | None, dry_run: boo
     candidates = [entry for entry in entries if not any(h in needed for h in entry.input_hashes)]
     kept_size = sum(entry.size for entry in kept)
     chosen = choose(candidates, kept_size, older_than, max_size, now)
-    freed = 0 if dry_run else remove(ws.store, chosen)
-    return PruneReport(
-        chosen,
-        len(entries) - len(chosen),
-        len(kept),
-        kept_size + sum(entry.size for entry in candidates),
-        freed,
-        dry_run,
-    )
+    if not dry_run:
+        remove(ws.store, chosen)
+    size_before = kept_size + sum(entry.size for entry in candidates)
+    return PruneReport(chosen, len(entries) - len(chosen), len(kept), size_before, dry_run)
