@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import boto3
-from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE
+from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, make_repo
 
 LAYER = "datamart-dev-internal_libs"
 
@@ -181,3 +181,22 @@ def test_a_stale_record_of_a_deleted_version_is_published_again_when_found_missi
     assert versions() == [2, 3] and _layer_of("ingest") == _layer_of("report") == "3"
     assert aws.mutating_calls().count("PublishLayerVersion") == 1  # once, for both functions
     assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_what_gc_deleted_reaches_another_machine_through_the_shared_index(tmp_path, aws):
+    from test_shared_cache import CACHE_URI, clone
+
+    project = make_repo(tmp_path)
+    project.write(
+        "pyproject.toml", PUBLISH_PYPROJECT.replace("[tool.pkg]\n", f'[tool.pkg]\ncache_uri = "{CACHE_URI}"\n')
+    )
+    publish_lib_versions(project, 2)
+    laptop = clone(project, tmp_path, "laptop")
+    laptop.pkg_json("cache", "pull")  # knows version 1 as published, before gc
+    project.pkg_json("gc", "--stage", "dev", "--keep", "0")
+
+    laptop.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")
+    plan = laptop.pkg_json("plan", "--stage", "dev")  # pulls the shared index first
+
+    layer = next(a for a in plan["actions"] if a["id"] == "lambda/internal_libs")
+    assert layer["action"] == "publish_layer_version" and layer["reason"] == "layer version 1 was deleted by gc"
