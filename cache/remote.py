@@ -603,7 +603,6 @@ class SharedCache:
         write; another writer's 412 means start again), then the objects: a crash leaves at worst
         objects no row names, which the next collection deletes. Rows whose object is gone are dropped too.
         """
-        report = SharedGcReport(dry_run=dry_run)
         listing_prefix = f"{self.prefix}/" if self.prefix else ""
         with tempfile.TemporaryDirectory() as tmp:
             download = os.path.join(tmp, "shared-" + INDEX_NAME)
@@ -619,20 +618,7 @@ class SharedCache:
                 except ObjectStoreError as error:
                     raise self._unreachable(error) from None
                 moment = time.time() if now is None else now
-                present: set[str] = set()
-                for obj in listed:
-                    relpath = obj.key[len(listing_prefix) :] if obj.key.startswith(listing_prefix) else None
-                    input_hash = self.rules.input_hash_of(relpath) if relpath is not None else None
-                    if input_hash is None:
-                        report.ignored += 1  # the index itself, or nothing pkg lays out: never touched
-                        continue
-                    present.add(relpath)  # type: ignore[arg-type]
-                    if input_hash in used:
-                        report.in_use += 1
-                    elif moment - obj.last_modified < grace:
-                        report.young += 1
-                    else:
-                        report.deleted.append(obj)
+                present = self._sort_listing(listed, listing_prefix, used, moment - grace, report)
                 doomed = {self.rules.input_hash_of(obj.key[len(listing_prefix) :]) for obj in report.deleted}
                 kept = [r for r in rows.artifacts if r.input_hash not in doomed and r.path in present]
                 report.rows_removed = len(rows.artifacts) - len(kept)
@@ -660,4 +646,25 @@ class SharedCache:
         raise SharedCacheError(
             f"gave up collecting {self.uri} after {MAX_PUSH_ATTEMPTS} conflicting writes; run `pkg gc --shared` again"
         )
+
+    def _sort_listing(
+        self, listed: list[StoredObject], prefix: str, used: set[str], cutoff: float, report: SharedGcReport
+    ) -> set[str]:
+        """Count each listed object as ignored, in use, young (modified after `cutoff`) or to delete
+        (into `report`); returns the paths (relative to the prefix) of the artifacts found."""
+        present = set()
+        for obj in listed:
+            relpath = obj.key[len(prefix) :] if obj.key.startswith(prefix) else ""
+            input_hash = self.rules.input_hash_of(relpath) if relpath else None
+            if input_hash is None:
+                report.ignored += 1  # the index itself, or nothing pkg lays out: never touched
+                continue
+            present.add(relpath)
+            if input_hash in used:
+                report.in_use += 1
+            elif obj.last_modified > cutoff:
+                report.young += 1
+            else:
+                report.deleted.append(obj)
+        return present
 
