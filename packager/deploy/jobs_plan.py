@@ -13,7 +13,6 @@ packager/deploy/naming.py): nothing is overwritten in place, and rolling back is
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field, replace
 
 from cache.index import PublishedRecord
