@@ -5,7 +5,7 @@ This package knows files, hashes, the index and objects in an object store; it k
 about Lambda, Glue or EMR, nor about what its callers derive from the index.
 
 The public API is `__all__`, importable from here or from the submodule that defines it
-(`cache.hashing`, `cache.exclusions`, `cache.index`, `cache.generation`, `cache.store`,
+(`cache.hashing`, `cache.exclusions`, `cache.index`, `cache.generation`, `cache.store`, `cache.prune`,
 `cache.rows`, `cache.remote`, `cache.s3`). Names load on
 first use: `from cache import INDEX_NAME` costs nothing, which the no-op build relies on.
 """

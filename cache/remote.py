@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from cache import INDEX_NAME
 from cache.index import ARTIFACT_COLUMNS, PUBLISHED_COLUMNS, TABLES, ArtifactRecord, Index
@@ -42,6 +42,7 @@ __all__ = [
     "ObjectNotModified",
     "ObjectStore",
     "ObjectStoreError",
+    "ObjectLister",
     "ObjectTooLarge",
     "PreconditionFailed",
     "PullReport",
@@ -49,8 +50,10 @@ __all__ = [
     "SharedArtifactMismatch",
     "SharedCache",
     "SharedCacheError",
+    "SharedGcReport",
     "SharedIndexCorrupt",
     "SharedIndexTooLarge",
+    "StoredObject",
     "WriteConflict",
     "parse_uri",
 ]
@@ -114,6 +117,28 @@ class ObjectStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a listing reports it (untrusted: the key is checked before anything uses it)."""
+
+    key: str
+    size: int
+    last_modified: float  # seconds since the epoch
+    etag: str = ""
+
+
+class ObjectLister(Protocol):
+    """What collecting the shared cache's garbage needs besides an ObjectStore: listing and deleting."""
+
+    def list(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with `prefix`."""
+        ...
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete one object (deleting an absent key is no error)."""
+        ...
+
+
 # -- the shared cache ----------------------------------------------------------------------
 
 
@@ -161,6 +186,21 @@ class PullReport:
     artifacts: int = 0
     published: int = 0
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SharedGcReport:
+    """What collecting the shared cache's garbage found: the objects deleted (or to delete, on a dry
+    run), and how many were kept because in use, kept because younger than the grace period, or
+    left alone because their key is no artifact pkg lays out."""
+
+    deleted: list[StoredObject] = field(default_factory=list)
+    in_use: int = 0
+    young: int = 0
+    ignored: int = 0
+    rows_removed: int = 0  # shared index rows of deleted objects, and rows whose object was gone
+    dry_run: bool = False
+    attempts: int = 0
 
 
 @dataclass
@@ -286,6 +326,7 @@ class SharedCache:
         self.on_pull_warning = on_pull_warning  # also told what `pull` reports (callers that drop the report)
         # input hash -> ETag of a shared object found not to match its row (a verified rebuild may replace it)
         self.known_bad: dict[str, str] = {}
+        self.missing: set[str] = set()  # input hashes whose row names an object that is gone
         self._told: set[str] = set()  # warnings a pull already gave: a push in the same command doesn't repeat them
         self._lock = threading.Lock()
 
@@ -376,6 +417,13 @@ class SharedCache:
         def write(tmp: str) -> None:
             try:
                 etag = self.objects.get(self.bucket, self.key(record.path), tmp)
+            except ObjectNotFound:
+                with self._lock:
+                    self.missing.add(record.input_hash)  # a verified rebuild is uploaded again by the push
+                raise SharedArtifactMismatch(
+                    f"shared artifact {self.key(record.path)} is gone (collected by `pkg gc --shared`?);"
+                    " building it locally"
+                ) from None
             except ObjectStoreError as error:
                 raise self._unreachable(error) from None
             actual = sha256_file(tmp)
@@ -432,6 +480,10 @@ class SharedCache:
 
         candidates: list[tuple[ArtifactRecord, str | None]] = []  # (row, ETag of the bad object it replaces)
         for record in self._shareable(report):
+            if record.input_hash in self.missing and shared.get(record.input_hash, record).path == record.path:
+                if self._verified(record, report):
+                    candidates.append((record, None))  # its row stays; the object comes back
+                continue
             if record.input_hash in shared:
                 bad_etag = self.known_bad.get(record.input_hash)
                 if bad_etag is None or shared[record.input_hash].path != record.path:
@@ -465,6 +517,7 @@ class SharedCache:
                 rows.append(record)
                 if uploaded:
                     report.uploaded.append(self.key(record.path))
+                    self.missing.discard(record.input_hash)
             elif uploaded:
                 rows.append(record)
                 report.replaced.append(self.key(record.path))
@@ -531,3 +584,87 @@ class SharedCache:
         raise SharedCacheError(
             f"gave up pushing to {self.uri} after {MAX_PUSH_ATTEMPTS} conflicting writes; run `pkg cache push` again"
         )
+
+    # -- garbage -------------------------------------------------------------------------------
+
+    def collect_garbage(
+        self,
+        lister: ObjectLister,
+        in_use: Callable[[list[ArtifactRecord], list[dict]], set[str]],
+        grace: float,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> SharedGcReport:
+        """Delete the shared artifacts whose input hash `in_use` (given the shared index's checked
+        artifact and publish rows) does not name, but none modified within `grace` seconds.
+
+        Only keys below the prefix laid out as the rules allow are candidates: anything else found
+        there is left alone. The index goes first, without the rows of what is deleted (a conditional
+        write; another writer's 412 means start again), then the objects: a crash leaves at worst
+        objects no row names, which the next collection deletes. Rows whose object is gone are dropped too.
+        """
+        listing_prefix = f"{self.prefix}/" if self.prefix else ""
+        with tempfile.TemporaryDirectory() as tmp:
+            download = os.path.join(tmp, "shared-" + INDEX_NAME)
+            for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
+                report = SharedGcReport(dry_run=dry_run, attempts=attempt)
+                if os.path.exists(download):
+                    os.unlink(download)
+                etag = self._download_index(download)  # before the listing: every row's object is listed
+                rows = self._read(download) if etag else _SharedRows()
+                used = in_use(rows.artifacts, rows.published)
+                try:
+                    listed = list(lister.list(self.bucket, listing_prefix))
+                except ObjectStoreError as error:
+                    raise self._unreachable(error) from None
+                moment = time.time() if now is None else now
+                present = self._sort_listing(listed, listing_prefix, used, moment - grace, report)
+                doomed = {self.rules.input_hash_of(obj.key[len(listing_prefix) :]) for obj in report.deleted}
+                kept = [r for r in rows.artifacts if r.input_hash not in doomed and r.path in present]
+                report.rows_removed = len(rows.artifacts) - len(kept)
+                if dry_run:
+                    return report
+                if etag and (report.rows_removed or not rows.clean):
+                    fresh = os.path.join(tmp, INDEX_NAME)
+                    if os.path.exists(fresh):
+                        os.unlink(fresh)
+                    self._write_fresh(fresh, kept, rows.published)
+                    try:
+                        new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), fresh, if_match=etag)
+                    except (PreconditionFailed, WriteConflict):
+                        time.sleep(random.uniform(0.05, 0.2) * attempt)  # another writer: look again
+                        continue
+                    except ObjectStoreError as error:
+                        raise self._unreachable(error) from None
+                    self._import(kept, rows.published, new_etag)
+                for obj in report.deleted:
+                    try:
+                        lister.delete(self.bucket, obj.key)
+                    except ObjectStoreError as error:
+                        raise self._unreachable(error) from None
+                return report
+        raise SharedCacheError(
+            f"gave up collecting {self.uri} after {MAX_PUSH_ATTEMPTS} conflicting writes; run `pkg gc --shared` again"
+        )
+
+    def _sort_listing(
+        self, listed: list[StoredObject], prefix: str, used: set[str], cutoff: float, report: SharedGcReport
+    ) -> set[str]:
+        """Count each listed object as ignored, in use, young (modified after `cutoff`) or to delete
+        (into `report`); returns the paths (relative to the prefix) of the artifacts found."""
+        present = set()
+        for obj in listed:
+            relpath = obj.key[len(prefix) :] if obj.key.startswith(prefix) else ""
+            input_hash = self.rules.input_hash_of(relpath) if relpath else None
+            if input_hash is None:
+                report.ignored += 1  # the index itself, or nothing pkg lays out: never touched
+                continue
+            present.add(relpath)
+            if input_hash in used:
+                report.in_use += 1
+            elif obj.last_modified > cutoff:
+                report.young += 1
+            else:
+                report.deleted.append(obj)
+        return present
+

@@ -109,6 +109,27 @@ class RowRules:
         """The paths an artifact of `kind` and `input_hash` may have."""
         return tuple(layout.format(hash=input_hash, hh=input_hash[:2]) for layout in self.layouts.get(kind, ()))
 
+    def input_hash_of(self, relpath: str) -> str | None:
+        """The input hash of a path laid out as one of `layouts` (e.g. an object key below the shared
+        cache's prefix), or None for any other path."""
+        for pattern in _layout_patterns(tuple(sorted({one for many in self.layouts.values() for one in many}))):
+            match = pattern.fullmatch(relpath)
+            if match and match["hash"][:2] == match.groupdict().get("hh", match["hash"][:2]):
+                return match["hash"]
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _layout_patterns(layouts: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    """Each layout template as a regular expression capturing `hash` (and `hh`)."""
+    patterns = []
+    for layout in layouts:
+        text = re.escape(layout)
+        text = text.replace(re.escape("{hash}"), f"(?P<hash>[0-9a-f]{{{INPUT_HASH_LENGTH}}})", 1)
+        text = text.replace(re.escape("{hh}"), "(?P<hh>[0-9a-f]{2})", 1)
+        patterns.append(re.compile(text))
+    return tuple(patterns)
+
 
 def check_artifact_row(row: tuple[Any, ...], rules: RowRules) -> ArtifactRecord | str:
     """The record of an `artifacts` row (columns of ARTIFACT_COLUMNS), or why it is refused."""

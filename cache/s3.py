@@ -6,7 +6,7 @@ S3's errors become the ObjectStore errors of cache/remote.py, keeping S3's own m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from cache.remote import (
     ObjectNotFound,
@@ -14,6 +14,7 @@ from cache.remote import (
     ObjectStoreError,
     ObjectTooLarge,
     PreconditionFailed,
+    StoredObject,
     WriteConflict,
 )
 
@@ -25,7 +26,7 @@ def _error_code(error: Exception) -> str:
 
 
 class S3ObjectStore:
-    """An `ObjectStore` (cache/remote.py) over a boto3 S3 client."""
+    """An `ObjectStore` and `ObjectLister` (cache/remote.py) over a boto3 S3 client."""
 
     def __init__(self, client: Any):
         self.client = client
@@ -91,3 +92,21 @@ class S3ObjectStore:
                 raise WriteConflict(str(error)) from None
             raise ObjectStoreError(str(error)) from None
         return response["ETag"]
+
+    def list(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
+        """ListObjectsV2, page by page: every object whose key starts with `prefix`."""
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    modified = item["LastModified"].timestamp()
+                    yield StoredObject(str(item["Key"]), int(item.get("Size", 0)), modified, item.get("ETag", ""))
+        except Exception as error:
+            raise ObjectStoreError(str(error)) from None
+
+    def delete(self, bucket: str, key: str) -> None:
+        """DeleteObject (S3 answers 204 for a key that is already gone)."""
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except Exception as error:
+            raise ObjectStoreError(str(error)) from None
+

@@ -17,11 +17,14 @@ from cache import INDEX_NAME
 from cache.index import ArtifactRecord, Index, utc_now
 from cache.rows import safe_relpath
 
-__all__ = ["Store", "VerifyReport", "sha256_file", "verify", "write_atomic"]
+__all__ = ["USE_RESOLUTION_SECONDS", "Store", "VerifyReport", "mark_used", "sha256_file", "verify", "write_atomic"]
 
 _TMP_MARK = ".tmp-"
 # A temporary file this old belongs to no running build: verify may remove it.
 _STALE_TMP_SECONDS = 3600
+# A used file's mtime is moved to now when older than this (cache/prune.py orders by it): last use
+# to within an hour, and a build that uses the same files again within the hour writes nothing.
+USE_RESOLUTION_SECONDS = 3600
 
 
 def sha256_file(path: str) -> str:
@@ -54,6 +57,16 @@ def write_atomic(path: str, write: Callable[[str], _Written]) -> _Written:
             os.unlink(tmp)
         raise
     return result
+
+
+def mark_used(path: str, mtime: float, now: float | None = None) -> None:
+    """Note that the file at `path` (whose mtime the caller just read) was used now."""
+    now = time.time() if now is None else now
+    if now - mtime > USE_RESOLUTION_SECONDS:
+        try:
+            os.utime(path, (now, now))
+        except OSError:
+            pass  # read-only or vanished: its use just isn't noted
 
 
 class Store:
@@ -90,6 +103,20 @@ class Store:
             return os.stat(self.abspath(record.path)).st_size == record.size
         except FileNotFoundError:
             return False
+
+    def use(self, record: ArtifactRecord) -> bool:
+        """`has_file`, noting the use in the file's mtime (`mark_used`: what `pkg cache prune` orders by)."""
+        if not safe_relpath(self.cache_dir, record.path, record.input_hash):
+            return False
+        path = self.abspath(record.path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        if st.st_size != record.size:
+            return False
+        mark_used(path, st.st_mtime)
+        return True
 
     def put(
         self,

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         PublishReport,
         StatusReport,
     )
+    from cache.remote import SharedGcReport
+    from packager.prune import PruneReport
     from packager.shared import SharedCacheSession
 
 Warn = Callable[[str], None]
@@ -125,7 +127,7 @@ def _workspace(
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(
                 f"no space left on the device while writing {error.filename or ws.store.cache_dir}",
-                hint=f"free some space (the cache folder is {ws.store.cache_dir}; `pkg gc` removes"
+                hint=f"free some space (the cache folder is {ws.store.cache_dir}; `pkg cache prune` removes"
                 " unused artifacts) and run the command again",
             ) from None
         raise
@@ -144,7 +146,7 @@ def _index_failure(index_path: str, error: Exception) -> PkgError:
     if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
         return DiskFullError(
             f"no space left on the device while writing {index_path}",
-            hint="free some space (`pkg gc` removes unused artifacts) and run the command again",
+            hint="free some space (`pkg cache prune` removes unused artifacts) and run the command again",
         )
     try:
         with closing(sqlite3.connect(f"file:{index_path}?mode=ro", uri=True)) as conn:
@@ -445,9 +447,10 @@ def gc(
     """Delete a stage's layer versions and S3 artifacts that nothing uses, beyond the newest `keep`.
 
     It holds the stage lock (as a publish does) unless `dry_run`: what it deletes is not in use then.
+    What it deleted is marked in the index and pushed to the shared cache, even when a later deletion failed.
     """
     from packager.deploy.aws import open_session
-    from packager.deploy.gc import execute_gc, plan_gc
+    from packager.deploy.gc import GcAction, execute_gc, plan_gc, record_deletions
     from packager.deploy.stage import stage_lease_lock, stage_lock
     from packager.reports import GcReport
 
@@ -460,7 +463,12 @@ def gc(
         with stage_lock(ws, stage), lease:
             actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
             doomed = [action for action in actions if action.kind.deletes]
-            deleted = 0 if dry_run else execute_gc(aws, doomed)
+            done: list[GcAction] = []
+            try:
+                deleted = 0 if dry_run else execute_gc(aws, doomed, on_deleted=done.append)
+            finally:
+                if record_deletions(ws.store.index, done) and shared:
+                    shared.push()  # under the lease: no publish attaches what is gone
     return GcReport(actions, doomed, deleted, dry_run)
 
 
@@ -561,6 +569,35 @@ def cache_verify(root: str, repair: bool = False) -> VerifyReport:
         aside = move_index_aside(corrupt.path)
         problem = f"{corrupt.path}: not a readable SQLite index; moved aside to {aside}, a fresh index starts empty"
         return VerifyReport(0, [problem], [problem])
+
+
+def gc_shared(
+    root: str, stage: str | None = None, grace: float = 7 * 86400, dry_run: bool = False, warn: Warn = _ignore
+) -> SharedGcReport:
+    """Delete the shared cache's artifacts that no stage's records nor the current tree use, none
+    younger than `grace` seconds; their shared index rows go first, in one conditional write."""
+    from cache import S3ObjectStore, SharedCacheError
+    from packager.prune import needed_input_hashes
+    from packager.shared import shared_in_use
+
+    with _shared_session(root, stage, warn) as (ws, session):
+        needed = needed_input_hashes(ws)
+        lister = session.cache.objects
+        assert isinstance(lister, S3ObjectStore)  # the session's store lists and deletes too
+        try:
+            return session.cache.collect_garbage(
+                lister, lambda artifacts, published: shared_in_use(needed, artifacts, published), grace, dry_run
+            )
+        except SharedCacheError as error:
+            raise PkgError(str(error), hint="check credentials, the bucket and AWS_ENDPOINT_URL") from None
+
+
+def cache_prune(root: str, older_than: float | None, max_size: int | None, dry_run: bool = False) -> PruneReport:
+    """Remove from the local cache what the current tree doesn't need, least recently used first."""
+    from packager.prune import prune_cache
+
+    with _workspace(root) as ws:
+        return prune_cache(ws, older_than, max_size, dry_run)
 
 
 def invoke(

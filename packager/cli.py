@@ -11,6 +11,7 @@ import click
 
 from packager import DISTRIBUTION, __version__, app, render
 from packager.errors import Interrupted, PkgError
+from packager.units import parse_duration, parse_size
 
 
 JSON_REQUESTED = "pkg.json"  # ctx.meta key (shared by every nested context): the command runs with --json
@@ -60,6 +61,20 @@ def _json_option(help_text: str = "Print one JSON object instead of text (on fai
     return click.option(
         "--json", "as_json", is_flag=True, is_eager=True, callback=_remember_json, expose_value=True, help=help_text
     )
+
+
+def _units(parse):
+    """A click callback turning "30d" / "5GiB" into seconds / bytes with `parse` (None stays None)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return convert
 
 
 _LOCK_TIMEOUT = click.option(
@@ -217,9 +232,21 @@ def publish(
 
 
 @cli.command()
-@click.option("--stage", required=True, help="The stage whose layer versions and S3 artifacts are collected.")
+@click.option(
+    "--stage",
+    help="The stage whose layer versions and S3 artifacts are collected (with --shared: whose cache_uri is used).",
+)
 @click.option(
     "--keep", type=click.IntRange(0, 1000), default=3, show_default=True, help="Unused versions kept for rollback."
+)
+@click.option("--shared", is_flag=True, help="Collect the shared cache's artifacts instead (see --grace).")
+@click.option(
+    "--grace",
+    metavar="AGE",
+    default="7d",
+    show_default=True,
+    callback=_units(parse_duration),
+    help="With --shared: never delete an object younger than this.",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted, and why; delete nothing.")
 @click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
@@ -229,15 +256,23 @@ def publish(
 @click.pass_context
 def gc(
     ctx: click.Context,
-    stage: str,
+    stage: str | None,
     keep: int,
+    shared: bool,
+    grace: float,
     dry_run: bool,
     profile: str | None,
     region: str | None,
     lock_timeout: float,
     as_json: bool,
 ) -> None:
-    """Delete layer versions and S3 artifacts of a stage that nothing uses, beyond the newest --keep."""
+    """Delete layer versions and S3 artifacts of a stage that nothing uses, beyond the newest --keep;
+    with --shared, the shared cache's artifacts no stage nor the current tree uses."""
+    if shared:
+        render.gc_shared(app.gc_shared(_root(ctx), stage, grace, dry_run, warn=render.warn), as_json)
+        return
+    if stage is None:
+        raise click.UsageError("Missing option '--stage' (or pass --shared).")
     report = app.gc(
         _root(ctx),
         stage,
@@ -313,6 +348,29 @@ def cache_verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
     render.cache_verify(report, as_json)
     if not report.ok:
         ctx.exit(1)
+
+
+@cache.command("prune")
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    callback=_units(parse_duration),
+    help="Remove what was last used longer ago than AGE (30d, 12h). Default 30d without --max-size.",
+)
+@click.option(
+    "--max-size",
+    metavar="SIZE",
+    callback=_units(parse_size),
+    help="Then remove the least recently used until the cache is at most SIZE (5GiB, 500MB).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+@_JSON
+@click.pass_context
+def cache_prune(
+    ctx: click.Context, older_than: float | None, max_size: int | None, dry_run: bool, as_json: bool
+) -> None:
+    """Remove local artifacts and dependency installs the current tree doesn't need, least recently used first."""
+    render.cache_prune(app.cache_prune(_root(ctx), older_than, max_size, dry_run), as_json)
 
 
 @cli.group()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
@@ -19,6 +20,7 @@ from packager.errors import PkgError
 from packager.units import format_size
 
 if TYPE_CHECKING:
+    from cache.remote import SharedGcReport
     from cache.store import VerifyReport
     from packager.app import BuildReport, OnBuilt
     from packager.deploy.executor import Outcome
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from packager.envs import EnvManager, EnvStatus
     from packager.invoke import InvokeResult
     from packager.scaffold import InitReport
+    from packager.prune import PruneReport
     from packager.reports import (
         CachePullReport,
         CachePushReport,
@@ -291,6 +294,50 @@ def cache_verify(report: VerifyReport, as_json: bool) -> None:
     click.echo(f"{report.checked} artifacts checked, {len(report.problems)} problems, {len(report.repaired)} repaired")
     if not report.ok:
         say("hint: run `pkg cache verify --repair`; the next build rebuilds what was dropped")
+
+
+def gc_shared(report: SharedGcReport, as_json: bool) -> None:
+    """`pkg gc --shared`: each object deleted (or to delete), then what was kept and why."""
+    if as_json:
+        emit_json(
+            {
+                "deleted": [{"key": obj.key, "size": obj.size} for obj in report.deleted],
+                "summary": {
+                    "deleted": len(report.deleted),
+                    "freed": sum(obj.size for obj in report.deleted),
+                    "in_use": report.in_use,
+                    "young": report.young,
+                    "ignored": report.ignored,
+                    "rows_removed": report.rows_removed,
+                    "dry_run": report.dry_run,
+                },
+            }
+        )
+        return
+    verb = "would delete" if report.dry_run else "deleted"
+    for obj in report.deleted:
+        click.echo(f"{verb:<12} {obj.key}  ({format_size(obj.size)})")
+    click.echo(
+        f"{len(report.deleted)} {verb.split()[-1]}{' (dry run)' if report.dry_run else ''},"
+        f" {format_size(sum(obj.size for obj in report.deleted))}; kept {report.in_use} in use,"
+        f" {report.young} younger than the grace period"
+    )
+
+
+def cache_prune(report: PruneReport, as_json: bool) -> None:
+    """`pkg cache prune`: each entry removed (least recently used first), then the sizes."""
+    if as_json:
+        emit_json(report.to_json())
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    for entry in report.removed:
+        used = time.strftime("%Y-%m-%d", time.localtime(entry.last_used))
+        click.echo(f"{verb:<12} {entry.relpath:<60} {format_size(entry.size):>10}  (last used {used})")
+    click.echo(
+        f"{len(report.removed)} {verb.split()[-1]}{' (dry run)' if report.dry_run else ''},"
+        f" {report.kept} kept ({report.needed} needed by the current tree):"
+        f" {format_size(report.size_before)} -> {format_size(report.size_after)}"
+    )
 
 
 def invoke(outcome: InvokeResult, as_json: bool, show_result: bool) -> None:

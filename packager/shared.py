@@ -8,6 +8,7 @@ knows is downloaded and checked against its recorded sha256 instead of being reb
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Callable
 
@@ -246,3 +247,26 @@ def open_shared_cache(
     profile = ws.config.stage(stage).get("profile") if stage else None
     limit = max_index_bytes(ws.config)
     return SharedCacheSession(ws.store, uri, warn, region=region, profile=profile, max_index_bytes=limit)
+
+
+def shared_in_use(needed: set[str], artifacts: list[ArtifactRecord], published: list[dict]) -> set[str]:
+    """The input hashes `pkg gc --shared` keeps: what the current tree needs (`needed`), what any
+    stage's publish record in the shared index names (but a layer version or object gc deleted),
+    and a dependency install together with its chunks when either is kept (a fetch needs them all)."""
+    used = set(needed)
+    for row in published:
+        try:
+            details = json.loads(row["details"])
+        except (TypeError, ValueError):
+            continue
+        if isinstance(details, dict) and details.get("deleted") is True:
+            continue  # `pkg gc` deleted the version or object this row describes: no stage runs it
+        if row["input_hash"]:
+            used.add(row["input_hash"])
+    for record in artifacts:
+        if record.kind == Kind.LAMBDA_DEPS_INSTALL:
+            chunks = {chunk["input_hash"] for chunk in record.meta["chunks"]}  # checked by _deps_install_meta
+            if record.input_hash in used or chunks & used:
+                used |= chunks | {record.input_hash}
+    return used
+

@@ -148,7 +148,7 @@ def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list
 
     def _present(record: ArtifactRecord) -> bool:
         if record.path not in present:
-            present[record.path] = ws.store.has_file(record)
+            present[record.path] = ws.store.use(record)  # its mtime then says when it was last used
         return present[record.path]
 
     for spec in collected.specs:

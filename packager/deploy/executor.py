@@ -29,6 +29,7 @@ from packager.deploy.records import (
     arn_of,
     with_pending,
 )
+from packager.deploy.republish import LayerRepair, fallback_of, may_be_missing_layer
 from packager.errors import Interrupted, PkgError, PublishError
 
 OnDone = Callable[[Outcome], None]
@@ -206,6 +207,7 @@ def execute(
     layer_arns: dict[str, str] = {}
     stop = threading.Event()
     errors: list[PkgError] = []
+    repair = LayerRepair({fb.arn: fb for o in outcomes if (fb := fallback_of(o.action)) is not None})
 
     def settle(outcome: Outcome, result: dict | None, error: PkgError | None) -> None:
         """Record one confirmed step (calling thread only), or note its failure."""
@@ -254,7 +256,7 @@ def execute(
                         continue
                     call = Call(action, resolve(action, layer_arns, resource_arns), previous)
                     try:
-                        result = handlers[action.kind](aws, call)  # type: ignore[arg-type]
+                        result = perform(call)
                     except PkgError as error:
                         results.put((outcome, None, error))
                         return
@@ -267,6 +269,27 @@ def execute(
                     results.put((outcome, result, None))
             finally:
                 results.put(None)
+
+        def perform(call: Call) -> dict:
+            """One call; a function step refused for a deleted layer version is retried once with it published again."""
+            try:
+                return handlers[call.action.kind](aws, call)  # type: ignore[arg-type]
+            except Exception as error:
+                layers = call.params.get("Layers")
+                if not layers or not may_be_missing_layer(error):
+                    raise
+                repaired = repair.repair(
+                    aws, list(layers), lambda step, params: handlers[step.kind](aws, Call(step, params))  # type: ignore[arg-type]
+                )
+                if repaired is None:
+                    raise
+                new_layers, steps = repaired
+                for step, step_result in steps:
+                    extra = Outcome(step)
+                    outcomes.append(extra)  # in the report, and its row recorded, before the function's step
+                    results.put((extra, step_result, None))
+                again = Call(call.action, {**call.params, "Layers": new_layers}, call.previous)
+                return handlers[call.action.kind](aws, again)  # type: ignore[arg-type]
 
         workers = max(1, min(jobs, len(groups)))
         started = finished = 0

@@ -10,18 +10,21 @@ each family of content-addressed S3 objects under the artifact bucket's `pkg/` p
 - delete the rest.
 
 Like publishing, gc is a plan (printed by `--dry-run`) and then its execution; planning only reads.
+What it deletes is marked in the index (`record_deletions`) and reaches the shared index like any
+publish record, so no later publish, here or on another machine, attaches a version that is gone.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from packager.deploy.aws import aws_errors
 from packager.deploy.naming import GC_PREFIX
-from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow
+from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, LayerVersionRow, UploadRow
 from packager.deploy.settings import artifact_bucket
 from packager.errors import PkgError
 from packager.model import ArtifactId, ArtifactIdError, Role, Service
@@ -212,8 +215,11 @@ _DELETIONS = {
 }
 
 
-def execute_gc(aws, actions: list[GcAction]) -> int:
-    """Perform the deletions of a gc plan; returns how many were made (an AWS error ends as a PkgError)."""
+def execute_gc(aws, actions: list[GcAction], on_deleted: Callable[[GcAction], None] | None = None) -> int:
+    """Perform the deletions of a gc plan; returns how many were made (an AWS error ends as a PkgError).
+
+    `on_deleted` is told each deletion AWS confirmed, as it happens.
+    """
     done: list[GcAction] = []
     for action in actions:
         if not action.kind.deletes:
@@ -226,4 +232,48 @@ def execute_gc(aws, actions: list[GcAction]) -> int:
             failure.completed["deleted"] = [deletion.to_json() for deletion in done]  # `--json` says what is gone
             raise
         done.append(action)
+        if on_deleted is not None:
+            on_deleted(action)
     return len(done)
+
+
+def _marked_deleted(details: dict, arns: set[str], objects: set[tuple[str, str]]) -> dict | None:
+    """The details of a layer version or upload row marked deleted, if it names one of these; else None."""
+    try:
+        if "layer_name" in details and details.get("arn") in arns:
+            layer = LayerVersionRow.from_details(details)
+            return None if layer.deleted else replace(layer, deleted=True).to_details()
+        if (details.get("bucket"), details.get("key")) in objects:
+            upload = UploadRow.from_details(details)
+            return None if upload.deleted else replace(upload, deleted=True).to_details()
+    except (KeyError, TypeError):
+        return None  # not a row pkg wrote: left alone
+    return None
+
+
+def record_deletions(index, deleted: list[GcAction]) -> int:
+    """Mark the index rows (of every stage) of the layer versions and objects gc deleted; returns how many.
+
+    Marked, not removed: a removed row would come back from the shared index at the next pull,
+    while a marked one is a newer write that the next push carries to every machine.
+    """
+    arns = {action.name for action in deleted if action.kind is GcKind.DELETE_LAYER_VERSION}
+    objects = {
+        (action.params["Bucket"], action.params["Key"]) for action in deleted if action.kind is GcKind.DELETE_OBJECT
+    }
+    if not arns and not objects:
+        return 0
+    marked: dict[tuple[str, str, str], list[tuple[str, str, dict]]] = {}
+    for row in index.all_published():
+        if "@" not in row["resource_id"]:
+            continue  # only the immutable facts (`<artifact>@<hash or key>`) name a version or an object
+        try:
+            details = json.loads(row["details"])
+        except (TypeError, ValueError):
+            continue
+        if isinstance(details, dict) and (updated := _marked_deleted(details, arns, objects)) is not None:
+            target = (row["account"], row["region"], row["stage"])
+            marked.setdefault(target, []).append((row["resource_id"], row["input_hash"], updated))
+    for (account, region, stage), rows in marked.items():
+        index.record_published_many(account, region, stage, rows)
+    return sum(len(rows) for rows in marked.values())

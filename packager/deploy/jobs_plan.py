@@ -12,6 +12,7 @@ packager/deploy/naming.py): nothing is overwritten in place, and rolling back is
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 
 from cache.index import PublishedRecord
@@ -287,16 +288,25 @@ def emr_run_spec(config: Config, target: Target, job_id: str, artifacts: JobArti
 # -- planning --------------------------------------------------------------------------------------
 
 
-def plan_upload(upload: S3Upload, recorded: dict[str, PublishedRecord], live: LiveState, refresh: bool) -> Action:
-    """put_object unless this key was uploaded to this bucket (recorded; with refresh, also still there)."""
+def plan_upload(
+    upload: S3Upload, recorded: dict[str, PublishedRecord], live: LiveState, refresh: bool, check: bool = False
+) -> Action:
+    """put_object unless this key was uploaded to this bucket (recorded; with refresh or `check`, also still there).
+
+    `check`: the stage's jobs don't name the object yet, so `pkg gc` (maybe on another machine, its
+    mark not seen here yet) may have deleted it since it was recorded.
+    """
     if upload.path is None:  # not built yet: its key is known once it is
         return Action(upload.artifact_id, ActionKind.PUT_OBJECT, "new content (uploaded once built)", upload.uri)
     stored = recorded.get(upload.resource_id)
     row = UploadRow.from_details(stored.details) if stored is not None else None
     if row is not None and row.bucket == upload.bucket:
-        if not refresh or live.object_exists(upload.bucket, upload.key):
+        if row.deleted:
+            reason = "the object was deleted by gc"
+        elif not (refresh or check) or live.object_exists(upload.bucket, upload.key):
             return Action(upload.artifact_id, SKIP, "uploaded from this input", upload.uri)
-        reason = "drift: the object was deleted"
+        else:
+            reason = "drift: the object was deleted" if refresh else "the object was deleted (found missing)"
     elif live.object_exists(upload.bucket, upload.key):
         return Action(
             upload.artifact_id,
@@ -467,11 +477,13 @@ def plan_job_services(inputs: StageInputs) -> ServicePlan:
     actions: list[Action] = []
     drift: list[Drift] = []
     seen: set[str] = set()
+    # What the stage's jobs and run specifications name now is in use, so gc left it: no read for it.
+    named = " ".join(json.dumps(row.details) for key, row in recorded.items() if "@" not in key)
     for job_artifacts in artifacts.values():
         for upload in job_artifacts.uploads:
             if upload.resource_id not in seen:
                 seen.add(upload.resource_id)
-                actions.append(plan_upload(upload, recorded, live, refresh))
+                actions.append(plan_upload(upload, recorded, live, refresh, check=upload.key not in named))
     for job_id, job_artifacts in artifacts.items():
         why = reasons.get(job_id) or next((reasons[u] for u in _uses(planned, job_id) if u in reasons), None)
         if ArtifactId.parse(job_id).service is Service.EMR:

@@ -42,6 +42,7 @@ from packager.deploy.records import (
     changed_environment_keys,
     without_environment_values,
 )
+from packager.deploy.republish import FALLBACK, LayerFallback
 from packager.deploy.settings import require_bucket, require_role
 from packager.errors import PlanError
 from packager.model import Kind
@@ -262,10 +263,21 @@ def _plan_layer_steps(
     row = LayerVersionRow.from_details(stored.details) if stored is not None else None
     if row is not None and row.layer_name == layer.name:
         version = row.version
-        if refresh and not any(v["arn"] == row.arn for v in live.layer_versions(layer.name)):
+        if row.deleted:
+            reason = f"layer version {version} was deleted by gc"
+        elif refresh and not any(v["arn"] == row.arn for v in live.layer_versions(layer.name)):
             reason = f"drift: version {version} was deleted"
         else:
-            return [Action(layer.artifact_id, SKIP, f"version {version} published from this input", layer.name)]
+            fallback = _layer_fallback(layer, row, bucket)
+            return [
+                Action(
+                    layer.artifact_id,
+                    SKIP,
+                    f"version {version} published from this input",
+                    layer.name,
+                    {FALLBACK: fallback} if fallback else {},
+                )
+            ]
     else:
         for found in live.layer_versions(layer.name):
             if f"input:{layer.code.input_hash}" in found["description"]:
@@ -288,6 +300,14 @@ def _plan_layer_steps(
             reason = f"input changed since version {previous.version}"
             if why:
                 reason += f" ({why})"
+    actions = _upload(layer.code, layer.artifact_id, layer.name, bucket, live)
+    params = _publish_params(layer, bucket)
+    actions.append(Action(layer.artifact_id, ActionKind.PUBLISH_LAYER_VERSION, reason, layer.name, params))
+    return actions
+
+
+def _publish_params(layer: LayerResource, bucket: str | None) -> dict:
+    """PublishLayerVersion's parameters: the zip inline (its local path) or through the artifact bucket."""
     params: dict = {
         "LayerName": layer.name,
         "Description": layer.description,
@@ -297,11 +317,27 @@ def _plan_layer_steps(
         params["CompatibleRuntimes"] = list(layer.runtimes)
     if layer.architectures:
         params["CompatibleArchitectures"] = list(layer.architectures)
-    actions = _upload(layer.code, layer.artifact_id, layer.name, bucket, live)
     if layer.code.needs_s3:
         params["Content"] = {"S3Bucket": bucket, "S3Key": layer.code.s3_key}
-    actions.append(Action(layer.artifact_id, ActionKind.PUBLISH_LAYER_VERSION, reason, layer.name, params))
-    return actions
+    return params
+
+
+def _layer_fallback(layer: LayerResource, row: LayerVersionRow, bucket: str | None) -> LayerFallback | None:
+    """How the executor publishes a recorded version again if it turns out deleted (packager/deploy/republish.py)."""
+    code = layer.code
+    if code.path is None or (code.needs_s3 and not bucket):
+        return None  # not built (`pkg plan`), or no bucket to go through: nothing to publish again from
+    upload = {"Bucket": bucket, "Key": code.s3_key, "path": code.path} if code.needs_s3 else None
+    return LayerFallback(
+        layer.artifact_id,
+        layer.resource_id,
+        code.input_hash,
+        row.layer_name,
+        row.version,
+        row.arn,
+        _publish_params(layer, bucket),
+        upload,
+    )
 
 
 def plan_function(

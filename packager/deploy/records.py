@@ -3,9 +3,10 @@
 Every row is a typed value with `from_details` / `to_details`; the stored JSON is exactly what
 earlier versions wrote (the index sorts keys), so old indexes read unchanged. Row kinds:
 
-- `LayerVersionRow` (`<layer artifact>@<input hash>`): one layer version ever published;
+- `LayerVersionRow` (`<layer artifact>@<input hash>`): one layer version ever published (and
+  whether `pkg gc` has deleted it since);
 - `FunctionRow` (`lambda/function/<name>`): a function as last confirmed, or `missing` / `pending`;
-- `UploadRow` (`<artifact>@<key>`): one S3 object ever uploaded;
+- `UploadRow` (`<artifact>@<key>`): one S3 object ever uploaded (and whether `pkg gc` deleted it);
 - `GlueJobRow` (`<glue service>/job/<name>`): a Glue job's definition and tags;
 - `EmrRunRow` (`emr/job/<name>`): the run specification `pkg run` starts.
 """
@@ -65,15 +66,24 @@ class LayerVersionRow:
     arn: str
     version: int
     code_sha256: str | None = None  # absent for an adopted version (ListLayerVersions doesn't say)
+    deleted: bool = False  # `pkg gc` deleted it: a publish of this input publishes a new version
 
     @classmethod
     def from_details(cls, details: dict) -> LayerVersionRow:
-        return cls(details["layer_name"], details["arn"], details["version"], details.get("code_sha256"))
+        return cls(
+            details["layer_name"],
+            details["arn"],
+            details["version"],
+            details.get("code_sha256"),
+            details.get("deleted") is True,
+        )
 
     def to_details(self) -> dict:
-        details = {"layer_name": self.layer_name, "arn": self.arn, "version": self.version}
+        details: dict = {"layer_name": self.layer_name, "arn": self.arn, "version": self.version}
         if self.code_sha256 is not None:
             details["code_sha256"] = self.code_sha256
+        if self.deleted:
+            details["deleted"] = True
         return details
 
 
@@ -194,13 +204,17 @@ class UploadRow:
 
     bucket: str
     key: str
+    deleted: bool = False  # `pkg gc` deleted the object: a publish that needs it uploads it again
 
     @classmethod
     def from_details(cls, details: dict) -> UploadRow:
-        return cls(details["bucket"], details["key"])
+        return cls(details["bucket"], details["key"], details.get("deleted") is True)
 
     def to_details(self) -> dict:
-        return {"bucket": self.bucket, "key": self.key}
+        details: dict = {"bucket": self.bucket, "key": self.key}
+        if self.deleted:
+            details["deleted"] = True
+        return details
 
 
 @dataclass(frozen=True)

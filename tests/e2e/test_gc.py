@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import boto3
-from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE
+from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, make_repo
 
 LAYER = "datamart-dev-internal_libs"
 
@@ -74,6 +75,7 @@ def test_gc_keeps_the_objects_glue_jobs_and_emr_run_specifications_name(tmp_path
     repo = jobs_project(tmp_path)
     repo.pkg_json("publish", "--stage", "dev")
     first = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]["Command"]["ScriptLocation"]
+    original = (repo.root / "src/glue_spark/clean_glue_spark.py").read_text()
     repo.write("src/glue_spark/clean_glue_spark.py", "print('v2')\n")
     repo.pkg_json("publish", "--stage", "dev")
     current = glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]
@@ -90,6 +92,14 @@ def test_gc_keeps_the_objects_glue_jobs_and_emr_run_specifications_name(tmp_path
                 assert part in live
     assert any("/emr/" in name for name in live)  # the EMR run specification's artifacts stay
     assert repo.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+    # Back to the first script: the object gc deleted is uploaded again before the job points at it.
+    repo.write("src/glue_spark/clean_glue_spark.py", original)
+    steps = repo.pkg_json("publish", "--stage", "dev")["actions"]
+    assert {"action": "put_object", "name": first} in [{k: a[k] for k in ("action", "name")} for a in steps]
+    assert glue().get_job(JobName="datamart-dev-clean_glue_spark")["Job"]["Command"]["ScriptLocation"] == first
+    bucket, key = first[len("s3://") :].split("/", 1)
+    s3.head_object(Bucket=bucket, Key=key)
 
 
 def test_gc_with_credentials_that_may_not_list_ends_in_an_error_not_a_traceback(project, aws):
@@ -125,3 +135,68 @@ def test_a_gc_failing_midway_says_in_json_what_it_deleted(project, aws):
     assert report["type"] == "PublishError" and "DeleteLayerVersion" in report["error"]
     assert len(report["deleted"]) == 1 and report["deleted"][0]["action"] == "delete_layer_version"
     assert len(versions()) == 2
+
+
+def _publish_report(project) -> tuple[dict, dict]:
+    report = project.pkg_json("publish", "--stage", "dev")
+    steps = {(a["id"], a["action"]): a for a in report["actions"]}
+    return report, steps
+
+
+def _layer_of(function: str) -> str:
+    layers = lam().get_function(FunctionName=f"datamart-dev-{function}")["Configuration"]["Layers"]
+    return layers[0]["Arn"].rsplit(":", 1)[-1]
+
+
+def test_gc_keep_zero_then_revert_publishes_a_new_version(project, aws):
+    publish_lib_versions(project, 2)
+    assert project.pkg_json("gc", "--stage", "dev", "--keep", "0")["summary"]["deleted"] == 1
+    assert versions() == [2]
+
+    project.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")  # back to version 1's input
+    report, steps = _publish_report(project)
+
+    layer = steps[("lambda/internal_libs", "publish_layer_version")]
+    assert layer["reason"] == "layer version 1 was deleted by gc" and layer["status"] == "done"
+    assert versions() == [2, 3] and _layer_of("ingest") == _layer_of("report") == "3"
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_a_stale_record_of_a_deleted_version_is_published_again_when_found_missing(project, aws):
+    publish_lib_versions(project, 2)
+    project.pkg_json("gc", "--stage", "dev", "--keep", "0")
+    # A second machine whose index has not seen gc's mark: it still records version 1 as usable.
+    conn = sqlite3.connect(project.cache_dir / "index.sqlite")
+    with conn:
+        changed = conn.execute("UPDATE published SET details = json_remove(details, '$.deleted')").rowcount
+    conn.close()
+    assert changed
+    project.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")
+    aws.reset_calls()
+
+    report, steps = _publish_report(project)
+
+    republished = steps[("lambda/internal_libs", "publish_layer_version")]
+    assert "was deleted (found missing)" in republished["reason"] and republished["status"] == "done"
+    assert versions() == [2, 3] and _layer_of("ingest") == _layer_of("report") == "3"
+    assert aws.mutating_calls().count("PublishLayerVersion") == 1  # once, for both functions
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+
+
+def test_what_gc_deleted_reaches_another_machine_through_the_shared_index(tmp_path, aws):
+    from test_shared_cache import CACHE_URI, clone
+
+    project = make_repo(tmp_path)
+    project.write(
+        "pyproject.toml", PUBLISH_PYPROJECT.replace("[tool.pkg]\n", f'[tool.pkg]\ncache_uri = "{CACHE_URI}"\n')
+    )
+    publish_lib_versions(project, 2)
+    laptop = clone(project, tmp_path, "laptop")
+    laptop.pkg_json("cache", "pull")  # knows version 1 as published, before gc
+    project.pkg_json("gc", "--stage", "dev", "--keep", "0")
+
+    laptop.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")
+    plan = laptop.pkg_json("plan", "--stage", "dev")  # pulls the shared index first
+
+    layer = next(a for a in plan["actions"] if a["id"] == "lambda/internal_libs")
+    assert layer["action"] == "publish_layer_version" and layer["reason"] == "layer version 1 was deleted by gc"

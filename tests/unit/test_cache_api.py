@@ -43,7 +43,7 @@ PUBLIC = [
 ]
 
 # The submodules callers may import from.
-SUBMODULES = ["exclusions", "generation", "hashing", "index", "remote", "rows", "s3", "store"]
+SUBMODULES = ["exclusions", "generation", "hashing", "index", "prune", "remote", "rows", "s3", "store"]
 
 
 def imports_of(path: Path) -> list[tuple[str, list[str], int]]:
