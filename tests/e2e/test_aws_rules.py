@@ -346,3 +346,25 @@ def test_tags_and_job_values_are_checked_against_awss_limits_when_the_file_is_re
     assert result.exit_code == 1
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_function_whose_creation_ended_failed_is_deleted_and_created_again_by_the_next_publish(project, aws):
+    reason = "The role defined for the function cannot be assumed by Lambda."
+    aws.inject("CreateFunction", "async_failed", reason=reason)
+    failed = project.pkg("publish", "--stage", "dev")
+    assert failed.exit_code == 1 and f"creation ended Failed: {reason}" in failed.stderr
+    assert live_function("datamart-dev-ingest")["State"] == "Failed"  # AWS keeps it; pkg did not record it
+
+    plan = project.pkg_json("plan", "--stage", "dev")
+
+    ingest = [(a["action"], a["reason"]) for a in plan["actions"] if a["name"] == "datamart-dev-ingest"]
+    assert ingest == [
+        ("delete_function", f"its creation ended Failed ({reason}): AWS requires deleting it"),
+        ("create_function", "created again after its creation ended Failed"),
+    ]
+    aws.reset_calls()
+    project.pkg_json("publish", "--stage", "dev")
+    assert aws.mutating_calls() == ["DeleteFunction", "CreateFunction"]
+    assert live_function("datamart-dev-ingest")["State"] == "Active"
+    aws.reset_calls()
+    assert project.pkg_json("publish", "--stage", "dev") and aws.mutating_calls() == []
