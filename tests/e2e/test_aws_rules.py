@@ -208,6 +208,7 @@ def test_update_job_keeps_what_pkg_does_not_manage(tmp_path, aws):
         "NotificationProperty": {"NotifyDelayAfter": 10},
         "NonOverridableArguments": {"--conf": "spark.x=1"},
         "ExecutionProperty": {"MaxConcurrentRuns": 3},
+        "JobRunQueuingEnabled": True,
     }
     kept = ("Role", "Command", "DefaultArguments", "GlueVersion", "WorkerType", "NumberOfWorkers", "MaxRetries")
     glue.update_job(JobName=live["Name"], JobUpdate={**{k: live[k] for k in kept}, **outside})
@@ -229,6 +230,7 @@ def test_glue_settings_for_connections_security_runs_execution_class_and_notific
         'connections = ["redshift-catalog"]\nsecurity_configuration = "encrypted"\n'
         'max_concurrent_runs = 4\nexecution_class = "FLEX"\nnotify_delay_after = 15\n'
         'non_overridable_arguments = { "--conf" = "spark.sql.shuffle.partitions=8" }\n'
+        "job_run_queuing = true\n"
     )
     repo.write("pyproject.toml", config.replace("number_of_workers = 3\n", "number_of_workers = 3\n" + added))
 
@@ -241,6 +243,7 @@ def test_glue_settings_for_connections_security_runs_execution_class_and_notific
     assert job["ExecutionClass"] == "FLEX"
     assert job["NotificationProperty"] == {"NotifyDelayAfter": 15}
     assert job["NonOverridableArguments"] == {"--conf": "spark.sql.shuffle.partitions=8"}
+    assert job["JobRunQueuingEnabled"] is True
     aws.reset_calls()
     repo.pkg_json("publish", "--stage", "dev")
     assert aws.mutating_calls() == []
