@@ -133,3 +133,7 @@ class StageLockedError(PkgError):
         )
         self.stage = stage
         self.holder = holder
+
+
+class EndpointError(PkgError):
+    """The AWS endpoint can't be reached (refused, unresolvable, timed out) or answers as something else than AWS."""
