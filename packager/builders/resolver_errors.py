@@ -48,9 +48,7 @@ _UV = [
     (Cause.NO_VERSION, re.compile(rf"only {_NAME}\S* is available and you require (?:[A-Za-z0-9._-]+){_SPEC}")),
 ]
 # pip: "Could not find a version that satisfies the requirement X>=1 (from parent) (from versions: 1.0, 1.1)".
-_PIP_NOT_FOUND = re.compile(
-    rf"satisfies the requirement {_NAME}{_SPEC}(?: \(from [^)]*\))? \(from versions: ([^)]*)\)"
-)
+_PIP_NOT_FOUND = re.compile(rf"satisfies the requirement {_NAME}{_SPEC}(?: \(from [^)]*\))? \(from versions: ([^)]*)\)")
 # pip -vv: "Skipping link: none of the wheel's tags (...) are compatible (...): file:///w/x-1.0-cp312-....whl"
 _PIP_SKIPPED = re.compile(
     r"Skipping link: (?:none of the wheel's tags|No binaries permitted for)[^\n]*?: (\S+)\s*$", re.MULTILINE
