@@ -13,7 +13,7 @@ import re
 import boto3
 import pytest
 from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
-from test_jobs_publish import actions, jobs_project
+from test_jobs_publish import EMR_ROLE, actions, jobs_project
 from test_publish import code_sha256
 
 
@@ -280,6 +280,8 @@ def test_an_override_of_a_function_or_job_that_does_not_exist_names_the_key_and_
 def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_path, aws, wheelhouse):
     """Runtime and architecture overrides, both Glue services, EMR, tags and connections: every
     Lambda, Glue and EMR Serverless request is checked by the test server against the service model."""
+    serverless = boto3.client("emr-serverless", region_name=AWS_REGION)
+    application = serverless.create_application(name="datamart", releaseLabel="emr-7.9.0", type="SPARK")
     repo = jobs_project(tmp_path)
     make_repo(tmp_path, name="lambda-part")  # the two functions of conftest, copied in below
     for source in (tmp_path / "lambda-part/src/lambda").rglob("*.py"):
@@ -297,7 +299,9 @@ def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_pa
     extra = (
         f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
         '\n[tool.pkg.glue_python_shell.jobs.totals]\nconnections = ["redshift-catalog"]\n'
-        'tags = { team = "data", "cost-center" = "42" }\n'
+        'tags = { team = "data", "cost-center" = "42" }\njob_run_queuing = true\n'
+        f'\n[tool.pkg.stages.dev.emr]\napplication_id = "{application["applicationId"]}"\n'
+        f'execution_role = "{EMR_ROLE}"\n'
     )
     repo.write("pyproject.toml", lambda_config + jobs_config + extra)
 
@@ -312,10 +316,18 @@ def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_pa
     repo.pkg_json("publish", "--stage", "dev")
     run = repo.pkg("run", "glue_spark/clean_glue_spark", "--stage", "dev", "--json", "--", "--day", "1")
     assert run.exit_code == 0, run.stderr
+    emr = repo.pkg("run", "emr/clean_emr", "--stage", "dev", "--json", "--", "s3://in/")
+    assert emr.exit_code == 0, emr.stderr
+    report_function = live_function("datamart-dev-report")
+    assert report_function["Architectures"] == ["arm64"] and report_function["Runtime"] == "python3.13"
+    lam = boto3.client("lambda", region_name=AWS_REGION)
+    assert lam.list_tags(Resource=report_function["FunctionArn"])["Tags"] == {"team": "data"}
+    assert glue_job("datamart-dev-totals")["JobRunQueuingEnabled"] is True
 
     operations = {call["operation"] for call in aws.calls()}
     assert {"PublishLayerVersion", "CreateFunction", "UpdateFunctionCode", "CreateJob", "UpdateJob"} <= operations
     assert {"StartJobRun", "GetJob", "GetFunction"} <= operations
+    assert any(c["operation"] == "StartJobRun" and c["path"].startswith("/applications/") for c in aws.calls())
     assert refused(aws) == []
 
 
