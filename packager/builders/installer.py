@@ -179,16 +179,6 @@ def install_command(
     return command
 
 
-# What uv and pip say when a requirement has no usable wheel, and the name it is about (job wheel downloads).
-NO_WHEEL = [
-    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no (?:usable )?wheels"),
-    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no wheels with a matching"),
-    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*) was not found in"),
-    re.compile(r"Because there are no (?:usable )?versions of ([A-Za-z0-9][A-Za-z0-9._-]*)"),
-    re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)"),
-]
-
-
 @dataclass(frozen=True)
 class InstallRequest:
     """What an install was asked, to tell the user where a failure comes from: the repository root,

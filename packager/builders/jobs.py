@@ -171,7 +171,7 @@ def deps_spec(
     def write(path: str) -> int:
         with tempfile.TemporaryDirectory(prefix="pkg-wheels-") as folder:
             wheels, dropped = without_provided(
-                folder, download_wheels(requirements, platform, index, folder, root), provided, direct
+                folder, download_wheels(requirements, platform, index, folder, root, tuple(sources)), provided, direct
             )
             if dropped:
                 assert provided is not None

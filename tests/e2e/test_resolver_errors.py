@@ -38,3 +38,24 @@ def test_each_resolver_failure_has_its_own_message_against_the_users_line(
     hint_line = next(line for line in result.stderr.splitlines() if line.startswith("hint:"))
     assert hint in hint_line
     assert "Traceback" not in result.stderr and "/tmp" not in result.stderr.replace(str(tmp_path), "")
+
+
+JOB_FILE = "src/glue_spark/internal_libs/requirements.txt"
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_job_dependency_failures_are_classified_too(tmp_path, wheelhouse, installer):
+    from jobs_fixtures import make_jobs_repo
+
+    index = f'\n[tool.pkg.dependencies]\nfind_links = ["{wheelhouse}"]\nno_index = true\ninstaller = "{installer}"\n'
+    repo = make_jobs_repo(tmp_path, extra_config=index)
+    for requirements, message in [
+        ("tinylib\nnosuchpkg\n", f"{JOB_FILE}:2: no package named 'nosuchpkg' {FOUND_NOWHERE}"),
+        ("tinylib==9.9\n", f"{JOB_FILE}:1: no version of tinylib matches ==9.9"),
+        ("armonly==1.0\n", f"{JOB_FILE}:1: no wheel of armonly for Python 3.11"),
+    ]:
+        repo.write(JOB_FILE, requirements)
+        result = repo.pkg("build", "glue_spark/job/clean_glue_spark")
+        assert result.exit_code == 1
+        assert f"error: {message}" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
