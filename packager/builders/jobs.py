@@ -129,7 +129,8 @@ def without_provided(
         if name not in needed:
             needed.add(name)
             todo += [dependency for dependency in requires.get(name, ()) if dependency in requires]
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for wheel in wheels:
         (dropped if names[wheel] in provided.names and names[wheel] not in needed else kept).append(wheel)
     return kept, dropped
