@@ -66,7 +66,7 @@ def open_session(
         )
     aws = AwsSession(session, "", region, max_pool)
     try:
-        identity = caller_identity(aws)
+        identity = caller_identity(aws, stage_name)
     except botocore.exceptions.NoCredentialsError:
         raise PkgError("no AWS credentials found", hint=CREDENTIALS_HINT) from None
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
@@ -86,18 +86,18 @@ def open_session(
 FIRST_CALL_CONFIG = {"connect_timeout": 3, "read_timeout": 20, "retries": {"mode": "standard", "total_max_attempts": 2}}
 
 
-def endpoint_hint(region: str) -> str:
+def endpoint_hint(region: str, stage: str = "<stage>") -> str:
     """What to check when the endpoint can't be reached: AWS_ENDPOINT_URL if set, else the region and network."""
     url = os.environ.get("AWS_ENDPOINT_URL")
     if url:
         return f"AWS_ENDPOINT_URL is set to {url}: start that endpoint, or unset AWS_ENDPOINT_URL to use AWS"
     return (
-        f"check the region '{region}' (tool.pkg.stages.<stage>.region or --region), the network,"
+        f"check the region '{region}' (tool.pkg.stages.{stage}.region or --region), the network,"
         " and a proxy (HTTPS_PROXY) if you need one"
     )
 
 
-def caller_identity(aws: AwsSession) -> dict:
+def caller_identity(aws: AwsSession, stage: str = "<stage>") -> dict:
     """STS GetCallerIdentity, the session's first call: an endpoint that can't be reached, or that
     answers but is not AWS (an HTML page, garbage), is an EndpointError naming it, not a credentials error."""
     import botocore.exceptions
@@ -111,20 +111,20 @@ def caller_identity(aws: AwsSession) -> dict:
         identity = client.get_caller_identity()
     except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError) as error:
         raise EndpointError(
-            f"cannot reach the AWS endpoint {endpoint} ({type(error).__name__})", hint=endpoint_hint(aws.region)
+            f"cannot reach the AWS endpoint {endpoint} ({type(error).__name__})", hint=endpoint_hint(aws.region, stage)
         ) from None
     except (ResponseParserError, KeyError, ValueError) as error:
-        raise EndpointError(f"{not_aws} ({type(error).__name__})", hint=endpoint_hint(aws.region)) from None
+        raise EndpointError(f"{not_aws} ({type(error).__name__})", hint=endpoint_hint(aws.region, stage)) from None
     except botocore.exceptions.ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
         metadata = error.response.get("ResponseMetadata", {})
         html = metadata.get("HTTPHeaders", {}).get("content-type", "").startswith("text/html")
         if code.isdigit() or code == "Unknown" or html:  # no AWS error in the body: a web server, a proxy page
             status = metadata.get("HTTPStatusCode", code)
-            raise EndpointError(f"{not_aws} (HTTP {status})", hint=endpoint_hint(aws.region)) from None
+            raise EndpointError(f"{not_aws} (HTTP {status})", hint=endpoint_hint(aws.region, stage)) from None
         raise
     if not isinstance(identity.get("Account"), str):
-        raise EndpointError(f"{not_aws} (no account in its answer)", hint=endpoint_hint(aws.region))
+        raise EndpointError(f"{not_aws} (no account in its answer)", hint=endpoint_hint(aws.region, stage))
     return identity
 
 
