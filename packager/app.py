@@ -228,7 +228,11 @@ def _build_step(
     for warning in collected.warnings:
         warn(warning)
     planned = plan_build(ws, collected, force)
-    return planned, _fetch_and_build(ws, planned, progress, jobs)
+    built = _fetch_and_build(ws, planned, progress, jobs)
+    for item in built:  # what writing an artifact found worth saying (e.g. job dependencies left out)
+        for note in item.record.meta.get("notes", []) if item.record else []:
+            warn(note)
+    return planned, built
 
 
 class BuildReport:

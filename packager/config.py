@@ -337,6 +337,7 @@ _GLUE_JOB_SETTINGS = dict(
     max_concurrent_runs=int,
     notify_delay_after=int,  # minutes before a running job's delay notification
     non_overridable_arguments=StrMap,
+    job_run_queuing=bool,  # JobRunQueuingEnabled: runs over a limit wait in Glue's queue instead of failing
 )
 
 GLUE_PYTHON_SHELL_SETTINGS = Table(

@@ -137,3 +137,7 @@ class StageLockedError(PkgError):
 
 class InitError(PkgError):
     """`pkg init` can't write a new repository: a file is in the way, or the project name breaks a rule."""
+
+
+class EndpointError(PkgError):
+    """The AWS endpoint can't be reached (refused, unresolvable, timed out) or answers as something else than AWS."""

@@ -167,6 +167,75 @@ def job_runtime(service: Service | str, version: str) -> JobRuntime | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# What each job runtime already provides (issue 13): a job's dependency set leaves these out when they
+# come in only as a dependency of something else (as Lambda's layers do with boto3 & co.), because
+# `--additional-python-modules` / a PYTHONPATH archive would replace the runtime's own copy. One
+# pinned in the job's requirements is kept: the user asked for that version. Canonical names.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProvidedSet:
+    """The distributions one job runtime ships, and the AWS page that lists them."""
+
+    names: frozenset[str]
+    source: str
+
+
+_GLUE_MODULES_PAGE = "https://docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-python-libraries.html#glue-modules-provided"
+_PYTHON_SHELL_PAGE = "https://docs.aws.amazon.com/glue/latest/dg/add-job-python.html#python-shell-supported-library"
+_EMR_SERVERLESS_PAGE = "https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/release-versions.html"
+# Spark's own Python package, part of every Spark runtime (the release's Spark version, above).
+_SPARK_PYTHON = ("pyspark", "py4j")
+# boto3 and what it cannot run without (its own requirements come with it wherever it is installed).
+_BOTO3 = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+_GLUE_4_0 = (
+    "aiobotocore", "aiohttp", "aioitertools", "aiosignal", "async-timeout", "asynctest", "attrs", "avro-python3",
+    "boto3", "botocore", "certifi", "chardet", "charset-normalizer", "click", "cycler", "cython", "fsspec", "idna",
+    "importlib-metadata", "jmespath", "joblib", "kaleido", "kiwisolver", "matplotlib", "mpmath", "multidict", "nltk",
+    "numpy", "packaging", "pandas", "patsy", "pillow", "plotly", "pmdarima", "ptvsd", "pyarrow", "pydevd",
+    "pyhocon", "pymysql", "pyparsing", "python-dateutil", "pytz", "pyyaml", "regex", "requests", "s3fs",
+    "s3transfer", "scikit-learn", "scipy", "six", "statsmodels", "subprocess32", "sympy", "tbats",
+    "threadpoolctl", "tqdm", "typing-extensions", "urllib3", "wrapt", "yarl", "zipp",
+)  # fmt: skip
+_GLUE_5_0 = (
+    "aiobotocore", "aiohappyeyeballs", "aiohttp", "aioitertools", "aiosignal", "appdirs", "attrs", "boto3",
+    "botocore", "certifi", "charset-normalizer", "contourpy", "cycler", "fonttools", "frozenlist", "fsspec", "idna",
+    "jmespath", "kaleido", "kiwisolver", "matplotlib", "multidict", "numpy", "packaging", "pandas", "pillow",
+    "plotly", "pyarrow", "pyparsing", "python-dateutil", "pytz", "requests", "s3fs", "s3transfer", "seaborn",
+    "six", "tenacity", "tzdata", "urllib3", "wrapt", "yarl",
+)  # fmt: skip
+# Python shell 3.9's "analytics" library set, on top of what every library set has (boto3).
+_PYTHON_SHELL_ANALYTICS = (
+    "avro", "awscli", "awswrangler", "elasticsearch", "numpy", "pandas", "psycopg2", "pyathena", "pygresql",
+    "pymysql", "pyodbc", "pyorc", "redshift-connector", "requests", "s3fs", "scikit-learn", "scipy", "sqlalchemy",
+)  # fmt: skip
+
+# (service, runtime version, Python shell library set or "") -> what that runtime provides. A runtime
+# missing here (Glue 5.1 and 6.0: no list published yet) provides only Spark's own package, if any.
+JOB_PROVIDED: dict[tuple[Service, str, str], ProvidedSet] = {
+    (Service.GLUE_PYTHON_SHELL, "3.0", "none"): ProvidedSet(frozenset(_BOTO3), _PYTHON_SHELL_PAGE),
+    (Service.GLUE_PYTHON_SHELL, "3.0", "analytics"): ProvidedSet(
+        frozenset(_BOTO3 + _PYTHON_SHELL_ANALYTICS), _PYTHON_SHELL_PAGE
+    ),
+    (Service.GLUE_SPARK, "4.0", ""): ProvidedSet(frozenset(_GLUE_4_0 + _SPARK_PYTHON), _GLUE_MODULES_PAGE),
+    (Service.GLUE_SPARK, "5.0", ""): ProvidedSet(frozenset(_GLUE_5_0 + _SPARK_PYTHON), _GLUE_MODULES_PAGE),
+    (Service.GLUE_SPARK, "5.1", ""): ProvidedSet(frozenset(_SPARK_PYTHON), _GLUE_MODULES_PAGE),
+    (Service.GLUE_SPARK, "6.0", ""): ProvidedSet(frozenset(_SPARK_PYTHON), _GLUE_MODULES_PAGE),
+    (Service.EMR, "emr-7", ""): ProvidedSet(frozenset(_SPARK_PYTHON), _EMR_SERVERLESS_PAGE),
+    (Service.EMR, "emr-spark-8.0.0", ""): ProvidedSet(frozenset(_SPARK_PYTHON), _EMR_SERVERLESS_PAGE),
+}
+
+
+def job_provided(service: Service | str, version: str, library_set: str | None = None) -> ProvidedSet | None:
+    """What the runtime of a job provides: `version` is its GlueVersion or EMR release label."""
+    runtime = job_runtime(service, version)
+    if runtime is None:
+        return None
+    return JOB_PROVIDED.get((runtime.service, runtime.version, library_set or ""))
+
+
+# ---------------------------------------------------------------------------------------------
 # Dev environments (issue 7): one conda env per service runtime, for development and local runs,
 # never for deployment (deployable wheels come from pip/uv with --platform tags). envs/<name>.yml,
 # the dev container and `pkg env` are all rendered from this table; tests fail when they disagree.

@@ -394,6 +394,7 @@ def install_glue_update_job() -> None:
     left out is reset to its default (not kept). The name, creation time, tags and runs stay.
     A missing job is EntityNotFoundException. CreateJob of an existing name is AlreadyExistsException.
     A job created or updated without a Timeout gets AWS's default (glue_default_timeout).
+    JobRunQueuingEnabled, which moto drops, is kept and returned by GetJob like the other members.
     """
     from moto.core.responses import ActionResult
     from moto.glue.exceptions import AlreadyExistsException
@@ -430,6 +431,7 @@ def install_glue_update_job() -> None:
             update.get("SourceControlDetails"),
             backend=self.glue_backend,
         )
+        job.job_run_queuing_enabled = update.get("JobRunQueuingEnabled")
         job.created_on = old.created_on
         job.last_modified_on = utcnow()
         job.job_runs = old.job_runs
@@ -446,7 +448,20 @@ def install_glue_update_job() -> None:
         answer = create_job(self)
         if self._get_param("Timeout") is None:
             self.glue_backend.jobs[name].timeout = glue_default_timeout(self._get_param("GlueVersion"))
+        self.glue_backend.jobs[name].job_run_queuing_enabled = self._get_param("JobRunQueuingEnabled")
         return answer
+
+    as_dict = FakeJob.as_dict
+
+    def as_dict_with_queuing(self) -> dict:
+        """GetJob's Job with JobRunQueuingEnabled, which moto drops (returned as set, absent when never set)."""
+        document = as_dict(self)
+        queuing = getattr(self, "job_run_queuing_enabled", None)
+        if queuing is not None:
+            document["JobRunQueuingEnabled"] = queuing
+        return document
+
+    FakeJob.as_dict = as_dict_with_queuing
 
     GlueResponse.update_job = update_job
     GlueResponse.create_job = create_job_once

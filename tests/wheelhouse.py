@@ -114,6 +114,10 @@ WHEELS = [
     WheelSpec("botocore", "1.35.0", files={"botocore/data/big.json": b"{}" * 1000}),
     WheelSpec("boto3", "1.35.0", requires=["botocore==1.35.0"]),
     WheelSpec("awsthing", "1.0", requires=["boto3>=1.0"]),
+    WheelSpec("needsold", "1.0", requires=["tinylib<1.0"]),  # conflicts with any tinylib here
+    WheelSpec("usesghost", "1.0", requires=["ghost>=1"]),  # needs a package no index has
+    WheelSpec("pyspark", "3.5.0"),  # a stand-in: Spark runtimes provide their own
+    WheelSpec("sparkext", "1.0", requires=["pyspark>=3"]),
     WheelSpec(
         "withcache", "1.0", files={"withcache/__pycache__/x.cpython-312.pyc": b"stale", "withcache/y.pyc": b"stale"}
     ),

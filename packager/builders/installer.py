@@ -179,28 +179,77 @@ def install_command(
     return command
 
 
-# What uv and pip say when a requirement has no usable wheel, and the name it is about.
-NO_WHEEL = [
-    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no (?:usable )?wheels"),
-    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)\S* has no wheels with a matching"),
-    re.compile(r"Because ([A-Za-z0-9][A-Za-z0-9._-]*) was not found in"),
-    re.compile(r"Because there are no (?:usable )?versions of ([A-Za-z0-9][A-Za-z0-9._-]*)"),
-    re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)"),
-]
+@dataclass(frozen=True)
+class InstallRequest:
+    """What an install was asked, to tell the user where a failure comes from: the repository root,
+    the user's requirements files (repo-relative, the top one first) and the file pkg wrote for the tool."""
+
+    root: str
+    sources: tuple[str, ...]
+    requirements_file: str
+
+
+def _detail(output: str, request: InstallRequest | None) -> str:
+    """The tool's own explanation, without its progress lines, speaking of the user's requirements
+    (pip's `-r /tmp/…/requirements.txt (line 2)` becomes the requirement on that line)."""
+    lines = [line for line in output.strip().splitlines() if not line.startswith("Using ")]
+    detail = "\n".join(lines).strip()
+    if request is None:
+        return detail
+    try:
+        with open(request.requirements_file, encoding="utf-8") as stream:
+            written = stream.read().splitlines()
+    except OSError:
+        return detail
+
+    def requirement(match: re.Match) -> str:
+        number = int(match.group(1))
+        return written[number - 1] if 0 < number <= len(written) else match.group(0)
+
+    return re.sub(r"-r \S+ \(line (\d+)\)", requirement, detail)
 
 
 def explain_failure(
-    output: str, platform: Platform, label: str, options: IndexOptions, pinned: bool
+    output: str,
+    platform: Platform,
+    label: str,
+    options: IndexOptions,
+    pinned: bool,
+    request: InstallRequest | None = None,
+    skipped: set[tuple[str, str]] | None = None,
 ) -> DependencyError:
-    """A user-facing error from the installer's output: the package, the platform, what to do.
+    """A user-facing error from the installer's output: the cause (resolver_errors.Cause), the package,
+    the user's file and line asking for it, the platform, what to do.
 
-    `pinned`: the install was constrained to the versions the internal_libs layers already hold.
+    `pinned`: the install was constrained to the versions the internal_libs layers already hold;
+    `skipped`: what pip -vv skipped (see `resolver_errors.skipped_wheels`).
     """
-    package = next((m.group(1) for p in NO_WHEEL if (m := p.search(output))), None)
-    detail = "\n".join(line for line in output.strip().splitlines() if not line.startswith("Using ")).strip()
+    from packager.builders.requirements import where_required
+    from packager.builders.resolver_errors import Cause, classify
+
+    failure = classify(output, skipped)
+    detail = _detail(output, request)
     source = "the configured find_links only" if options.no_index else "the package index"
-    if package:
-        message = f"{label}: no wheel of '{package}' installs on {platform.describe()} from {source}"
+    package = failure.package
+    where = (where_required(request.root, request.sources, package) if request and package else None) or label
+    via = "" if where != label or package is None else f" (a dependency of a requirement in {label})"
+    pins = (
+        "; a function's dependencies are resolved against the versions the internal_libs dependency"
+        " layers hold (both sit on the same sys.path)"
+    )
+    if failure.cause is Cause.UNKNOWN_PACKAGE:
+        place = "the find_links folders (no_index = true)" if options.no_index else "the package index"
+        message = f"{where}: no package named '{package}' in {place}{via}"
+        hint = (
+            "check the spelling of the name; a private package needs its index or wheel folder in"
+            " [tool.pkg.dependencies] (index_url, extra_index_urls, find_links)"
+        )
+    elif failure.cause is Cause.NO_VERSION:
+        available = f" (there are: {failure.versions})" if failure.versions else ""
+        message = f"{where}: no version of {package} matches {failure.specifier or 'the request'}{via}{available}"
+        hint = "pin a version that exists there, or loosen the specifier" + (pins if pinned else "")
+    elif failure.cause is Cause.NO_WHEEL:
+        message = f"{where}: no wheel of '{package}' installs on {platform.describe()} from {source}{via}"
         hint = (
             "pin a version that publishes manylinux wheels for this Python and architecture, change the runtime or"
             " architecture in [tool.pkg.lambda], or build the wheel on Amazon Linux and add its folder to"
@@ -208,13 +257,28 @@ def explain_failure(
         )
     else:
         message = f"{label}: the requirements can't be resolved together for {platform.describe()}"
-        hint = "loosen or align the conflicting pins shown above"
-        if pinned:
-            hint += (
-                "; a function's dependencies are resolved against the versions the internal_libs dependency"
-                " layers hold (both sit on the same sys.path)"
-            )
-    return DependencyError(f"{message}\n{detail}" if detail else message, hint=hint)
+        named = _named_requirements(detail, request)
+        if named:
+            message += ": " + ", ".join(f"{name} ({line})" for name, line in named)
+        hint = "loosen or align the conflicting pins shown above" + (pins if pinned else "")
+        return DependencyError(f"{message}\n{detail}" if detail else message, hint=hint)
+    return DependencyError(message, hint=hint)
+
+
+def _named_requirements(detail: str, request: InstallRequest | None) -> list[tuple[str, str]]:
+    """(name, `path:line`) of each of the user's own requirements the tool's explanation (`_detail`) mentions."""
+    from packager.builders.requirements import requirement_name, where_required
+
+    if request is None:
+        return []
+    try:
+        with open(request.requirements_file, encoding="utf-8") as stream:
+            names = sorted({requirement_name(line) for line in stream.read().splitlines() if line.strip()})
+    except OSError:
+        return []
+    mentioned = [name for name in names if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", detail, re.I)]
+    found = [(name, where_required(request.root, request.sources, name)) for name in mentioned]
+    return [(name, line) for name, line in found if line is not None]
 
 
 def run_install(
@@ -225,9 +289,15 @@ def run_install(
     requirements: str,
     constraints: str | None,
     label: str,
+    sources: tuple[str, ...] = (),
 ) -> None:
-    """Install into `target`, or raise DependencyError naming the package that could not be installed."""
+    """Install into `target`, or raise DependencyError saying why, against the user's file and line.
+
+    `sources`: the user's requirements files (repo-relative) that `requirements` was written from.
+    """
     import subprocess  # here: a no-op build never installs
+
+    from packager.builders.resolver_errors import skipped_wheels
 
     command = install_command(platform, options, root, target, requirements, constraints)
     try:
@@ -235,7 +305,16 @@ def run_install(
     except OSError as error:
         raise DependencyError(f"{label}: can't run {command[0]}: {error}", hint="install uv or pip") from None
     if result.returncode != 0:
-        raise explain_failure(result.stderr + result.stdout, platform, label, options, constraints is not None)
+        output = result.stderr + result.stdout
+        skipped = None
+        if "--quiet" in command and "(from versions:" in output:
+            # pip says "from versions: none" for an unknown name and for wheels of other platforms alike:
+            # asked again verbosely, it lists the wheels it skipped and why.
+            verbose = [*command[: command.index("--quiet")], "-vv", *command[command.index("--quiet") + 1 :]]
+            again = subprocess.run(verbose, capture_output=True, text=True, env=isolated_env(), check=False)
+            skipped = skipped_wheels(again.stdout + again.stderr)
+        request = InstallRequest(root, sources, requirements)
+        raise explain_failure(output, platform, label, options, constraints is not None, request, skipped)
 
 
 def _python_fits(interpreters: set[str], abis: set[str], runtime: Runtime) -> bool:

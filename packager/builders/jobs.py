@@ -22,7 +22,7 @@ import xxhash
 from cache.hashing import FileDigests
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.installer import IndexOptions, Platform, index_options
-from packager.builders.requirements import RequirementsReader
+from packager.builders.requirements import RequirementsReader, canonical_name, requirement_name
 from packager.builders.sources import (
     ArtifactSpec,
     CollectRequest,
@@ -41,7 +41,7 @@ from packager.config import Config, runtime_version
 from packager.discover import Entry, ServiceFolder
 from packager.errors import DependencyError, DiscoveryError
 from packager.model import SCRIPT_KINDS, ArtifactId, Kind, Role, Service
-from packager.runtimes import job_runtime
+from packager.runtimes import ProvidedSet, job_provided, job_runtime
 
 if TYPE_CHECKING:
     from packager.builders.builder import Workspace
@@ -90,6 +90,52 @@ def wheel_platform(service: Service, settings: dict[str, Any]) -> Platform:
     return Platform(runtime.python_runtime(settings.get("python_version")), settings.get("architecture", "x86_64"))
 
 
+def runtime_provided(config: Config, service: Service, settings: dict[str, Any]) -> ProvidedSet | None:
+    """What a job's runtime already ships (runtimes.JOB_PROVIDED), unless `skip_runtime_provided = false`."""
+    from packager.builders.lambda_deps import skip_runtime_provided
+
+    if not skip_runtime_provided(config):
+        return None
+    return job_provided(service, runtime_version(service, settings), settings.get("library_set"))
+
+
+def _wheel_requires(path: str) -> set[str]:
+    """Canonical names a wheel's METADATA requires (Requires-Dist), leaving out those only an extra asks for."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as wheel:
+        metadata = next((n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None)
+        text = wheel.read(metadata).decode("utf-8", "replace") if metadata else ""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("Requires-Dist:") and "extra ==" not in line.replace('"', "").replace("'", ""):
+            names.add(requirement_name(line.split(":", 1)[1].strip().split(";", 1)[0].replace(" ", "")))
+    return names
+
+
+def without_provided(
+    folder: str, wheels: list[str], provided: ProvidedSet | None, direct: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """`wheels` (file names in `folder`) less those of distributions the runtime provides that only come in
+    as a dependency; and the ones left out. One pinned directly is kept, with what it needs (boto3 pinned
+    keeps its botocore: the runtime's own would not match it)."""
+    if provided is None:
+        return wheels, []
+    names = {wheel: canonical_name(wheel.split("-", 1)[0]) for wheel in wheels}
+    requires = {names[wheel]: _wheel_requires(os.path.join(folder, wheel)) for wheel in wheels}
+    needed, todo = set(), [name for name in direct if name in requires and name in provided.names]
+    while todo:  # what the directly pinned provided distributions need, all the way down
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += [dependency for dependency in requires.get(name, ()) if dependency in requires]
+    kept: list[str] = []
+    dropped: list[str] = []
+    for wheel in wheels:
+        (dropped if names[wheel] in provided.names and names[wheel] not in needed else kept).append(wheel)
+    return kept, dropped
+
+
 def deps_spec(
     artifact_id: str,
     service: Service,
@@ -98,11 +144,13 @@ def deps_spec(
     root: str,
     platform: Platform,
     index: IndexOptions,
+    provided: ProvidedSet | None = None,
 ) -> ArtifactSpec | None:
     """The dependency artifact of requirement files `sources` for `platform`, or None if they list nothing.
 
     A requirements file is an input by its normalised set (comments, order and `-r` includes
-    resolved, the same rules as Lambda's), not by its bytes.
+    resolved, the same rules as Lambda's), not by its bytes. What the runtime `provided` is left
+    out when only a dependency brings it in; the build says so (meta["notes"]).
     """
     read = [reader.read(source) for source in sources]
     if any(r.constraints for r in read):
@@ -118,10 +166,21 @@ def deps_spec(
         for source, r in zip(sources, read, strict=True)
     ]
     kind = Kind.PYTHON_ARCHIVE if service is Service.EMR else Kind.WHEELHOUSE
+    direct = frozenset(name for r in read for name in r.names)
+    meta: dict[str, Any] = {"service": service, "filename": "deps.zip", "python": platform.runtime.python}
 
     def write(path: str) -> int:
         with tempfile.TemporaryDirectory(prefix="pkg-wheels-") as folder:
-            wheels = download_wheels(requirements, platform, index, folder, root)
+            wheels, dropped = without_provided(
+                folder, download_wheels(requirements, platform, index, folder, root, tuple(sources)), provided, direct
+            )
+            if dropped:
+                assert provided is not None
+                names = ", ".join(wheel.split("-", 2)[0] + " " + wheel.split("-", 2)[1] for wheel in dropped)
+                meta["notes"] = [
+                    f"{artifact_id}: left out {names}: only dependencies of {', '.join(sources)} bring them in,"
+                    f" and the runtime provides them ({provided.source}); pin one in the requirements to ship it"
+                ]
             if kind is Kind.PYTHON_ARCHIVE:
                 return write_installed_archive(path, folder, wheels)
             return write_wheelhouse(path, folder, wheels)
@@ -135,10 +194,11 @@ def deps_spec(
             "python": platform.runtime.python,
             "platforms": platform.tags,
             **{f"index.{key}": value for key, value in index.hashed().items()},
+            **({"runtime_provided": sorted(provided.names)} if provided else {}),
         },
         files=files,
         write=write,
-        meta={"service": service, "filename": "deps.zip", "python": platform.runtime.python},
+        meta=meta,
     )
 
 
@@ -160,12 +220,20 @@ def service_artifacts(
     libs_requirements = folder.internal_libs.requirements if folder.internal_libs else None
     shared_sources = [libs_requirements] if libs_requirements else []
     default_settings = config.resolve(service, "")
-    default_key = (wheel_platform(service, default_settings), index_options(config, default_settings))
+    default_key = (
+        wheel_platform(service, default_settings),
+        index_options(config, default_settings),
+        runtime_provided(config, service, default_settings),
+    )
     by_id: dict[str, ArtifactSpec | None] = {}
     jobs = []
     for entry in folder.entries:
         settings = config.resolve(service, entry.name)
-        key = (wheel_platform(service, settings), index_options(config, settings))
+        key = (
+            wheel_platform(service, settings),
+            index_options(config, settings),
+            runtime_provided(config, service, settings),
+        )
         if entry.requirements is None and key == default_key:
             artifact_id, sources = deps_id(service), shared_sources
         else:

@@ -272,7 +272,9 @@ class DependencyInstaller:
             constraints = os.path.join(tmp, "constraints.txt")
             with open(constraints, "w", encoding="utf-8") as stream:
                 stream.write("".join(line + "\n" for line in pins))
-        run_install(dep.platform, dep.options, self.ws.root, target, requirements, constraints, label)
+        run_install(
+            dep.platform, dep.options, self.ws.root, target, requirements, constraints, label, dep.requirements.sources
+        )
         os.makedirs(target, exist_ok=True)
         dists = scan_tree(target)
         check_tags(dists, dep.platform, label)

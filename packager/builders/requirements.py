@@ -200,3 +200,20 @@ class RequirementsReader:
 
         visit(relpath, lines, relpath, ())
         return Requirements(tuple(sorted(lines)), tuple(sorted(constraints)), tuple(sources))
+
+
+def where_required(root: str, sources: tuple[str, ...], name: str) -> str | None:
+    """`path:line` of the first line in `sources` (repo-relative requirements files) asking for `name`
+    directly, or None when it comes in only as a dependency of another requirement."""
+    wanted = canonical_name(name)
+    for relpath in sources:
+        try:
+            with open(os.path.join(root, relpath), encoding="utf-8") as stream:
+                text = stream.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, line in _logical_lines(text):
+            match = _NAME.match(line)
+            if match and not line.startswith("-") and canonical_name(match.group(1)) == wanted:
+                return f"{relpath}:{number}"
+    return None

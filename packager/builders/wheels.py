@@ -19,7 +19,6 @@ import subprocess
 import sys
 
 from packager.builders.installer import (
-    NO_WHEEL,
     PIP_ISOLATED,
     UV_NO_CONFIG,
     IndexOptions,
@@ -27,6 +26,7 @@ from packager.builders.installer import (
     chosen_uv,
     isolated_env,
 )
+from packager.builders.resolver_errors import Cause, classify, skipped_wheels
 from packager.builders.zips import COMPRESS_LEVEL, FIXED_DATE_TIME, check_members
 from packager.errors import JobDependencyError, UnsafeArchiveError
 
@@ -36,13 +36,21 @@ INTERNAL_LIBS_VERSION = "0.0.0"
 INTERNAL_LIBS_WHEEL = f"{INTERNAL_LIBS_DIST}-{INTERNAL_LIBS_VERSION}-py3-none-any.whl"
 
 
-def download_wheels(requirements: list[str], platform: Platform, index: IndexOptions, dest: str, cwd: str) -> list[str]:
+def download_wheels(
+    requirements: list[str],
+    platform: Platform,
+    index: IndexOptions,
+    dest: str,
+    cwd: str,
+    sources: tuple[str, ...] = (),
+) -> list[str]:
     """Download binary wheels for `requirements` and everything they need into `dest`; their names, sorted.
 
     uv resolves (`installer` as for Lambda layers), else `pip download` does it all. Both run in
     `cwd` (the repo root), so relative find_links resolve against the repo, not the shell. When a
     wheel uv chose can't be fetched, pip does the whole set: it knows the index credentials (netrc,
-    keyring) a plain download does not.
+    keyring) a plain download does not. `sources` (the user's requirements files, repo-relative)
+    let a resolver failure name the file and line (`resolution_failure`).
     """
     os.makedirs(dest, exist_ok=True)
     req_file = os.path.join(dest, ".requirements.txt")
@@ -50,11 +58,11 @@ def download_wheels(requirements: list[str], platform: Platform, index: IndexOpt
         stream.write("\n".join(requirements) + "\n")
     try:
         uv = chosen_uv(index)
-        if not uv or not _uv_download(uv, req_file, platform, index, dest, cwd):
+        if not uv or not _uv_download(uv, req_file, platform, index, dest, cwd, sources):
             for name in os.listdir(dest):
                 if name.endswith(".whl"):
                     os.unlink(os.path.join(dest, name))
-            _pip_download(req_file, platform, index, dest, cwd)
+            _pip_download(req_file, platform, index, dest, cwd, sources)
     finally:
         os.unlink(req_file)
     wheels = sorted(name for name in os.listdir(dest) if name.endswith(".whl"))
@@ -78,7 +86,9 @@ def check_wheel(path: str) -> None:
     check_members(os.path.basename(path), names)
 
 
-def _pip_download(req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> None:
+def _pip_download(
+    req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str, sources: tuple[str, ...] = ()
+) -> None:
     command = [
         sys.executable, "-m", "pip", "download", PIP_ISOLATED,
         "--disable-pip-version-check", "--no-input", "--quiet",
@@ -89,11 +99,18 @@ def _pip_download(req_file: str, platform: Platform, index: IndexOptions, dest: 
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=isolated_env())
     if result.returncode != 0:
-        missing = re.findall(r"No matching distribution found for (\S+)", result.stderr)
-        raise _download_failure(missing, result.stderr, platform, "pip download failed")
+        skipped = None
+        if "(from versions:" in result.stderr:
+            # "from versions: none" is both an unknown name and wheels of other platforms only: -vv tells.
+            verbose = [arg if arg != "--quiet" else "-vv" for arg in command]
+            again = subprocess.run(verbose, capture_output=True, text=True, cwd=cwd, env=isolated_env())
+            skipped = skipped_wheels(again.stdout + again.stderr)
+        raise resolution_failure(result.stderr, platform, index, sources, cwd, skipped)
 
 
-def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str) -> bool:
+def _uv_download(
+    uv: str, req_file: str, platform: Platform, index: IndexOptions, dest: str, cwd: str, sources: tuple[str, ...] = ()
+) -> bool:
     """Resolve with `uv pip compile` into a pylock.toml, then fetch the best-fitting wheel of each package.
 
     False when a wheel could not be fetched from where the lock file says it is.
@@ -111,9 +128,7 @@ def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=isolated_env())
     if result.returncode != 0:
-        output = result.stderr + result.stdout
-        missing = list(dict.fromkeys(m.group(1) for pattern in NO_WHEEL for m in pattern.finditer(output)))
-        raise _download_failure(missing, output, platform, "uv could not resolve them")
+        raise resolution_failure(result.stderr + result.stdout, platform, index, sources, cwd)
     with open(lock, "rb") as stream:
         packages = tomllib.load(stream).get("packages", [])
     os.unlink(lock)
@@ -127,13 +142,55 @@ def _uv_download(uv: str, req_file: str, platform: Platform, index: IndexOptions
     return True
 
 
-def _download_failure(missing: list[str], output: str, platform: Platform, fallback: str) -> JobDependencyError:
+def _download_failure(
+    missing: list[str], output: str, platform: Platform, fallback: str, where: str = ""
+) -> JobDependencyError:
     what = f"no wheel of {', '.join(missing)}" if missing else fallback
     last = output.strip().splitlines()[-1:] or [""]
     return JobDependencyError(
-        f"{what} for Python {platform.runtime.python} on {platform.tags[0]}: {last[0]}",
+        f"{where + ': ' if where else ''}{what} for Python {platform.runtime.python} on {platform.tags[0]}"
+        + (f": {last[0]}" if last[0] else ""),
         hint="Glue and EMR compile nothing: pin a version that ships a manylinux wheel for this Python,"
         " or point find_links / index_url at a wheelhouse that has one",
+    )
+
+
+def resolution_failure(
+    output: str,
+    platform: Platform,
+    index: IndexOptions,
+    sources: tuple[str, ...],
+    root: str,
+    skipped: set[tuple[str, str]] | None = None,
+) -> JobDependencyError:
+    """A job's set uv or pip could not resolve, by cause (resolver_errors), against the user's file and line."""
+    from packager.builders.requirements import where_required
+
+    failure = classify(output, skipped)
+    package = failure.package
+    label = sources[0] if sources else "the job requirements"
+    where = (where_required(root, sources, package) if package else None) or label
+    via = "" if where != label or package is None else f" (a dependency of a requirement in {label})"
+    target = f"Python {platform.runtime.python} on {platform.tags[0]}"
+    if failure.cause is Cause.UNKNOWN_PACKAGE:
+        place = "the find_links folders (no_index = true)" if index.no_index else "the package index"
+        return JobDependencyError(
+            f"{where}: no package named '{package}' in {place}{via}",
+            hint="check the spelling of the name; a private package needs its index or wheel folder"
+            " (index_url, extra_index_urls, find_links)",
+        )
+    if failure.cause is Cause.NO_VERSION:
+        available = f" (there are: {failure.versions})" if failure.versions else ""
+        return JobDependencyError(
+            f"{where}: no version of {package} matches {failure.specifier or 'the request'}{via}{available}",
+            hint="pin a version that exists there, or loosen the specifier",
+        )
+    if failure.cause is Cause.NO_WHEEL:
+        return _download_failure([f"{package}{via}"], "", platform, "", where)
+    detail = "\n".join(line for line in output.strip().splitlines() if not line.startswith("Using ")).strip()
+    return JobDependencyError(
+        f"{label}: the requirements can't be resolved together for {target}" + (f"\n{detail}" if detail else ""),
+        hint="loosen or align the conflicting pins shown above",
     )
 
 

@@ -35,6 +35,7 @@ class ActionKind(StrEnum):
     UPDATE_JOB = "update_job"
     GLUE_TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (another call than Lambda's)
     GLUE_UNTAG_RESOURCE = "glue_untag_resource"
+    DELETE_FUNCTION = "delete_function"  # a function whose creation ended Failed, before it is created again
 
     @property
     def mutating(self) -> bool:

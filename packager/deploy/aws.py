@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from packager.errors import ConfigError, PkgError, PublishError
+from packager.errors import ConfigError, EndpointError, PkgError, PublishError
 
 # Throttling and transient errors are retried by botocore with client-side rate limiting.
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
@@ -65,7 +66,7 @@ def open_session(
         )
     aws = AwsSession(session, "", region, max_pool)
     try:
-        identity = aws.client("sts").get_caller_identity()
+        identity = caller_identity(aws, stage_name)
     except botocore.exceptions.NoCredentialsError:
         raise PkgError("no AWS credentials found", hint=CREDENTIALS_HINT) from None
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
@@ -80,6 +81,53 @@ def open_session(
     return aws
 
 
+# The first call also says whether the endpoint is there at all: a short connect timeout and one retry,
+# so an unreachable endpoint is reported in seconds (with RETRIES it took ~26 s).
+FIRST_CALL_CONFIG = {"connect_timeout": 3, "read_timeout": 20, "retries": {"mode": "standard", "total_max_attempts": 2}}
+
+
+def endpoint_hint(region: str, stage: str = "<stage>") -> str:
+    """What to check when the endpoint can't be reached: AWS_ENDPOINT_URL if set, else the region and network."""
+    url = os.environ.get("AWS_ENDPOINT_URL")
+    if url:
+        return f"AWS_ENDPOINT_URL is set to {url}: start that endpoint, or unset AWS_ENDPOINT_URL to use AWS"
+    return (
+        f"check the region '{region}' (tool.pkg.stages.{stage}.region or --region), the network,"
+        " and a proxy (HTTPS_PROXY) if you need one"
+    )
+
+
+def caller_identity(aws: AwsSession, stage: str = "<stage>") -> dict:
+    """STS GetCallerIdentity, the session's first call: an endpoint that can't be reached, or that
+    answers but is not AWS (an HTML page, garbage), is an EndpointError naming it, not a credentials error."""
+    import botocore.exceptions
+    from botocore.config import Config
+    from botocore.parsers import ResponseParserError
+
+    client = aws.session.client("sts", region_name=aws.region, config=Config(**FIRST_CALL_CONFIG))
+    endpoint = client.meta.endpoint_url
+    not_aws = f"the endpoint {endpoint} answered, but not as AWS does"
+    try:
+        identity = client.get_caller_identity()
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError) as error:
+        raise EndpointError(
+            f"cannot reach the AWS endpoint {endpoint} ({type(error).__name__})", hint=endpoint_hint(aws.region, stage)
+        ) from None
+    except (ResponseParserError, KeyError, ValueError) as error:
+        raise EndpointError(f"{not_aws} ({type(error).__name__})", hint=endpoint_hint(aws.region, stage)) from None
+    except botocore.exceptions.ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        metadata = error.response.get("ResponseMetadata", {})
+        html = metadata.get("HTTPHeaders", {}).get("content-type", "").startswith("text/html")
+        if code.isdigit() or code == "Unknown" or html:  # no AWS error in the body: a web server, a proxy page
+            status = metadata.get("HTTPStatusCode", code)
+            raise EndpointError(f"{not_aws} (HTTP {status})", hint=endpoint_hint(aws.region, stage)) from None
+        raise
+    if not isinstance(identity.get("Account"), str):
+        raise EndpointError(f"{not_aws} (no account in its answer)", hint=endpoint_hint(aws.region, stage))
+    return identity
+
+
 PUBLISH_AGAIN = "run `pkg publish` again: what completed is recorded and is not redone"
 
 
@@ -89,6 +137,9 @@ def explain_error(error: Exception, operation: str, name: str, retry: str = PUBL
 
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return PkgError("no AWS credentials found", hint=CREDENTIALS_HINT)
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        endpoint = error.kwargs.get("endpoint_url")
+        return EndpointError(f"{operation} {name} failed: cannot reach the AWS endpoint {endpoint}", hint=retry)
     if isinstance(error, botocore.exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", str(error))

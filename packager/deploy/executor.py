@@ -27,6 +27,7 @@ from packager.deploy.records import (
     LayerVersionRow,
     UploadRow,
     arn_of,
+    missing_details,
     with_pending,
 )
 from packager.deploy.republish import LayerRepair, fallback_of, may_be_missing_layer
@@ -104,6 +105,7 @@ ROW_AFTER: Mapping[ActionKind, RowUpdate] = {
     ActionKind.UPDATE_JOB: _updated_job,
     ActionKind.GLUE_TAG_RESOURCE: _glue_tags,
     ActionKind.GLUE_UNTAG_RESOURCE: _glue_tags,
+    ActionKind.DELETE_FUNCTION: lambda before, action, result: missing_details(),
 }
 
 

@@ -89,7 +89,8 @@ def _wait_final(aws: AwsSession, name: str, created: bool) -> None:
         step = "creation" if created else "update"
         raise PublishError(
             f"{name}: the function's {step} ended {status or 'unfinished'}: {reason}" + (f" ({code})" if code else ""),
-            hint="fix the cause AWS gives, then publish again (the step was not recorded, so it is retried)",
+            hint="fix the cause AWS gives, then publish again (the step was not recorded, so it is retried"
+            + (": a function whose creation failed is deleted and created again)" if created else ")"),
         ) from None
 
 
@@ -129,6 +130,12 @@ def update_function_configuration(aws: AwsSession, call: Call) -> dict:
     configuration = _update(aws, "update_function_configuration", call.action.name, call.params)
     _wait_final(aws, call.action.name, created=False)
     return {"configuration": configuration}
+
+
+def delete_function(aws: AwsSession, call: Call) -> dict:
+    """DeleteFunction (a function whose creation ended Failed: AWS says to delete and create it again)."""
+    aws.client("lambda").delete_function(FunctionName=call.params["FunctionName"])
+    return {}
 
 
 def tag_resource(aws: AwsSession, call: Call) -> dict:
@@ -185,4 +192,5 @@ HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.UPDATE_JOB: update_job,
     ActionKind.GLUE_TAG_RESOURCE: glue_tag_resource,
     ActionKind.GLUE_UNTAG_RESOURCE: glue_untag_resource,
+    ActionKind.DELETE_FUNCTION: delete_function,
 }

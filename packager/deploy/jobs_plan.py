@@ -184,6 +184,8 @@ def _optional_fields(settings: dict) -> dict:
         fields["NotificationProperty"] = {"NotifyDelayAfter": settings["notify_delay_after"]}
     if settings.get("non_overridable_arguments"):
         fields["NonOverridableArguments"] = dict(sorted(settings["non_overridable_arguments"].items()))
+    if settings.get("job_run_queuing") is not None:
+        fields["JobRunQueuingEnabled"] = settings["job_run_queuing"]
     return fields
 
 

@@ -38,6 +38,7 @@ from packager.deploy.naming import lambda_code_key
 from packager.deploy.records import (
     FunctionRow,
     FunctionState,
+    FunctionStatus,
     LayerVersionRow,
     changed_environment_keys,
     without_environment_values,
@@ -417,6 +418,8 @@ def _plan_function_steps(
 
     if row is None and live_state is None:
         return create("new function")
+    if live_state is not None and live_state.status is not None and live_state.status.creation_failed:
+        return _recreate_failed(live_state.status, create("created again after its creation ended Failed"))
     if (refresh or pending) and row is not None and live_state is None:
         if refresh:
             drift.append(Drift(artifact, name, "function", "published", "missing"))
@@ -432,6 +435,9 @@ def _plan_function_steps(
     # Adopt what is live (record it first) when the index doesn't know it or may be behind it.
     adopting = row is None or pending
     prefix = "exists but not recorded: " if row is None else "after an interrupted run: " if pending else ""
+    if live_state is not None and live_state.status is not None and live_state.status.update_failed:
+        # Lambda kept the previous code and configuration: the comparison below plans the update again.
+        prefix += f"its last update ended Failed ({live_state.status.last_update_reason or 'no reason given'}): "
 
     def why_changed(field_name: str, default: str) -> str:
         if field_name in drifted:
@@ -504,6 +510,15 @@ def _plan_function_steps(
         details = FunctionRow.confirmed(live_state).to_details()
         actions.insert(0, Action(artifact, SKIP, prefix + "recording what is live", name, record=details))
     return actions
+
+
+def _recreate_failed(status: FunctionStatus, create: list[Action]) -> list[Action]:
+    """DeleteFunction before `create` (uploads, then CreateFunction): Lambda's documented way out of a
+    failed creation ("you must delete and recreate the function"); an update of it would be refused."""
+    *uploads, created = create
+    reason = f"its creation ended Failed ({status.state_reason or 'no reason given'}): AWS requires deleting it"
+    delete = Action(created.id, ActionKind.DELETE_FUNCTION, reason, created.name, {"FunctionName": created.name})
+    return [*uploads, delete, created]
 
 
 def _configuration_change(current: dict | None, wanted: dict) -> str:

@@ -88,6 +88,37 @@ class LayerVersionRow:
 
 
 @dataclass(frozen=True)
+class FunctionStatus:
+    """Where a live function's last change ended: `State` (its creation) and `LastUpdateStatus`, with AWS's reasons.
+
+    Lambda applies changes asynchronously; a creation that ended Failed leaves a function that can only
+    be deleted and created again ("you must delete and recreate the function", Lambda function states).
+    """
+
+    state: str | None = None  # Pending | Active | Inactive | Failed
+    state_reason: str | None = None
+    last_update_status: str | None = None  # InProgress | Successful | Failed
+    last_update_reason: str | None = None
+
+    @classmethod
+    def from_configuration(cls, configuration: dict) -> FunctionStatus:
+        return cls(
+            configuration.get("State"),
+            configuration.get("StateReason"),
+            configuration.get("LastUpdateStatus"),
+            configuration.get("LastUpdateStatusReason"),
+        )
+
+    @property
+    def creation_failed(self) -> bool:
+        return self.state == "Failed"
+
+    @property
+    def update_failed(self) -> bool:
+        return self.last_update_status == "Failed"
+
+
+@dataclass(frozen=True)
 class FunctionState:
     """A function's managed state: what the planner compares, live or recorded.
 
@@ -101,6 +132,8 @@ class FunctionState:
     configuration: dict | None
     layers: tuple[str, ...] = ()
     tags: dict = field(default_factory=dict)
+    # Read live only (GetFunction), never recorded or compared: where Lambda's last change ended.
+    status: FunctionStatus | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.configuration is not None:
@@ -126,6 +159,7 @@ class FunctionState:
             tuple(layer["Arn"] for layer in configuration.get("Layers", [])),
             # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.
             dict(sorted((k, v) for k, v in (tags or {}).items() if not k.startswith("aws:"))),
+            FunctionStatus.from_configuration(configuration),
         )
 
     @classmethod

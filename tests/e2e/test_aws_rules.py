@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 
 import boto3
 import pytest
 from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
-from test_jobs_publish import actions, jobs_project
+from test_jobs_publish import EMR_ROLE, actions, jobs_project
 from test_publish import code_sha256
 
 
@@ -208,6 +209,7 @@ def test_update_job_keeps_what_pkg_does_not_manage(tmp_path, aws):
         "NotificationProperty": {"NotifyDelayAfter": 10},
         "NonOverridableArguments": {"--conf": "spark.x=1"},
         "ExecutionProperty": {"MaxConcurrentRuns": 3},
+        "JobRunQueuingEnabled": True,
     }
     kept = ("Role", "Command", "DefaultArguments", "GlueVersion", "WorkerType", "NumberOfWorkers", "MaxRetries")
     glue.update_job(JobName=live["Name"], JobUpdate={**{k: live[k] for k in kept}, **outside})
@@ -229,6 +231,7 @@ def test_glue_settings_for_connections_security_runs_execution_class_and_notific
         'connections = ["redshift-catalog"]\nsecurity_configuration = "encrypted"\n'
         'max_concurrent_runs = 4\nexecution_class = "FLEX"\nnotify_delay_after = 15\n'
         'non_overridable_arguments = { "--conf" = "spark.sql.shuffle.partitions=8" }\n'
+        "job_run_queuing = true\n"
     )
     repo.write("pyproject.toml", config.replace("number_of_workers = 3\n", "number_of_workers = 3\n" + added))
 
@@ -241,6 +244,7 @@ def test_glue_settings_for_connections_security_runs_execution_class_and_notific
     assert job["ExecutionClass"] == "FLEX"
     assert job["NotificationProperty"] == {"NotifyDelayAfter": 15}
     assert job["NonOverridableArguments"] == {"--conf": "spark.sql.shuffle.partitions=8"}
+    assert job["JobRunQueuingEnabled"] is True
     aws.reset_calls()
     repo.pkg_json("publish", "--stage", "dev")
     assert aws.mutating_calls() == []
@@ -276,6 +280,8 @@ def test_an_override_of_a_function_or_job_that_does_not_exist_names_the_key_and_
 def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_path, aws, wheelhouse):
     """Runtime and architecture overrides, both Glue services, EMR, tags and connections: every
     Lambda, Glue and EMR Serverless request is checked by the test server against the service model."""
+    serverless = boto3.client("emr-serverless", region_name=AWS_REGION)
+    application = serverless.create_application(name="datamart", releaseLabel="emr-7.9.0", type="SPARK")
     repo = jobs_project(tmp_path)
     make_repo(tmp_path, name="lambda-part")  # the two functions of conftest, copied in below
     for source in (tmp_path / "lambda-part/src/lambda").rglob("*.py"):
@@ -293,7 +299,9 @@ def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_pa
     extra = (
         f'\n[tool.pkg.dependencies]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
         '\n[tool.pkg.glue_python_shell.jobs.totals]\nconnections = ["redshift-catalog"]\n'
-        'tags = { team = "data", "cost-center" = "42" }\n'
+        'tags = { team = "data", "cost-center" = "42" }\njob_run_queuing = true\n'
+        f'\n[tool.pkg.stages.dev.emr]\napplication_id = "{application["applicationId"]}"\n'
+        f'execution_role = "{EMR_ROLE}"\n'
     )
     repo.write("pyproject.toml", lambda_config + jobs_config + extra)
 
@@ -308,10 +316,18 @@ def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_pa
     repo.pkg_json("publish", "--stage", "dev")
     run = repo.pkg("run", "glue_spark/clean_glue_spark", "--stage", "dev", "--json", "--", "--day", "1")
     assert run.exit_code == 0, run.stderr
+    emr = repo.pkg("run", "emr/clean_emr", "--stage", "dev", "--json", "--", "s3://in/")
+    assert emr.exit_code == 0, emr.stderr
+    report_function = live_function("datamart-dev-report")
+    assert report_function["Architectures"] == ["arm64"] and report_function["Runtime"] == "python3.13"
+    lam = boto3.client("lambda", region_name=AWS_REGION)
+    assert lam.list_tags(Resource=report_function["FunctionArn"])["Tags"] == {"team": "data"}
+    assert glue_job("datamart-dev-totals")["JobRunQueuingEnabled"] is True
 
     operations = {call["operation"] for call in aws.calls()}
     assert {"PublishLayerVersion", "CreateFunction", "UpdateFunctionCode", "CreateJob", "UpdateJob"} <= operations
     assert {"StartJobRun", "GetJob", "GetFunction"} <= operations
+    assert any(c["operation"] == "StartJobRun" and c["path"].startswith("/applications/") for c in aws.calls())
     assert refused(aws) == []
 
 
@@ -346,3 +362,27 @@ def test_tags_and_job_values_are_checked_against_awss_limits_when_the_file_is_re
     assert result.exit_code == 1
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_function_whose_creation_ended_failed_is_deleted_and_created_again_by_the_next_publish(project, aws):
+    reason = "The role defined for the function cannot be assumed by Lambda."
+    aws.inject("CreateFunction", "async_failed", reason=reason)
+    failed = project.pkg("publish", "--stage", "dev")
+    assert failed.exit_code == 1 and f"creation ended Failed: {reason}" in failed.stderr
+    # The first CreateFunction fails; the two functions are created in parallel: either may be first.
+    name = re.search(r"(datamart-dev-\w+): the function's creation ended Failed", failed.stderr).group(1)
+    assert live_function(name)["State"] == "Failed"  # AWS keeps it; pkg did not record it
+
+    plan = project.pkg_json("plan", "--stage", "dev")
+
+    steps = [(a["action"], a["reason"]) for a in plan["actions"] if a["name"] == name]
+    assert steps == [
+        ("delete_function", f"its creation ended Failed ({reason}): AWS requires deleting it"),
+        ("create_function", "created again after its creation ended Failed"),
+    ]
+    aws.reset_calls()
+    project.pkg_json("publish", "--stage", "dev")
+    assert aws.mutating_calls() == ["DeleteFunction", "CreateFunction"]
+    assert live_function(name)["State"] == "Active"
+    aws.reset_calls()
+    assert project.pkg_json("publish", "--stage", "dev") and aws.mutating_calls() == []

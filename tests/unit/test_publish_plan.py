@@ -14,7 +14,7 @@ from cache.index import Index, PublishedRecord
 from packager.deploy.actions import LayerRef, Target
 from packager.deploy.lambda_plan import CodeArtifact, FunctionResource, LayerResource, check_limits, plan_publish
 from packager.deploy.naming import check_layer_name, layer_name
-from packager.deploy.records import FunctionState, configuration_hash
+from packager.deploy.records import FunctionState, FunctionStatus, configuration_hash
 from packager.errors import PlanError
 
 TARGET = Target("123456789012", "us-east-1", "dev")
@@ -203,6 +203,44 @@ def test_refresh_reports_drift_against_the_live_function():
     assert [(d.name, d.field) for d in plan.drift] == [("datamart-dev-ingest", "configuration")]
     assert kinds(plan)[1:] == [("datamart-dev-ingest", "update_function_configuration")]
     assert plan.actions[1].reason == "drift: configuration was changed out of band (Timeout 30 -> 3)"
+
+
+class StatusLive(MemoryLive):
+    """Every function live as `state`, with `status` (where Lambda's last change ended)."""
+
+    def __init__(self, state: FunctionState):
+        super().__init__()
+        self.state = state
+
+    def function(self, name):
+        self.reads += 1
+        return self.state
+
+
+def test_a_live_function_whose_creation_ended_failed_is_deleted_then_created_again():
+    ingest = function(layers=())
+    failed = FunctionStatus("Failed", "The role cannot be assumed")
+    live = StatusLive(FunctionState("arn", ingest.code.code_sha256, "x86_64", ingest.configuration, (), {}, failed))
+
+    plan = plan_publish(TARGET, [], [ingest], {}, live)
+
+    assert kinds(plan) == [("datamart-dev-ingest", "delete_function"), ("datamart-dev-ingest", "create_function")]
+    assert plan.actions[0].reason == "its creation ended Failed (The role cannot be assumed): AWS requires deleting it"
+    assert plan.actions[0].params == {"FunctionName": "datamart-dev-ingest"}
+
+
+def test_a_live_function_whose_last_update_ended_failed_is_updated_with_the_reason_in_the_plan():
+    ingest = function(layers=())
+    status = FunctionStatus("Active", None, "Failed", "Lambda was unable to configure your environment")
+    live = StatusLive(FunctionState("arn", "old", "x86_64", ingest.configuration, (), {}, status))
+
+    plan = plan_publish(TARGET, [], [ingest], {}, live)
+
+    assert kinds(plan) == [("datamart-dev-ingest", "skip"), ("datamart-dev-ingest", "update_function_code")]
+    assert plan.actions[1].reason == (
+        "exists but not recorded: its last update ended Failed (Lambda was unable to configure your environment):"
+        " code changed"
+    )
 
 
 def test_big_code_goes_through_the_bucket_once():
