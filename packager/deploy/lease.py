@@ -227,11 +227,11 @@ class StageLease:
                 continue
             left = deadline - time.monotonic()
             holder = held.describe() if held else "someone"
-            if left <= 0:
-                raise StageLockedError(self.stage, holder, timeout)
-            if not told:
+            if not told and timeout > 0:  # said once, even when a slow first attempt used the whole timeout
                 on_wait(f"waiting for the {self.stage} lock held by {holder} (up to {timeout:g} s)")
                 told = True
+            if left <= 0:
+                raise StageLockedError(self.stage, holder, timeout)
             self._stop.wait(min(poll, left))
         self._renewer = threading.Thread(target=self._renew, name=f"pkg-lease-{self.stage}", daemon=True)
         self._renewer.start()
