@@ -275,6 +275,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     from werkzeug.serving import make_server
 
     install_glue_update_job()
+    install_lambda_revisions()
     moto_app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, make_app(moto_app, ServerState()), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))
@@ -541,6 +542,56 @@ def function_status_app(moto_app, state: ServerState, environ, start_response, o
     headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
     start_response(status, [*headers, ("Content-Length", str(len(answer)))])
     return [answer]
+
+
+# -------------------------------------------------------------------------------------------------
+# Lambda's RevisionId (issue 12): moto's functions have none. AWS gives each function one, replaces it
+# with every change of its code or configuration, and refuses an update that carries another one.
+# -------------------------------------------------------------------------------------------------
+
+REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API"
+    " to retrieve the latest Revision Id"
+)
+
+
+def install_lambda_revisions() -> None:
+    """Teach moto's functions a RevisionId, as AWS documents it.
+
+    Every configuration AWS answers with (GetFunction, CreateFunction, Update*, ListFunctions) carries
+    the function's RevisionId; UpdateFunctionCode and UpdateFunctionConfiguration give it a new one, and
+    "RevisionId: update the function only if the revision ID matches the ID that's specified" — if not,
+    412 PreconditionFailedException and nothing changes.
+    """
+    import uuid
+
+    from moto.awslambda.exceptions import PreconditionFailedException
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+
+    get_configuration = LambdaFunction.get_configuration
+
+    def revision_of(function) -> str:
+        if "pkg_revision_id" not in function.__dict__:
+            function.pkg_revision_id = str(uuid.uuid4())
+        return function.pkg_revision_id
+
+    def configuration_with_revision(self, *args, **kwargs):
+        return {**get_configuration(self, *args, **kwargs), "RevisionId": revision_of(self)}
+
+    def checked(update):
+        def checked_update(self, function_name, qualifier, body):
+            function = self.get_function(function_name, qualifier)
+            wanted = (body or {}).get("RevisionId")
+            if wanted and wanted != revision_of(function):
+                raise PreconditionFailedException(REVISION_MISMATCH)
+            function.pkg_revision_id = str(uuid.uuid4())
+            return update(self, function_name, qualifier, body)
+
+        return checked_update
+
+    LambdaFunction.get_configuration = configuration_with_revision
+    LambdaBackend.update_function_code = checked(LambdaBackend.update_function_code)
+    LambdaBackend.update_function_configuration = checked(LambdaBackend.update_function_configuration)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def _upload(code: CodeArtifact, artifact_id: str, name: str, bucket: str | None,
             ActionKind.PUT_OBJECT,
             f"{format_size(code.size)} is over the direct-upload limit: through s3://{bucket}",
             name,
-            {"Bucket": bucket, "Key": code.s3_key, "path": code.path},
+            {"Bucket": bucket, "Key": code.s3_key, "path": code.path, "sha256": code.sha256},
         )
     ]
 
@@ -421,7 +421,7 @@ def _plan_function_steps(
                 ActionKind.UPDATE_FUNCTION_CODE,
                 reason,
                 name,
-                {"FunctionName": name, **code_params, "Architectures": [function.architecture]},
+                {"FunctionName": name, **code_params, "Architectures": [function.architecture], **_revision(current)},
             )
         )
     wanted_configuration = without_environment_values(function.configuration)  # as recorded and live are
@@ -441,7 +441,7 @@ def _plan_function_steps(
                 ActionKind.UPDATE_FUNCTION_CONFIGURATION,
                 "; ".join(reasons),
                 name,
-                {"FunctionName": name, **function.configuration, "Layers": layers},
+                {"FunctionName": name, **function.configuration, "Layers": layers, **_revision(current)},
             )
         )
     tags = TagDiff.between(current.tags or {}, function.tags)
@@ -468,6 +468,12 @@ def _plan_function_steps(
         details = FunctionRow.confirmed(live_state).to_details()
         actions.insert(0, Action(artifact, SKIP, prefix + "recording what is live", name, record=details))
     return actions
+
+
+def _revision(state: FunctionState) -> dict:
+    """`RevisionId` for an update of the function in `state` (read live, or recorded from AWS's last answer):
+    an update made by anyone else since is then refused, not overwritten."""
+    return {"RevisionId": state.revision_id} if state.revision_id else {}
 
 
 def _configuration_change(current: dict | None, wanted: dict) -> str:

@@ -91,6 +91,8 @@ class FunctionState:
     configuration: dict | None
     layers: tuple[str, ...] = ()
     tags: dict = field(default_factory=dict)
+    # Lambda's RevisionId of this state: an update carries it, so one made by anyone else since is refused.
+    revision_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.configuration is not None:
@@ -116,6 +118,7 @@ class FunctionState:
             tuple(layer["Arn"] for layer in configuration.get("Layers", [])),
             # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.
             dict(sorted((k, v) for k, v in (tags or {}).items() if not k.startswith("aws:"))),
+            configuration.get("RevisionId"),
         )
 
     @classmethod
@@ -127,10 +130,11 @@ class FunctionState:
             details.get("configuration"),
             tuple(details.get("layers", [])),
             details.get("tags") or {},
+            details.get("revision_id"),
         )
 
     def to_details(self) -> dict:
-        return {
+        details = {
             "arn": self.arn,
             "code_sha256": self.code_sha256,
             "architecture": self.architecture,
@@ -138,6 +142,9 @@ class FunctionState:
             "layers": list(self.layers),
             "tags": self.tags,
         }
+        if self.revision_id is not None:  # absent in rows written before revisions were recorded
+            details["revision_id"] = self.revision_id
+        return details
 
 
 @dataclass(frozen=True)
