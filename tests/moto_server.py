@@ -24,7 +24,9 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
 Where AWS refuses what moto accepts, the wrapper refuses it first, as AWS documents it:
 - every Lambda, Glue, EMR and EMR Serverless request is checked against the botocore service model's
   constraints (pattern, length, range, enum, list/map size): a violation answers 400 ValidationException;
-- a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException.
+- a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException;
+- functions carry a RevisionId, replaced by each update; an update carrying another one answers 412
+  PreconditionFailedException (`install_lambda_revisions`).
 Counting on the server side keeps the tool free of any test-only code path.
 """
 
