@@ -472,6 +472,7 @@ class FunctionStatus:
     failed: bool
     reason: str
     pending_reads: int = 1
+    revised: bool = False  # the function got its new RevisionId as the change ended (install_lambda_revisions)
 
     def overlay(self, configuration: dict, read: bool) -> None:
         """Write this change's status into a function configuration AWS would answer."""
@@ -540,6 +541,7 @@ def function_status_app(moto_app, state: ServerState, environ, start_response, o
             document = json.loads(answer)
             configuration = document.get("Configuration", document) if operation == "GetFunction" else document
             change.overlay(configuration, read=operation in _FUNCTION_READS)
+            revise_when_ended(change, environ, name, configuration)
             answer = json.dumps(document).encode()
     headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
     start_response(status, [*headers, ("Content-Length", str(len(answer)))])
@@ -555,6 +557,22 @@ REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API"
     " to retrieve the latest Revision Id"
 )
+
+
+_revise = None  # set by install_lambda_revisions: (region, function name) -> its new RevisionId
+
+
+def revise_when_ended(change: FunctionStatus, environ, name: str, configuration: dict) -> None:
+    """AWS replaces a function's RevisionId again when an asynchronous update ends (aws/aws-sdk#377):
+    the first read that reports it Successful carries a new one, which the next update must send."""
+    ended = not change.create and not change.failed and configuration.get("LastUpdateStatus") == "Successful"
+    if _revise is None or change.revised or not ended:
+        return
+    scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    revision = _revise(scope.group(1) if scope else "us-east-1", name)
+    if revision is not None:
+        change.revised = True
+        configuration["RevisionId"] = revision
 
 
 def install_lambda_revisions() -> None:
@@ -591,6 +609,20 @@ def install_lambda_revisions() -> None:
 
         return checked_update
 
+    def revise(region: str, name: str) -> str | None:
+        """Give a function a new RevisionId (its asynchronous change just ended); None if it is gone."""
+        from moto.awslambda.models import lambda_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        try:
+            function = lambda_backends[DEFAULT_ACCOUNT_ID][region].get_function(name)
+        except Exception:  # deleted meanwhile
+            return None
+        function.pkg_revision_id = str(uuid.uuid4())
+        return function.pkg_revision_id
+
+    global _revise
+    _revise = revise
     LambdaFunction.get_configuration = configuration_with_revision
     LambdaBackend.update_function_code = checked(LambdaBackend.update_function_code)
     LambdaBackend.update_function_configuration = checked(LambdaBackend.update_function_configuration)

@@ -125,3 +125,23 @@ def test_a_store_file_corrupted_after_the_plan_is_never_sent(project, aws):
     project.pkg_json("cache", "verify", "--repair")
     project.pkg_json("publish", "--stage", "dev")
     assert lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]["CodeSha256"] != live_sha
+
+
+def test_the_revision_an_update_carries_is_the_one_aws_reports_once_the_update_before_ended(project, aws):
+    # Lambda replaces the RevisionId again as an asynchronous update ends (the test server does too):
+    # the configuration update after a slow code update must carry that one, not the code update's answer.
+    project.pkg_json("publish", "--stage", "dev")
+    edit_handler_and_libs(project)
+    aws.inject("UpdateFunctionCode", "async_slow")
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    ingest = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-ingest" and a["action"] != "skip"]
+    assert ingest == ["update_function_code", "update_function_configuration"]
+    assert all(a["status"] in ("done", "skipped") for a in report["actions"])
+    live = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
+    # The next change goes through with the revision recorded: nobody else changed the function.
+    project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 'v3'\n")
+    project.pkg_json("publish", "--stage", "dev")
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]["CodeSha256"] != live["CodeSha256"]
