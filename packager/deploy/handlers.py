@@ -56,6 +56,11 @@ def _read(path: str, code_sha256: str | None = None) -> bytes:
     return data
 
 
+# Wheelhouses checked whole, by (path, size, mtime, inode): each of their wheels is uploaded by its own
+# step, and hashing the whole wheelhouse once per wheel would cost a wheel count times its size.
+_CHECKED_WHEELHOUSES: dict[tuple[str, int, int, int], str] = {}
+
+
 def _checked_file(path: str, sha256: str | None) -> str:
     """The SHA-256 (hex) of a built file about to be uploaded, which must be the one recorded for it."""
     from cache.store import sha256_file
@@ -64,6 +69,16 @@ def _checked_file(path: str, sha256: str | None) -> str:
     if sha256 is not None and actual != sha256:
         raise _not_as_built(path, actual, sha256)
     return actual
+
+
+def _checked_wheelhouse(path: str, sha256: str | None) -> None:
+    """`_checked_file` for a wheelhouse zip, once per unchanged file."""
+    import os
+
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if _CHECKED_WHEELHOUSES.get(key) != sha256 or sha256 is None:
+        _CHECKED_WHEELHOUSES[key] = _checked_file(path, sha256)
 
 
 def _with_zip(params: dict, key: str, code_sha256: str | None = None) -> dict:
@@ -87,15 +102,16 @@ def put_object(aws: AwsSession, call: Call) -> dict:
     """
     params = call.params
     s3 = aws.client("s3")
-    digest = _checked_file(params["path"], params.get("sha256"))
     if params.get("member"):
         import zipfile
 
+        _checked_wheelhouse(params["path"], params.get("sha256"))
         with zipfile.ZipFile(params["path"]) as archive:
             body = archive.read(params["member"])  # checked against the member's CRC-32 as it is read
         member_digest = hashlib.sha256(body).hexdigest()
         s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=body, ChecksumSHA256=_s3_checksum(member_digest))
     else:
+        digest = _checked_file(params["path"], params.get("sha256"))
         with open(params["path"], "rb") as stream:
             s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=stream, ChecksumSHA256=_s3_checksum(digest))
     return {}
