@@ -118,6 +118,22 @@ class Store:
         mark_used(path, st.st_mtime)
         return True
 
+    def intact(self, record: ArtifactRecord) -> bool:
+        """Whether the artifact file of a row holds the very bytes built: its size, then its sha256.
+
+        The check before a file is used (run locally, sent, shared): `has_file` trusts a file of the
+        right size, which a file overwritten with other bytes of the same length still has.
+        """
+        return self.has_file(record) and sha256_file(self.abspath(record.path)) == record.sha256
+
+    def discard(self, record: ArtifactRecord) -> None:
+        """Delete the artifact file of a row (not the row: a missing file is built again)."""
+        if safe_relpath(self.cache_dir, record.path, record.input_hash):
+            try:
+                os.unlink(self.abspath(record.path))
+            except FileNotFoundError:
+                pass
+
     def put(
         self,
         input_hash: str,

@@ -303,12 +303,19 @@ def build(
     return BuildReport(artifacts, built, time.perf_counter() - started)
 
 
-def ensure_built(ws: Workspace, artifact_id: str, on_progress: Callable[[str], None] = _ignore) -> LocalArtifact:
-    """Build `artifact_id` and what it uses, if needed (what `ws.shared` holds is fetched instead)."""
-    from packager.builders.builder import collect, plan_build
+def ensure_built(
+    ws: Workspace, artifact_id: str, on_progress: Callable[[str], None] = _ignore, warn: Warn = _ignore
+) -> LocalArtifact:
+    """Build `artifact_id` and what it uses, if needed (what `ws.shared` holds is fetched instead).
+
+    Each cached file is checked to be the bytes built before it is used; one that is not is built again
+    (and `warn`ed about)."""
+    from packager.builders.builder import collect, plan_build, rebuild_corrupt
     from packager.reports import LocalArtifact
 
     planned = plan_build(ws, collect(ws, [artifact_id]))
+    for line in rebuild_corrupt(ws, planned):
+        warn(line)
     built = _fetch_and_build(ws, planned, LineProgress(on_progress, f" of {artifact_id}"))
     files = {}
     for item in planned:

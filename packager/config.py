@@ -320,6 +320,7 @@ def load_config(root: str) -> Config:
     validate(raw, ROOT_TABLE, "tool.pkg")
     _check_values(raw)
     _check_job_values(raw)
+    _check_include(raw)
     return Config(root=root, raw=raw)
 
 
@@ -430,6 +431,39 @@ SERVICE_DEFAULTS: dict[Service, dict[str, Any]] = {
 for _service, _settings in JOB_SETTINGS.items():
     ROOT_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
     STAGE_TABLE[_service] = Table(_settings, jobs=NamedTables(_settings))
+
+
+# ---------------------------------------------------------------------------------------------
+# The opt-in packaging allowlist (issue 12): `include = ["*.py", "*.json"]` in [tool.pkg.<service>].
+# It shapes the service's internal_libs artifact, one per service: not per function, job or stage.
+# ---------------------------------------------------------------------------------------------
+
+for _service in Service:
+    ROOT_TABLE[_service] = Table(ROOT_TABLE[_service], include=list)
+
+
+def packaging_include(config: Config, service: Service | str) -> tuple[str, ...]:
+    """The patterns a service's internal_libs files must match to be packaged; () packages every file."""
+    return tuple(config.raw.get(Service(service), {}).get("include", ()))
+
+
+def _check_include(raw: dict) -> None:
+    """Each `include` is a non-empty array of relative glob patterns."""
+    for service in Service:
+        patterns = raw.get(service, {}).get("include")
+        if patterns is None:
+            continue
+        where = f"tool.pkg.{service}.include"
+        if not patterns:
+            raise ConfigError(f"{where} is empty: nothing would be packaged", hint="leave it out to package every file")
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern.strip():
+                raise ConfigError(f"{where} must be an array of glob patterns, got {pattern!r}")
+            if pattern.startswith("/") or "\\" in pattern or ".." in pattern.split("/"):
+                raise ConfigError(
+                    f"{where}: {pattern!r} is not a pattern relative to internal_libs",
+                    hint='e.g. include = ["*.py", "*.json", "templates/*.sql"]',
+                )
 
 
 def check_member_overrides(config: Config, sources: Mapping[Service, list[str]]) -> None:

@@ -241,7 +241,7 @@ def invoke_lambda(
     handler fails (its traceback has gone to `on_output` first).
     """
     artifact = function_id(name)
-    local = ensure_built(ws, artifact, on_progress)
+    local = ensure_built(ws, artifact, on_progress, on_warning)
     spec, files, built = local.spec, local.files, local.built
     settings = ws.config.lambda_settings(name, stage)
     runtime = LAMBDA_RUNTIMES.get(settings["runtime"])
@@ -354,7 +354,7 @@ def invoke_glue_python_shell(
 
     service = "glue_python_shell"
     artifact = str(ArtifactId.job(service, name))
-    local = ensure_built(ws, artifact, on_progress)
+    local = ensure_built(ws, artifact, on_progress, on_warning)
     spec, files, built = local.spec, local.files, local.built
     settings = job_settings(ws.config, service, name, stage)
     interpreter = choose_interpreter(service)

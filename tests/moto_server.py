@@ -24,7 +24,9 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
 Where AWS refuses what moto accepts, the wrapper refuses it first, as AWS documents it:
 - every Lambda, Glue, EMR and EMR Serverless request is checked against the botocore service model's
   constraints (pattern, length, range, enum, list/map size): a violation answers 400 ValidationException;
-- a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException.
+- a Lambda request body over 69,905,067 bytes answers 413 RequestEntityTooLargeException;
+- functions carry a RevisionId, replaced by each update; an update carrying another one answers 412
+  PreconditionFailedException (`install_lambda_revisions`).
 Counting on the server side keeps the tool free of any test-only code path.
 """
 
@@ -276,6 +278,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
 
     install_glue_update_job()
     install_operations_reads()
+    install_lambda_revisions()
     moto_app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, make_app(moto_app, ServerState()), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))
@@ -485,6 +488,7 @@ class FunctionStatus:
     failed: bool
     reason: str
     pending_reads: int = 1
+    revised: bool = False  # the function got its new RevisionId as the change ended (install_lambda_revisions)
 
     def overlay(self, configuration: dict, read: bool) -> None:
         """Write this change's status into a function configuration AWS would answer."""
@@ -553,10 +557,91 @@ def function_status_app(moto_app, state: ServerState, environ, start_response, o
             document = json.loads(answer)
             configuration = document.get("Configuration", document) if operation == "GetFunction" else document
             change.overlay(configuration, read=operation in _FUNCTION_READS)
+            revise_when_ended(change, environ, name, configuration)
             answer = json.dumps(document).encode()
     headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
     start_response(status, [*headers, ("Content-Length", str(len(answer)))])
     return [answer]
+
+
+# -------------------------------------------------------------------------------------------------
+# Lambda's RevisionId (issue 12): moto's functions have none. AWS gives each function one, replaces it
+# with every change of its code or configuration, and refuses an update that carries another one.
+# -------------------------------------------------------------------------------------------------
+
+REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API"
+    " to retrieve the latest Revision Id"
+)
+
+
+_revise = None  # set by install_lambda_revisions: (region, function name) -> its new RevisionId
+
+
+def revise_when_ended(change: FunctionStatus, environ, name: str, configuration: dict) -> None:
+    """AWS replaces a function's RevisionId again when an asynchronous update ends (aws/aws-sdk#377):
+    the first read that reports it Successful carries a new one, which the next update must send."""
+    ended = not change.create and not change.failed and configuration.get("LastUpdateStatus") == "Successful"
+    if _revise is None or change.revised or not ended:
+        return
+    scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    revision = _revise(scope.group(1) if scope else "us-east-1", name)
+    if revision is not None:
+        change.revised = True
+        configuration["RevisionId"] = revision
+
+
+def install_lambda_revisions() -> None:
+    """Teach moto's functions a RevisionId, as AWS documents it.
+
+    Every configuration AWS answers with (GetFunction, CreateFunction, Update*, ListFunctions) carries
+    the function's RevisionId; UpdateFunctionCode and UpdateFunctionConfiguration give it a new one, and
+    "RevisionId: update the function only if the revision ID matches the ID that's specified" — if not,
+    412 PreconditionFailedException and nothing changes.
+    """
+    import uuid
+
+    from moto.awslambda.exceptions import PreconditionFailedException
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+
+    get_configuration = LambdaFunction.get_configuration
+
+    def revision_of(function) -> str:
+        if "pkg_revision_id" not in function.__dict__:
+            function.pkg_revision_id = str(uuid.uuid4())
+        return function.pkg_revision_id
+
+    def configuration_with_revision(self, *args, **kwargs):
+        return {**get_configuration(self, *args, **kwargs), "RevisionId": revision_of(self)}
+
+    def checked(update):
+        def checked_update(self, function_name, qualifier, body):
+            function = self.get_function(function_name, qualifier)
+            wanted = (body or {}).get("RevisionId")
+            if wanted and wanted != revision_of(function):
+                raise PreconditionFailedException(REVISION_MISMATCH)
+            function.pkg_revision_id = str(uuid.uuid4())
+            return update(self, function_name, qualifier, body)
+
+        return checked_update
+
+    def revise(region: str, name: str) -> str | None:
+        """Give a function a new RevisionId (its asynchronous change just ended); None if it is gone."""
+        from moto.awslambda.models import lambda_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        try:
+            function = lambda_backends[DEFAULT_ACCOUNT_ID][region].get_function(name)
+        except Exception:  # deleted meanwhile
+            return None
+        function.pkg_revision_id = str(uuid.uuid4())
+        return function.pkg_revision_id
+
+    global _revise
+    _revise = revise
+    LambdaFunction.get_configuration = configuration_with_revision
+    LambdaBackend.update_function_code = checked(LambdaBackend.update_function_code)
+    LambdaBackend.update_function_configuration = checked(LambdaBackend.update_function_configuration)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -173,6 +173,32 @@ def plan_build(ws: Workspace, collected: Collected, force: bool = False) -> list
     return planned
 
 
+def rebuild_corrupt(ws: Workspace, planned: list[PlannedArtifact]) -> list[str]:
+    """Before the files of `planned` are used: a cached one that is no longer the bytes built (sha256 of
+    the index row) is deleted and marked to be built again. Returns one line per such file.
+
+    `plan_build` checks only that a file is there with its size (the no-op path opens nothing at all):
+    this reads just the files about to be used, which their use reads anyway.
+    """
+    found = []
+    intact: dict[str, bool] = {}  # artifact file -> as built (artifacts of one input share a file)
+    for item in planned:
+        record = item.record
+        if item.status is not BuildStatus.CACHED or record is None:
+            continue
+        if record.path not in intact:
+            intact[record.path] = ws.store.intact(record)
+            if not intact[record.path]:
+                ws.store.discard(record)
+                found.append(
+                    f"{record.path} was corrupt (not the bytes the index records for {item.spec.id}): built again"
+                )
+        if not intact[record.path]:
+            item.status, item.record, item.reason = BuildStatus.BUILD, None, "the store file was corrupt"
+            item.up_to_date = False
+    return found
+
+
 ProgressCallback = Callable[[PlannedArtifact], None]
 
 

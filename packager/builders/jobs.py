@@ -37,7 +37,7 @@ from packager.builders.wheels import (
     write_installed_archive,
     write_wheelhouse,
 )
-from packager.config import Config, runtime_version
+from packager.config import Config, packaging_include, runtime_version
 from packager.discover import Entry, ServiceFolder
 from packager.errors import DependencyError, DiscoveryError
 from packager.model import SCRIPT_KINDS, ArtifactId, Kind, Role, Service
@@ -214,7 +214,7 @@ def service_artifacts(
     reader = RequirementsReader(root, digests.digest)
     libs_ids: list[str] = []
     if folder.internal_libs:
-        libs, secrets = internal_libs_spec(root, folder, digests)
+        libs, secrets = internal_libs_spec(root, folder, digests, packaging_include(config, service))
         specs.append(libs)
         libs_ids = [libs.id]
     libs_requirements = folder.internal_libs.requirements if folder.internal_libs else None

@@ -21,7 +21,7 @@ from packager.builders.sources import (
     secret_warnings,
     write_zip,
 )
-from packager.config import Config
+from packager.config import Config, packaging_include
 from packager.discover import Entry, ServiceFolder
 from packager.model import ArtifactId, ArtifactIdError, Kind, Role, Service
 
@@ -72,7 +72,8 @@ def function_spec(
 
 def lambda_code(root: str, config: Config, folder: ServiceFolder, digests: FileDigests) -> LambdaCode:
     """Every code artifact of src/lambda, in a stable order."""
-    layer, secrets = internal_libs_spec(root, folder, digests) if folder.internal_libs else (None, [])
+    include = packaging_include(config, folder.name)
+    layer, secrets = internal_libs_spec(root, folder, digests, include) if folder.internal_libs else (None, [])
     layer_ids = [layer.id] if layer else []
     functions = [function_spec(root, config, folder, entry, digests, layer_ids) for entry in folder.entries]
     return LambdaCode(functions, layer, secrets)

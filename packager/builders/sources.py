@@ -8,7 +8,9 @@ internal_libs spec builder, told by a `LibsPackaging` row how its service ships 
 
 from __future__ import annotations
 
+import fnmatch
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -102,12 +104,25 @@ def entry_file(root: str, entry: Entry, folder: ServiceFolder) -> str:
     return abspath
 
 
+def included(relpath: str, include: Sequence[str]) -> bool:
+    """Whether a file of internal_libs is packaged under the allowlist `include` (empty: every file).
+
+    A pattern matches the path relative to internal_libs (`*` crosses folders: `*.py` is every .py) or
+    the file's name; secrets are left out before this, whatever the patterns say.
+    """
+    if not include:
+        return True
+    name = relpath.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(relpath, pattern) or fnmatch.fnmatchcase(name, pattern) for pattern in include)
+
+
 def internal_libs_files(
-    root: str, libs: InternalLibs, arc_prefix: str, digests: FileDigests
+    root: str, libs: InternalLibs, arc_prefix: str, digests: FileDigests, include: Sequence[str] = ()
 ) -> tuple[list[SourceFile], list[str]]:
     """The files of an internal_libs tree as inputs under `arc_prefix`, and the secret files left out.
 
-    requirements.txt is the dependency list (built into the dependency artifacts), not code.
+    requirements.txt is the dependency list (built into the dependency artifacts), not code. With
+    `include` (the service's allowlist), only the files it matches are packaged.
     """
     try:
         tree = walk_tree(os.path.join(root, libs.path), skip={"requirements.txt"})
@@ -129,6 +144,7 @@ def internal_libs_files(
             digests.digest(f"{libs.path}/{f.relpath}", f.abspath),
         )
         for f in tree.files
+        if included(f.relpath, include)
     ]
     return files, [f"{libs.path}/{path}" for path in tree.skipped_secrets]
 
@@ -175,11 +191,15 @@ INTERNAL_LIBS_PACKAGING: dict[Service, LibsPackaging] = {
 }
 
 
-def internal_libs_spec(root: str, folder: ServiceFolder, digests: FileDigests) -> tuple[ArtifactSpec, list[str]]:
-    """The internal_libs artifact of a service folder, packaged as its service's row says; and the secrets left out."""
+def internal_libs_spec(
+    root: str, folder: ServiceFolder, digests: FileDigests, include: Sequence[str] = ()
+) -> tuple[ArtifactSpec, list[str]]:
+    """The internal_libs artifact of a service folder, packaged as its service's row says; and the secrets left out.
+
+    `include` is the service's packaging allowlist (`[tool.pkg.<service>] include`; empty: every file)."""
     assert folder.internal_libs is not None
     packaging = INTERNAL_LIBS_PACKAGING[folder.name]
-    files, secrets = internal_libs_files(root, folder.internal_libs, packaging.arc_prefix, digests)
+    files, secrets = internal_libs_files(root, folder.internal_libs, packaging.arc_prefix, digests, include)
     spec = ArtifactSpec(
         id=str(ArtifactId.internal_libs(folder.name)),
         kind=packaging.kind,

@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from cache.index import Index, PublishedRecord
 from packager.deploy.actions import SKIP, Action, ActionKind, LayerRef, Outcome, PublishPlan
@@ -41,20 +42,31 @@ def _function_update(before: dict, **changes: object) -> dict:
     return FunctionRow.from_details(before).with_state(**changes).to_details()
 
 
+def _revision(result: dict) -> str | None:
+    """The function's RevisionId once a change has ended (a handler reads it after waiting)."""
+    return result.get("revision_id") or result["configuration"].get("RevisionId")
+
+
 def _created_function(before: dict, action: Action, result: dict) -> dict:
     state = FunctionState.from_configuration(result["configuration"], action.params.get("Tags"))
-    return FunctionRow.confirmed(state).to_details()
+    return FunctionRow.confirmed(replace(state, revision_id=_revision(result))).to_details()
 
 
 def _updated_code(before: dict, action: Action, result: dict) -> dict:
     state = FunctionState.from_configuration(result["configuration"], None)
-    return _function_update(before, arn=state.arn, code_sha256=state.code_sha256, architecture=state.architecture)
+    return _function_update(
+        before,
+        arn=state.arn,
+        code_sha256=state.code_sha256,
+        architecture=state.architecture,
+        revision_id=_revision(result),
+    )
 
 
 def _updated_configuration(before: dict, action: Action, result: dict) -> dict:
     state = FunctionState.from_configuration(result["configuration"], None)
     row = FunctionRow.from_details(before).with_state(
-        arn=state.arn, configuration=state.configuration, layers=state.layers
+        arn=state.arn, configuration=state.configuration, layers=state.layers, revision_id=_revision(result)
     )
     return row.rehashed().to_details()
 
@@ -246,6 +258,7 @@ def execute(
 
         def work(group: list[Outcome]) -> None:
             previous: ActionKind | None = None
+            revision: str | None = None  # the function's RevisionId after this worker's last update of it
             try:
                 for outcome in group:
                     if stop.is_set():
@@ -256,7 +269,9 @@ def execute(
                             resource_arns[action.resource_id] = arn_of(action.record)
                         results.put((outcome, {}, None))
                         continue
-                    call = Call(action, resolve(action, layer_arns, resource_arns), previous)
+                    code_sha256 = expected_sha.get(action.id) if action.kind.sends_code else None
+                    params = resolve(action, layer_arns, resource_arns)
+                    call = Call(action, params, previous, revision_id=revision, code_sha256=code_sha256)
                     try:
                         result = perform(call)
                     except PkgError as error:
@@ -268,6 +283,7 @@ def execute(
                     if "FunctionArn" in result.get("configuration", {}):
                         resource_arns[action.resource_id] = result["configuration"]["FunctionArn"]
                     previous = action.kind
+                    revision = result.get("revision_id") or revision
                     results.put((outcome, result, None))
             finally:
                 results.put(None)

@@ -8,6 +8,8 @@ Handlers raise botocore's errors as they come; the executor translates them once
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -28,42 +30,96 @@ class Call:
     action: Action
     params: dict
     previous: ActionKind | None = None
+    revision_id: str | None = None  # the function's RevisionId after the step before it, if that changed it
+    code_sha256: str | None = None  # Lambda's CodeSha256 (base64) of the zip this step sends, as recorded
 
 
 Handler = Callable[[AwsSession, Call], dict]
 
 
-def _read(path: str) -> bytes:
+def _not_as_built(path: str, actual: str, recorded: str) -> PublishError:
+    return PublishError(
+        f"{path}: the file about to be sent is not the one built (sha256 {actual[:12]}…, recorded"
+        f" {recorded[:12]}…): the store file is corrupt; nothing was sent",
+        hint="run `pkg cache verify --repair` (it drops the file; the artifact is built again), then publish again",
+    )
+
+
+def _read(path: str, code_sha256: str | None = None) -> bytes:
+    """A built zip's bytes, checked against the CodeSha256 recorded for it before they are sent anywhere."""
     with open(path, "rb") as stream:
-        return stream.read()
+        data = stream.read()
+    if code_sha256 is not None:
+        digest = hashlib.sha256(data).digest()
+        if base64.b64encode(digest).decode() != code_sha256:
+            raise _not_as_built(path, digest.hex(), base64.b64decode(code_sha256).hex())
+    return data
 
 
-def _with_zip(params: dict, key: str) -> dict:
-    """`params` with the local zip path under params[key]["ZipFile"] replaced by its bytes."""
+# Wheelhouses checked whole, by (path, size, mtime, inode): each of their wheels is uploaded by its own
+# step, and hashing the whole wheelhouse once per wheel would cost a wheel count times its size.
+_CHECKED_WHEELHOUSES: dict[tuple[str, int, int, int], str] = {}
+
+
+def _checked_file(path: str, sha256: str | None) -> str:
+    """The SHA-256 (hex) of a built file about to be uploaded, which must be the one recorded for it."""
+    from cache.store import sha256_file
+
+    actual = sha256_file(path)
+    if sha256 is not None and actual != sha256:
+        raise _not_as_built(path, actual, sha256)
+    return actual
+
+
+def _checked_wheelhouse(path: str, sha256: str | None) -> None:
+    """`_checked_file` for a wheelhouse zip, once per unchanged file."""
+    import os
+
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if _CHECKED_WHEELHOUSES.get(key) != sha256 or sha256 is None:
+        _CHECKED_WHEELHOUSES[key] = _checked_file(path, sha256)
+
+
+def _with_zip(params: dict, key: str, code_sha256: str | None = None) -> dict:
+    """`params` with the local zip path under params[key]["ZipFile"] replaced by its (checked) bytes."""
     content = params.get(key)
     if isinstance(content, dict) and "ZipFile" in content:
-        return {**params, key: {**content, "ZipFile": _read(content["ZipFile"])}}
+        return {**params, key: {**content, "ZipFile": _read(content["ZipFile"], code_sha256)}}
     return params
 
 
+def _s3_checksum(hex_digest: str) -> str:
+    """S3's ChecksumSHA256 header: S3 refuses the object if the bytes it receives have another digest."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
 def put_object(aws: AwsSession, call: Call) -> dict:
-    """Upload a built file (streamed), or one wheel inside a built wheelhouse zip, to the artifact bucket."""
+    """Upload a built file (streamed), or one wheel inside a built wheelhouse zip, to the artifact bucket.
+
+    The file is hashed first and must be the one recorded (`sha256` in the parameters); the upload
+    carries that digest, so S3 refuses bytes that changed after the check.
+    """
     params = call.params
     s3 = aws.client("s3")
     if params.get("member"):
         import zipfile
 
+        _checked_wheelhouse(params["path"], params.get("sha256"))
         with zipfile.ZipFile(params["path"]) as archive:
-            s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=archive.read(params["member"]))
+            body = archive.read(params["member"])  # checked against the member's CRC-32 as it is read
+        member_digest = hashlib.sha256(body).hexdigest()
+        s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=body, ChecksumSHA256=_s3_checksum(member_digest))
     else:
-        with open(params["path"], "rb") as body:
-            s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=body)
+        digest = _checked_file(params["path"], params.get("sha256"))
+        with open(params["path"], "rb") as stream:
+            s3.put_object(Bucket=params["Bucket"], Key=params["Key"], Body=stream, ChecksumSHA256=_s3_checksum(digest))
     return {}
 
 
 def publish_layer_version(aws: AwsSession, call: Call) -> dict:
     """PublishLayerVersion; the new version's ARN, number and CodeSha256."""
-    answer = aws.client("lambda").publish_layer_version(**_with_zip(call.params, "Content"))
+    answer = aws.client("lambda").publish_layer_version(**_with_zip(call.params, "Content", call.code_sha256))
     return {
         "arn": answer["LayerVersionArn"],
         "version": answer["Version"],
@@ -71,27 +127,47 @@ def publish_layer_version(aws: AwsSession, call: Call) -> dict:
     }
 
 
-def _wait_final(aws: AwsSession, name: str, created: bool) -> None:
+def _wait_final(aws: AwsSession, name: str, created: bool) -> dict:
     """Wait for the change just made to end: State Active after a create, LastUpdateStatus Successful
     after an update. Lambda applies both asynchronously; one that ends Failed raises PublishError with
-    AWS's reason, so the step is not recorded and the next publish tries it again."""
-    from botocore.exceptions import WaiterError
+    AWS's reason, so the step is not recorded and the next publish tries it again.
 
-    waiter = "function_active_v2" if created else "function_updated_v2"
-    try:
-        aws.client("lambda").get_waiter(waiter).wait(FunctionName=name, WaiterConfig=_WAIT)
-    except WaiterError as error:
-        configuration = (error.last_response or {}).get("Configuration") or {}
-        prefix = "State" if created else "LastUpdateStatus"
-        status = configuration.get(prefix)
-        reason = configuration.get(f"{prefix}Reason") or configuration.get("StateReason") or str(error)
-        code = configuration.get(f"{prefix}ReasonCode")
-        step = "creation" if created else "update"
-        raise PublishError(
-            f"{name}: the function's {step} ended {status or 'unfinished'}: {reason}" + (f" ({code})" if code else ""),
-            hint="fix the cause AWS gives, then publish again (the step was not recorded, so it is retried"
-            + (": a function whose creation failed is deleted and created again)" if created else ")"),
-        ) from None
+    Returns the function's configuration once ended (GetFunction polled as botocore's
+    function_active_v2 / function_updated_v2 waiters do): its RevisionId, not the one the change
+    answered with, is what the next update must carry, since Lambda replaces it again as the change ends.
+    """
+    import time
+
+    prefix, done = ("State", "Active") if created else ("LastUpdateStatus", "Successful")
+    configuration: dict = {}
+    for attempt in range(_WAIT["MaxAttempts"]):
+        if attempt:
+            time.sleep(_WAIT["Delay"])
+        configuration = aws.client("lambda").get_function(FunctionName=name)["Configuration"]
+        if configuration.get(prefix) == done:
+            return configuration
+        if configuration.get(prefix) == "Failed":
+            break
+    status = configuration.get(prefix)
+    waited = f"it did not end within {_WAIT['Delay'] * _WAIT['MaxAttempts']} s"
+    reason = configuration.get(f"{prefix}Reason") or configuration.get("StateReason") or waited
+    code = configuration.get(f"{prefix}ReasonCode")
+    step = "creation" if created else "update"
+    raise PublishError(
+        f"{name}: the function's {step} ended {status or 'unfinished'}: {reason}" + (f" ({code})" if code else ""),
+        hint="fix the cause AWS gives, then publish again (the step was not recorded, so it is retried"
+        + (": a function whose creation failed is deleted and created again)" if created else ")"),
+    )
+
+
+REVISION_CHANGED_HINT = "run `pkg plan` again: it reads the function and shows what publishing would change"
+
+
+def _with_revision(call: Call) -> dict:
+    """An update's parameters carrying the RevisionId the step before it left, if any (else the plan's)."""
+    if call.revision_id:
+        return {**call.params, "RevisionId": call.revision_id}
+    return call.params
 
 
 def _update(aws: AwsSession, operation: str, name: str, params: dict) -> dict:
@@ -99,10 +175,17 @@ def _update(aws: AwsSession, operation: str, name: str, params: dict) -> dict:
     or someone else), wait for it to finish and try once more."""
     lam = aws.client("lambda")
     try:
-        return getattr(lam, operation)(**params)
-    except lam.exceptions.ResourceConflictException:
-        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=_WAIT)
-        return getattr(lam, operation)(**params)
+        try:
+            return getattr(lam, operation)(**params)
+        except lam.exceptions.ResourceConflictException:
+            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=_WAIT)
+            return getattr(lam, operation)(**params)
+    except lam.exceptions.PreconditionFailedException:
+        # The RevisionId pkg read (planning, or from its own step before) is no longer the function's.
+        raise PublishError(
+            f"{name}: the function was changed by someone else since pkg read it; nothing was overwritten",
+            hint=REVISION_CHANGED_HINT,
+        ) from None
 
 
 def create_function(aws: AwsSession, call: Call) -> dict:
@@ -110,26 +193,26 @@ def create_function(aws: AwsSession, call: Call) -> dict:
     params = call.params
     if not params.get("Layers"):
         params = {key: value for key, value in params.items() if key != "Layers"}
-    configuration = aws.client("lambda").create_function(**_with_zip(params, "Code"))
-    _wait_final(aws, call.action.name, created=True)
-    return {"configuration": configuration}
+    configuration = aws.client("lambda").create_function(**_with_zip(params, "Code", call.code_sha256))
+    final = _wait_final(aws, call.action.name, created=True)
+    return {"configuration": configuration, "revision_id": final.get("RevisionId")}
 
 
 def update_function_code(aws: AwsSession, call: Call) -> dict:
     """UpdateFunctionCode, waited for until it has ended; its configuration as AWS reports it."""
-    params = {key: value for key, value in call.params.items() if key != "ZipFile"}
+    params = {key: value for key, value in _with_revision(call).items() if key != "ZipFile"}
     if "ZipFile" in call.params:
-        params["ZipFile"] = _read(call.params["ZipFile"])
+        params["ZipFile"] = _read(call.params["ZipFile"], call.code_sha256)
     configuration = _update(aws, "update_function_code", call.action.name, params)
-    _wait_final(aws, call.action.name, created=False)
-    return {"configuration": configuration}
+    final = _wait_final(aws, call.action.name, created=False)
+    return {"configuration": configuration, "revision_id": final.get("RevisionId")}
 
 
 def update_function_configuration(aws: AwsSession, call: Call) -> dict:
     """UpdateFunctionConfiguration, waited for until it has ended; its configuration as AWS reports it."""
-    configuration = _update(aws, "update_function_configuration", call.action.name, call.params)
-    _wait_final(aws, call.action.name, created=False)
-    return {"configuration": configuration}
+    configuration = _update(aws, "update_function_configuration", call.action.name, _with_revision(call))
+    final = _wait_final(aws, call.action.name, created=False)
+    return {"configuration": configuration, "revision_id": final.get("RevisionId")}
 
 
 def delete_function(aws: AwsSession, call: Call) -> dict:

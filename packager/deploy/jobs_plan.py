@@ -44,6 +44,7 @@ class S3Upload:
     key: str
     path: str | None  # the local file; None until built
     member: str | None = None  # the wheel's name inside a wheelhouse zip
+    sha256: str | None = None  # of the local file (hex): checked before its bytes are sent
 
     @property
     def uri(self) -> str:
@@ -109,12 +110,12 @@ def _uploads_of(item, bucket: str, store) -> tuple[list[S3Upload], str | None]:
         if path is None:  # not built yet (`pkg plan`): the wheels are known once it is
             return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, "*.whl"), None)], spec.id
         return [
-            S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, wheel), path, member=wheel)
+            S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, wheel), path, member=wheel, sha256=sha256)
             for wheel in wheelhouse_members(path)
         ], None
     artifact = ArtifactId.parse(spec.id)
     filename = spec.meta.get("filename", artifact.name or artifact.role.value)
-    return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, filename), path)], None
+    return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, filename), path, sha256=sha256)], None
 
 
 def job_artifacts_of(planned: list, bucket: str, store) -> dict[str, JobArtifacts]:
@@ -323,6 +324,8 @@ def plan_upload(
     params = {"Bucket": upload.bucket, "Key": upload.key, "path": upload.path}
     if upload.member:
         params["member"] = upload.member
+    if upload.sha256:
+        params["sha256"] = upload.sha256
     return Action(upload.artifact_id, ActionKind.PUT_OBJECT, reason, upload.uri, params, resource_id=upload.resource_id)
 
 

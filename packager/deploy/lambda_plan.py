@@ -229,7 +229,7 @@ def _upload(code: CodeArtifact, artifact_id: str, name: str, bucket: str | None,
             ActionKind.PUT_OBJECT,
             f"{format_size(code.size)} is over the direct-upload limit: through s3://{bucket}",
             name,
-            {"Bucket": bucket, "Key": code.s3_key, "path": code.path},
+            {"Bucket": bucket, "Key": code.s3_key, "path": code.path, "sha256": code.sha256},
         )
     ]
 
@@ -463,7 +463,7 @@ def _plan_function_steps(
                 ActionKind.UPDATE_FUNCTION_CODE,
                 reason,
                 name,
-                {"FunctionName": name, **code_params, "Architectures": [function.architecture]},
+                {"FunctionName": name, **code_params, "Architectures": [function.architecture], **_revision(current)},
             )
         )
     wanted_configuration = without_environment_values(function.configuration)  # as recorded and live are
@@ -483,7 +483,7 @@ def _plan_function_steps(
                 ActionKind.UPDATE_FUNCTION_CONFIGURATION,
                 "; ".join(reasons),
                 name,
-                {"FunctionName": name, **function.configuration, "Layers": layers},
+                {"FunctionName": name, **function.configuration, "Layers": layers, **_revision(current)},
             )
         )
     tags = TagDiff.between(current.tags or {}, function.tags)
@@ -519,6 +519,12 @@ def _recreate_failed(status: FunctionStatus, create: list[Action]) -> list[Actio
     reason = f"its creation ended Failed ({status.state_reason or 'no reason given'}): AWS requires deleting it"
     delete = Action(created.id, ActionKind.DELETE_FUNCTION, reason, created.name, {"FunctionName": created.name})
     return [*uploads, delete, created]
+
+
+def _revision(state: FunctionState) -> dict:
+    """`RevisionId` for an update of the function in `state` (read live, or recorded from AWS's last answer):
+    an update made by anyone else since is then refused, not overwritten."""
+    return {"RevisionId": state.revision_id} if state.revision_id else {}
 
 
 def _configuration_change(current: dict | None, wanted: dict) -> str:

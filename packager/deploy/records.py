@@ -134,6 +134,8 @@ class FunctionState:
     tags: dict = field(default_factory=dict)
     # Read live only (GetFunction), never recorded or compared: where Lambda's last change ended.
     status: FunctionStatus | None = field(default=None, compare=False)
+    # Lambda's RevisionId of this state: an update carries it, so one made by anyone else since is refused.
+    revision_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.configuration is not None:
@@ -160,6 +162,7 @@ class FunctionState:
             # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.
             dict(sorted((k, v) for k, v in (tags or {}).items() if not k.startswith("aws:"))),
             FunctionStatus.from_configuration(configuration),
+            configuration.get("RevisionId"),
         )
 
     @classmethod
@@ -171,10 +174,11 @@ class FunctionState:
             details.get("configuration"),
             tuple(details.get("layers", [])),
             details.get("tags") or {},
+            details.get("revision_id"),
         )
 
     def to_details(self) -> dict:
-        return {
+        details = {
             "arn": self.arn,
             "code_sha256": self.code_sha256,
             "architecture": self.architecture,
@@ -182,6 +186,9 @@ class FunctionState:
             "layers": list(self.layers),
             "tags": self.tags,
         }
+        if self.revision_id is not None:  # absent in rows written before revisions were recorded
+            details["revision_id"] = self.revision_id
+        return details
 
 
 @dataclass(frozen=True)

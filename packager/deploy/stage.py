@@ -19,7 +19,7 @@ from packager.deploy.lease import LOCK_TIMEOUT_SECONDS, stage_lease
 from packager.deploy.lambda_plan import plan_lambda
 from packager.deploy.live import AwsLiveState
 from packager.deploy.naming import check_name_parts, lock_key
-from packager.deploy.records import FunctionRow, GlueJobRow, missing_details
+from packager.deploy.records import FunctionRow, FunctionState, GlueJobRow, missing_details
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
 from packager.errors import ConfigError
@@ -99,7 +99,7 @@ def plan_stage(
     if bucket and any(action.kind is ActionKind.PUT_OBJECT for action in plan.actions):
         _check_bucket(live, bucket, target)
     if plan.drift:
-        _record_drift(index, target, recorded, plan)
+        _record_drift(index, target, recorded, plan, live)
     return StagePlan(plan, aws, recorded, expected)
 
 
@@ -125,7 +125,17 @@ def _drifted(artifact_id: str, details: dict, drift: Drift) -> dict:
     return replace(row, definition=drift.live if isinstance(drift.live, dict) else None).to_details()
 
 
-def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], plan: PublishPlan) -> None:
+def _with_live_revision(details: dict, state: FunctionState | None) -> dict:
+    """A drifted function's row with the RevisionId read with it: the row now tells what is live, and a
+    publish repairing it is refused if the function changes again before."""
+    if state is None or state.revision_id is None:
+        return details
+    return FunctionRow.from_details(details).with_state(revision_id=state.revision_id).to_details()
+
+
+def _record_drift(
+    index, target: Target, recorded: dict[str, PublishedRecord], plan: PublishPlan, live: AwsLiveState | None = None
+) -> None:
     """Write what was seen live into the rows of drifted functions and jobs."""
     by_id: dict[str, dict] = {}
     for drift in plan.drift:
@@ -133,6 +143,8 @@ def _record_drift(index, target: Target, recorded: dict[str, PublishedRecord], p
         if row is None:
             continue
         by_id[drift.id] = _drifted(drift.id, by_id.get(drift.id, row.details), drift)
+        if live is not None and drift.field != "function" and ArtifactId.parse(drift.id).service is Service.LAMBDA:
+            by_id[drift.id] = _with_live_revision(by_id[drift.id], live.function(drift.name))
     for artifact_id, details in by_id.items():
         row = recorded[artifact_id]
         index.record_published(target.account, target.region, target.stage, artifact_id, row.input_hash, details)

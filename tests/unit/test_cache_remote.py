@@ -301,6 +301,18 @@ def test_a_row_is_shared_only_with_its_file(machines, objects, tmp_path):
     assert report.warnings == []
 
 
+def test_a_file_overwritten_with_same_size_bytes_is_not_shared(machines, objects, tmp_path):
+    ci = machines("ci")
+    built = ci.build("ingest", b"ingest code")
+    Path(ci.store.abspath(built.path)).write_bytes(b"other bytes")  # same size as b"ingest code"
+    report = ci.shared.push()
+    assert report.uploaded == [] and report.rows_added == 0
+    assert report.warnings == [
+        f"local artifact {built.path} does not match its index row; not shared (run `pkg cache verify --repair`)"
+    ]
+    assert not any(key.startswith("team-cache/store/") for _bucket, key in objects.objects)
+
+
 def test_an_index_over_the_cap_is_refused_even_by_a_store_that_ignores_max_bytes(machines, objects, tmp_path):
     objects.objects[("team-bucket", INDEX_KEY)] = (b"x" * 5000, '"big"')
     laptop = machines("laptop")

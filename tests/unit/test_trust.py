@@ -77,6 +77,15 @@ def test_own_rows_pass(scope):
     assert row_problem("glue_spark/job/orders", glue, scope) is None
 
 
+@pytest.mark.parametrize("revision", [7, "x" * 65, "../../etc", ["rev"]])
+def test_a_recorded_revision_that_is_not_a_lambda_revision_id_fails(scope, revision):
+    function = {"arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:datamart-dev-ingest", "layers": [LAYER]}
+    assert row_problem("lambda/function/ingest", {**function, "revision_id": "6c2b4e1a-0f3d-4c1e-9b7a-1d2e3f4a5b6c"},
+                       scope) is None  # fmt: skip
+    assert "is not a Lambda RevisionId" in row_problem("lambda/function/ingest", {**function, "revision_id": revision},
+                                                       scope)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "arn",
     [
