@@ -161,8 +161,8 @@ class FunctionState:
             tuple(layer["Arn"] for layer in configuration.get("Layers", [])),
             # aws:* tags belong to AWS services (e.g. CloudFormation) and can't be changed.
             dict(sorted((k, v) for k, v in (tags or {}).items() if not k.startswith("aws:"))),
-            FunctionStatus.from_configuration(configuration),
-            configuration.get("RevisionId"),
+            status=FunctionStatus.from_configuration(configuration),
+            revision_id=configuration.get("RevisionId"),
         )
 
     @classmethod
@@ -174,7 +174,7 @@ class FunctionState:
             details.get("configuration"),
             tuple(details.get("layers", [])),
             details.get("tags") or {},
-            details.get("revision_id"),
+            revision_id=details.get("revision_id"),
         )
 
     def to_details(self) -> dict:
