@@ -13,7 +13,6 @@ their logs in its own managed storage (the Spark UI of the run), which has no lo
 from __future__ import annotations
 
 import heapq
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,6 +22,7 @@ from packager.deploy.aws import AwsSession, aws_errors
 from packager.deploy.naming import NAME, resource_name
 from packager.errors import PkgError
 from packager.model import ArtifactId, Service
+from packager.units import parse_duration
 
 __all__ = ["LogEvent", "LogSource", "follow", "merge", "parse_since", "read_events", "stage_log_source"]
 
@@ -37,8 +37,6 @@ GLUE_LOG_GROUPS: dict[Service, tuple[str, ...]] = {
     Service.GLUE_SPARK: ("/aws-glue/jobs/output", "/aws-glue/jobs/error"),
 }
 
-_DURATION = re.compile(r"(\d+)([smhd])\Z")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
@@ -85,10 +83,9 @@ class LogSource:
 
 def parse_since(text: str, now: datetime) -> int:
     """`30s`, `15m`, `1h`, `2d` (before `now`) or an ISO 8601 time (UTC unless it says) -> ms since the epoch."""
-    match = _DURATION.match(text.strip())
-    if match:
-        moment = now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    else:
+    try:
+        moment = now - timedelta(seconds=parse_duration(text))
+    except ValueError:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:

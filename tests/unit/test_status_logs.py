@@ -30,7 +30,8 @@ NOW_MS = int(NOW.timestamp() * 1000)
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), ("2d", 172800), ("0s", 0), (" 1h ", 3600)]
+    ("text", "seconds"),
+    [("30s", 30), ("15m", 900), ("1h", 3600), ("2d", 172800), ("0s", 0), ("1w", 604800), ("1.5h", 5400)],
 )
 def test_since_as_a_duration_counts_back_from_now(text, seconds):
     assert parse_since(text, NOW) == NOW_MS - seconds * 1000
@@ -43,7 +44,7 @@ def test_since_as_an_iso_time_is_utc_unless_it_says_otherwise(text):
     assert parse_since(text, NOW) == NOW_MS - 3600_000
 
 
-@pytest.mark.parametrize("text", ["1w", "yesterday", "-1h", "1.5h", "h", ""])
+@pytest.mark.parametrize("text", ["yesterday", "-1h", "1y", "h", ""])
 def test_since_that_is_neither_says_what_it_takes(text):
     with pytest.raises(PkgError) as caught:
         parse_since(text, NOW)
