@@ -321,8 +321,13 @@ def plan(
     region: str | None = None,
     warn: Warn = _ignore,
     progress: Progress = QUIET,
+    allow_delete: bool = False,
 ) -> PlanReport:
-    """Say what a build would build and why; with `stage`, plan its publish too (read-only AWS calls)."""
+    """Say what a build would build and why; with `stage`, plan its publish too (read-only AWS calls).
+
+    A plan of the whole tree (no `names`) lists the deletions of what `src/` no longer has; on a
+    stage with deletion_protection they are shown refused unless `allow_delete`.
+    """
     from packager.builders.builder import collect, plan_build
     from packager.reports import PlanReport
 
@@ -340,7 +345,17 @@ def plan(
             shared = _open_shared(ws, warn, stage, region)
             if shared:
                 shared.pull()  # what teammates and CI already published
-            staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, warn=warn)
+            staged = plan_stage(
+                ws,
+                stage,
+                planned,
+                refresh=refresh,
+                profile=profile,
+                region=region,
+                warn=warn,
+                prune=not names,
+                allow_delete=allow_delete,
+            )
     return PlanReport(planned, staged)
 
 
@@ -359,6 +374,7 @@ def publish(
     on_planned: Callable[[StagePlan], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     lock_timeout: float | None = None,
+    allow_delete: bool = False,
 ) -> PublishReport:
     """Build what changed, then make in AWS exactly the calls the stage's plan lists (unless `dry_run`).
 
@@ -366,8 +382,11 @@ def publish(
     made again under the stage's lease, so one publish of a stage runs at a time across machines
     (waited for up to `lock_timeout` seconds) and plans from what the one before it did; a no-op
     publish takes no lease (it writes nothing). What AWS confirmed is pushed to the shared cache even
-    when a later step failed.
+    when a later step failed. A publish of the whole tree (no `names`) deletes the functions and jobs
+    `src/` no longer has; on a stage with deletion_protection it fails before any mutating call
+    unless `allow_delete` (packager/deploy/removal.py).
     """
+    from packager.deploy.removal import check_deletions_allowed
     from packager.deploy.stage import open_stage_session, plan_stage, stage_lease_lock, stage_lock
     from packager.reports import PublishReport
 
@@ -381,14 +400,31 @@ def publish(
         with stage_lock(ws, stage):
             if ws.shared:
                 ws.shared.pull()  # what teammates and CI already published: not again
-            staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
+            prune = not names  # a publish of some NAMES removes nothing
+            staged = plan_stage(
+                ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn, prune=prune,
+                allow_delete=allow_delete,
+            )
+            if not dry_run:
+                check_deletions_allowed(ws.config, staged.plan, allow_delete)
             if not dry_run and _has_work(staged):
                 # Something to change: under the stage's lease across machines, planned again from what
                 # a publisher that held it did meanwhile. A no-op publish never writes the lease.
                 with stage_lease_lock(ws, stage, aws, "pkg publish", lock_timeout, progress.note, warn):
                     if ws.shared:
                         ws.shared.pull(again=True)
-                    staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
+                    staged = plan_stage(
+                        ws,
+                        stage,
+                        planned,
+                        refresh=refresh,
+                        jobs=jobs,
+                        aws=aws,
+                        warn=warn,
+                        prune=prune,
+                        allow_delete=allow_delete,
+                    )
+                    check_deletions_allowed(ws.config, staged.plan, allow_delete)
                     if on_planned:
                         on_planned(staged)
                     if _has_work(staged):

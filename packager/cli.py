@@ -50,6 +50,10 @@ def _json_option(help_text: str = "Print one JSON object instead of text (on fai
     )
 
 
+_ALLOW_DELETE = click.option(
+    "--allow-delete", is_flag=True, help="Delete even on a stage with deletion_protection = true."
+)
+
 _LOCK_TIMEOUT = click.option(
     "--lock-timeout",
     type=click.FloatRange(0, 86400),
@@ -130,6 +134,7 @@ def _stage_options(command):
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Plan as if nothing were cached.")
+@_ALLOW_DELETE
 @click.option("--stage", help="Also plan the publish to this stage: every AWS call, and why.")
 @_stage_options
 @_json_option()
@@ -143,6 +148,7 @@ def plan(
     profile: str | None,
     region: str | None,
     as_json: bool,
+    allow_delete: bool,
 ) -> None:
     """Say what `pkg build` would build, and with --stage what `pkg publish` would do, and why."""
     report = app.plan(
@@ -155,6 +161,7 @@ def plan(
         region=region,
         warn=render.warn,
         progress=render.StderrProgress(quiet=as_json),
+        allow_delete=allow_delete,
     )
     render.plan(report, as_json)
 
@@ -170,6 +177,7 @@ def plan(
 @_LOCK_TIMEOUT
 @_json_option()
 @click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
+@_ALLOW_DELETE
 @click.pass_context
 def publish(
     ctx: click.Context,
@@ -183,8 +191,12 @@ def publish(
     lock_timeout: float,
     as_json: bool,
     no_shared_cache: bool,
+    allow_delete: bool,
 ) -> None:
-    """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
+    """Build what changed, then create, update or delete in AWS exactly what `pkg plan --stage` lists (all, or NAMES).
+
+    A publish of the whole tree deletes the functions and Glue jobs whose source was removed.
+    """
     report = app.publish(
         _root(ctx),
         stage,
@@ -200,6 +212,7 @@ def publish(
         on_planned=None if as_json else render.publish_plan,
         on_done=None if as_json else render.publish_done,
         lock_timeout=lock_timeout,
+        allow_delete=allow_delete,
     )
     render.publish(report, as_json)
 

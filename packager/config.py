@@ -65,6 +65,7 @@ STAGE_TABLE = Table(
     account=str,
     profile=str,
     artifact_bucket=str,
+    deletion_protection=bool,  # deletions (removed sources, `pkg destroy`) need --allow-delete
     **{"lambda": LAMBDA_TABLE},
 )
 

@@ -133,3 +133,7 @@ class StageLockedError(PkgError):
         )
         self.stage = stage
         self.holder = holder
+
+
+class DeletionProtectedError(PkgError):
+    """A stage with deletion_protection = true would lose functions or jobs (or all of itself, `pkg destroy`)."""

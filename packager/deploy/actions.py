@@ -35,6 +35,16 @@ class ActionKind(StrEnum):
     UPDATE_JOB = "update_job"
     GLUE_TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (another call than Lambda's)
     GLUE_UNTAG_RESOURCE = "glue_untag_resource"
+    # Removals (packager/deploy/removal.py) and `pkg destroy` (packager/deploy/destroy.py): run after every other step.
+    DELETE_FUNCTION = "delete_function"
+    DELETE_JOB = "delete_job"
+    DELETE_LAYER_VERSION = "delete_layer_version"
+    DELETE_OBJECT = "delete_object"
+
+    @property
+    def deletes(self) -> bool:
+        """A step that deletes a resource: refused on a stage with deletion_protection, run last."""
+        return self in _DELETIONS
 
     @property
     def mutating(self) -> bool:
@@ -62,6 +72,9 @@ _FUNCTION_UPDATES = frozenset(
 )
 _SENDS_CODE = frozenset(
     {ActionKind.CREATE_FUNCTION, ActionKind.UPDATE_FUNCTION_CODE, ActionKind.PUBLISH_LAYER_VERSION}
+)
+_DELETIONS = frozenset(
+    {ActionKind.DELETE_FUNCTION, ActionKind.DELETE_JOB, ActionKind.DELETE_LAYER_VERSION, ActionKind.DELETE_OBJECT}
 )
 SKIP = ActionKind.SKIP
 

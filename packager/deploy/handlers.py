@@ -173,6 +173,36 @@ def glue_untag_resource(aws: AwsSession, call: Call) -> dict:
     return {}
 
 
+def delete_function(aws: AwsSession, call: Call) -> dict:
+    """Lambda DeleteFunction (every version and alias with it); a function already gone is what was wanted."""
+    lam = aws.client("lambda")
+    try:
+        lam.delete_function(FunctionName=call.params["FunctionName"])
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    return {}
+
+
+def delete_job(aws: AwsSession, call: Call) -> dict:
+    """Glue DeleteJob (AWS answers a job already gone the same way)."""
+    aws.client("glue").delete_job(JobName=call.params["JobName"])
+    return {}
+
+
+def delete_layer_version(aws: AwsSession, call: Call) -> dict:
+    """Lambda DeleteLayerVersion (AWS answers a version already gone the same way)."""
+    aws.client("lambda").delete_layer_version(
+        LayerName=call.params["LayerName"], VersionNumber=call.params["VersionNumber"]
+    )
+    return {}
+
+
+def delete_object(aws: AwsSession, call: Call) -> dict:
+    """S3 DeleteObject of one artifact in the artifact bucket."""
+    aws.client("s3").delete_object(Bucket=call.params["Bucket"], Key=call.params["Key"])
+    return {}
+
+
 HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.PUT_OBJECT: put_object,
     ActionKind.PUBLISH_LAYER_VERSION: publish_layer_version,
@@ -185,4 +215,8 @@ HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.UPDATE_JOB: update_job,
     ActionKind.GLUE_TAG_RESOURCE: glue_tag_resource,
     ActionKind.GLUE_UNTAG_RESOURCE: glue_untag_resource,
+    ActionKind.DELETE_FUNCTION: delete_function,
+    ActionKind.DELETE_JOB: delete_job,
+    ActionKind.DELETE_LAYER_VERSION: delete_layer_version,
+    ActionKind.DELETE_OBJECT: delete_object,
 }
