@@ -25,6 +25,7 @@ from packager.errors import CacheError, ConfigError, CorruptIndexError, DiskFull
 if TYPE_CHECKING:
     from cache.store import Store, VerifyReport
     from packager.builders.builder import PlannedArtifact, Workspace
+    from packager.deploy.destroy import StageDestroyPlan
     from packager.deploy.executor import Outcome
     from packager.deploy.lease import UnlockReport
     from packager.deploy.run import RunReport
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         CachePullReport,
         CachePushReport,
         CacheStatusReport,
+        DestroyReport,
         EnvCommand,
         GcReport,
         LocalArtifact,
@@ -496,6 +498,61 @@ def gc(
             doomed = [action for action in actions if action.kind.deletes]
             deleted = 0 if dry_run else execute_gc(aws, doomed)
     return GcReport(actions, doomed, deleted, dry_run)
+
+
+def destroy(
+    root: str,
+    stage: str,
+    dry_run: bool = False,
+    allow_delete: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    jobs: int = 8,
+    warn: Warn = _ignore,
+    note: Callable[[str], None] = _ignore,
+    lock_timeout: float | None = None,
+    confirm: Callable[[StageDestroyPlan], bool] = lambda staged: True,
+    on_planned: Callable[[StageDestroyPlan], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> DestroyReport:
+    """Delete every function, layer version, Glue job, S3 object and record of `stage`, and nothing of another.
+
+    Planned first (reads only) and shown to `on_planned`; `confirm` must agree before anything is
+    deleted. Like a publish, it runs under the stage's lock (planned again under it) and pushes what it
+    recorded to the shared cache. A stage with deletion_protection is refused unless `allow_delete`.
+    """
+    from packager.deploy.destroy import check_destroy_allowed, plan_destroy
+    from packager.deploy.executor import execute
+    from packager.deploy.stage import open_stage_session, stage_lease_lock, stage_lock
+    from packager.reports import DestroyReport
+
+    with _workspace(root, shared=True, warn=warn, stage=stage, region=region) as ws:
+        aws = open_stage_session(ws, stage, profile, region, jobs)
+        if not dry_run:
+            check_destroy_allowed(ws.config, stage, allow_delete)
+        with stage_lock(ws, stage):
+            if ws.shared:
+                ws.shared.pull()  # what teammates published belongs to the stage too
+            staged = plan_destroy(ws, stage, aws, jobs, warn)
+            if on_planned:
+                on_planned(staged)
+            if dry_run or not staged.has_work:
+                return DestroyReport(staged, None, dry_run)
+            if not confirm(staged):
+                raise PkgError(
+                    f"pkg destroy --stage {stage} was not confirmed: nothing was deleted",
+                    hint="answer yes on a terminal, or pass --yes",
+                )
+            with stage_lease_lock(ws, stage, aws, "pkg destroy", lock_timeout, note, warn):
+                if ws.shared:
+                    ws.shared.pull(again=True)
+                staged = plan_destroy(ws, stage, aws, jobs, warn)
+                try:
+                    outcomes = execute(staged.plan, aws, ws.store.index, staged.recorded, {}, jobs, on_done)
+                finally:
+                    if ws.shared:
+                        ws.shared.push()
+    return DestroyReport(staged, outcomes, dry_run)
 
 
 def unlock(

@@ -254,6 +254,50 @@ def gc(
 
 
 @cli.command()
+@click.option("--stage", required=True, help="The stage to destroy ([tool.pkg.stages.NAME]).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted, and why; delete nothing.")
+@_ALLOW_DELETE
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources deleted at once."
+)
+@_LOCK_TIMEOUT
+@_json_option()
+@click.pass_context
+def destroy(
+    ctx: click.Context,
+    stage: str,
+    yes: bool,
+    dry_run: bool,
+    allow_delete: bool,
+    profile: str | None,
+    region: str | None,
+    jobs: int,
+    lock_timeout: float,
+    as_json: bool,
+) -> None:
+    """Delete every function, layer version, Glue job, S3 object and record of one stage (and nothing of another)."""
+    report = app.destroy(
+        _root(ctx),
+        stage,
+        dry_run=dry_run,
+        allow_delete=allow_delete,
+        profile=profile,
+        region=region,
+        jobs=jobs,
+        warn=render.warn,
+        note=render.say,
+        lock_timeout=lock_timeout,
+        confirm=lambda staged: yes or render.confirm_destroy(staged),
+        on_planned=None if as_json else render.destroy_plan,
+        on_done=None if as_json else render.publish_done,
+    )
+    render.destroy(report, as_json)
+
+
+@cli.command()
 @click.option("--stage", required=True, help="The stage whose lock is broken.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")

@@ -139,3 +139,72 @@ def test_rename_is_a_create_then_a_delete_and_a_protected_stage_refuses_without_
     project.pkg_json("publish", "--stage", "dev", "--allow-delete")
     assert aws.mutating_calls() == ["CreateFunction", "DeleteFunction"]  # the new one exists first
     assert functions() == {"datamart-dev-ingest", "datamart-dev-reports"}
+
+
+PROD = """
+[tool.pkg.stages.prod]
+region = "us-east-1"
+account = "123456789012"
+deletion_protection = true
+"""
+
+
+def test_destroy_removes_one_stage_and_leaves_another_in_the_same_account_and_bucket_untouched(project, aws):
+    with_jobs(project, PUBLISH_PYPROJECT + PROD)
+    project.pkg_json("publish", "--stage", "dev")
+    project.pkg_json("publish", "--stage", "prod", "--allow-delete")
+    project.write("src/glue_python_shell/daily.py", SCRIPT + "# v2: an object only dev uses\n")
+    project.pkg_json("publish", "--stage", "dev")
+    foreign_function("datamart-dev-legacy")
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+
+    def objects() -> set[str]:
+        return {o["Key"] for o in s3.list_objects_v2(Bucket="datamart-artifacts").get("Contents", [])}
+
+    before = objects()
+    aws.reset_calls()
+
+    dry = project.pkg_json("destroy", "--stage", "dev", "--dry-run")
+    assert aws.mutating_calls() == []
+    deleting = {(a["action"], a["name"]) for a in dry["actions"] if a["action"] != "skip"}
+    named = {kind: {name for k, name in deleting if k == kind} for kind, _ in deleting}
+    assert named["delete_function"] == {"datamart-dev-ingest", "datamart-dev-report"}
+    assert named["delete_job"] == {"datamart-dev-totals", "datamart-dev-daily"}
+    assert {kind for kind, _ in deleting} == {"delete_function", "delete_job", "delete_layer_version", "delete_object"}
+    left = next(a for a in dry["actions"] if a["name"] == "datamart-dev-legacy")
+    assert left["action"] == "skip" and "left in place" in left["reason"]
+    # Only what prod's records don't name: the second version of daily.py.
+    dev_only = [f"s3://datamart-artifacts/{key}" for key in before if "daily" in key and key not in prod_keys(project)]
+    assert len(dev_only) == 1 and sorted(named["delete_object"]) == dev_only
+
+    unconfirmed = project.pkg("destroy", "--stage", "dev", "--json")  # not a terminal, no --yes
+    assert unconfirmed.exit_code == 1 and "--yes" in unconfirmed.json["hint"]
+    refused = project.pkg("destroy", "--stage", "prod", "--yes", "--json")
+    assert refused.exit_code == 1 and refused.json["type"] == "DeletionProtectedError"
+    assert [c for c in aws.calls(locks=True) if c["mutating"]] == []
+
+    report = project.pkg_json("destroy", "--stage", "dev", "--yes")
+    assert report["summary"]["deleted"] == report["summary"]["to_delete"] == len(deleting)
+    assert functions() == {"datamart-prod-ingest", "datamart-prod-report", "datamart-dev-legacy"}
+    assert jobs() == {"datamart-prod-totals", "datamart-prod-daily"}
+    layers = {layer["LayerName"] for layer in lam().list_layers()["Layers"]}
+    assert layers == {"datamart-prod-internal_libs"}
+    assert objects() == before - {name.removeprefix("s3://datamart-artifacts/") for _, name in deleting}
+    assert prod_keys(project) <= objects()
+
+    project.write("src/glue_python_shell/daily.py", SCRIPT)  # the sources prod was published from
+    aws.reset_calls()  # prod is untouched: its publish has nothing to do; dev starts afresh
+    assert project.pkg_json("publish", "--stage", "prod")["summary"]["mutating_calls"] == 0
+    planned = project.pkg_json("plan", "--stage", "dev")["actions"]
+    assert {a["action"] for a in planned if a["id"].startswith("lambda/function/")} == {"create_function"}
+    assert project.pkg_json("destroy", "--stage", "dev", "--yes")["summary"]["to_delete"] == 0
+
+
+def prod_keys(project) -> set[str]:
+    """The S3 keys prod's publish records name."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(project.cache_dir / "index.sqlite") as conn:
+        rows = conn.execute("SELECT details FROM published WHERE stage = 'prod'").fetchall()
+    return {json.loads(d)["key"] for (d,) in rows if "key" in json.loads(d)}
