@@ -138,7 +138,8 @@ def plan_removals(inputs: StageInputs, reads: RemovalReads, allow_delete: bool =
         else:
             orphans[key] = Orphan(key, name, None, True)
     if inputs.refresh or not units:
-        for orphan in _listed(reads, project, stage, prefix, present_names):
+        services = _services_used(inputs)
+        for orphan in _listed(reads, project, stage, prefix, present_names, services):
             orphans.setdefault(orphan.artifact_id, orphan)
     protected = deletion_protected(config, stage) and not allow_delete
     for artifact_id in sorted(orphans):
@@ -146,10 +147,25 @@ def plan_removals(inputs: StageInputs, reads: RemovalReads, allow_delete: bool =
     return ServicePlan(actions)
 
 
-def _listed(reads: RemovalReads, project: str, stage: str, prefix: str, present: set[str]) -> list[Orphan]:
+def _services_used(inputs: StageInputs) -> set[Service]:
+    """The services the repository configures or builds: only their resources are listed (and need permissions)."""
+    stage_table = inputs.config.stage(inputs.target.stage)
+    return {
+        service
+        for service in (Service.LAMBDA, *GLUE_COMMANDS.values())
+        if service.value in inputs.config.raw
+        or service.value in stage_table
+        or any(item.spec.artifact.service is service for item in inputs.planned)
+    }
+
+
+def _listed(
+    reads: RemovalReads, project: str, stage: str, prefix: str, present: set[str], services: set[Service]
+) -> list[Orphan]:
     """The stage's functions and Glue jobs found by their tags that `src/` does not publish."""
     found = []
-    for name, arn in sorted(reads.stage_functions(prefix).items()):
+    listed = reads.stage_functions(prefix) if Service.LAMBDA in services else {}
+    for name, arn in sorted(listed.items()):
         if name in present:
             continue
         tags = reads.function_tags(arn)
@@ -157,7 +173,8 @@ def _listed(reads: RemovalReads, project: str, stage: str, prefix: str, present:
         if tags is not None and tagged_for(tags, project, stage) and artifact_id:
             found.append(Orphan(artifact_id, name, arn, False, tags))
     wanted = stage_tags(project, stage)
-    for name in sorted(reads.tagged_glue_jobs(wanted)):
+    jobs = reads.tagged_glue_jobs(wanted) if services & set(GLUE_COMMANDS.values()) else []
+    for name in sorted(jobs):
         if name in present or not name.startswith(prefix):
             continue
         job = reads.glue_job(name)  # which service folder it came from: its command says
