@@ -44,7 +44,7 @@ from packager.deploy.records import (
     removed_details,
     without_removed,
 )
-from packager.deploy.removal import GLUE_COMMANDS, deletion_protected
+from packager.deploy.removal import GLUE_COMMANDS, GLUE_SERVICES, deletion_protected, services_configured
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
 from packager.errors import DeletionProtectedError
@@ -119,6 +119,9 @@ class _Planner:
         self.prefix = resource_name(self.project, target.stage, "")
         self.actions: list[Action] = []
         self.handled: set[str] = set()
+        # Only the services the repository uses (or the index recorded) are listed: no permission needed for others.
+        recorded_services = {ArtifactId.parse(key.partition("@")[0]).service for key in recorded}
+        self.services = services_configured(config, target.stage) | recorded_services
 
     def add(self, action: Action, resource_id: str = "") -> None:
         self.actions.append(action)
@@ -143,7 +146,8 @@ class _Planner:
     def functions(self) -> set[str]:
         """delete_function for every function of the stage; returns the names being deleted."""
         candidates: dict[str, tuple[str, str | None, bool]] = {}  # name -> (artifact id, ARN, listed)
-        for name, live_arn in self.reads.stage_functions(self.prefix).items():
+        live = self.reads.stage_functions(self.prefix) if Service.LAMBDA in self.services else {}
+        for name, live_arn in live.items():
             artifact_id = _unit_id(Service.LAMBDA, name[len(self.prefix) :])
             if artifact_id:
                 candidates[name] = (artifact_id, live_arn, True)
@@ -172,7 +176,8 @@ class _Planner:
         """delete_job for every Glue job of the stage; returns the names being deleted."""
         t = self.target
         deleted = set()
-        for name in sorted(self.reads.tagged_glue_jobs(stage_tags(self.project, t.stage))):
+        tagged = self.reads.tagged_glue_jobs(stage_tags(self.project, t.stage)) if self.services & GLUE_SERVICES else []
+        for name in sorted(tagged):
             if not name.startswith(self.prefix):
                 continue
             job = self.reads.glue_job(name)
@@ -201,7 +206,8 @@ class _Planner:
             for key, row in self.recorded.items()
             if "@" in key and "arn" in row.details
         }
-        for name in sorted(self.reads.stage_layers(self.prefix)):
+        layers = self.reads.stage_layers(self.prefix) if Service.LAMBDA in self.services else []
+        for name in sorted(layers):
             for version in sorted(self.reads.layer_versions(name), key=lambda v: v["version"]):
                 arn = version["arn"]
                 match = _LAYER_DESCRIPTION.match(version.get("description") or "")
@@ -237,7 +243,7 @@ class _Planner:
         if not ours:
             return
         elsewhere = _keys_used_elsewhere(index, self.target, bucket)
-        for job in self.reads.glue_jobs():
+        for job in self.reads.glue_jobs() if self.services & GLUE_SERVICES else []:
             if job.get("Name") not in doomed_jobs:
                 elsewhere |= _keys_named(bucket, [job.get("Command"), job.get("DefaultArguments")])
         existing = self.reads.object_keys(bucket, GC_PREFIX)

@@ -28,6 +28,7 @@ ALLOW_DELETE_HINT = "pass --allow-delete to delete them, or set deletion_protect
 
 # A Glue job's Command.Name -> the service folder pkg publishes it from.
 GLUE_COMMANDS = {"pythonshell": Service.GLUE_PYTHON_SHELL, "glueetl": Service.GLUE_SPARK}
+GLUE_SERVICES = frozenset(GLUE_COMMANDS.values())
 
 
 class RemovalReads(Protocol):
@@ -149,13 +150,17 @@ def plan_removals(inputs: StageInputs, reads: RemovalReads, allow_delete: bool =
 
 def _services_used(inputs: StageInputs) -> set[Service]:
     """The services the repository configures or builds: only their resources are listed (and need permissions)."""
-    stage_table = inputs.config.stage(inputs.target.stage)
+    built = {item.spec.artifact.service for item in inputs.planned}
+    return services_configured(inputs.config, inputs.target.stage) | (built & {Service.LAMBDA, *GLUE_SERVICES})
+
+
+def services_configured(config, stage: str) -> set[Service]:
+    """Lambda and the Glue services that `[tool.pkg]` or the stage's table configures."""
+    stage_table = config.stage(stage)
     return {
         service
-        for service in (Service.LAMBDA, *GLUE_COMMANDS.values())
-        if service.value in inputs.config.raw
-        or service.value in stage_table
-        or any(item.spec.artifact.service is service for item in inputs.planned)
+        for service in (Service.LAMBDA, *GLUE_SERVICES)
+        if service.value in config.raw or service.value in stage_table
     }
 
 
@@ -173,7 +178,7 @@ def _listed(
         if tags is not None and tagged_for(tags, project, stage) and artifact_id:
             found.append(Orphan(artifact_id, name, arn, False, tags))
     wanted = stage_tags(project, stage)
-    jobs = reads.tagged_glue_jobs(wanted) if services & set(GLUE_COMMANDS.values()) else []
+    jobs = reads.tagged_glue_jobs(wanted) if services & GLUE_SERVICES else []
     for name in sorted(jobs):
         if name in present or not name.startswith(prefix):
             continue
