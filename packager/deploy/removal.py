@@ -72,12 +72,22 @@ class Orphan:
     tags: dict | None = None  # known from a listing by tag
 
 
-def _published_ids(inputs: StageInputs) -> tuple[set[str], set[str]]:
-    """The artifact ids of the functions and jobs in the build, and the AWS names they publish to."""
+def _namespace(service: Service) -> str:
+    """Where a resource's name must be unique: Lambda's functions, Glue's jobs (both Glue folders), EMR's."""
+    return "glue" if service.is_glue else service.value
+
+
+def _published_ids(inputs: StageInputs) -> tuple[set[str], set[tuple[str, str]]]:
+    """The artifact ids of the functions and jobs in the build, and the AWS names they publish to
+    as (namespace, name): a function and a Glue job may share a name."""
     kinds = {Kind.LAMBDA_FUNCTION, *SCRIPT_KINDS.values()}
     ids = {item.spec.id for item in inputs.planned if item.spec.kind in kinds}
     project, stage = inputs.config.project, inputs.target.stage
-    return ids, {resource_name(project, stage, ArtifactId.parse(i).short_name) for i in ids}
+    names = set()
+    for artifact_id in ids:
+        artifact = ArtifactId.parse(artifact_id)
+        names.add((_namespace(artifact.service), resource_name(project, stage, artifact.short_name)))
+    return ids, names
 
 
 def _unit(resource_id: str) -> ArtifactId | None:
@@ -126,7 +136,7 @@ def plan_removals(inputs: StageInputs, reads: RemovalReads, allow_delete: bool =
         details = recorded[key].details
         if artifact.service is Service.EMR:  # EMR has no job resource: the record is all there is
             actions.append(_forget(key, name, f"{removed}: its run specification is forgotten"))
-        elif name in present_names:  # moved to another service folder: the job itself stays
+        elif artifact.service.is_glue and ("glue", name) in present_names:  # moved to the other Glue folder
             actions.append(_forget(key, name, f"{removed}: {name} is published from another folder now"))
         elif artifact.service is Service.LAMBDA:
             state = FunctionRow.from_details(details).state
@@ -165,13 +175,13 @@ def services_configured(config, stage: str) -> set[Service]:
 
 
 def _listed(
-    reads: RemovalReads, project: str, stage: str, prefix: str, present: set[str], services: set[Service]
+    reads: RemovalReads, project: str, stage: str, prefix: str, present: set[tuple[str, str]], services: set[Service]
 ) -> list[Orphan]:
     """The stage's functions and Glue jobs found by their tags that `src/` does not publish."""
     found = []
     listed = reads.stage_functions(prefix) if Service.LAMBDA in services else {}
     for name, arn in sorted(listed.items()):
-        if name in present:
+        if ("lambda", name) in present:
             continue
         tags = reads.function_tags(arn)
         artifact_id = _artifact_id(Service.LAMBDA, Role.FUNCTION, name[len(prefix) :])
@@ -180,7 +190,7 @@ def _listed(
     wanted = stage_tags(project, stage)
     jobs = reads.tagged_glue_jobs(wanted) if services & GLUE_SERVICES else []
     for name in sorted(jobs):
-        if name in present or not name.startswith(prefix):
+        if ("glue", name) in present or not name.startswith(prefix):
             continue
         job = reads.glue_job(name)  # which service folder it came from: its command says
         service = GLUE_COMMANDS.get(((job or {}).get("Command") or {}).get("Name", ""))

@@ -141,6 +141,21 @@ def test_rename_is_a_create_then_a_delete_and_a_protected_stage_refuses_without_
     assert functions() == {"datamart-dev-ingest", "datamart-dev-reports"}
 
 
+def test_a_deletion_reaches_the_shared_cache_so_a_teammate_does_not_delete_again(project, aws, tmp_path):
+    uri = 'project = "datamart"\ncache_uri = "s3://datamart-artifacts/team-cache"'
+    project.write("pyproject.toml", PUBLISH_PYPROJECT.replace('project = "datamart"', uri))
+    project.pkg_json("publish", "--stage", "dev")
+    (project.root / "src/lambda/report.py").unlink()
+    assert [n for _, n, _ in changes(project.pkg_json("publish", "--stage", "dev"))] == ["datamart-dev-report"]
+    project.cache_dir = tmp_path / "teammate-cache"  # another machine: only the shared cache knows the stage
+    aws.reset_calls()
+
+    report = project.pkg_json("publish", "--stage", "dev")
+
+    assert changes(report) == [] and "DeleteFunction" not in aws.mutating_calls()
+    assert functions() == {"datamart-dev-ingest"}
+
+
 PROD = """
 [tool.pkg.stages.prod]
 region = "us-east-1"

@@ -158,3 +158,9 @@ def test_refresh_lists_by_tag_even_with_records():
     assert steps(plan) == [
         ("delete_function", "datamart-dev-report", "src/lambda/report.py removed (found by its tags)")
     ]
+
+
+def test_a_removed_function_is_deleted_even_when_a_glue_job_has_its_name():
+    reads = StageReads({"datamart-dev-daily": OURS})
+    plan = plan_removals(inputs(["glue_python_shell/job/daily"], [function_row("daily")]), reads)
+    assert [(kind, name) for kind, name, _ in steps(plan)] == [("delete_function", "datamart-dev-daily")]
