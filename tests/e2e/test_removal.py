@@ -192,6 +192,9 @@ def test_destroy_removes_one_stage_and_leaves_another_in_the_same_account_and_bu
     dev_only = [f"s3://datamart-artifacts/{key}" for key in before if "daily" in key and key not in prod_keys(project)]
     assert len(dev_only) == 1 and sorted(named["delete_object"]) == dev_only
 
+    text = project.pkg("destroy", "--stage", "dev", "--dry-run")
+    assert "delete_function        datamart-dev-ingest" in text.stdout
+    assert f"{len(deleting)} would be deleted (dry run)" in text.stdout
     unconfirmed = project.pkg("destroy", "--stage", "dev", "--json")  # not a terminal, no --yes
     assert unconfirmed.exit_code == 1 and "--yes" in unconfirmed.json["hint"]
     refused = project.pkg("destroy", "--stage", "prod", "--yes", "--json")
