@@ -36,7 +36,7 @@ job_name = resource_name
 
 # Every function and Glue job pkg creates carries both: they make a stage's resources findable (and
 # deletable) from a fresh clone, and a resource without them is never deleted (layer versions can't be tagged).
-TAG_PROJECT = "pkg:project"
+TAG_PROJECT = "pkg:project"  # the same keys as packager/config.PKG_TAG_KEYS, which refuses them in `tags`
 TAG_STAGE = "pkg:stage"
 
 
