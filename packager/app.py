@@ -25,6 +25,7 @@ from packager.errors import CacheError, ConfigError, CorruptIndexError, DiskFull
 if TYPE_CHECKING:
     from cache.store import Store, VerifyReport
     from packager.builders.builder import PlannedArtifact, Workspace
+    from packager.deploy.destroy import StageDestroyPlan
     from packager.deploy.executor import Outcome
     from packager.deploy.lease import UnlockReport
     from packager.deploy.logs import LogEvent
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         CachePullReport,
         CachePushReport,
         CacheStatusReport,
+        DestroyReport,
         EnvCommand,
         GcReport,
         LocalArtifact,
@@ -336,8 +338,13 @@ def plan(
     region: str | None = None,
     warn: Warn = _ignore,
     progress: Progress = QUIET,
+    allow_delete: bool = False,
 ) -> PlanReport:
-    """Say what a build would build and why; with `stage`, plan its publish too (read-only AWS calls)."""
+    """Say what a build would build and why; with `stage`, plan its publish too (read-only AWS calls).
+
+    A plan of the whole tree (no `names`) lists the deletions of what `src/` no longer has; on a
+    stage with deletion_protection they are shown refused unless `allow_delete`.
+    """
     from packager.builders.builder import collect, plan_build
     from packager.reports import PlanReport
 
@@ -355,7 +362,17 @@ def plan(
             shared = _open_shared(ws, warn, stage, region)
             if shared:
                 shared.pull()  # what teammates and CI already published
-            staged = plan_stage(ws, stage, planned, refresh=refresh, profile=profile, region=region, warn=warn)
+            staged = plan_stage(
+                ws,
+                stage,
+                planned,
+                refresh=refresh,
+                profile=profile,
+                region=region,
+                warn=warn,
+                prune=not names,
+                allow_delete=allow_delete,
+            )
     return PlanReport(planned, staged)
 
 
@@ -374,6 +391,7 @@ def publish(
     on_planned: Callable[[StagePlan], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     lock_timeout: float | None = None,
+    allow_delete: bool = False,
 ) -> PublishReport:
     """Build what changed, then make in AWS exactly the calls the stage's plan lists (unless `dry_run`).
 
@@ -381,8 +399,11 @@ def publish(
     made again under the stage's lease, so one publish of a stage runs at a time across machines
     (waited for up to `lock_timeout` seconds) and plans from what the one before it did; a no-op
     publish takes no lease (it writes nothing). What AWS confirmed is pushed to the shared cache even
-    when a later step failed.
+    when a later step failed. A publish of the whole tree (no `names`) deletes the functions and jobs
+    `src/` no longer has; on a stage with deletion_protection it fails before any mutating call
+    unless `allow_delete` (packager/deploy/removal.py).
     """
+    from packager.deploy.removal import check_deletions_allowed
     from packager.deploy.stage import open_stage_session, plan_stage, stage_lease_lock, stage_lock
     from packager.reports import PublishReport
 
@@ -396,14 +417,31 @@ def publish(
         with stage_lock(ws, stage):
             if ws.shared:
                 ws.shared.pull()  # what teammates and CI already published: not again
-            staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
+            prune = not names  # a publish of some NAMES removes nothing
+            staged = plan_stage(
+                ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn, prune=prune,
+                allow_delete=allow_delete,
+            )
+            if not dry_run:
+                check_deletions_allowed(ws.config, staged.plan, allow_delete)
             if not dry_run and _has_work(staged):
                 # Something to change: under the stage's lease across machines, planned again from what
                 # a publisher that held it did meanwhile. A no-op publish never writes the lease.
                 with stage_lease_lock(ws, stage, aws, "pkg publish", lock_timeout, progress.note, warn):
                     if ws.shared:
                         ws.shared.pull(again=True)
-                    staged = plan_stage(ws, stage, planned, refresh=refresh, jobs=jobs, aws=aws, warn=warn)
+                    staged = plan_stage(
+                        ws,
+                        stage,
+                        planned,
+                        refresh=refresh,
+                        jobs=jobs,
+                        aws=aws,
+                        warn=warn,
+                        prune=prune,
+                        allow_delete=allow_delete,
+                    )
+                    check_deletions_allowed(ws.config, staged.plan, allow_delete)
                     if on_planned:
                         on_planned(staged)
                     if _has_work(staged):
@@ -481,6 +519,61 @@ def gc(
                 if record_deletions(ws.store.index, done) and shared:
                     shared.push()  # under the lease: no publish attaches what is gone
     return GcReport(actions, doomed, deleted, dry_run)
+
+
+def destroy(
+    root: str,
+    stage: str,
+    dry_run: bool = False,
+    allow_delete: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    jobs: int = 8,
+    warn: Warn = _ignore,
+    note: Callable[[str], None] = _ignore,
+    lock_timeout: float | None = None,
+    confirm: Callable[[StageDestroyPlan], bool] = lambda staged: True,
+    on_planned: Callable[[StageDestroyPlan], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> DestroyReport:
+    """Delete every function, layer version, Glue job, S3 object and record of `stage`, and nothing of another.
+
+    Planned first (reads only) and shown to `on_planned`; `confirm` must agree before anything is
+    deleted. Like a publish, it runs under the stage's lock (planned again under it) and pushes what it
+    recorded to the shared cache. A stage with deletion_protection is refused unless `allow_delete`.
+    """
+    from packager.deploy.destroy import check_destroy_allowed, plan_destroy
+    from packager.deploy.executor import execute
+    from packager.deploy.stage import open_stage_session, stage_lease_lock, stage_lock
+    from packager.reports import DestroyReport
+
+    with _workspace(root, shared=True, warn=warn, stage=stage, region=region) as ws:
+        aws = open_stage_session(ws, stage, profile, region, jobs)
+        if not dry_run:
+            check_destroy_allowed(ws.config, stage, allow_delete)
+        with stage_lock(ws, stage):
+            if ws.shared:
+                ws.shared.pull()  # what teammates published belongs to the stage too
+            staged = plan_destroy(ws, stage, aws, jobs, warn)
+            if on_planned:
+                on_planned(staged)
+            if dry_run or not staged.has_work:
+                return DestroyReport(staged, None, dry_run)
+            if not confirm(staged):
+                raise PkgError(
+                    f"pkg destroy --stage {stage} was not confirmed: nothing was deleted",
+                    hint="answer yes on a terminal, or pass --yes",
+                )
+            with stage_lease_lock(ws, stage, aws, "pkg destroy", lock_timeout, note, warn):
+                if ws.shared:
+                    ws.shared.pull(again=True)
+                staged = plan_destroy(ws, stage, aws, jobs, warn)
+                try:
+                    outcomes = execute(staged.plan, aws, ws.store.index, staged.recorded, {}, jobs, on_done)
+                finally:
+                    if ws.shared:
+                        ws.shared.push()
+    return DestroyReport(staged, outcomes, dry_run)
 
 
 def unlock(

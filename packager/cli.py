@@ -77,6 +77,10 @@ def _units(parse):
     return convert
 
 
+_ALLOW_DELETE = click.option(
+    "--allow-delete", is_flag=True, help="Delete even on a stage with deletion_protection = true."
+)
+
 _LOCK_TIMEOUT = click.option(
     "--lock-timeout",
     type=click.FloatRange(0, 86400),
@@ -157,6 +161,7 @@ def _stage_options(command):
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Plan as if nothing were cached.")
+@_ALLOW_DELETE
 @click.option("--stage", help="Also plan the publish to this stage: every AWS call, and why.")
 @_stage_options
 @_json_option()
@@ -170,6 +175,7 @@ def plan(
     profile: str | None,
     region: str | None,
     as_json: bool,
+    allow_delete: bool,
 ) -> None:
     """Say what `pkg build` would build, and with --stage what `pkg publish` would do, and why."""
     report = app.plan(
@@ -182,6 +188,7 @@ def plan(
         region=region,
         warn=render.warn,
         progress=render.StderrProgress(quiet=as_json),
+        allow_delete=allow_delete,
     )
     render.plan(report, as_json)
 
@@ -197,6 +204,7 @@ def plan(
 @_LOCK_TIMEOUT
 @_json_option()
 @click.option("--no-shared-cache", is_flag=True, help="Use only the local cache, even if cache_uri is set.")
+@_ALLOW_DELETE
 @click.pass_context
 def publish(
     ctx: click.Context,
@@ -210,8 +218,12 @@ def publish(
     lock_timeout: float,
     as_json: bool,
     no_shared_cache: bool,
+    allow_delete: bool,
 ) -> None:
-    """Build what changed, then create or update in AWS exactly what `pkg plan --stage` lists (all, or NAMES)."""
+    """Build what changed, then create, update or delete in AWS exactly what `pkg plan --stage` lists (all, or NAMES).
+
+    A publish of the whole tree deletes the functions and Glue jobs whose source was removed.
+    """
     report = app.publish(
         _root(ctx),
         stage,
@@ -227,6 +239,7 @@ def publish(
         on_planned=None if as_json else render.publish_plan,
         on_done=None if as_json else render.publish_done,
         lock_timeout=lock_timeout,
+        allow_delete=allow_delete,
     )
     render.publish(report, as_json)
 
@@ -285,6 +298,50 @@ def gc(
         lock_timeout=lock_timeout,
     )
     render.gc(report, as_json)
+
+
+@cli.command()
+@click.option("--stage", required=True, help="The stage to destroy ([tool.pkg.stages.NAME]).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted, and why; delete nothing.")
+@_ALLOW_DELETE
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources deleted at once."
+)
+@_LOCK_TIMEOUT
+@_json_option()
+@click.pass_context
+def destroy(
+    ctx: click.Context,
+    stage: str,
+    yes: bool,
+    dry_run: bool,
+    allow_delete: bool,
+    profile: str | None,
+    region: str | None,
+    jobs: int,
+    lock_timeout: float,
+    as_json: bool,
+) -> None:
+    """Delete every function, layer version, Glue job, S3 object and record of one stage (and nothing of another)."""
+    report = app.destroy(
+        _root(ctx),
+        stage,
+        dry_run=dry_run,
+        allow_delete=allow_delete,
+        profile=profile,
+        region=region,
+        jobs=jobs,
+        warn=render.warn,
+        note=render.say,
+        lock_timeout=lock_timeout,
+        confirm=lambda staged: yes or render.confirm_destroy(staged),
+        on_planned=None if as_json else render.destroy_plan,
+        on_done=None if as_json else render.publish_done,
+    )
+    render.destroy(report, as_json)
 
 
 @cli.command()

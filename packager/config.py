@@ -65,6 +65,7 @@ STAGE_TABLE = Table(
     account=str,
     profile=str,
     artifact_bucket=str,
+    deletion_protection=bool,  # deletions (removed sources, `pkg destroy`) need --allow-delete
     **{"lambda": LAMBDA_TABLE},
 )
 
@@ -286,6 +287,8 @@ def _check_values(raw: dict) -> None:
 TAGS_PER_RESOURCE = 50
 TAG_KEY_LENGTH = 128
 TAG_VALUE_LENGTH = 256
+# pkg's own tags on every function and Glue job (packager/deploy/naming.py): not the user's to set.
+PKG_TAG_KEYS = ("pkg:project", "pkg:stage")
 # The longest job timeout Glue accepts: 7 days.
 GLUE_TIMEOUT_MAX_MINUTES = 10_080
 # Integers the AWS APIs carry are 32-bit.
@@ -295,9 +298,17 @@ _RELEASE_LABEL = re.compile(r"emr-(spark-)?\d+\.\d+\.\d+\Z")
 
 def check_tags(tags: dict, where: str) -> None:
     """AWS's tag rules: at most 50, keys 1-128 characters not starting with `aws:`, values up to 256."""
-    if len(tags) > TAGS_PER_RESOURCE:
-        raise ConfigError(f"{where}.tags: {len(tags)} tags; AWS allows {TAGS_PER_RESOURCE} per resource")
+    if len(tags) > TAGS_PER_RESOURCE - len(PKG_TAG_KEYS):
+        raise ConfigError(
+            f"{where}.tags: {len(tags)} tags; AWS allows {TAGS_PER_RESOURCE} per resource,"
+            f" and pkg sets {len(PKG_TAG_KEYS)} ({', '.join(PKG_TAG_KEYS)})"
+        )
     for key, value in tags.items():
+        if key in PKG_TAG_KEYS:
+            raise ConfigError(
+                f"{where}.tags: '{key}' is pkg's own tag (it marks what a publish may delete)",
+                hint="choose another key",
+            )
         if not 1 <= len(key) <= TAG_KEY_LENGTH:
             raise ConfigError(f"{where}.tags: key '{key}' must be 1-{TAG_KEY_LENGTH} characters")
         if key.lower().startswith("aws:"):

@@ -141,3 +141,7 @@ class InitError(PkgError):
 
 class EndpointError(PkgError):
     """The AWS endpoint can't be reached (refused, unresolvable, timed out) or answers as something else than AWS."""
+
+
+class DeletionProtectedError(PkgError):
+    """A stage with deletion_protection = true would lose functions or jobs (or all of itself, `pkg destroy`)."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cache.remote import SharedGcReport
     from cache.store import VerifyReport
     from packager.app import BuildReport, OnBuilt
+    from packager.deploy.destroy import StageDestroyPlan
     from packager.deploy.executor import Outcome
     from packager.deploy.lease import UnlockReport
     from packager.deploy.logs import LogEvent
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         CachePullReport,
         CachePushReport,
         CacheStatusReport,
+        DestroyReport,
         EnvCommand,
         GcReport,
         PlanReport,
@@ -218,6 +220,37 @@ def gc(report: GcReport, as_json: bool) -> None:
         click.echo(f"{str(action.kind):<22} {action.name}  ({action.reason})")
     verb = "would be deleted (dry run)" if report.dry_run else "deleted"
     click.echo(f"{len(report.doomed) if report.dry_run else report.deleted} {verb}, {report.kept} kept")
+
+
+def destroy_plan(staged: StageDestroyPlan) -> None:
+    """The destroy plan of a stage as text: one line per deletion or kept resource, then the count."""
+    target = staged.plan.target
+    click.echo(f"destroy stage {target.stage} (account {target.account}, {target.region}):")
+    for action in staged.plan.actions:
+        click.echo(f"  {action.kind.value:<22} {action.name:<48} {action.reason}")
+    click.echo(_plural(len(staged.deletions), "deletion"))
+    if staged.protected:
+        click.echo(f"stage {target.stage} has deletion_protection = true: destroying it needs --allow-delete")
+
+
+def confirm_destroy(staged: StageDestroyPlan) -> bool:
+    """Ask on a terminal before destroying a stage; off a terminal (no --yes) the answer is no."""
+    if not sys.stdin.isatty():
+        say("not a terminal: pass --yes to destroy the stage")
+        return False
+    stage = staged.plan.target.stage
+    return click.confirm(f"delete these {len(staged.deletions)} resources of stage {stage}?", default=False, err=True)
+
+
+def destroy(report: DestroyReport, as_json: bool) -> None:
+    """`pkg destroy`: the report (the plan was printed before), or one JSON object."""
+    if as_json:
+        emit_json(report.to_json())
+        return
+    if report.dry_run:
+        click.echo(f"{len(report.staged.deletions)} would be deleted (dry run)")
+    else:
+        click.echo(f"{report.deleted} deleted")
 
 
 def confirm_unlock(report: UnlockReport) -> bool:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from packager.builders.sources import ArtifactSpec
     from packager.builders.builder import PlannedArtifact
     from packager.deploy.executor import Outcome
+    from packager.deploy.destroy import StageDestroyPlan
     from packager.deploy.gc import GcAction
     from packager.deploy.stage import StagePlan
 
@@ -64,6 +65,35 @@ class GcReport:
     @property
     def kept(self) -> int:
         return len(self.actions) - len(self.doomed)
+
+
+@dataclass
+class DestroyReport:
+    """What `pkg destroy` planned and did."""
+
+    staged: StageDestroyPlan
+    outcomes: list[Outcome] | None  # None when nothing was executed (dry run, or nothing to delete)
+    dry_run: bool
+
+    @property
+    def deleted(self) -> int:
+        return sum(o.status == "done" and o.action.kind.deletes for o in self.outcomes or [])
+
+    def to_json(self) -> dict:
+        plan = self.staged.plan
+        actions = [o.to_json() for o in self.outcomes] if self.outcomes else [a.to_json() for a in plan.actions]
+        return {
+            "stage": plan.target.stage,
+            "account": plan.target.account,
+            "region": plan.target.region,
+            "actions": actions,
+            "summary": {
+                "to_delete": len(self.staged.deletions),
+                "deleted": self.deleted,
+                "dry_run": self.dry_run,
+                "deletion_protection": self.staged.protected,
+            },
+        }
 
 
 @dataclass

@@ -253,14 +253,16 @@ def shared_in_use(needed: set[str], artifacts: list[ArtifactRecord], published: 
     """The input hashes `pkg gc --shared` keeps: what the current tree needs (`needed`), what any
     stage's publish record in the shared index names (but a layer version or object gc deleted),
     and a dependency install together with its chunks when either is kept (a fetch needs them all)."""
+    from packager.deploy.records import describes_nothing_live
+
     used = set(needed)
     for row in published:
         try:
             details = json.loads(row["details"])
         except (TypeError, ValueError):
             continue
-        if isinstance(details, dict) and details.get("deleted") is True:
-            continue  # `pkg gc` deleted the version or object this row describes: no stage runs it
+        if isinstance(details, dict) and describes_nothing_live(details):
+            continue  # deleted by `pkg gc`, a removal or `pkg destroy`: no stage runs it
         if row["input_hash"]:
             used.add(row["input_hash"])
     for record in artifacts:

@@ -35,7 +35,19 @@ class ActionKind(StrEnum):
     UPDATE_JOB = "update_job"
     GLUE_TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (another call than Lambda's)
     GLUE_UNTAG_RESOURCE = "glue_untag_resource"
-    DELETE_FUNCTION = "delete_function"  # a function whose creation ended Failed, before it is created again
+    # Removals (packager/deploy/removal.py) and `pkg destroy` (packager/deploy/destroy.py): run after every other step.
+    DELETE_FUNCTION = "delete_function"
+    DELETE_JOB = "delete_job"
+    DELETE_LAYER_VERSION = "delete_layer_version"
+    DELETE_OBJECT = "delete_object"
+    # DeleteFunction of a function whose creation ended Failed, just before it is created again (AWS's
+    # documented way out): part of the create, so neither run last nor a deletion protection refuses.
+    DELETE_FAILED_FUNCTION = "delete_failed_function"
+
+    @property
+    def deletes(self) -> bool:
+        """A step that deletes a resource: refused on a stage with deletion_protection, run last."""
+        return self in _DELETIONS
 
     @property
     def mutating(self) -> bool:
@@ -63,6 +75,9 @@ _FUNCTION_UPDATES = frozenset(
 )
 _SENDS_CODE = frozenset(
     {ActionKind.CREATE_FUNCTION, ActionKind.UPDATE_FUNCTION_CODE, ActionKind.PUBLISH_LAYER_VERSION}
+)
+_DELETIONS = frozenset(
+    {ActionKind.DELETE_FUNCTION, ActionKind.DELETE_JOB, ActionKind.DELETE_LAYER_VERSION, ActionKind.DELETE_OBJECT}
 )
 SKIP = ActionKind.SKIP
 

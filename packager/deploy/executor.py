@@ -29,6 +29,7 @@ from packager.deploy.records import (
     UploadRow,
     arn_of,
     missing_details,
+    removed_details,
     with_pending,
 )
 from packager.deploy.republish import LayerRepair, fallback_of, may_be_missing_layer
@@ -91,7 +92,8 @@ def _created_job(before: dict, action: Action, result: dict) -> dict:
 
 def _updated_job(before: dict, action: Action, result: dict) -> dict:
     row = GlueJobRow.from_details(before)
-    return GlueJobRow(action.name, action.params["JobUpdate"], row.tags).to_details()
+    tags = row.tags if row.tags is not None else (action.record or {}).get("tags")  # a job not recorded before
+    return GlueJobRow(action.name, action.params["JobUpdate"], tags).to_details()
 
 
 def _glue_tags(before: dict, action: Action, result: dict) -> dict:
@@ -117,7 +119,12 @@ ROW_AFTER: Mapping[ActionKind, RowUpdate] = {
     ActionKind.UPDATE_JOB: _updated_job,
     ActionKind.GLUE_TAG_RESOURCE: _glue_tags,
     ActionKind.GLUE_UNTAG_RESOURCE: _glue_tags,
-    ActionKind.DELETE_FUNCTION: lambda before, action, result: missing_details(),
+    ActionKind.DELETE_FAILED_FUNCTION: lambda before, action, result: missing_details(),
+    # A deleted resource's row says so (records.removed_details), rather than vanish: see records.py.
+    ActionKind.DELETE_FUNCTION: lambda before, action, result: removed_details(),
+    ActionKind.DELETE_JOB: lambda before, action, result: removed_details(),
+    ActionKind.DELETE_LAYER_VERSION: lambda before, action, result: removed_details(),
+    ActionKind.DELETE_OBJECT: lambda before, action, result: removed_details(),
 }
 
 
@@ -216,8 +223,10 @@ def execute(
     outcomes = [Outcome(action) for action in plan.actions]
     recorder = _Recorder(index, plan, recorded)
     layer_ids = {o.action.id for o in outcomes if o.action.kind is ActionKind.PUBLISH_LAYER_VERSION}
-    first = [o for o in outcomes if _first_phase(o.action, layer_ids)]
-    rest = [o for o in outcomes if not _first_phase(o.action, layer_ids)]
+    # Deletions go last, once everything else is confirmed: a renamed function's new one exists first.
+    deleting = [o for o in outcomes if o.action.kind.deletes]
+    first = [o for o in outcomes if not o.action.kind.deletes and _first_phase(o.action, layer_ids)]
+    rest = [o for o in outcomes if not o.action.kind.deletes and not _first_phase(o.action, layer_ids)]
     layer_arns: dict[str, str] = {}
     stop = threading.Event()
     errors: list[PkgError] = []
@@ -350,6 +359,8 @@ def execute(
         if not errors:
             recorder.mark_pending([outcome.action for outcome in rest])
             run_phase(groups_of(rest))
+        if not errors and deleting:
+            run_phase(groups_of(deleting))
     except KeyboardInterrupt:
         interrupted = Interrupted()
         interrupted.completed["actions"] = [outcome.to_json() for outcome in outcomes]

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from packager.deploy.aws import aws_errors
 from packager.deploy.naming import GC_PREFIX
-from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, LayerVersionRow, UploadRow
+from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, LayerVersionRow, UploadRow, is_removed
 from packager.deploy.settings import artifact_bucket
 from packager.errors import PkgError
 from packager.model import ArtifactId, ArtifactIdError, Role, Service
@@ -125,7 +125,9 @@ def _current_rows(index) -> list[tuple[dict, ArtifactId, dict]]:
             artifact = ArtifactId.parse(row["resource_id"])
         except ArtifactIdError:
             continue
-        rows.append((row, artifact, json.loads(row["details"])))
+        details = json.loads(row["details"])
+        if not is_removed(details):  # the resource was deleted: nothing of it is in use
+            rows.append((row, artifact, details))
     return rows
 
 

@@ -215,12 +215,6 @@ def update_function_configuration(aws: AwsSession, call: Call) -> dict:
     return {"configuration": configuration, "revision_id": final.get("RevisionId")}
 
 
-def delete_function(aws: AwsSession, call: Call) -> dict:
-    """DeleteFunction (a function whose creation ended Failed: AWS says to delete and create it again)."""
-    aws.client("lambda").delete_function(FunctionName=call.params["FunctionName"])
-    return {}
-
-
 def tag_resource(aws: AwsSession, call: Call) -> dict:
     """Lambda TagResource on the function's ARN."""
     aws.client("lambda").tag_resource(Resource=call.params["Resource"], Tags=call.params["Tags"])
@@ -263,6 +257,36 @@ def glue_untag_resource(aws: AwsSession, call: Call) -> dict:
     return {}
 
 
+def delete_function(aws: AwsSession, call: Call) -> dict:
+    """Lambda DeleteFunction (every version and alias with it); a function already gone is what was wanted."""
+    lam = aws.client("lambda")
+    try:
+        lam.delete_function(FunctionName=call.params["FunctionName"])
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    return {}
+
+
+def delete_job(aws: AwsSession, call: Call) -> dict:
+    """Glue DeleteJob (AWS answers a job already gone the same way)."""
+    aws.client("glue").delete_job(JobName=call.params["JobName"])
+    return {}
+
+
+def delete_layer_version(aws: AwsSession, call: Call) -> dict:
+    """Lambda DeleteLayerVersion (AWS answers a version already gone the same way)."""
+    aws.client("lambda").delete_layer_version(
+        LayerName=call.params["LayerName"], VersionNumber=call.params["VersionNumber"]
+    )
+    return {}
+
+
+def delete_object(aws: AwsSession, call: Call) -> dict:
+    """S3 DeleteObject of one artifact in the artifact bucket."""
+    aws.client("s3").delete_object(Bucket=call.params["Bucket"], Key=call.params["Key"])
+    return {}
+
+
 HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.PUT_OBJECT: put_object,
     ActionKind.PUBLISH_LAYER_VERSION: publish_layer_version,
@@ -276,4 +300,8 @@ HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.GLUE_TAG_RESOURCE: glue_tag_resource,
     ActionKind.GLUE_UNTAG_RESOURCE: glue_untag_resource,
     ActionKind.DELETE_FUNCTION: delete_function,
+    ActionKind.DELETE_FAILED_FUNCTION: delete_function,
+    ActionKind.DELETE_JOB: delete_job,
+    ActionKind.DELETE_LAYER_VERSION: delete_layer_version,
+    ActionKind.DELETE_OBJECT: delete_object,
 }

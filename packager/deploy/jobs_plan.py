@@ -21,7 +21,7 @@ from packager.deploy.actions import SKIP, Action, ActionKind, Drift, ServicePlan
 from packager.deploy.diff import TagDiff, describe_change
 from packager.deploy.limits import check_glue_arguments
 from packager.deploy.live import LiveState
-from packager.deploy.naming import PENDING_SHA256, check_job_name, job_artifact_key, job_name
+from packager.deploy.naming import PENDING_SHA256, check_job_name, job_artifact_key, job_name, stage_tags
 from packager.deploy.records import EmrRunRow, GlueJobRow, UploadRow
 from packager.deploy.settings import require_bucket, require_role
 from packager.model import JOB_SERVICES, SCRIPT_KINDS, ArtifactId, Kind, Role, Service
@@ -230,7 +230,8 @@ def glue_job_resource(config: Config, target: Target, job_id: str, artifacts: Jo
         "Description": settings.get("description", ""),
         **_optional_fields(settings),
     }
-    return GlueJobResource(job_id, name, definition, dict(sorted(settings.get("tags", {}).items())))
+    tags = {**settings.get("tags", {}), **stage_tags(config.project, target.stage)}
+    return GlueJobResource(job_id, name, definition, dict(sorted(tags.items())))
 
 
 def emr_python(settings: dict) -> str | None:
@@ -365,6 +366,8 @@ def plan_glue_job(
         current = live.glue_tags(arn)
         if main.record is not None:  # adopting a job: record its tags as they are
             main = replace(main, record={**main.record, "tags": current})
+        elif row is None:  # updating a job the index doesn't hold: its row starts from the tags it has
+            main = replace(main, record={"tags": current})
         if row is not None and current != recorded:
             drift.append(Drift(job.artifact_id, job.name, "tags", recorded, current))
             drifted = True

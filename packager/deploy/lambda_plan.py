@@ -34,7 +34,7 @@ from packager.deploy.limits import (
 )
 from packager.deploy.live import LiveState
 from packager.deploy.naming import check_function_name, check_layer_name, check_name_parts, function_name, layer_name
-from packager.deploy.naming import lambda_code_key
+from packager.deploy.naming import lambda_code_key, stage_tags
 from packager.deploy.records import (
     FunctionRow,
     FunctionState,
@@ -190,7 +190,7 @@ def desired_resources(
             function_table["architecture"],
             configuration,
             tuple(spec.uses),
-            dict(sorted(function_table.get("tags", {}).items())),
+            dict(sorted({**function_table.get("tags", {}), **stage_tags(project, stage)}.items())),
         )
         check_limits(resource, layers)
         functions.append(resource)
@@ -517,7 +517,7 @@ def _recreate_failed(status: FunctionStatus, create: list[Action]) -> list[Actio
     failed creation ("you must delete and recreate the function"); an update of it would be refused."""
     *uploads, created = create
     reason = f"its creation ended Failed ({status.state_reason or 'no reason given'}): AWS requires deleting it"
-    delete = Action(created.id, ActionKind.DELETE_FUNCTION, reason, created.name, {"FunctionName": created.name})
+    delete = Action(created.id, ActionKind.DELETE_FAILED_FUNCTION, reason, created.name, {"FunctionName": created.name})
     return [*uploads, delete, created]
 
 

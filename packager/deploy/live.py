@@ -115,3 +115,66 @@ class AwsLiveState:
             return dict(sorted(self.aws.client("glue").get_tags(ResourceArn=arn).get("Tags", {}).items()))
         except Exception as error:
             raise explain_error(error, "GetTags", arn) from None
+
+    # -- what a stage has, for removals and `pkg destroy` (packager/deploy/removal.py, destroy.py) --------
+
+    def stage_functions(self, prefix: str) -> dict[str, str]:
+        """Name -> ARN of the region's functions whose name starts with `prefix` (ListFunctions)."""
+        client = self.aws.client("lambda")
+        found: dict[str, str] = {}
+        try:
+            for page in client.get_paginator("list_functions").paginate():
+                for function in page["Functions"]:
+                    if function["FunctionName"].startswith(prefix):
+                        found[function["FunctionName"]] = function["FunctionArn"]
+        except Exception as error:
+            raise explain_error(error, "ListFunctions", prefix + "*") from None
+        return found
+
+    def function_tags(self, arn: str) -> dict | None:
+        """A function's tags (ListTags), or None when there is no such function."""
+        client = self.aws.client("lambda")
+        try:
+            return dict(client.list_tags(Resource=arn).get("Tags", {}))
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        except Exception as error:
+            raise explain_error(error, "ListTags", arn) from None
+
+    def tagged_glue_jobs(self, tags: dict[str, str]) -> list[str]:
+        """Names of the Glue jobs carrying every tag of `tags` (ListJobs with its tag filter)."""
+        client = self.aws.client("glue")
+        try:
+            return [name for page in client.get_paginator("list_jobs").paginate(Tags=tags) for name in page["JobNames"]]
+        except Exception as error:
+            raise explain_error(error, "ListJobs", ", ".join(f"{k}={v}" for k, v in tags.items())) from None
+
+    def stage_layers(self, prefix: str) -> list[str]:
+        """Names of the region's layers that start with `prefix` (ListLayers)."""
+        client = self.aws.client("lambda")
+        try:
+            return [
+                layer["LayerName"]
+                for page in client.get_paginator("list_layers").paginate()
+                for layer in page["Layers"]
+                if layer["LayerName"].startswith(prefix)
+            ]
+        except Exception as error:
+            raise explain_error(error, "ListLayers", prefix + "*") from None
+
+    def object_keys(self, bucket: str, prefix: str) -> set[str]:
+        """The keys under `prefix` in `bucket` (ListObjectsV2)."""
+        try:
+            paginator = self.aws.client("s3").get_paginator("list_objects_v2")
+            pages = paginator.paginate(Bucket=bucket, Prefix=prefix)
+            return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
+        except Exception as error:
+            raise explain_error(error, "ListObjectsV2", f"s3://{bucket}/{prefix}") from None
+
+    def glue_jobs(self) -> list[dict]:
+        """Every Glue job of the region as GetJobs reports it."""
+        try:
+            paginator = self.aws.client("glue").get_paginator("get_jobs")
+            return [job for page in paginator.paginate() for job in page.get("Jobs", [])]
+        except Exception as error:
+            raise explain_error(error, "GetJobs", "*") from None

@@ -34,6 +34,22 @@ def resource_name(project: str, stage: str, what: str) -> str:
 function_name = resource_name
 job_name = resource_name
 
+# Every function and Glue job pkg creates carries both: they make a stage's resources findable (and
+# deletable) from a fresh clone, and a resource without them is never deleted (layer versions can't be tagged).
+TAG_PROJECT = "pkg:project"  # the same keys as packager/config.PKG_TAG_KEYS, which refuses them in `tags`
+TAG_STAGE = "pkg:stage"
+
+
+def stage_tags(project: str, stage: str) -> dict[str, str]:
+    """The tags that mark a function or job as pkg's, of `project` and `stage`."""
+    return {TAG_PROJECT: project, TAG_STAGE: stage}
+
+
+def tagged_for(tags: dict | None, project: str, stage: str) -> bool:
+    """Whether `tags` mark a resource as this project's and this stage's (both tags, exactly)."""
+    found = tags or {}
+    return found.get(TAG_PROJECT) == project and found.get(TAG_STAGE) == stage
+
 
 def _suffix(artifact: ArtifactId) -> str:
     """`internal_libs`, `internal_libs_deps-<platform>-<k>`, `job_deps-<job>`: the id after its service."""

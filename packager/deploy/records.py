@@ -8,7 +8,8 @@ earlier versions wrote (the index sorts keys), so old indexes read unchanged. Ro
 - `FunctionRow` (`lambda/function/<name>`): a function as last confirmed, or `missing` / `pending`;
 - `UploadRow` (`<artifact>@<key>`): one S3 object ever uploaded (and whether `pkg gc` deleted it);
 - `GlueJobRow` (`<glue service>/job/<name>`): a Glue job's definition and tags;
-- `EmrRunRow` (`emr/job/<name>`): the run specification `pkg run` starts.
+- `EmrRunRow` (`emr/job/<name>`): the run specification `pkg run` starts;
+- a removed row (any id): the resource was deleted (`removed_details`); readers treat it as no row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cache.index import PublishedRecord
 
 
 def configuration_hash(configuration: dict) -> str:
@@ -307,3 +312,29 @@ def arn_of(details: dict) -> str | None:
 def missing_details() -> dict:
     """The row of a function `plan --refresh` saw deleted."""
     return FunctionRow.gone().to_details()
+
+
+# A deleted resource's row is overwritten with this, not deleted: the shared index merges rows three
+# ways, so a deleted row would come back from the next pull; a changed one wins like any newer write.
+REMOVED = "removed"
+
+
+def removed_details() -> dict:
+    """The row of a resource pkg deleted (removed from src/, or its stage destroyed)."""
+    return {REMOVED: True}
+
+
+def is_removed(details: dict) -> bool:
+    """Whether a row says its resource was deleted (read it as no row at all)."""
+    return details.get(REMOVED) is True
+
+
+def describes_nothing_live(details: dict) -> bool:
+    """Whether a row names nothing that still exists: a resource pkg deleted (`is_removed`), or a layer
+    version or object `pkg gc` deleted (its row kept, marked `deleted`, so a publish knows why it is gone)."""
+    return is_removed(details) or details.get("deleted") is True
+
+
+def without_removed(rows: dict[str, PublishedRecord]) -> dict[str, PublishedRecord]:
+    """The rows of resources that exist (as far as the index knows): removed rows left out."""
+    return {key: row for key, row in rows.items() if not is_removed(row.details)}

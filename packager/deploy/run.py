@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from packager.deploy.actions import Target
 from packager.deploy.aws import aws_errors, open_session
-from packager.deploy.records import EmrRunRow, GlueJobRow
+from packager.deploy.records import EmrRunRow, GlueJobRow, without_removed
 from packager.deploy.trust import StageScope, trusted_run_row
 from packager.errors import ConfigError, PkgError, RunTimeoutError
 from packager.model import JOB_SERVICES, ArtifactId, ArtifactIdError, Role, Service
@@ -186,7 +186,7 @@ def run_job(
     artifact_id = resolve_job_id(name)
     aws = open_session(stage, ws.config.stage(stage), profile, region)
     target = Target(aws.account, aws.region, stage)
-    recorded = ws.store.index.published(target.account, target.region, stage)
+    recorded = without_removed(ws.store.index.published(target.account, target.region, stage))
     with aws_errors(artifact_id, START_AGAIN):
         report = start_run(aws, recorded, artifact_id, stage, list(args), StageScope.of(ws.config, target))
     if wait:

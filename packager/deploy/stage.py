@@ -19,7 +19,8 @@ from packager.deploy.lease import LOCK_TIMEOUT_SECONDS, stage_lease
 from packager.deploy.lambda_plan import plan_lambda
 from packager.deploy.live import AwsLiveState
 from packager.deploy.naming import check_name_parts, lock_key
-from packager.deploy.records import FunctionRow, FunctionState, GlueJobRow, missing_details
+from packager.deploy.records import FunctionRow, FunctionState, GlueJobRow, missing_details, without_removed
+from packager.deploy.removal import plan_removals
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
 from packager.errors import ConfigError
@@ -69,6 +70,8 @@ def plan_stage(
     jobs: int = 8,
     aws: AwsSession | None = None,
     warn: Callable[[str], None] | None = None,
+    prune: bool = False,
+    allow_delete: bool = False,
 ) -> StagePlan:
     """Plan the publish of `planned` (the build plan's artifacts) to `stage`; only read calls are made.
 
@@ -76,6 +79,8 @@ def plan_stage(
     written to the index (the index then tells the truth), so a later `pkg publish` repairs it.
     A recorded row pointing outside the stage (packager/deploy/trust.py) is dropped with a warning
     (to `warn`, else the shared cache session's): the planner reads that resource live.
+    With `prune` (`planned` is the whole tree), what `src/` no longer has is deleted
+    (packager/deploy/removal.py; refused on a protected stage unless `allow_delete`).
     """
     config = ws.config
     aws = aws or open_stage_session(ws, stage, profile, region, jobs)
@@ -83,7 +88,7 @@ def plan_stage(
     index = ws.store.index
     shared = getattr(ws, "shared", None)
     warn = warn or (shared.warn if shared is not None else None)
-    rows = index.published(target.account, target.region, stage)
+    rows = without_removed(index.published(target.account, target.region, stage))
     recorded = check_recorded(rows, StageScope.of(config, target), warn)
     bucket = artifact_bucket(config, stage)
     reasons = {item.spec.id: item.reason for item in planned if item.to_build}
@@ -96,6 +101,8 @@ def plan_stage(
         plan.actions += part.actions
         plan.drift += part.drift
         expected.update(part.expected_sha)
+    if prune:
+        plan.actions += plan_removals(inputs, live, allow_delete).actions
     if bucket and any(action.kind is ActionKind.PUT_OBJECT for action in plan.actions):
         _check_bucket(live, bucket, target)
     if plan.drift:

@@ -21,6 +21,7 @@ from conftest import ARTIFACT_BUCKET, AWS_REGION
 from jobs_fixtures import JOBS_CONFIG, make_jobs_repo, make_wheelhouse
 
 GLUE_ROLE = "arn:aws:iam::123456789012:role/glue"
+PKG_TAGS = {"pkg:project": "datamart", "pkg:stage": "dev"}  # on every job pkg creates
 EMR_ROLE = "arn:aws:iam::123456789012:role/emr-serverless"
 
 HEADER = f"""\
@@ -434,7 +435,7 @@ def test_tags_are_set_at_creation_then_kept_in_step_with_the_config(tmp_path, aw
     repo = jobs_project(tmp_path, '\n[tool.pkg.glue_spark.jobs.clean_glue_spark.tags]\nteam = "data"\ncost = "etl"\n')
     repo.pkg_json("publish", "--stage", "dev")
     arn = "arn:aws:glue:us-east-1:123456789012:job/datamart-dev-clean_glue_spark"
-    assert glue().get_tags(ResourceArn=arn)["Tags"] == {"team": "data", "cost": "etl"}
+    assert glue().get_tags(ResourceArn=arn)["Tags"] == {**PKG_TAGS, "team": "data", "cost": "etl"}
 
     text = (repo.root / "pyproject.toml").read_text().replace('cost = "etl"\n', 'owner = "ana"\n')
     (repo.root / "pyproject.toml").write_text(text)
@@ -443,13 +444,13 @@ def test_tags_are_set_at_creation_then_kept_in_step_with_the_config(tmp_path, aw
     changed = [(a["action"], a["reason"]) for a in report["actions"] if a["action"] != "skip"]
     assert changed == [("glue_tag_resource", "tags set: owner"), ("glue_untag_resource", "tags removed: cost")]
     assert sorted(aws.mutating_calls()) == ["TagResource", "UntagResource"]
-    assert glue().get_tags(ResourceArn=arn)["Tags"] == {"team": "data", "owner": "ana"}
+    assert glue().get_tags(ResourceArn=arn)["Tags"] == {**PKG_TAGS, "team": "data", "owner": "ana"}
 
     glue().tag_resource(ResourceArn=arn, TagsToAdd={"team": "web"})
     plan = repo.pkg_json("plan", "--stage", "dev", "--refresh")
-    assert [(d["field"], d["live"]) for d in plan["drift"]] == [("tags", {"owner": "ana", "team": "web"})]
+    assert [(d["field"], d["live"]) for d in plan["drift"]] == [("tags", {**PKG_TAGS, "owner": "ana", "team": "web"})]
     repo.pkg_json("publish", "--stage", "dev")
-    assert glue().get_tags(ResourceArn=arn)["Tags"] == {"team": "data", "owner": "ana"}
+    assert glue().get_tags(ResourceArn=arn)["Tags"] == {**PKG_TAGS, "team": "data", "owner": "ana"}
     aws.reset_calls()
     assert repo.pkg_json("publish", "--stage", "dev", "--refresh")["summary"]["mutating_calls"] == 0
     assert aws.mutating_calls() == []

@@ -18,6 +18,8 @@ import boto3
 import pytest
 from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, interrupt_publish, run_console
 
+PKG_TAGS = {"pkg:project": "datamart", "pkg:stage": "dev"}  # on everything pkg creates
+
 def lam():
     return boto3.client("lambda", region_name=AWS_REGION)
 
@@ -63,7 +65,7 @@ def test_first_publish_creates_everything_and_live_state_matches_the_local_zips(
         assert config["Role"] == LAMBDA_ROLE
         assert config["Environment"]["Variables"] == {"STAGE": "dev"}
         assert [layer["Arn"] for layer in config["Layers"]] == [layer["LayerVersionArn"]]
-        assert live["Tags"] == {"team": "data"}
+        assert live["Tags"] == {**PKG_TAGS, "team": "data"}
 
 
 def test_second_publish_makes_no_mutating_call(project, aws):
@@ -176,7 +178,7 @@ def test_tags_are_added_and_removed(project, aws):
     project.pkg_json("publish", "--stage", "dev")
 
     assert sorted(mutating(aws)) == ["TagResource", "TagResource", "UntagResource", "UntagResource"]
-    assert lam().get_function(FunctionName="datamart-dev-ingest")["Tags"] == {"owner": "ana"}
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Tags"] == {**PKG_TAGS, "owner": "ana"}
     assert mutating_after_noop(project, aws) == []
 
 
@@ -431,7 +433,7 @@ def test_a_lost_index_and_a_changed_setting_adopt_then_update(project, aws, tmp_
     ingest = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-ingest"]
     assert ingest == ["skip", "tag_resource", "untag_resource"]
     assert sorted(mutating(aws)) == ["TagResource", "TagResource", "UntagResource", "UntagResource"]
-    assert lam().get_function(FunctionName="datamart-dev-ingest")["Tags"] == {"owner": "ana"}
+    assert lam().get_function(FunctionName="datamart-dev-ingest")["Tags"] == {**PKG_TAGS, "owner": "ana"}
     assert mutating_after_noop(project, aws) == []
 
 

@@ -186,3 +186,28 @@ def test_a_job_is_created_only_after_every_upload_is_confirmed(index):
     with pytest.raises(PublishError):
         execute(PublishPlan(TARGET, [upload, libs, create]), None, index, {}, {}, jobs=4, handlers=handlers)
     assert ActionKind.CREATE_JOB not in [call.action.kind for call in aws.calls]
+
+
+def test_deletions_run_after_every_other_step_and_leave_a_removed_row(index):
+    from cache.index import PublishedRecord
+
+    when = "2026-01-01T00:00:00+00:00"
+    old = PublishedRecord("lambda/function/report", "r1", {"arn": FUNCTION_ARN, "tags": {}}, when)
+    index.record_published(TARGET.account, TARGET.region, TARGET.stage, old.resource_id, "r1", old.details)
+    delete = Action(
+        "lambda/function/report", ActionKind.DELETE_FUNCTION, "src/lambda/report.py removed", "datamart-dev-report",
+        {"FunctionName": "datamart-dev-report"}, resource_id="lambda/function/report",
+    )  # fmt: skip
+    plan = first_publish()
+    plan = PublishPlan(TARGET, [delete, *plan.actions])
+    fake = FakeAws()
+
+    execute(plan, None, index, {old.resource_id: old}, {}, handlers=fake.handlers)
+
+    assert [call.action.kind for call in fake.calls][-1] is ActionKind.DELETE_FUNCTION
+    assert index.published(*TARGET.__dict__.values())["lambda/function/report"].details == {"removed": True}
+
+    failing = FakeAws(fail=ActionKind.CREATE_FUNCTION)  # a failure before: nothing is deleted
+    with pytest.raises(PublishError):
+        execute(PublishPlan(TARGET, [delete, *first_publish().actions]), None, index, {}, {}, handlers=failing.handlers)
+    assert ActionKind.DELETE_FUNCTION not in [call.action.kind for call in failing.calls]

@@ -364,3 +364,19 @@ def test_publish_settings_are_validated_naming_the_key(tmp_path, setting, messag
 
     assert result.exit_code == 1
     assert message in result.stderr, result.stderr
+
+
+def test_a_function_published_before_pkg_tagged_gets_the_tags_on_its_next_publish_and_nothing_else():
+    from dataclasses import replace
+
+    lib, ingest = layer(), function("ingest")
+    lib_row = recorded_layer(lib)
+    rows = {lib.resource_id: lib_row, ingest.artifact_id: recorded_function(ingest, [lib_row.details["arn"]])}
+    tagged = replace(ingest, tags={"pkg:project": "datamart", "pkg:stage": "dev"})  # what desired_resources wants now
+    live = MemoryLive()
+
+    plan = plan_publish(TARGET, [lib], [tagged], rows, live)
+
+    changes = [(str(a.kind), a.reason) for a in plan.actions if str(a.kind) != "skip"]
+    assert changes == [("tag_resource", "tags set: pkg:project, pkg:stage")]
+    assert live.reads == 0
