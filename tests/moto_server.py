@@ -620,8 +620,13 @@ def install_lambda_revisions() -> None:
             wanted = (body or {}).get("RevisionId")
             if wanted and wanted != revision_of(function):
                 raise PreconditionFailedException(REVISION_MISMATCH)
-            function.pkg_revision_id = str(uuid.uuid4())
-            return update(self, function_name, qualifier, body)
+            before = revision_of(function)
+            function.pkg_revision_id = str(uuid.uuid4())  # the answer of a change carries its new revision
+            try:
+                return update(self, function_name, qualifier, body)
+            except Exception:
+                function.pkg_revision_id = before  # a refused update changes nothing, its revision included
+                raise
 
         return checked_update
 

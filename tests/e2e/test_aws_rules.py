@@ -321,7 +321,8 @@ def test_a_whole_repo_publishes_and_runs_with_no_request_aws_would_refuse(tmp_pa
     report_function = live_function("datamart-dev-report")
     assert report_function["Architectures"] == ["arm64"] and report_function["Runtime"] == "python3.13"
     lam = boto3.client("lambda", region_name=AWS_REGION)
-    assert lam.list_tags(Resource=report_function["FunctionArn"])["Tags"] == {"team": "data"}
+    tags = lam.list_tags(Resource=report_function["FunctionArn"])["Tags"]
+    assert tags == {"team": "data", "pkg:project": "datamart", "pkg:stage": "dev"}
     assert glue_job("datamart-dev-totals")["JobRunQueuingEnabled"] is True
 
     operations = {call["operation"] for call in aws.calls()}
@@ -378,7 +379,7 @@ def test_a_function_whose_creation_ended_failed_is_deleted_and_created_again_by_
 
     steps = [(a["action"], a["reason"]) for a in plan["actions"] if a["name"] == name]
     assert steps == [
-        ("delete_function", f"its creation ended Failed ({reason}): AWS requires deleting it"),
+        ("delete_failed_function", f"its creation ended Failed ({reason}): AWS requires deleting it"),
         ("create_function", "created again after its creation ended Failed"),
     ]
     aws.reset_calls()

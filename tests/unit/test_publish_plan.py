@@ -224,7 +224,8 @@ def test_a_live_function_whose_creation_ended_failed_is_deleted_then_created_aga
 
     plan = plan_publish(TARGET, [], [ingest], {}, live)
 
-    assert kinds(plan) == [("datamart-dev-ingest", "delete_function"), ("datamart-dev-ingest", "create_function")]
+    name = "datamart-dev-ingest"
+    assert kinds(plan) == [(name, "delete_failed_function"), (name, "create_function")]
     assert plan.actions[0].reason == "its creation ended Failed (The role cannot be assumed): AWS requires deleting it"
     assert plan.actions[0].params == {"FunctionName": "datamart-dev-ingest"}
 
