@@ -59,6 +59,14 @@ _LAMBDA_ROUTES = [
     ("POST", r"/2017-03-31/tags/.+", "TagResource"),
     ("DELETE", r"/2017-03-31/tags/.+", "UntagResource"),
     ("GET", r"/2017-03-31/tags/.+", "ListTags"),
+    # Versions and aliases (packager/deploy/versions.py, pkg rollback).
+    ("POST", r"/2015-03-31/functions/[^/]+/versions/?", "PublishVersion"),
+    ("GET", r"/2015-03-31/functions/[^/]+/versions/?", "ListVersionsByFunction"),
+    ("POST", r"/2015-03-31/functions/[^/]+/aliases/?", "CreateAlias"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/?", "ListAliases"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "GetAlias"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "UpdateAlias"),
+    ("DELETE", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "DeleteAlias"),
 ]
 _READ_PREFIXES = ("Get", "List", "Describe", "Head")
 
@@ -73,6 +81,12 @@ def operation_of(method: str, path: str, action: str | None) -> str:
     return {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(
         method, f"{method} {path}"
     )
+
+
+def _bookkeeping(path: str) -> bool:
+    """A stage lock (pkg-locks/, test_stage_lock.py) or release object (pkg-releases/, test_releases.py):
+    not what the tests that count a stage's calls, or aim a fault at PutObject, mean."""
+    return "/pkg-locks/" in path or "/pkg-releases/" in path
 
 
 def is_mutating(operation: str, method: str) -> bool:
@@ -226,7 +240,7 @@ def make_app(moto_app, state: ServerState):
                 state.calls.append(call)
                 state.changed.notify_all()
                 # A stage lock object (pkg-locks/, test_stage_lock.py) is not what a fault on PutObject aims at.
-                aimed = "/pkg-locks/" not in path
+                aimed = not _bookkeeping(path)
                 fault = next((f for f in state.faults if aimed and f.operation == operation and f.applies()), None)
                 release = state.release
         else:
@@ -314,9 +328,9 @@ class MotoServer:
         self._request("DELETE", "/_pkg/calls")
 
     def calls(self, locks: bool = False) -> list[dict]:
-        """The requests seen; those on a stage lock object (pkg-locks/, test_stage_lock.py) only with `locks`."""
+        """The requests seen; those on a stage lock or release object (`_bookkeeping`) only with `locks`."""
         calls = self._request("GET", "/_pkg/calls")
-        return calls if locks else [call for call in calls if "/pkg-locks/" not in call["path"]]
+        return calls if locks else [call for call in calls if not _bookkeeping(call["path"])]
 
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]

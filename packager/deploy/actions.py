@@ -35,11 +35,19 @@ class ActionKind(StrEnum):
     UPDATE_JOB = "update_job"
     GLUE_TAG_RESOURCE = "glue_tag_resource"  # Glue TagResource (another call than Lambda's)
     GLUE_UNTAG_RESOURCE = "glue_untag_resource"
+    # PublishVersion, then the alias moved to it: UpdateAlias (CreateAlias the first time). Two calls.
+    PUBLISH_VERSION = "publish_version"
+    UPDATE_ALIAS = "update_alias"  # a rollback: the alias back to a version a release ran
 
     @property
     def mutating(self) -> bool:
         """Whether performing it calls a mutating AWS API."""
         return self is not ActionKind.SKIP
+
+    @property
+    def calls(self) -> int:
+        """How many mutating AWS calls performing it makes."""
+        return 2 if self is ActionKind.PUBLISH_VERSION else int(self.mutating)
 
     @property
     def updates_function(self) -> bool:
@@ -58,6 +66,8 @@ _FUNCTION_UPDATES = frozenset(
         ActionKind.UPDATE_FUNCTION_CONFIGURATION,
         ActionKind.TAG_RESOURCE,
         ActionKind.UNTAG_RESOURCE,
+        ActionKind.PUBLISH_VERSION,
+        ActionKind.UPDATE_ALIAS,
     }
 )
 _SENDS_CODE = frozenset(
@@ -134,7 +144,7 @@ class PublishPlan:
 
     @property
     def mutating_calls(self) -> int:
-        return sum(action.kind.mutating for action in self.actions)
+        return sum(action.kind.calls for action in self.actions)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +22,7 @@ from packager.deploy.actions import SKIP, Action, ActionKind, LayerRef, Outcome,
 from packager.deploy.aws import AwsSession, explain_error
 from packager.deploy.handlers import HANDLERS, Call, Handler
 from packager.deploy.records import (
+    AliasState,
     FunctionRow,
     FunctionState,
     GlueJobRow,
@@ -70,6 +72,12 @@ def _untagged(before: dict, action: Action, result: dict) -> dict:
     return _function_update(before, tags=kept)
 
 
+def _aliased(before: dict, action: Action, result: dict) -> dict:
+    """The function's row with its alias where AWS just moved it."""
+    row = FunctionRow.from_details(before)
+    return replace(row, alias=AliasState.from_details(result["alias"])).to_details()
+
+
 def _created_job(before: dict, action: Action, result: dict) -> dict:
     definition = {key: value for key, value in action.params.items() if key not in ("Name", "Tags")}
     return GlueJobRow(action.name, definition, action.params.get("Tags", {})).to_details()
@@ -103,6 +111,8 @@ ROW_AFTER: Mapping[ActionKind, RowUpdate] = {
     ActionKind.UPDATE_JOB: _updated_job,
     ActionKind.GLUE_TAG_RESOURCE: _glue_tags,
     ActionKind.GLUE_UNTAG_RESOURCE: _glue_tags,
+    ActionKind.PUBLISH_VERSION: _aliased,
+    ActionKind.UPDATE_ALIAS: _aliased,
 }
 
 
