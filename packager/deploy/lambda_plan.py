@@ -542,4 +542,4 @@ def plan_lambda(inputs: StageInputs) -> ServicePlan:
     expected.update({function.artifact_id: function.code.code_sha256 for function in functions})
     from packager.deploy.versions import plan_versions  # it builds on this module's resources
 
-    return ServicePlan(plan.actions + plan_versions(inputs, functions, plan.actions), plan.drift, expected)
+    return ServicePlan(plan_versions(inputs, functions, plan.actions), plan.drift, expected)

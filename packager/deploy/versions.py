@@ -33,7 +33,8 @@ _CHANGES_VERSION = frozenset(
 def plan_function_version(
     function: FunctionResource, alias: str, steps: list[Action], stored: PublishedRecord | None, live
 ) -> list[Action]:
-    """publish_version (then the alias moves) when the function runs something its alias doesn't point at.
+    """The function's steps, with its version and alias step: publish_version (then the alias moves) when
+    the function runs something its alias doesn't point at, or the alias recorded where it is found.
 
     `steps` are the function's own planned actions; `live` (a LiveState) is read only when the row
     records no alias of that name.
@@ -47,8 +48,8 @@ def plan_function_version(
         action = Action(
             function.artifact_id, ActionKind.PUBLISH_VERSION, reason, function.name,
             {**params, "AliasExists": alias_exists}, resource_id=function.artifact_id,
-        )
-        return [action]
+        )  # fmt: skip
+        return [*steps, action]
 
     recorded = FunctionRow.from_details(stored.details) if stored is not None else None
     known = recorded is not None and recorded.alias is not None and recorded.alias.name == alias
@@ -56,41 +57,38 @@ def plan_function_version(
         return publish(f"alias {alias} -> version 1 of the new function", False)
     if any(step.kind in _CHANGES_VERSION for step in steps):
         return publish(f"alias {alias} -> a version of what these steps leave", True if known else None)
-    # The state the function keeps: what this plan adopts from AWS, else what the index records.
-    adopted = next((step.record for step in reversed(steps) if step.kind is SKIP and step.record), None)
-    details = adopted if adopted is not None else (stored.details if stored is not None else None)
+    # The state the function keeps: what this plan adopts from AWS (its first step), else what the index records.
+    adopting = bool(steps) and steps[0].kind is SKIP and steps[0].record is not None
+    details = steps[0].record if adopting else (stored.details if stored is not None else None)
     row = FunctionRow.from_details(details) if details is not None else None
     if row is None or row.state is None:
         return publish(f"alias {alias} -> a version of the function", None)
     digest = version_digest(row.state)
     if row.alias is not None and row.alias.name == alias and row.alias.digest == digest:
-        return []
+        return steps
     found = live.function_alias(function.name, alias)
-    if found is not None and found.digest == digest and all(step.kind is SKIP for step in steps):
-        return [
-            Action(
-                function.artifact_id,
-                SKIP,
-                f"alias {alias} already points at version {found.version} of what runs: recording it",
-                function.name,
-                record=replace(row, alias=found).to_details(),
-                resource_id=function.artifact_id,
-            )
-        ]
+    if found is not None and found.digest == digest:
+        # Recorded before the other steps (tags): each of them then updates a row that has it.
+        record = replace(row, alias=found).to_details()
+        noted = f"alias {alias} already points at version {found.version} of what runs: recording it"
+        if adopting:
+            return [replace(steps[0], record=record, reason=f"{steps[0].reason}; {noted}"), *steps[1:]]
+        artifact_id = function.artifact_id
+        return [Action(artifact_id, SKIP, noted, function.name, record=record, resource_id=artifact_id), *steps]
     if found is None:
         return publish(f"no alias {alias} yet: the running code becomes a version, {alias} points at it", False)
     return publish(f"alias {alias} points at version {found.version}, not at what runs now", True)
 
 
 def plan_versions(inputs: StageInputs, functions: list[FunctionResource], actions: list[Action]) -> list[Action]:
-    """The version and alias step of every function, after its own steps (the executor keeps their order)."""
+    """`actions` with every function's version and alias step after its own steps (the executor keeps their order)."""
     steps: dict[str, list[Action]] = {}
     for action in actions:
         steps.setdefault(action.id, []).append(action)
-    planned: list[Action] = []
     for function in functions:
         short_name = ArtifactId.parse(function.artifact_id).short_name
         alias = inputs.config.lambda_settings(short_name, inputs.target.stage).get("alias", DEFAULT_ALIAS)
         stored = inputs.recorded.get(function.artifact_id)
-        planned += plan_function_version(function, alias, steps.get(function.artifact_id, []), stored, inputs.live)
-    return planned
+        mine = steps.get(function.artifact_id, [])
+        steps[function.artifact_id] = plan_function_version(function, alias, mine, stored, inputs.live)
+    return [action for group in steps.values() for action in group]
