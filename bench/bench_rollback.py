@@ -79,7 +79,8 @@ def main() -> None:
             f" console script against a local moto server on loopback, `-j {options.jobs}`, start-up included."
             f" Target: under {TARGET_SECONDS:g} s. `built` counts the files the local cache gained (none: no"
             " build, no fetch); API calls counted by the server (the lock and release objects are not"
-            " counted).\n\n" + markdown_table(["step", "time", "built", "API calls", "mutating", "by operation"], [row]),
+            " counted).\n\n"
+            + markdown_table(["step", "time", "built", "API calls", "mutating", "by operation"], [row]),
         )
     finally:
         server.stop()

@@ -757,9 +757,12 @@ def rollback(
     """Bring `stage` back to release `to` (default: the one before the current): aliases, Glue jobs and
     EMR run specifications point at what it ran again. No checkout, no build; under the stage's lease;
     recorded as a release itself. Refused before any change when something it needs is gone."""
+    from dataclasses import replace
+
+    from packager.deploy.actions import Outcome
     from packager.deploy.executor import execute
     from packager.deploy.releases import find
-    from packager.deploy.rollback import RollbackError, plan_rollback
+    from packager.deploy.rollback import RollbackError, flag_aliases, plan_rollback, record_aliases
     from packager.deploy.stage import open_stage_session, stage_lease_lock, stage_lock
     from packager.deploy.trust import check_recorded
     from packager.reports import RollbackReport
@@ -784,9 +787,16 @@ def rollback(
             t = store.scope.target
             recorded = check_recorded(ws.store.index.published(t.account, t.region, stage), store.scope, warn)
             plan = plan_rollback(aws, store.scope, recorded, target, names, jobs)
+            flag_aliases(ws.store.index, plan, recorded)
+            outcomes = [Outcome(action) for action in plan.actions]
             try:
                 outcomes = execute(plan, aws, ws.store.index, recorded, {}, jobs)
+            except PkgError as failure:
+                done = {item["id"] for item in failure.completed.get("actions", []) if item["status"] == "done"}
+                outcomes = [replace(o, status="done") if o.action.id in done else o for o in outcomes]
+                raise
             finally:
+                record_aliases(ws.store.index, plan, recorded, outcomes)
                 if ws.shared:
                     ws.shared.push()
             changed = any(outcome.status == "done" or outcome.action.record for outcome in outcomes)

@@ -86,7 +86,7 @@ def operation_of(method: str, path: str, action: str | None) -> str:
 def _bookkeeping(path: str) -> bool:
     """A stage lock (pkg-locks/, test_stage_lock.py) or release object (pkg-releases/, test_releases.py):
     not what the tests that count a stage's calls, or aim a fault at PutObject, mean."""
-    return "/pkg-locks/" in path or "/pkg-releases/" in path
+    return any(f"{sep}{prefix}/" in path for sep in ("/", "=") for prefix in ("pkg-locks", "pkg-releases"))
 
 
 def is_mutating(operation: str, method: str) -> bool:
@@ -233,6 +233,8 @@ def make_app(moto_app, state: ServerState):
             with state.lock:
                 mutating = is_mutating(operation, method)
                 call = {"operation": operation, "method": method, "path": path, "mutating": mutating}
+                if _bookkeeping("/" + urllib.parse.unquote(environ.get("QUERY_STRING", ""))):
+                    call["bookkeeping"] = True  # a listing of lock or release objects (prefix=pkg-releases/…)
                 for header in ("If-None-Match", "If-Match"):  # S3's conditional writes (the stage lock)
                     value = environ.get("HTTP_" + header.upper().replace("-", "_"))
                     if value:
@@ -330,7 +332,7 @@ class MotoServer:
     def calls(self, locks: bool = False) -> list[dict]:
         """The requests seen; those on a stage lock or release object (`_bookkeeping`) only with `locks`."""
         calls = self._request("GET", "/_pkg/calls")
-        return calls if locks else [call for call in calls if not _bookkeeping(call["path"])]
+        return calls if locks else [c for c in calls if not (_bookkeeping(c["path"]) or c.get("bookkeeping"))]
 
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]

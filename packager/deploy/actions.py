@@ -66,7 +66,8 @@ _FUNCTION_UPDATES = frozenset(
         ActionKind.UPDATE_FUNCTION_CONFIGURATION,
         ActionKind.TAG_RESOURCE,
         ActionKind.UNTAG_RESOURCE,
-        ActionKind.PUBLISH_VERSION,
+        # Not PUBLISH_VERSION: a row whose alias is behind AWS is found out by its digest (versions.py).
+        # A rollback's alias move is: after a kill, the row would still say the alias runs $LATEST.
         ActionKind.UPDATE_ALIAS,
     }
 )

@@ -13,14 +13,22 @@ the same way, and the rollback is itself a release.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from cache.index import PublishedRecord
-from packager.deploy.actions import SKIP, Action, ActionKind, PublishPlan
+from packager.deploy.actions import SKIP, Action, ActionKind, Outcome, PublishPlan
 from packager.deploy.aws import AwsSession, aws_errors, object_exists
 from packager.deploy.jobs_plan import ADDITIONAL_MODULES, EXTRA_PY_FILES
-from packager.deploy.records import EmrRunRow, FunctionRow, FunctionState, GlueJobRow, version_digest
+from packager.deploy.records import (
+    AliasState,
+    EmrRunRow,
+    FunctionRow,
+    FunctionState,
+    GlueJobRow,
+    version_digest,
+    with_pending,
+)
 from packager.deploy.releases import FunctionRelease, JobRelease, Release, emr_archive
 from packager.deploy.trust import StageScope
 from packager.errors import PkgError
@@ -178,11 +186,48 @@ def plan_rollback(
                 function.name,
                 params,
                 record={"digest": digest},
-                # An unrecorded function keeps no row: the next publish reads it live.
-                resource_id=artifact_id if row is not None and row.state is not None else "",
+                # Recorded all at once by `record_aliases`, not one transaction per function.
             )
         )
     return PublishPlan(scope.target, actions)
+
+
+def _alias_rows(
+    recorded: dict[str, PublishedRecord], actions: list[Action], pending: bool
+) -> list[tuple[str, str, dict]]:
+    """The index rows of the functions whose alias these actions move: flagged pending, or moved and not."""
+    rows = []
+    for action in actions:
+        stored = recorded.get(action.id)
+        if action.kind is not ActionKind.UPDATE_ALIAS or stored is None:
+            continue  # an unrecorded function keeps no row: the next publish reads it live
+        row = FunctionRow.from_details(stored.details)
+        if row.state is None:
+            continue
+        if not pending:
+            params = action.params
+            digest = (action.record or {}).get("digest", "")
+            row = replace(row, alias=AliasState(params["Name"], params["FunctionVersion"], digest))
+        rows.append((action.id, stored.input_hash, with_pending(row.to_details(), pending)))
+    return rows
+
+
+def flag_aliases(index, plan: PublishPlan, recorded: dict[str, PublishedRecord]) -> None:
+    """Before any alias moves, flag the rows of those functions (one transaction): after a kill, the next
+    plan reads them live (their alias may be ahead of the row) instead of trusting the row."""
+    rows = _alias_rows(recorded, plan.actions, pending=True)
+    if rows:
+        t = plan.target
+        index.record_published_many(t.account, t.region, t.stage, rows)
+
+
+def record_aliases(index, plan: PublishPlan, recorded: dict[str, PublishedRecord], outcomes: list[Outcome]) -> None:
+    """Record every alias AWS moved, in one transaction (one per function cost a hundred commits)."""
+    moved = [outcome.action for outcome in outcomes if outcome.status == "done"]
+    rows = _alias_rows(recorded, moved, pending=False)
+    if rows:
+        t = plan.target
+        index.record_published_many(t.account, t.region, t.stage, rows)
 
 
 def _job_action(artifact_id: str, stored: PublishedRecord, release: Release, scope: StageScope) -> Action:

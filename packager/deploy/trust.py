@@ -80,6 +80,9 @@ def _function_problem(row: FunctionRow, scope: StageScope) -> str | None:
     function_prefix = scope.arn_prefix("lambda", "function")
     if state.arn is not None and (not isinstance(state.arn, str) or not state.arn.startswith(function_prefix)):
         return f"function ARN {str(state.arn)[:200]!r} is not {scope.arn_prefix('lambda', 'function')}…"
+    alias = row.alias
+    if alias is not None and not (re.fullmatch(r"[A-Za-z0-9_-]{1,128}", alias.name) and alias.version.isdigit()):
+        return f"alias {alias.name[:100]!r} at version {alias.version[:20]!r} is not one Lambda names"
     layer_prefix = scope.arn_prefix("lambda", "layer")
     for layer in state.layers:
         if not isinstance(layer, str) or not re.fullmatch(rf"{re.escape(layer_prefix)}[A-Za-z0-9_-]+:\d+", layer):

@@ -192,7 +192,7 @@ def test_tags_are_added_and_removed(project, aws):
 
 def test_plan_and_dry_run_make_no_mutating_call(project, aws):
     plan = project.pkg_json("plan", "--stage", "dev")
-    first = ["publish_layer_version", "create_function", "create_function", "publish_version", "publish_version"]
+    first = ["publish_layer_version", "create_function", "publish_version", "create_function", "publish_version"]
     assert [a["action"] for a in plan["actions"]] == first
     assert plan["summary"]["mutating_calls"] == 7  # a publish_version is two calls: PublishVersion, CreateAlias
     assert all(a["reason"] for a in plan["actions"])

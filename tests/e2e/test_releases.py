@@ -73,13 +73,15 @@ def test_three_publishes_make_three_releases_and_rollback_restores_the_first_wit
     changes = {c["name"]: c for c in project.pkg_json("diff", "--stage", "dev", "1")["changes"]}  # 1 -> current
     assert "code changed" in changes["datamart-dev-ingest"]["details"]
     assert "MemorySize 1024 -> 2048" in ", ".join(changes["datamart-dev-ingest"]["details"])
-    assert any(d.startswith("layer datamart-dev-internal_libs 1 -> 2") for d in changes["datamart-dev-report"]["details"])
+    report = changes["datamart-dev-report"]["details"]
+    assert any(detail.startswith("layer datamart-dev-internal_libs 1 -> 2") for detail in report)
     assert "code changed" not in changes["datamart-dev-report"]["details"]
     assert any(d.startswith("script ") for d in changes["datamart-dev-totals"]["details"])
     assert any(d.startswith("script ") for d in changes["datamart-dev-clean"]["details"])
     assert project.pkg_json("diff", "--stage", "dev", "2", "2")["changes"] == []
 
-    release_1 = json.loads(client("s3").get_object(Bucket=ARTIFACT_BUCKET, Key=RELEASES + "00000001.json")["Body"].read())
+    stored = client("s3").get_object(Bucket=ARTIFACT_BUCKET, Key=RELEASES + "00000001.json")
+    release_1 = json.loads(stored["Body"].read())
     files = cached_files(project)
     aws.reset_calls()
     rolled = project.pkg_json("rollback", "--stage", "dev", "--to", "1")
