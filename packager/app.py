@@ -728,18 +728,18 @@ def diff(
     warn: Warn = _ignore,
 ):
     """What changed between two releases of `stage` (`new` defaults to the current, i.e. latest, one)."""
-    from packager.deploy.releases import diff_releases, find
+    from packager.deploy.releases import diff_releases
     from packager.deploy.stage import open_stage_session
     from packager.reports import DiffReport
 
     with _workspace(root) as ws:
         aws = open_stage_session(ws, stage, profile, region)
-        releases = _release_store(ws, stage, aws, warn).all()
-        before = find(releases, old)
-        if new is None and not releases:
+        store = _release_store(ws, stage, aws, warn)
+        before = store.get(old)
+        latest = store.latest(1) if new is None else [store.get(new)]
+        if not latest:
             raise PkgError(f"stage {stage} has no release yet", hint=f"`pkg publish --stage {stage}` records one")
-        after = find(releases, new) if new is not None else releases[-1]
-        return DiffReport(stage, before, after, diff_releases(before, after))
+        return DiffReport(stage, before, latest[-1], diff_releases(before, latest[-1]))
 
 
 def rollback(
@@ -761,7 +761,6 @@ def rollback(
 
     from packager.deploy.actions import Outcome
     from packager.deploy.executor import execute
-    from packager.deploy.releases import find
     from packager.deploy.rollback import RollbackError, flag_aliases, plan_rollback, record_aliases
     from packager.deploy.stage import open_stage_session, stage_lease_lock, stage_lock
     from packager.deploy.trust import check_recorded
@@ -774,9 +773,9 @@ def rollback(
         with stage_lock(ws, stage), stage_lease_lock(ws, stage, aws, "pkg rollback", lock_timeout, note, warn):
             if ws.shared:
                 ws.shared.pull()  # the rows teammates recorded: a job's definition, a function's alias
-            releases = store.all()
+            releases = store.latest(2)  # the current one, and the one before it (the default target)
             if to is not None:
-                target = find(releases, to)
+                target = store.get(to)
             elif len(releases) < 2:
                 raise RollbackError(
                     f"stage {stage} has {len(releases)} release{'s' * (len(releases) != 1)}: nothing before it",

@@ -400,6 +400,23 @@ class ReleaseStore:
             self.warn(f"{where}: release ignored ({str(error)[:300]})")
             return None
 
+    def get(self, wanted: str | int) -> Release:
+        """The release `wanted` names (`3` or `00000003`), read alone; a PkgError when there is no valid one."""
+        try:
+            number = int(str(wanted))
+        except ValueError:
+            number = -1
+        ids = self.ids()
+        release = self.read(number) if number in ids else None
+        if release is None:
+            known = ", ".join(str(i) for i in ids[-10:]) or "none"
+            what = "no valid release" if number in ids else "no release"
+            raise PkgError(
+                f"{what} {wanted} of this stage (latest: {known})",
+                hint=f"`pkg history --stage {self.scope.target.stage}` lists them",
+            )
+        return release
+
     def all(self) -> list[Release]:
         """Every valid release, oldest first."""
         return [release for release in map(self.read, self.ids()) if release is not None]
@@ -457,19 +474,6 @@ def new_release(
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     who = getattr(aws, "caller", None) or None
     return Release(0, scope.target, scope.project, when, who, commit, dirty, command, functions, jobs, rolled_back_to)
-
-
-def find(releases: list[Release], wanted: str | int) -> Release:
-    """The release `wanted` names (its id: `3` or `00000003`), or a PkgError listing the known ones."""
-    try:
-        number = int(str(wanted))
-    except ValueError:
-        number = -1
-    for release in releases:
-        if release.id == number:
-            return release
-    known = ", ".join(str(release.id) for release in releases[-10:]) or "none"
-    raise PkgError(f"no release {wanted} of this stage (latest: {known})", hint="`pkg history --stage S` lists them")
 
 
 def stage_releases(ws, stage: str, aws: AwsSession, warn: Warn | None = None) -> ReleaseStore | None:

@@ -163,7 +163,9 @@ def test_release_objects_of_another_shape_or_stage_are_ignored_with_a_warning(pr
     assert "account '210987654321' is not 123456789012" in result.stderr
     assert "someone-elses-function" in result.stderr and "s3://evil/x.py" in result.stderr
     refused = project.pkg("rollback", "--stage", "dev", "--to", "3", "--json")
-    assert refused.exit_code == 1 and refused.json["error"].startswith("no release 3 of this stage")
+    assert refused.exit_code == 1 and refused.json["error"].startswith("no valid release 3 of this stage")
+    unknown = project.pkg("diff", "--stage", "dev", "9", "--json")
+    assert unknown.exit_code == 1 and unknown.json["error"].startswith("no release 9 of this stage (latest: 1, 2, 3")
     assert aws.mutating_calls() == []
 
 
