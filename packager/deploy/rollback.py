@@ -49,7 +49,7 @@ class VersionCheck:
     problem: str | None
 
 
-def _selected(release: Release, names: Sequence[str]) -> tuple[list[str], list[str]]:
+def picked_ids(release: Release, names: Sequence[str]) -> tuple[list[str], list[str]]:
     """The artifact ids of `release` that NAMES pick (all when none): functions, then jobs.
 
     A name is an artifact id (`lambda/function/ingest`), `<service>/<name>` or a bare name.
@@ -139,7 +139,7 @@ def plan_rollback(
 
     Raises RollbackError, before any change, when something the release needs is gone.
     """
-    function_ids, job_ids = _selected(release, names)
+    function_ids, job_ids = picked_ids(release, names)
     bucket = scope.bucket or ""
     with aws_errors(f"stage '{scope.target.stage}'", ROLLBACK_AGAIN), ThreadPoolExecutor(max(1, jobs)) as pool:
         versions = dict(

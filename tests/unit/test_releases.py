@@ -229,3 +229,18 @@ def test_an_emr_run_specification_points_at_the_release_keys():
         "conf": {"a": "1", "spark.archives": f"{job.deps[0]}#deps"},
         "python": "3.11",
     }
+
+
+def test_rollback_names_pick_functions_and_jobs_by_name_or_id():
+    from packager.deploy.rollback import RollbackError, picked_ids
+
+    old = release()
+    assert picked_ids(old, ()) == (["lambda/function/ingest"], ["glue_python_shell/job/totals"])
+    assert picked_ids(old, ("ingest",)) == (["lambda/function/ingest"], [])
+    assert picked_ids(old, ("glue_python_shell/totals",)) == ([], ["glue_python_shell/job/totals"])
+    assert picked_ids(old, ("lambda/function/ingest", "totals")) == (
+        ["lambda/function/ingest"],
+        ["glue_python_shell/job/totals"],
+    )
+    with pytest.raises(RollbackError, match="nope: not a function or job of release 1"):
+        picked_ids(old, ("nope",))
