@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_deps.py
 	$(BIN)/python bench/bench_publish.py
+	$(BIN)/python bench/bench_rollback.py
 	$(BIN)/python bench/bench_shared.py
 
 clean:

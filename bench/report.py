@@ -21,7 +21,7 @@ REPORT = REPO / "docs" / "benchmarks.md"
 HEADER = """\
 # Benchmarks
 
-Written by `make bench` (bench/bench.py, bench_deps.py, bench_publish.py, bench_shared.py): each
+Written by `make bench` (bench/bench.py, bench_deps.py, bench_publish.py, bench_rollback.py, bench_shared.py): each
 section is replaced by the benchmark that measured it, with the commit, date and machine. Run it on
 a quiet machine; figures taken under load are not comparable.
 """

@@ -413,6 +413,7 @@ def publish(
         aws = open_stage_session(ws, stage, profile, region, jobs)
         planned, built = _build_step(ws, names, False, False, None, warn, progress)
         outcomes = None
+        release = None
         # A concurrent publish of this stage on this machine waits (the flock), then plans from what it did.
         with stage_lock(ws, stage):
             if ws.shared:
@@ -446,6 +447,7 @@ def publish(
                         on_planned(staged)
                     if _has_work(staged):
                         outcomes = _publish_planned(ws, staged, planned, jobs, on_done)
+                        release = _record_release(ws, stage, aws, warn)
                     elif ws.shared and built:
                         ws.shared.push()
             else:
@@ -454,13 +456,27 @@ def publish(
                 if ws.shared and built:
                     ws.shared.push()
         artifacts = [artifact_row(item, ws.store) for item in planned]
-    return PublishReport(artifacts, built, staged, outcomes, dry_run, time.perf_counter() - started)
+    return PublishReport(artifacts, built, staged, outcomes, dry_run, time.perf_counter() - started, release)
 
 
 def _has_work(staged: StagePlan) -> bool:
     """Whether executing the plan calls AWS or records anything."""
     to_record = sum(action.record is not None for action in staged.plan.actions)
     return bool(staged.plan.mutating_calls + to_record)
+
+
+def _record_release(ws: Workspace, stage: str, aws, warn: Warn, rolled_back_to=None, known: Sequence = ()):
+    """Record what the stage runs now as its next release (under the lease, after AWS confirmed); its id.
+
+    `rolled_back_to`: the Release a rollback restored; `known`: releases describing older versions an alias may run.
+    """
+    from packager.deploy.releases import record_release
+
+    command = "publish" if rolled_back_to is None else "rollback"
+    back = None if rolled_back_to is None else rolled_back_to.id
+    known = [*known, rolled_back_to] if rolled_back_to is not None else list(known)
+    release = record_release(ws, stage, aws, command, warn, back, known)
+    return None if release is None else release.id
 
 
 def _publish_planned(
@@ -881,3 +897,112 @@ def logs(
         return
     for event in fetch(source.start_ms):
         on_event(event)
+
+
+def _release_store(ws: Workspace, stage: str, aws, warn: Warn):
+    """The stage's releases, or a ConfigError: they live in its artifact bucket."""
+    from packager.deploy.releases import stage_releases
+    from packager.deploy.settings import BUCKET_HINT
+
+    store = stage_releases(ws, stage, aws, warn)
+    if store is None:
+        raise ConfigError(f"stage {stage} has no artifact bucket, where its releases are kept", hint=BUCKET_HINT)
+    return store
+
+
+def history(root: str, stage: str, profile: str | None = None, region: str | None = None, warn: Warn = _ignore):
+    """The releases of `stage`, oldest first, read from its artifact bucket (each checked; others warned about)."""
+    from packager.deploy.releases import release_prefix
+    from packager.deploy.stage import open_stage_session
+    from packager.reports import HistoryReport
+
+    with _workspace(root) as ws:
+        aws = open_stage_session(ws, stage, profile, region)
+        store = _release_store(ws, stage, aws, warn)
+        location = f"s3://{store.bucket}/{release_prefix(store.scope.target)}"
+        return HistoryReport(stage, location, store.all())
+
+
+def diff(
+    root: str,
+    stage: str,
+    old: str,
+    new: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    warn: Warn = _ignore,
+):
+    """What changed between two releases of `stage` (`new` defaults to the current, i.e. latest, one)."""
+    from packager.deploy.releases import diff_releases
+    from packager.deploy.stage import open_stage_session
+    from packager.reports import DiffReport
+
+    with _workspace(root) as ws:
+        aws = open_stage_session(ws, stage, profile, region)
+        store = _release_store(ws, stage, aws, warn)
+        before = store.get(old)
+        latest = store.latest(1) if new is None else [store.get(new)]
+        if not latest:
+            raise PkgError(f"stage {stage} has no release yet", hint=f"`pkg publish --stage {stage}` records one")
+        return DiffReport(stage, before, latest[-1], diff_releases(before, latest[-1]))
+
+
+def rollback(
+    root: str,
+    stage: str,
+    to: str | None = None,
+    names: Sequence[str] = (),
+    profile: str | None = None,
+    region: str | None = None,
+    jobs: int = 8,
+    warn: Warn = _ignore,
+    note: Callable[[str], None] = _ignore,
+    lock_timeout: float | None = None,
+):
+    """Bring `stage` back to release `to` (default: the one before the current): aliases, Glue jobs and
+    EMR run specifications point at what it ran again. No checkout, no build; under the stage's lease;
+    recorded as a release itself. Refused before any change when something it needs is gone."""
+    from dataclasses import replace
+
+    from packager.deploy.actions import Outcome
+    from packager.deploy.executor import execute
+    from packager.deploy.rollback import RollbackError, flag_aliases, plan_rollback, record_aliases
+    from packager.deploy.stage import open_stage_session, stage_lease_lock, stage_lock
+    from packager.deploy.trust import check_recorded
+    from packager.reports import RollbackReport
+
+    started = time.perf_counter()
+    with _workspace(root, shared=True, warn=warn, stage=stage, region=region) as ws:
+        aws = open_stage_session(ws, stage, profile, region, jobs)
+        store = _release_store(ws, stage, aws, warn)
+        with stage_lock(ws, stage), stage_lease_lock(ws, stage, aws, "pkg rollback", lock_timeout, note, warn):
+            if ws.shared:
+                ws.shared.pull()  # the rows teammates recorded: a job's definition, a function's alias
+            releases = store.latest(2)  # the current one, and the one before it (the default target)
+            if to is not None:
+                target = store.get(to)
+            elif len(releases) < 2:
+                raise RollbackError(
+                    f"stage {stage} has {len(releases)} release{'s' * (len(releases) != 1)}: nothing before it",
+                    hint=f"`pkg history --stage {stage}` lists them",
+                )
+            else:
+                target = releases[-2]
+            t = store.scope.target
+            recorded = check_recorded(ws.store.index.published(t.account, t.region, stage), store.scope, warn)
+            plan = plan_rollback(aws, store.scope, recorded, target, names, jobs)
+            flag_aliases(ws.store.index, plan, recorded)
+            outcomes = [Outcome(action) for action in plan.actions]
+            try:
+                outcomes = execute(plan, aws, ws.store.index, recorded, {}, jobs)
+            except PkgError as failure:
+                done = {item["id"] for item in failure.completed.get("actions", []) if item["status"] == "done"}
+                outcomes = [replace(o, status="done") if o.action.id in done else o for o in outcomes]
+                raise
+            finally:
+                record_aliases(ws.store.index, plan, recorded, outcomes)
+                if ws.shared:
+                    ws.shared.push()
+            changed = any(outcome.status == "done" or outcome.action.record for outcome in outcomes)
+            release = _record_release(ws, stage, aws, warn, target, releases[-1:]) if changed else None
+    return RollbackReport(stage, target, outcomes, release, time.perf_counter() - started)

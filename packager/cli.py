@@ -359,6 +359,72 @@ def unlock(ctx: click.Context, stage: str, yes: bool, profile: str | None, regio
     render.unlock(report, as_json)
 
 
+@cli.command()
+@click.option("--stage", required=True, help="The stage whose releases to list.")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@_json_option()
+@click.pass_context
+def history(ctx: click.Context, stage: str, profile: str | None, region: str | None, as_json: bool) -> None:
+    """List a stage's releases: who published what, when, from which commit."""
+    render.history(app.history(_root(ctx), stage, profile=profile, region=region, warn=render.warn), as_json)
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new", required=False)
+@click.option("--stage", required=True, help="The stage whose releases to compare.")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@_json_option()
+@click.pass_context
+def diff(
+    ctx: click.Context, old: str, new: str | None, stage: str, profile: str | None, region: str | None, as_json: bool
+) -> None:
+    """Say what changed from release OLD to NEW (default: the current one): functions, layers, jobs, settings."""
+    report = app.diff(_root(ctx), stage, old, new, profile=profile, region=region, warn=render.warn)
+    render.diff(report, as_json)
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--stage", required=True, help="The stage to roll back.")
+@click.option("--to", "to", help="The release to go back to (default: the one before the current).")
+@click.option("--profile", help="AWS profile (default: the stage's, or boto3's usual chain).")
+@click.option("--region", help="AWS region (default: the stage's).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources moved at once."
+)
+@_LOCK_TIMEOUT
+@_json_option()
+@click.pass_context
+def rollback(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    stage: str,
+    to: str | None,
+    profile: str | None,
+    region: str | None,
+    jobs: int,
+    lock_timeout: float,
+    as_json: bool,
+) -> None:
+    """Point a stage's aliases, Glue jobs and EMR runs back at what a release ran (all, or NAMES): no build."""
+    report = app.rollback(
+        _root(ctx),
+        stage,
+        to,
+        names,
+        profile=profile,
+        region=region,
+        jobs=jobs,
+        warn=render.warn,
+        note=render.say,
+        lock_timeout=lock_timeout,
+    )
+    render.rollback(report, as_json)
+
+
 @cli.group()
 def cache() -> None:
     """The local and the shared cache: verify and repair, pull, push, status."""

@@ -44,6 +44,7 @@ LAMBDA_SETTINGS = Table(
     tags=StrMap,
     description=str,
     handler=str,  # the function in <name>.py that Lambda calls: Handler "<name>.<handler>"
+    alias=str,  # the alias pkg moves to each published version (packager/deploy/versions.py)
 )
 
 LAMBDA_DEFAULTS: dict[str, Any] = {
@@ -55,6 +56,7 @@ LAMBDA_DEFAULTS: dict[str, Any] = {
     "environment": {},
     "tags": {},
     "description": "",
+    "alias": "live",
 }
 
 LAMBDA_TABLE = Table(LAMBDA_SETTINGS, functions=NamedTables(LAMBDA_SETTINGS))
@@ -211,6 +213,8 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d\Z")
 _ACCOUNT = re.compile(r"\d{12}\Z")
 _ENVIRONMENT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+# Lambda's alias Name: letters, digits, '-' and '_', 1-128 characters, not only digits (that would be a version).
+_ALIAS_NAME = re.compile(r"(?![0-9]+\Z)[a-zA-Z0-9_-]{1,128}\Z")
 
 
 def _check_values(raw: dict) -> None:
@@ -253,6 +257,12 @@ def _check_values(raw: dict) -> None:
                     f"{where}.environment: '{key}' can't name a Lambda environment variable",
                     hint="start with a letter; then letters, digits and underscores",
                 )
+        alias = table.get("alias")
+        if alias is not None and not _ALIAS_NAME.match(alias):
+            raise ConfigError(
+                f"{where}.alias: '{alias}' can't name a Lambda alias",
+                hint='1-128 letters, digits, "-" or "_", not only digits (e.g. alias = "live")',
+            )
         check_tags(table.get("tags", {}), where)
         for name, overrides in table.get("functions", {}).items():
             check(overrides, f"{where}.functions.{name}")

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         PublishReport,
         StatusReport,
     )
+    from packager.reports import DiffReport, HistoryReport, RollbackReport
 
 
 def emit_json(document: dict) -> None:
@@ -190,6 +191,7 @@ def publish(report: PublishReport, as_json: bool) -> None:
             {
                 "artifacts": report.artifacts,
                 **_stage_document(staged, report.outcomes),
+                "release": report.release,
                 "summary": {
                     "built": len(report.built),
                     "cached": len(report.artifacts) - len(report.built),
@@ -204,6 +206,8 @@ def publish(report: PublishReport, as_json: bool) -> None:
         f"{len(report.built)} built, {_plural(staged.plan.mutating_calls, 'mutating AWS call')}"
         f" {verb} in {report.elapsed:.2f} s"
     )
+    if report.release is not None:
+        click.echo(f"release {report.release} of stage {staged.plan.target.stage} recorded (`pkg history`)")
 
 
 def gc(report: GcReport, as_json: bool) -> None:
@@ -548,3 +552,63 @@ def status(report: StatusReport, as_json: bool) -> None:
 def log_event(event: LogEvent, as_json: bool) -> None:
     """`pkg logs`: one event a line, `timestamp stream message`; with `as_json`, one compact JSON object a line."""
     click.echo(json.dumps(event.to_json()) if as_json else event.text())
+
+
+def history(report: HistoryReport, as_json: bool) -> None:
+    """`pkg history`: one line per release, oldest first."""
+    if as_json:
+        emit_json(
+            {"stage": report.stage, "location": report.location, "releases": [r.summary() for r in report.releases]}
+        )
+        return
+    if not report.releases:
+        click.echo(f"stage {report.stage} has no release yet ({report.location})")
+    for release in report.releases:
+        commit = (release.commit or "-")[:12] + ("+dirty" if release.dirty else "")
+        what = release.command + (f" to {release.rolled_back_to}" if release.rolled_back_to else "")
+        click.echo(
+            f"{release.id:>4}  {release.time}  {what:<14} {commit:<18} "
+            f"{_plural(len(release.functions), 'function')}, {_plural(len(release.jobs), 'job')}  {release.who or '-'}"
+        )
+
+
+def diff(report: DiffReport, as_json: bool) -> None:
+    """`pkg diff`: every function and job that differs between two releases, and how."""
+    if as_json:
+        emit_json(
+            {
+                "stage": report.stage,
+                "old": report.old.id,
+                "new": report.new.id,
+                "changes": [change.to_json() for change in report.changes],
+            }
+        )
+        return
+    click.echo(f"release {report.old.id} -> {report.new.id} of stage {report.stage}:")
+    for change in report.changes:
+        click.echo(f"  {change.change:<8} {change.name:<48} {', '.join(change.details)}")
+    if not report.changes:
+        click.echo("  no difference")
+
+
+def rollback(report: RollbackReport, as_json: bool) -> None:
+    """`pkg rollback`: each step with its outcome, and the release it recorded."""
+    if as_json:
+        emit_json(
+            {
+                "stage": report.stage,
+                "to": report.target.id,
+                "actions": [outcome.to_json() for outcome in report.outcomes],
+                "release": report.release,
+                "summary": {"mutating_calls": report.mutating_calls},
+            }
+        )
+        return
+    for outcome in report.outcomes:
+        line = outcome.to_json()
+        click.echo(f"  {line['action']:<14} {line['name']:<48} {line['reason']}")
+    recorded = f"; recorded as release {report.release}" if report.release is not None else ""
+    click.echo(
+        f"stage {report.stage} back at release {report.target.id}: "
+        f"{_plural(report.mutating_calls, 'mutating AWS call')} in {report.elapsed:.2f} s{recorded}"
+    )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from packager.deploy.executor import Outcome
     from packager.deploy.destroy import StageDestroyPlan
     from packager.deploy.gc import GcAction
+    from packager.deploy.releases import Change, Release
     from packager.deploy.stage import StagePlan
 
 
@@ -51,6 +52,7 @@ class PublishReport:
     outcomes: list[Outcome] | None  # None when nothing was executed (dry run, or nothing to do)
     dry_run: bool
     elapsed: float = 0.0
+    release: int | None = None  # the release this publish recorded (packager/deploy/releases.py)
 
 
 @dataclass
@@ -239,3 +241,37 @@ class StatusReport:
             "resources": [resource.to_json() for resource in self.resources],
             "summary": {"resources": len(self.resources), "drifted": len(self.drifted)},
         }
+
+
+@dataclass
+class HistoryReport:
+    """`pkg history`: a stage's releases, oldest first (release objects that failed their checks are left out)."""
+
+    stage: str
+    location: str  # s3://bucket/pkg-releases/<account>/<region>/<stage>/
+    releases: list[Release]
+
+
+@dataclass
+class DiffReport:
+    """`pkg diff`: what changed from one release to another."""
+
+    stage: str
+    old: Release
+    new: Release
+    changes: list[Change]
+
+
+@dataclass
+class RollbackReport:
+    """`pkg rollback`: the release restored, every step with its outcome, and the release it recorded."""
+
+    stage: str
+    target: Release
+    outcomes: list[Outcome]
+    release: int | None
+    elapsed: float = 0.0
+
+    @property
+    def mutating_calls(self) -> int:
+        return sum(outcome.action.kind.calls for outcome in self.outcomes if outcome.status == "done")

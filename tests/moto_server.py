@@ -61,6 +61,14 @@ _LAMBDA_ROUTES = [
     ("POST", r"/2017-03-31/tags/.+", "TagResource"),
     ("DELETE", r"/2017-03-31/tags/.+", "UntagResource"),
     ("GET", r"/2017-03-31/tags/.+", "ListTags"),
+    # Versions and aliases (packager/deploy/versions.py, pkg rollback).
+    ("POST", r"/2015-03-31/functions/[^/]+/versions/?", "PublishVersion"),
+    ("GET", r"/2015-03-31/functions/[^/]+/versions/?", "ListVersionsByFunction"),
+    ("POST", r"/2015-03-31/functions/[^/]+/aliases/?", "CreateAlias"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/?", "ListAliases"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "GetAlias"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "UpdateAlias"),
+    ("DELETE", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "DeleteAlias"),
 ]
 _READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "Filter")  # BatchGetJobs, FilterLogEvents: reads
 
@@ -75,6 +83,12 @@ def operation_of(method: str, path: str, action: str | None) -> str:
     return {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(
         method, f"{method} {path}"
     )
+
+
+def _bookkeeping(path: str) -> bool:
+    """A stage lock (pkg-locks/, test_stage_lock.py) or release object (pkg-releases/, test_releases.py):
+    not what the tests that count a stage's calls, or aim a fault at PutObject, mean."""
+    return any(f"{sep}{prefix}/" in path for sep in ("/", "=") for prefix in ("pkg-locks", "pkg-releases"))
 
 
 def is_mutating(operation: str, method: str) -> bool:
@@ -221,6 +235,8 @@ def make_app(moto_app, state: ServerState):
             with state.lock:
                 mutating = is_mutating(operation, method)
                 call = {"operation": operation, "method": method, "path": path, "mutating": mutating}
+                if _bookkeeping("/" + urllib.parse.unquote(environ.get("QUERY_STRING", ""))):
+                    call["bookkeeping"] = True  # a listing of lock or release objects (prefix=pkg-releases/…)
                 for header in ("If-None-Match", "If-Match"):  # S3's conditional writes (the stage lock)
                     value = environ.get("HTTP_" + header.upper().replace("-", "_"))
                     if value:
@@ -228,7 +244,7 @@ def make_app(moto_app, state: ServerState):
                 state.calls.append(call)
                 state.changed.notify_all()
                 # A stage lock object (pkg-locks/, test_stage_lock.py) is not what a fault on PutObject aims at.
-                aimed = "/pkg-locks/" not in path
+                aimed = not _bookkeeping(path)
                 fault = next((f for f in state.faults if aimed and f.operation == operation and f.applies()), None)
                 release = state.release
         else:
@@ -318,9 +334,9 @@ class MotoServer:
         self._request("DELETE", "/_pkg/calls")
 
     def calls(self, locks: bool = False) -> list[dict]:
-        """The requests seen; those on a stage lock object (pkg-locks/, test_stage_lock.py) only with `locks`."""
+        """The requests seen; those on a stage lock or release object (`_bookkeeping`) only with `locks`."""
         calls = self._request("GET", "/_pkg/calls")
-        return calls if locks else [call for call in calls if "/pkg-locks/" not in call["path"]]
+        return calls if locks else [c for c in calls if not (_bookkeeping(c["path"]) or c.get("bookkeeping"))]
 
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]

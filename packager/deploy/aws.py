@@ -31,6 +31,7 @@ class AwsSession:
     account: str
     region: str
     max_pool: int = 10
+    caller: str = ""  # the caller identity's ARN (GetCallerIdentity): who a release says published
 
     def client(self, service: str):
         """One client per service, shared by the executor's threads (clients are thread-safe; making them isn't)."""
@@ -72,6 +73,7 @@ def open_session(
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         raise PkgError(f"AWS did not accept the credentials: {error}", hint=CREDENTIALS_HINT) from None
     aws.account = identity["Account"]
+    aws.caller = identity.get("Arn", "")
     expected = stage.get("account")
     if expected and expected != aws.account:
         raise PkgError(

@@ -22,6 +22,7 @@ from packager.deploy.actions import SKIP, Action, ActionKind, LayerRef, Outcome,
 from packager.deploy.aws import AwsSession, explain_error
 from packager.deploy.handlers import HANDLERS, Call, Handler
 from packager.deploy.records import (
+    AliasState,
     FunctionRow,
     FunctionState,
     GlueJobRow,
@@ -85,6 +86,12 @@ def _untagged(before: dict, action: Action, result: dict) -> dict:
     return _function_update(before, tags=kept)
 
 
+def _aliased(before: dict, action: Action, result: dict) -> dict:
+    """The function's row with its alias where AWS just moved it."""
+    row = FunctionRow.from_details(before)
+    return replace(row, alias=AliasState.from_details(result["alias"])).to_details()
+
+
 def _created_job(before: dict, action: Action, result: dict) -> dict:
     definition = {key: value for key, value in action.params.items() if key not in ("Name", "Tags")}
     return GlueJobRow(action.name, definition, action.params.get("Tags", {})).to_details()
@@ -125,6 +132,8 @@ ROW_AFTER: Mapping[ActionKind, RowUpdate] = {
     ActionKind.DELETE_JOB: lambda before, action, result: removed_details(),
     ActionKind.DELETE_LAYER_VERSION: lambda before, action, result: removed_details(),
     ActionKind.DELETE_OBJECT: lambda before, action, result: removed_details(),
+    ActionKind.PUBLISH_VERSION: _aliased,
+    ActionKind.UPDATE_ALIAS: _aliased,
 }
 
 

@@ -39,6 +39,7 @@ class GcKind(StrEnum):
     KEEP = "keep"
     DELETE_LAYER_VERSION = "delete_layer_version"
     DELETE_OBJECT = "delete_object"
+    DELETE_FUNCTION_VERSION = "delete_function_version"  # DeleteFunction with a Qualifier
 
     @property
     def deletes(self) -> bool:
@@ -75,14 +76,16 @@ def _strings(value):
             yield from _strings(item)
 
 
-def _layer_arns_in_use(aws, functions: list[FunctionRow]) -> set[str]:
+def _layer_arns_in_use(aws, functions: list[FunctionRow], leaving: frozenset[str] = frozenset()) -> set[str]:
     """Layer version ARNs that a function of the region runs with, or that a recorded function lists.
 
-    (Layer records themselves are immutable facts, one per version ever published: not a use.)
+    (Layer records themselves are immutable facts, one per version ever published: not a use; nor is a
+    function version this gc deletes, whose ARN is in `leaving`.)
     """
     in_use = {arn for row in functions if row.state for arn in row.state.layers if isinstance(arn, str)}
     for function in _paginate(aws.client("lambda"), "list_functions", "Functions", FunctionVersion="ALL"):
-        in_use.update(layer["Arn"] for layer in function.get("Layers", []))
+        if function.get("FunctionArn") not in leaving:
+            in_use.update(layer["Arn"] for layer in function.get("Layers", []))
     return in_use
 
 
@@ -157,9 +160,10 @@ def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
         and artifact.service is Service.LAMBDA
         and artifact.role is Role.FUNCTION
     ]
-    actions: list[GcAction] = []
+    actions = plan_function_versions_gc(aws, config, stage, keep)
+    leaving = frozenset(action.name for action in actions if action.kind.deletes)
 
-    in_use = _layer_arns_in_use(aws, here)
+    in_use = _layer_arns_in_use(aws, here, leaving)
     client = aws.client("lambda")
     for layer in _paginate(client, "list_layers", "Layers"):
         name = layer["LayerName"]
@@ -210,10 +214,54 @@ def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
     return actions
 
 
+def plan_function_versions_gc(aws, config, stage: str, keep: int) -> list[GcAction]:
+    """The stage's Lambda function versions that no alias points at and none of the newest `keep` releases ran.
+
+    Every changed function publishes a version (packager/deploy/versions.py), and each keeps its code
+    and its layer versions alive; the releases in the window are what `pkg rollback` can go back to.
+    """
+    from packager.deploy.actions import Target
+    from packager.deploy.releases import ReleaseStore
+    from packager.deploy.trust import StageScope
+
+    bucket = artifact_bucket(config, stage)
+    ran: dict[str, set[str]] = {}  # function name -> versions the window's releases ran
+    if bucket and keep:
+        scope = StageScope.of(config, Target(aws.account, aws.region, stage))
+        for release in ReleaseStore(aws, bucket, scope).latest(keep):
+            for function in release.functions.values():
+                ran.setdefault(function.name, set()).add(function.version)
+    prefix = f"{config.project}-{stage}-"
+    client = aws.client("lambda")
+    actions: list[GcAction] = []
+    for function in _paginate(client, "list_functions", "Functions"):
+        name = function["FunctionName"]
+        if not name.startswith(prefix):
+            continue
+        aliased = set()
+        for alias in _paginate(client, "list_aliases", "Aliases", FunctionName=name):
+            aliased.add(alias["FunctionVersion"])
+            aliased.update((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}))
+        for version in _paginate(client, "list_versions_by_function", "Versions", FunctionName=name):
+            number, arn = version["Version"], version["FunctionArn"]
+            if number == "$LATEST":
+                continue
+            if number in aliased:
+                actions.append(GcAction(GcKind.KEEP, arn, "an alias points at it"))
+            elif number in ran.get(name, ()):
+                actions.append(GcAction(GcKind.KEEP, arn, f"run by one of the newest {keep} releases"))
+            else:
+                reason = f"no alias points at it, none of the newest {keep} releases ran it"
+                params = {"FunctionName": name, "Qualifier": number}
+                actions.append(GcAction(GcKind.DELETE_FUNCTION_VERSION, arn, reason, params))
+    return actions
+
+
 # The call each kind of deletion makes: (client, method).
 _DELETIONS = {
     GcKind.DELETE_LAYER_VERSION: ("lambda", "delete_layer_version"),
     GcKind.DELETE_OBJECT: ("s3", "delete_object"),
+    GcKind.DELETE_FUNCTION_VERSION: ("lambda", "delete_function"),
 }
 
 

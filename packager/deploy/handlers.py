@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from packager.deploy.actions import Action, ActionKind
 from packager.deploy.aws import AwsSession
 from packager.deploy.jobs_plan import carried_over
+from packager.deploy.records import AliasState, FunctionState, version_digest
 from packager.errors import PublishError
 
 # Lambda applies a create or an update asynchronously, and rejects an update while one is in
@@ -287,6 +288,47 @@ def delete_object(aws: AwsSession, call: Call) -> dict:
     return {}
 
 
+def publish_version(aws: AwsSession, call: Call) -> dict:
+    """PublishVersion of what the function's steps before it left (guarded by CodeSha256), then its alias moved there.
+
+    UpdateAlias, or CreateAlias when the function has none yet (a stage published before aliases).
+    Lambda returns the newest version instead of a new one when nothing changed since it: a rerun
+    after a kill between the two calls publishes nothing twice.
+    """
+    lam = aws.client("lambda")
+    name, alias = call.params["FunctionName"], call.params["Alias"]
+    request = {"FunctionName": name}
+    if call.params.get("CodeSha256"):
+        request["CodeSha256"] = call.params["CodeSha256"]
+    answer = _update(aws, "publish_version", name, request)
+    version = answer["Version"]
+    exists = call.params.get("AliasExists")
+    try:
+        if exists is False:
+            lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+        else:
+            try:
+                lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+            except lam.exceptions.ResourceNotFoundException:
+                if exists:
+                    raise
+                lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+    except lam.exceptions.ResourceConflictException:  # created meanwhile (a rerun after a kill): move it
+        lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+    digest = version_digest(FunctionState.from_configuration(answer, None))
+    return {"alias": AliasState(alias, version, digest).to_details()}
+
+
+def update_alias(aws: AwsSession, call: Call) -> dict:
+    """UpdateAlias back to a version a release ran (`pkg rollback`); the digest comes from that release."""
+    params = call.params
+    aws.client("lambda").update_alias(
+        FunctionName=params["FunctionName"], Name=params["Name"], FunctionVersion=params["FunctionVersion"]
+    )
+    digest = (call.action.record or {}).get("digest", "")
+    return {"alias": AliasState(params["Name"], params["FunctionVersion"], digest).to_details()}
+
+
 HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.PUT_OBJECT: put_object,
     ActionKind.PUBLISH_LAYER_VERSION: publish_layer_version,
@@ -304,4 +346,6 @@ HANDLERS: Mapping[ActionKind, Handler] = {
     ActionKind.DELETE_JOB: delete_job,
     ActionKind.DELETE_LAYER_VERSION: delete_layer_version,
     ActionKind.DELETE_OBJECT: delete_object,
+    ActionKind.PUBLISH_VERSION: publish_version,
+    ActionKind.UPDATE_ALIAS: update_alias,
 }

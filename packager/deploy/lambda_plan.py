@@ -597,4 +597,6 @@ def plan_lambda(inputs: StageInputs) -> ServicePlan:
     )
     expected = {layer.artifact_id: layer.code.code_sha256 for layer in layers}
     expected.update({function.artifact_id: function.code.code_sha256 for function in functions})
-    return ServicePlan(plan.actions, plan.drift, expected)
+    from packager.deploy.versions import plan_versions  # it builds on this module's resources
+
+    return ServicePlan(plan_versions(inputs, functions, plan.actions), plan.drift, expected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from packager.deploy.aws import AwsSession, explain_error, object_exists
-from packager.deploy.records import FunctionState
+from packager.deploy.records import AliasState, FunctionState, version_digest
 
 
 class LiveState(Protocol):
@@ -35,6 +35,9 @@ class LiveState(Protocol):
 
     def glue_tags(self, arn: str) -> dict:
         """GetTags of a Glue job."""
+
+    def function_alias(self, name: str, alias: str) -> AliasState | None:
+        """Where a function's alias points (with that version's digest), or None without that alias."""
 
 
 class AwsLiveState:
@@ -178,3 +181,14 @@ class AwsLiveState:
             return [job for page in paginator.paginate() for job in page.get("Jobs", [])]
         except Exception as error:
             raise explain_error(error, "GetJobs", "*") from None
+    def function_alias(self, name: str, alias: str) -> AliasState | None:
+        """GetAlias, then GetFunctionConfiguration of its version (for the digest of what it runs)."""
+        client = self.aws.client("lambda")
+        try:
+            version = client.get_alias(FunctionName=name, Name=alias)["FunctionVersion"]
+            answer = client.get_function_configuration(FunctionName=name, Qualifier=version)
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        except Exception as error:
+            raise explain_error(error, "GetAlias", f"{name}:{alias}") from None
+        return AliasState(alias, version, version_digest(FunctionState.from_configuration(answer, None)))

@@ -6,6 +6,7 @@ earlier versions wrote (the index sorts keys), so old indexes read unchanged. Ro
 - `LayerVersionRow` (`<layer artifact>@<input hash>`): one layer version ever published (and
   whether `pkg gc` has deleted it since);
 - `FunctionRow` (`lambda/function/<name>`): a function as last confirmed, or `missing` / `pending`;
+  with the alias pkg moves and the version it points at (`AliasState`);
 - `UploadRow` (`<artifact>@<key>`): one S3 object ever uploaded (and whether `pkg gc` deleted it);
 - `GlueJobRow` (`<glue service>/job/<name>`): a Glue job's definition and tags;
 - `EmrRunRow` (`emr/job/<name>`): the run specification `pkg run` starts;
@@ -196,6 +197,37 @@ class FunctionState:
         return details
 
 
+def version_digest(state: FunctionState) -> str:
+    """What a published version of a function holds (code, architecture, configuration, layers), as one digest.
+
+    Tags are left out: they belong to the function, not to a version. A version's answer
+    (PublishVersion, GetFunction with a Qualifier) digests the same as the $LATEST it was made from.
+    """
+    held = [state.code_sha256, state.architecture, state.configuration, list(state.layers)]
+    return hashlib.sha256(json.dumps(held, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class AliasState:
+    """The alias pkg moves (`live` by default) and the published version it points at, with that version's digest."""
+
+    name: str
+    version: str
+    digest: str
+
+    @classmethod
+    def from_details(cls, details: object) -> AliasState | None:
+        if not isinstance(details, dict):
+            return None
+        name, version, digest = details.get("name"), details.get("version"), details.get("digest")
+        if not all(isinstance(value, str) for value in (name, version, digest)):
+            return None
+        return cls(name, version, digest)  # type: ignore[arg-type]
+
+    def to_details(self) -> dict:
+        return {"name": self.name, "version": self.version, "digest": self.digest}
+
+
 @dataclass(frozen=True)
 class FunctionRow:
     """A function as pkg last confirmed it; `pending` while a run's updates are unfinished,
@@ -204,6 +236,7 @@ class FunctionRow:
     state: FunctionState | None
     configuration_hash: str | None = None
     pending: bool = False
+    alias: AliasState | None = None  # absent in a row written before versions and aliases
 
     @property
     def missing(self) -> bool:
@@ -222,20 +255,27 @@ class FunctionRow:
     def from_details(cls, details: dict) -> FunctionRow:
         if details.get("missing"):
             return cls(None, pending=bool(details.get("pending")))
-        return cls(FunctionState.from_details(details), details.get("configuration_hash"), bool(details.get("pending")))
+        return cls(
+            FunctionState.from_details(details),
+            details.get("configuration_hash"),
+            bool(details.get("pending")),
+            AliasState.from_details(details.get("alias")),
+        )
 
     def to_details(self) -> dict:
         details: dict = {"missing": True} if self.state is None else self.state.to_details()
         if self.state is not None and self.configuration_hash is not None:
             details["configuration_hash"] = self.configuration_hash
+        if self.state is not None and self.alias is not None:
+            details["alias"] = self.alias.to_details()
         if self.pending:
             details["pending"] = True
         return details
 
     def with_state(self, **changes: object) -> FunctionRow:
-        """This row with some of its state's fields replaced (the stored digest is kept: see `rehashed`)."""
+        """This row with some of its state's fields replaced (its digest and alias are kept: see `rehashed`)."""
         state = replace(self.state or FunctionState(None, None, None, None), **changes)  # type: ignore[arg-type]
-        return FunctionRow(state, self.configuration_hash, self.pending)
+        return FunctionRow(state, self.configuration_hash, self.pending, self.alias)
 
     def rehashed(self) -> FunctionRow:
         """This row with the digest of its current configuration."""

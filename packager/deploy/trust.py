@@ -83,6 +83,9 @@ def _function_problem(row: FunctionRow, scope: StageScope) -> str | None:
     revision = state.revision_id
     if revision is not None and not (isinstance(revision, str) and re.fullmatch(r"[A-Za-z0-9-]{1,64}", revision)):
         return f"revision_id {str(revision)[:100]!r} is not a Lambda RevisionId"
+    alias = row.alias
+    if alias is not None and not (re.fullmatch(r"[A-Za-z0-9_-]{1,128}", alias.name) and alias.version.isdigit()):
+        return f"alias {alias.name[:100]!r} at version {alias.version[:20]!r} is not one Lambda names"
     layer_prefix = scope.arn_prefix("lambda", "layer")
     for layer in state.layers:
         if not isinstance(layer, str) or not re.fullmatch(rf"{re.escape(layer_prefix)}[A-Za-z0-9_-]+:\d+", layer):

@@ -175,7 +175,7 @@ def test_a_zip_just_under_50_mb_too_big_as_base64_goes_through_the_bucket(projec
 
     assert refused(aws) == []
     steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
-    assert steps == ["put_object", "create_function"]
+    assert steps == ["put_object", "create_function", "publish_version"]
     big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
     live = boto3.client("lambda", region_name=AWS_REGION).get_function(FunctionName="datamart-dev-big")
     assert live["Configuration"]["CodeSha256"] == code_sha256(big["path"])

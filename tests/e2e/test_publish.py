@@ -40,17 +40,22 @@ def mutating(server) -> list[str]:
     return server.mutating_calls()
 
 
+# After a function's steps, a version is published and its alias moves there (tests/e2e/test_releases.py).
+NEW_ALIAS = ["PublishVersion", "CreateAlias"]
+MOVED_ALIAS = ["PublishVersion", "UpdateAlias"]
+
+
 def test_first_publish_creates_everything_and_live_state_matches_the_local_zips(project, aws):
     report = project.pkg_json("publish", "--stage", "dev")
 
     assert actions_by_name(report) == {
         "datamart-dev-internal_libs": ["publish_layer_version"],
-        "datamart-dev-ingest": ["create_function"],
-        "datamart-dev-report": ["create_function"],
+        "datamart-dev-ingest": ["create_function", "publish_version"],
+        "datamart-dev-report": ["create_function", "publish_version"],
     }
-    assert report["summary"]["mutating_calls"] == 3
+    assert report["summary"]["mutating_calls"] == 7
     assert all(action["status"] == "done" for action in report["actions"])
-    assert sorted(mutating(aws)) == ["CreateFunction", "CreateFunction", "PublishLayerVersion"]
+    assert sorted(mutating(aws)) == sorted(["CreateFunction", "CreateFunction", "PublishLayerVersion", *NEW_ALIAS * 2])
 
     paths = {artifact["id"]: artifact["path"] for artifact in report["artifacts"]}
     layer = lam().get_layer_version(LayerName="datamart-dev-internal_libs", VersionNumber=1)
@@ -88,12 +93,14 @@ def test_editing_one_handler_updates_exactly_that_function(project, aws):
 
     report = project.pkg_json("publish", "--stage", "dev")
 
-    changed = {a["name"]: a for a in report["actions"] if a["action"] != "skip"}
+    changed = {a["name"]: a for a in report["actions"] if a["action"] not in ("skip", "publish_version")}
     assert list(changed) == ["datamart-dev-report"]
     assert changed["datamart-dev-report"]["action"] == "update_function_code"
     assert "src/lambda/report.py changed" in changed["datamart-dev-report"]["reason"]
-    assert [(c["operation"], c["path"].rsplit("/", 2)[-2]) for c in aws.calls() if c["mutating"]] == [
-        ("UpdateFunctionCode", "datamart-dev-report")
+    assert [(c["operation"], c["path"].split("/")[3]) for c in aws.calls() if c["mutating"]] == [
+        ("UpdateFunctionCode", "datamart-dev-report"),
+        ("PublishVersion", "datamart-dev-report"),
+        ("UpdateAlias", "datamart-dev-report"),
     ]
     path = next(a["path"] for a in report["artifacts"] if a["id"] == "lambda/function/report")
     assert lam().get_function(FunctionName="datamart-dev-report")["Configuration"]["CodeSha256"] == code_sha256(path)
@@ -108,14 +115,12 @@ def test_editing_internal_libs_publishes_one_layer_version_and_updates_its_users
 
     assert actions_by_name(report) == {
         "datamart-dev-internal_libs": ["publish_layer_version"],
-        "datamart-dev-ingest": ["update_function_configuration"],
-        "datamart-dev-report": ["update_function_configuration"],
+        "datamart-dev-ingest": ["update_function_configuration", "publish_version"],
+        "datamart-dev-report": ["update_function_configuration", "publish_version"],
     }
-    assert sorted(mutating(aws)) == [
-        "PublishLayerVersion",
-        "UpdateFunctionConfiguration",
-        "UpdateFunctionConfiguration",
-    ]
+    assert sorted(mutating(aws)) == sorted(
+        ["PublishLayerVersion", "UpdateFunctionConfiguration", "UpdateFunctionConfiguration", *MOVED_ALIAS * 2]
+    )
     versions = lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]
     assert sorted(v["Version"] for v in versions) == [1, 2]
     newest = max(versions, key=lambda v: v["Version"])["LayerVersionArn"]
@@ -139,9 +144,12 @@ def test_a_setting_change_updates_only_that_functions_configuration(project, aws
     report = project.pkg_json("publish", "--stage", "dev")
 
     changed = [a for a in report["actions"] if a["action"] != "skip"]
-    assert [(a["name"], a["action"]) for a in changed] == [("datamart-dev-ingest", "update_function_configuration")]
+    assert [(a["name"], a["action"]) for a in changed] == [
+        ("datamart-dev-ingest", "update_function_configuration"),
+        ("datamart-dev-ingest", "publish_version"),
+    ]
     assert "MemorySize 1024 -> 2048" in changed[0]["reason"]
-    assert mutating(aws) == ["UpdateFunctionConfiguration"]
+    assert mutating(aws) == ["UpdateFunctionConfiguration", *MOVED_ALIAS]
     config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
     assert (config["MemorySize"], config["Timeout"]) == (2048, 60)
 
@@ -157,14 +165,16 @@ def test_code_and_configuration_changes_wait_for_the_update_in_between(project, 
     assert [(a["name"], a["action"]) for a in report["actions"] if a["action"] != "skip"] == [
         ("datamart-dev-ingest", "update_function_code"),
         ("datamart-dev-ingest", "update_function_configuration"),
+        ("datamart-dev-ingest", "publish_version"),
     ]
     # function_updated_v2 polls GetFunction after each update until it has ended (Lambda refuses
-    # overlapping ones, and one may end Failed).
+    # overlapping ones, and one may end Failed); the version is published after the last one.
     assert [c["operation"] for c in aws.calls()][1:] == [
         "UpdateFunctionCode",
         "GetFunction",
         "UpdateFunctionConfiguration",
         "GetFunction",
+        *MOVED_ALIAS,
     ]
     config = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
     assert config["MemorySize"] == 512 and config["LastUpdateStatus"] == "Successful"
@@ -184,13 +194,14 @@ def test_tags_are_added_and_removed(project, aws):
 
 def test_plan_and_dry_run_make_no_mutating_call(project, aws):
     plan = project.pkg_json("plan", "--stage", "dev")
-    assert [a["action"] for a in plan["actions"]] == ["publish_layer_version", "create_function", "create_function"]
-    assert plan["summary"]["mutating_calls"] == 3
+    first = ["publish_layer_version", "create_function", "publish_version", "create_function", "publish_version"]
+    assert [a["action"] for a in plan["actions"]] == first
+    assert plan["summary"]["mutating_calls"] == 7  # a publish_version is two calls: PublishVersion, CreateAlias
     assert all(a["reason"] for a in plan["actions"])
     assert [a["action"] for a in plan["artifacts"]] == ["build", "build", "build"]  # plan builds nothing
 
     dry = project.pkg_json("publish", "--stage", "dev", "--dry-run")
-    assert [a["action"] for a in dry["actions"]] == ["publish_layer_version", "create_function", "create_function"]
+    assert [a["action"] for a in dry["actions"]] == first
     assert mutating(aws) == []
     assert lam().list_functions()["Functions"] == []
 
@@ -200,7 +211,8 @@ def test_plan_text_lists_every_action_with_its_reason(project, aws):
     assert result.exit_code == 0, result.stderr
     assert "publish_layer_version" in result.stdout and "datamart-dev-internal_libs" in result.stdout
     assert "create_function" in result.stdout and "new function" in result.stdout
-    assert "3 mutating AWS calls" in result.stdout
+    assert "publish_version" in result.stdout and "alias live -> version 1 of the new function" in result.stdout
+    assert "7 mutating AWS calls" in result.stdout
 
 
 def test_drift_is_reported_by_plan_refresh_and_repaired_by_publish(project, aws):
@@ -217,13 +229,19 @@ def test_drift_is_reported_by_plan_refresh_and_repaired_by_publish(project, aws)
         ("datamart-dev-report", "layers"),
     }
     repair = [a for a in plan["actions"] if a["action"] != "skip"]
-    assert [(a["name"], a["action"]) for a in repair] == [("datamart-dev-report", "update_function_configuration")]
+    assert [(a["name"], a["action"]) for a in repair] == [
+        ("datamart-dev-report", "update_function_configuration"),
+        ("datamart-dev-report", "publish_version"),
+    ]
     assert repair[0]["reason"].startswith("drift:")
 
     report = project.pkg_json("publish", "--stage", "dev")
 
-    assert mutating(aws) == ["UpdateFunctionConfiguration"]
-    assert [a["action"] for a in report["actions"] if a["action"] != "skip"] == ["update_function_configuration"]
+    assert mutating(aws) == ["UpdateFunctionConfiguration", *MOVED_ALIAS]
+    assert [a["action"] for a in report["actions"] if a["action"] != "skip"] == [
+        "update_function_configuration",
+        "publish_version",
+    ]
     config = lam().get_function(FunctionName="datamart-dev-report")["Configuration"]
     assert config["MemorySize"] == 128 and len(config["Layers"]) == 1
     again = project.pkg_json("plan", "--stage", "dev", "--refresh")
@@ -239,7 +257,8 @@ def test_code_changed_out_of_band_is_repaired(project, aws):
     report = project.pkg_json("publish", "--stage", "dev", "--refresh")
 
     assert [(a["name"], a["action"]) for a in report["actions"] if a["action"] != "skip"] == [
-        ("datamart-dev-ingest", "update_function_code")
+        ("datamart-dev-ingest", "update_function_code"),
+        ("datamart-dev-ingest", "publish_version"),
     ]
     path = next(a["path"] for a in report["artifacts"] if a["id"] == "lambda/function/ingest")
     assert lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]["CodeSha256"] == code_sha256(path)
@@ -251,7 +270,8 @@ def test_a_function_deleted_out_of_band_is_recreated(project, aws):
 
     plan = project.pkg_json("plan", "--stage", "dev", "--refresh")
     assert [(a["name"], a["action"]) for a in plan["actions"] if a["action"] != "skip"] == [
-        ("datamart-dev-ingest", "create_function")
+        ("datamart-dev-ingest", "create_function"),
+        ("datamart-dev-ingest", "publish_version"),
     ]
     project.pkg_json("publish", "--stage", "dev")
     assert lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]["MemorySize"] == 1024
@@ -282,6 +302,7 @@ def test_an_update_still_in_progress_is_waited_for_then_retried(project, aws):
         "GetFunction",  # the conflicting update has ended
         "UpdateFunctionCode",
         "GetFunction",  # and so has this one
+        *MOVED_ALIAS,
     ]
 
 
@@ -296,9 +317,10 @@ def test_an_error_halfway_stops_cleanly_and_a_rerun_finishes_the_job(project, aw
     aws.reset_calls()
     report = project.pkg_json("publish", "--stage", "dev")
     assert [(a["name"], a["action"]) for a in report["actions"] if a["action"] != "skip"] == [
-        ("datamart-dev-report", "create_function")
+        ("datamart-dev-report", "create_function"),
+        ("datamart-dev-report", "publish_version"),
     ]
-    assert mutating(aws) == ["CreateFunction"]
+    assert mutating(aws) == ["CreateFunction", *NEW_ALIAS]
     assert mutating_after_noop(project, aws) == []
 
 
@@ -347,8 +369,9 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
 
     project.pkg_json("publish", "--stage", "dev")
 
-    # The interrupted run recorded the function AWS created, so the rerun creates only the other one.
-    assert mutating(aws) == ["CreateFunction"]
+    # The interrupted run recorded the function AWS created, so the rerun creates only the other one
+    # (and publishes the versions and aliases the interrupted run never reached).
+    assert sorted(mutating(aws)) == sorted(["CreateFunction", *NEW_ALIAS * 2])
     # One read to plan the unrecorded function, one to plan again under the stage's lease, one to wait
     # for its creation to end.
     assert [c["operation"] for c in aws.calls()].count("GetFunction") == 3
@@ -364,7 +387,7 @@ def test_two_publishes_at_once_publish_each_thing_once(project, aws):
     results = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], results
-    assert sorted(mutating(aws)) == ["CreateFunction", "CreateFunction", "PublishLayerVersion"]
+    assert sorted(mutating(aws)) == sorted(["CreateFunction", "CreateFunction", "PublishLayerVersion", *NEW_ALIAS * 2])
     assert len(lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]) == 1
 
 
@@ -375,6 +398,7 @@ def test_a_publish_killed_after_an_update_reruns_without_repeating_it(project, a
     project.write(
         "pyproject.toml", PUBLISH_PYPROJECT.replace('tags = { team = "data" }', 'timeout = 9\ntags = { team = "data" }')
     )
+    aws.reset_calls()  # `done` below: the calls of the killed run alone
     aws.inject(operation, "hang_after")
     process = subprocess.Popen(
         [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"],
@@ -442,7 +466,7 @@ def test_publishing_one_function_by_name_takes_its_layers_along(project, aws):
 
     assert actions_by_name(report) == {
         "datamart-dev-internal_libs": ["publish_layer_version"],
-        "datamart-dev-report": ["create_function"],
+        "datamart-dev-report": ["create_function", "publish_version"],
     }
     assert [f["FunctionName"] for f in lam().list_functions()["Functions"]] == ["datamart-dev-report"]
 
@@ -477,7 +501,7 @@ def test_a_missing_role_is_named(project, aws):
     project.write("pyproject.toml", PUBLISH_PYPROJECT)
     aws.reset_calls()
     project.pkg_json("publish", "--stage", "dev")
-    assert sorted(mutating(aws)) == ["CreateFunction", "CreateFunction"]
+    assert sorted(mutating(aws)) == sorted(["CreateFunction", "CreateFunction", *NEW_ALIAS * 2])
 
 
 def test_credentials_for_another_account_are_refused(project, aws):
@@ -505,8 +529,8 @@ def test_stages_are_published_and_recorded_apart(project, aws):
 
     assert actions_by_name(report) == {
         "datamart-prod-internal_libs": ["publish_layer_version"],
-        "datamart-prod-ingest": ["create_function"],
-        "datamart-prod-report": ["create_function"],
+        "datamart-prod-ingest": ["create_function", "publish_version"],
+        "datamart-prod-report": ["create_function", "publish_version"],
     }
     assert report["summary"]["built"] == 0  # the artifacts are shared; only the AWS side differs
     assert mutating_after_noop(project, aws) == []
@@ -555,7 +579,7 @@ def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
     big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
     assert big["size"] > 50 * 1024 * 1024
     steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
-    assert steps == ["put_object", "create_function"]
+    assert steps == ["put_object", "create_function", "publish_version"]
     key = f"pkg/lambda/{big['sha256']}.zip"
     s3 = boto3.client("s3", region_name=AWS_REGION)
     assert s3.head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
@@ -567,4 +591,4 @@ def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
 def test_the_console_script_publishes_too(project, aws):
     result = run_console(["publish", "--stage", "dev"], cwd=project.root, env={"PKG_CACHE_DIR": str(project.cache_dir)})
     assert result.returncode == 0, result.stderr
-    assert "3 mutating AWS calls made" in result.stdout, result.stdout + result.stderr
+    assert "7 mutating AWS calls made" in result.stdout, result.stdout + result.stderr

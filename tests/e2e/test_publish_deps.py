@@ -59,11 +59,13 @@ def test_dependency_chunks_are_published_as_layers_and_a_bump_publishes_only_the
 
     assert second["summary"]["built"] == 1
     changed = [(a["name"], a["action"]) for a in second["actions"] if a["action"] != "skip"]
-    assert len(changed) == 2
-    (chunk, publish), (function, update) = changed
+    assert len(changed) == 3
+    (chunk, publish), (function, update), version = changed
     assert chunk in ("datamart-dev-ingest-deps-0", "datamart-dev-ingest-deps-1") and publish == "publish_layer_version"
     assert (function, update) == ("datamart-dev-ingest", "update_function_configuration")
-    assert sorted(aws.mutating_calls()) == ["PublishLayerVersion", "UpdateFunctionConfiguration"]
+    assert version == ("datamart-dev-ingest", "publish_version")  # and its alias moves (docs/releases.md)
+    expected = ["PublishLayerVersion", "UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias"]
+    assert sorted(aws.mutating_calls()) == sorted(expected)
     live_layers = [
         layer["Arn"].rsplit(":layer:", 1)[1]
         for layer in lam.get_function(FunctionName="datamart-dev-ingest")["Configuration"]["Layers"]
