@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cache.remote import (
+    ObjectAccessDenied,
     ObjectNotFound,
     ObjectNotModified,
     ObjectStoreError,
@@ -89,5 +90,7 @@ class S3ObjectStore:
                 raise PreconditionFailed(str(error)) from None
             if code in ("ConditionalRequestConflict", "409"):
                 raise WriteConflict(str(error)) from None
+            if code in ("AccessDenied", "403"):
+                raise ObjectAccessDenied(str(error)) from None
             raise ObjectStoreError(str(error)) from None
         return response["ETag"]
