@@ -66,6 +66,7 @@ _LAMBDA_ROUTES = [
     ("GET", r"/2017-03-31/tags/.+", "ListTags"),
 ]
 _READ_PREFIXES = ("Get", "List", "Describe", "Head")
+_PURE_OPERATIONS = ("Sign", "Verify")  # KMS computes with a key and changes nothing
 
 
 def operation_of(method: str, path: str, action: str | None) -> str:
@@ -81,7 +82,7 @@ def operation_of(method: str, path: str, action: str | None) -> str:
 
 
 def is_mutating(operation: str, method: str) -> bool:
-    if operation.startswith(_READ_PREFIXES):
+    if operation.startswith(_READ_PREFIXES) or operation in _PURE_OPERATIONS:
         return False
     if " " in operation:  # unknown route: judge by the HTTP verb
         return method not in ("GET", "HEAD")
@@ -337,8 +338,12 @@ class MotoServer:
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]
 
-    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1, reason: str = "") -> None:
+    def inject(
+        self, operation: str, effect: str, skip: int = 0, times: int = 1, reason: str = "", prefix: str = ""
+    ) -> None:
         fault = {"operation": operation, "effect": effect, "skip": skip, "times": times, "reason": reason}
+        if prefix:
+            fault["prefix"] = prefix
         self._request("POST", "/_pkg/faults", [fault])
 
     def release(self) -> None:
