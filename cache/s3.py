@@ -28,8 +28,9 @@ def _error_code(error: Exception) -> str:
 class S3ObjectStore:
     """An `ObjectStore` (cache/remote.py) over a boto3 S3 client."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, session: Any = None):
         self.client = client
+        self.session = session  # the boto3 session it was made from: other clients of the same command reuse it
 
     @classmethod
     def connect(cls, region: str | None = None, profile: str | None = None) -> S3ObjectStore:
@@ -39,7 +40,8 @@ class S3ObjectStore:
 
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
         config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-        return cls(session.client("s3", region_name=region or session.region_name or "us-east-1", config=config))
+        client = session.client("s3", region_name=region or session.region_name or "us-east-1", config=config)
+        return cls(client, session)
 
     def get(
         self, bucket: str, key: str, path: str, if_none_match: str | None = None, max_bytes: int | None = None

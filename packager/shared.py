@@ -197,7 +197,7 @@ class SharedCacheSession:
     def cache(self) -> SharedCache:
         if self._cache is None:
             objects = S3ObjectStore.connect(self.region, self.profile)
-            signer, trusted_key = self._keys()
+            signer, trusted_key = self._keys(objects.session)
             self._cache = SharedCache(
                 self.uri,
                 objects,
@@ -211,13 +211,13 @@ class SharedCacheSession:
             )
         return self._cache
 
-    def _keys(self):
+    def _keys(self, session=None):
         """(the signer of pushes, the trusted key's getter) as the trust settings ask; None where unused."""
         kms_key = None
         if self.trust.signing_key:
             from cache.kms import KmsKey
 
-            kms_key = KmsKey(self.trust.signing_key, self.store.cache_dir, self.region, self.profile)
+            kms_key = KmsKey(self.trust.signing_key, self.store.cache_dir, self.region, self.profile, session)
         trusted_key = None
         if self.trust.signed:
             if self.trust.public_key:

@@ -205,3 +205,28 @@ def test_cache_push_false_never_puts(tmp_path, aws):
     assert result.exit_code == 0 and result.stderr == ""
     assert result.json["summary"] == {"built": 1, "cached": 2}
     assert [c for c in aws.calls() if c["operation"] == "PutObject"] == []
+
+
+CRYPTO_PROBE = """
+import sys
+from packager.cli import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="pkg", standalone_mode=False)
+except SystemExit:
+    pass
+print(sorted({"cryptography", "boto3"} & set(sys.modules)))
+"""
+
+
+def test_help_and_a_build_without_signing_import_neither_cryptography_nor_boto3(repo, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PKG_CACHE_DIR", str(repo.cache_dir))
+    configure(repo, cache_signing_key=KEY_ALIAS, cache_trust="signed")  # set, but a build without a shared cache
+    for args in (["--help"], ["build"], ["build"]):
+        result = subprocess.run(
+            [sys.executable, "-c", CRYPTO_PROBE, *args], cwd=repo.root, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "[]"
