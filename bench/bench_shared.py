@@ -76,7 +76,8 @@ class Scenario:
         kms = f"Sign {ops['Sign']}, GetPublicKey {ops['GetPublicKey']}" if self.signed else "-"
         cpu = self.cpu[label][-1]
         row = [f"{self.mode}: {label}", f"{elapsed:.2f} s", f"{cpu:.2f} s", built, mutating, len(calls), kms, detail]
-        print(f"{row[0]:<62} {elapsed:>6.2f}s {cpu:>6.2f}s {built:>6} {mutating:>9} {len(calls):>10}  {kms:<26} {detail}")
+        counts = f"{built:>6} {mutating:>9} {len(calls):>10}"
+        print(f"{row[0]:<62} {elapsed:>6.2f}s {cpu:>6.2f}s {counts}  {kms:<26} {detail}")
         self.rows.append(row)
 
     def publish_from_laptop(self) -> None:
@@ -93,7 +94,8 @@ class Scenario:
 
     def best_publish(self, measure: str) -> float:
         """The best fresh-clone publish, by wall-clock `time` or `cpu` time."""
-        return min(getattr(self, "times" if measure == "time" else "cpu")["fresh clone, empty local cache: pkg publish"])
+        figures = self.times if measure == "time" else self.cpu
+        return min(figures["fresh clone, empty local cache: pkg publish"])
 
 
 def main() -> None:
@@ -115,7 +117,8 @@ def main() -> None:
         key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
         kms.create_alias(AliasName=KEY_ALIAS, TargetKeyId=key)
         print(f"shared cache, {options.functions} functions + 1 layer, moto server on loopback")
-        print(f"{'step':<62} {'time':>7} {'CPU':>7} {'built':>6} {'mutating':>9} {'API calls':>10}  {'KMS':<26} by operation")
+        counts = f"{'built':>6} {'mutating':>9} {'API calls':>10}"
+        print(f"{'step':<62} {'time':>7} {'CPU':>7} {counts}  {'KMS':<26} by operation")
         scenarios = [Scenario(server, env, out, options.functions, signed) for signed in (False, True)]
         for scenario in scenarios:
             scenario.publish_from_laptop()
