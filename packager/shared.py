@@ -35,6 +35,7 @@ from packager.units import format_size
 Warn = Callable[[str], None]
 
 CACHE_URI_ENV = "PKG_CACHE_URI"
+CACHE_PUSH_ENV = "PKG_CACHE_PUSH"  # CI sets 1 where the configuration says cache_push = false for laptops
 FETCH_THREADS = 8  # S3 GETs are latency-bound: a fresh CI runner fetches a hundred artifacts at once
 
 
@@ -134,11 +135,18 @@ def cache_trust(config, stage: str | None = None) -> SharedCacheTrust:
     def setting(name: str, default=None):
         return table.get(name, config.raw.get(name, default))
 
+    push = setting("cache_push", True)
+    forced = os.environ.get(CACHE_PUSH_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("1", "true", "0", "false"):
+            message = f"{CACHE_PUSH_ENV} must be 1, true, 0 or false, got {forced!r}"
+            raise ConfigError(message, hint="CI that writes the shared cache sets it to 1")
+        push = forced in ("1", "true")
     trust = SharedCacheTrust(
         trust=setting("cache_trust", "any"),
         signing_key=setting("cache_signing_key") or None,
         public_key=setting("cache_public_key") or None,
-        push=setting("cache_push", True),
+        push=push,
     )
     if trust.trust not in TRUST_MODES:
         raise ConfigError(
