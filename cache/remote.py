@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from cache import INDEX_NAME
 from cache.index import ARTIFACT_COLUMNS, PUBLISHED_COLUMNS, TABLES, ArtifactRecord, Index
@@ -238,23 +238,34 @@ def _open_shared_copy(path: str) -> sqlite3.Connection:
 
 @dataclass
 class _SharedRows:
-    """The rows of a shared index copy that passed their checks, and what was refused."""
+    """The rows of a shared index copy that passed their checks, and what was refused.
+
+    `artifacts` holds the artifact rows only when read whole (`_read_rows`, for a push); a pull
+    streams them instead (`_artifact_rows`), so its memory does not grow with the index.
+    """
 
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     published: list[dict] = field(default_factory=list)
     signatures: list[SignatureRow] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # publish records and signatures: few
+    refused_artifacts: int = 0
+    first_refused_artifact: str = ""
     foreign_objects: list[str] = field(default_factory=list)  # triggers, views, unknown tables
+
+    def refuse_artifact(self, reason: str) -> None:
+        self.refused_artifacts += 1
+        self.first_refused_artifact = self.first_refused_artifact or reason
 
     @property
     def clean(self) -> bool:
-        return not self.refused and not self.foreign_objects
+        return not self.refused and not self.refused_artifacts and not self.foreign_objects
 
     def warning(self, uri: str) -> str | None:
         """One line for everything refused, or None."""
         parts = []
-        if self.refused:
-            parts.append(f"{len(self.refused)} row(s) refused (first: {self.refused[0]})")
+        refused = self.refused_artifacts + len(self.refused)
+        if refused:
+            parts.append(f"{refused} row(s) refused (first: {self.first_refused_artifact or self.refused[0]})")
         if self.foreign_objects:
             parts.append(f"ignored schema objects pkg does not make: {', '.join(sorted(self.foreign_objects)[:5])}")
         if not parts:
@@ -262,8 +273,13 @@ class _SharedRows:
         return f"shared index {uri}: " + "; ".join(parts) + " (the next push writes a clean index)"
 
 
-def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
-    """Read the known columns of a shared index copy, checking every row; SharedIndexCorrupt if unreadable."""
+def _corrupt(error: sqlite3.DatabaseError) -> SharedIndexCorrupt:
+    return SharedIndexCorrupt(f"the shared index is corrupt or not a pkg index ({error})")
+
+
+def _scan(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
+    """Everything of a shared index copy but its artifact rows: schema objects pkg does not make,
+    signatures and publish records (checked); SharedIndexCorrupt if unreadable."""
     rows = _SharedRows()
     try:
         has_signatures = False
@@ -272,6 +288,7 @@ def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
                 has_signatures = has_signatures or name == SIGNATURES_TABLE
                 continue
             rows.foreign_objects.append(f"{kind} {str(name)[:40]}")
+        conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts LIMIT 0")  # every column is there
         if has_signatures:  # indexes written before signing have none
             for row in conn.execute(f"SELECT {', '.join(SIGNATURE_COLUMNS)} FROM {SIGNATURES_TABLE}"):
                 signature = check_signature_row(row)
@@ -279,12 +296,6 @@ def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
                     rows.refused.append(f"signature row {str(row[0])[:16]!r}: not one pkg writes")
                 else:
                     rows.signatures.append(signature)
-        for row in conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts"):
-            checked = check_artifact_row(row, rules)
-            if isinstance(checked, str):
-                rows.refused.append(checked)
-            else:
-                rows.artifacts.append(checked)
         for row in conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM published"):
             record = check_published_row(row, rules)
             if isinstance(record, str):
@@ -292,8 +303,64 @@ def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
             else:
                 rows.published.append(record)
     except sqlite3.DatabaseError as error:
-        raise SharedIndexCorrupt(f"the shared index is corrupt or not a pkg index ({error})") from None
+        raise _corrupt(error) from None
     return rows
+
+
+def _artifact_rows(conn: sqlite3.Connection, rules: RowRules, rows: _SharedRows) -> Iterator[ArtifactRecord]:
+    """The checked artifact rows of a shared index copy, one at a time (refusals counted in `rows`)."""
+    try:
+        for row in conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts"):
+            checked = check_artifact_row(row, rules)
+            if isinstance(checked, str):
+                rows.refuse_artifact(checked)
+            else:
+                yield checked
+    except sqlite3.DatabaseError as error:
+        raise _corrupt(error) from None
+
+
+def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
+    """Read the known columns of a shared index copy whole, checking every row; SharedIndexCorrupt if unreadable."""
+    rows = _scan(conn, rules)
+    rows.artifacts = list(_artifact_rows(conn, rules, rows))
+    return rows
+
+
+_Row = TypeVar("_Row")
+
+
+@dataclass
+class _Unsigned:
+    """The rows a trusted key did not sign, counted as they stream past (the first one named)."""
+
+    count: int = 0
+    first: str = ""
+
+    def signed_only(
+        self,
+        rows: Iterable[_Row],
+        signed: SignedRows,
+        digest: Callable[[_Row], str],
+        name: Callable[[_Row], str],
+    ) -> Iterator[_Row]:
+        for row in rows:
+            if digest(row) in signed.digests:
+                yield row
+            else:
+                self.count += 1
+                self.first = self.first or name(row)
+
+    def warning(self, uri: str, signed: SignedRows | None) -> str | None:
+        """One line for the rows ignored as unsigned and the signatures that did not verify, or None."""
+        if signed is None or not (self.count or signed.invalid):
+            return None
+        parts = [f"{self.count} row(s) not signed by the trusted key ignored"]
+        if self.count:
+            parts[0] += f" (first: {self.first[:80]})"
+        if signed.invalid:
+            parts.append(f"{signed.invalid} signature(s) that do not verify ignored")
+        return f"shared index {uri}: " + "; ".join(parts) + ' (cache_trust = "signed": built locally instead)'
 
 
 def _merge_for_push(
@@ -415,7 +482,8 @@ class SharedCache:
     def pull(self) -> PullReport:
         """Bring the shared index's checked rows into the local index (artifacts as known-remote,
         publish records by a three-way merge: `Index.sync_published`); with a trusted key, only the
-        rows it signed."""
+        rows it signed. Artifact rows are streamed from the download into the local index: memory
+        does not grow with the shared index."""
         report = PullReport()
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, INDEX_NAME)
@@ -426,15 +494,20 @@ class SharedCache:
             if etag is None:
                 self.store.index.replace_remote_artifacts(self.uri, [], None)
                 return report
-            rows = self._read(path)
-        signed = self._verify(rows)
-        for warning in (rows.warning(self.uri), self._unsigned_warning(rows, signed)):
+            conn = _open_shared_copy(path)
+            try:
+                rows = _scan(conn, self.rules)
+                signed = self._verify(rows)
+                streamed = _artifact_rows(conn, self.rules, rows)
+                report.artifacts, report.published, ignored = self._import(rows, streamed, etag, signed)
+            finally:
+                conn.close()
+        for warning in (rows.warning(self.uri), ignored.warning(self.uri, signed)):
             if warning:
                 report.warnings.append(warning)
                 self._told.add(warning)
                 if self.on_pull_warning is not None:
                     self.on_pull_warning(warning)
-        report.artifacts, report.published = self._import(rows, etag, signed)
         return report
 
     def _verify(self, rows: _SharedRows) -> SignedRows | None:
@@ -447,30 +520,18 @@ class SharedCache:
             raise SharedCacheError(f"shared cache {self.uri}: can't verify signed rows ({error})") from None
         return verify_signatures(rows.signatures, key)
 
-    def _unsigned_warning(self, rows: _SharedRows, signed: SignedRows | None) -> str | None:
-        """One line for the rows a trusted key did not sign (ignored by this machine), or None."""
-        if signed is None:
-            return None
-        unsigned = [r.input_hash for r in rows.artifacts if artifact_digest(r) not in signed.digests]
-        unsigned += [r["resource_id"] for r in rows.published if published_digest(r) not in signed.digests]
-        if not unsigned and not signed.invalid:
-            return None
-        parts = [f"{len(unsigned)} row(s) not signed by the trusted key ignored"]
-        if unsigned:
-            parts[0] += f" (first: {unsigned[0][:80]})"
-        if signed.invalid:
-            parts.append(f"{signed.invalid} signature(s) that do not verify ignored")
-        return f"shared index {self.uri}: " + "; ".join(parts) + " (cache_trust = \"signed\": built locally instead)"
-
-    def _import(self, rows: _SharedRows, etag: str, signed: SignedRows | None) -> tuple[int, int]:
+    def _import(
+        self, rows: _SharedRows, artifacts: Iterable[ArtifactRecord], etag: str, signed: SignedRows | None
+    ) -> tuple[int, int, _Unsigned]:
         """Take checked (and, with a trusted key, signed) rows of the shared index into the local index;
-        returns (artifacts, records added)."""
-        artifacts, published = rows.artifacts, rows.published
+        returns (artifacts, records added, the rows ignored as unsigned)."""
+        ignored = _Unsigned()
+        published = rows.published
         if signed is not None:
-            artifacts = [r for r in artifacts if artifact_digest(r) in signed.digests]
-            published = [r for r in published if published_digest(r) in signed.digests]
-        self.store.index.replace_remote_artifacts(self.uri, artifacts, etag)
-        return len(artifacts), self.store.index.sync_published(self.uri, published)
+            artifacts = ignored.signed_only(artifacts, signed, artifact_digest, lambda r: r.input_hash)
+            published = list(ignored.signed_only(published, signed, published_digest, lambda r: r["resource_id"]))
+        count = self.store.index.replace_remote_artifacts(self.uri, artifacts, etag)
+        return count, self.store.index.sync_published(self.uri, published), ignored
 
     # -- fetch -------------------------------------------------------------------------------
 
@@ -674,7 +735,7 @@ class SharedCache:
                 published, taken = _merge_for_push(rows.published, local_published, is_trusted)
                 added = len(uploads) + len(taken)
                 if not added and etag is not None and rows.clean and not unreadable:
-                    self._import(rows, etag, signed)
+                    self._import(rows, rows.artifacts, etag, signed)
                     return report  # nothing to add: no write at all
                 signatures = list(rows.signatures)
                 if self.signer is not None and added:
@@ -710,7 +771,7 @@ class SharedCache:
                 report.signed = len(covered) if signature is not None else 0
                 if signed is not None:
                     signed = SignedRows(signed.digests | (covered if signature is not None else set()))
-                self._import(_SharedRows(artifacts, published), new_etag, signed)
+                self._import(_SharedRows(artifacts, published), artifacts, new_etag, signed)
                 return report
         raise SharedCacheError(
             f"gave up pushing to {self.uri} after {MAX_PUSH_ATTEMPTS} conflicting writes; run `pkg cache push` again"

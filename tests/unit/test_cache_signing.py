@@ -224,3 +224,35 @@ def test_signatures_are_compacted_into_one_manifest_once_there_are_many(tmp_path
     assert len(json.loads(manifest)["rows"]) == COMPACT_SIGNATURES_AFTER + 1
     laptop = machine(tmp_path, objects, "laptop", None, signer.public_key)
     assert laptop.shared.pull().artifacts == COMPACT_SIGNATURES_AFTER + 1
+
+
+# -- memory -------------------------------------------------------------------------------------------
+
+
+def shared_index_of(objects: MemoryObjectStore, tmp_path, rows: int) -> None:
+    """A shared index of `rows` artifact rows (as a push writes it), put in the object store."""
+    from cache.index import Index
+
+    path = tmp_path / f"index-{rows}.sqlite"
+    index = Index(str(path))
+    hashes = (f"{n:032x}" for n in range(rows))
+    records = (ArtifactRecord(h, "code", f"store/{h[:2]}/{h}.zip", "b" * 64, 1, 1, RECORD.created, {}) for h in hashes)
+    index.add_artifacts(records)
+    index.conn.execute("PRAGMA journal_mode = DELETE")
+    index.conn.close()
+    objects.objects[("team-bucket", INDEX_KEY)] = (path.read_bytes(), f'"{rows}"')
+
+
+def test_a_pull_streams_artifact_rows_its_memory_does_not_grow_with_the_index(tmp_path, objects):
+    import tracemalloc
+
+    peaks = {}
+    for rows in (2_000, 20_000):
+        shared_index_of(objects, tmp_path, rows)
+        laptop = machine(tmp_path, objects, f"laptop-{rows}")
+        tracemalloc.start()
+        assert laptop.shared.pull().artifacts == rows
+        peaks[rows] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        laptop.store.close()
+    assert peaks[20_000] < 2 * peaks[2_000]  # ten times the rows, not ten times the memory
