@@ -230,3 +230,37 @@ def test_help_and_a_build_without_signing_import_neither_cryptography_nor_boto3(
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_gc_checks_shared_publish_records_as_publish_does(tmp_path, aws):
+    """A forged function record (a foreign layer) is ignored with the publish's warning, and a record
+    of another stage whose details pkg did not write names nothing: no traceback, nothing deleted for it."""
+    first = publish_repo(tmp_path)
+    first.pkg_json("publish", "--stage", "dev")
+    ((details,),) = shared_index_details(tmp_path, "lambda/function/report")
+    forged = json.loads(details)
+    forged["layers"] = ["arn:aws:lambda:us-east-1:999999999999:layer:evil:1"]
+    tamper_index(
+        tmp_path,
+        "UPDATE published SET details = ? WHERE resource_id = 'lambda/function/report'",
+        params=(json.dumps(forged),),
+    )
+    tamper_index(
+        tmp_path,
+        "INSERT INTO published VALUES ('123456789012', 'us-east-1', 'prod', 'emr/job/x', '',"
+        " '{\"spec\": 5, \"name\": []}', '2026-01-01T00:00:00+00:00')",
+    )
+    runner = clone(first, tmp_path, "ci-runner")
+    result = runner.pkg("gc", "--stage", "dev", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "lambda/function/report: recorded publish row ignored" in result.stderr and "999999999999" in result.stderr
+    assert result.json["summary"]["to_delete"] == 0  # the live functions still use every layer version
+
+
+def shared_index_details(tmp_path: Path, resource_id: str) -> list[tuple]:
+    copy = tmp_path / "details.sqlite"
+    boto3.client("s3", region_name=AWS_REGION).download_file(ARTIFACT_BUCKET, INDEX_KEY, str(copy))
+    with sqlite3.connect(copy) as conn:
+        rows = conn.execute("SELECT details FROM published WHERE resource_id = ?", (resource_id,)).fetchall()
+    copy.unlink()
+    return rows
