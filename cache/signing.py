@@ -30,6 +30,7 @@ from cache.index import ArtifactRecord
 __all__ = [
     "MANIFEST_FORMAT",
     "MAX_MANIFEST_BYTES",
+    "SIGNATURE_COLUMNS",
     "SIGNATURES_SQL",
     "SIGNATURES_TABLE",
     "PublicKey",
@@ -40,7 +41,9 @@ __all__ = [
     "SigningError",
     "SignedRows",
     "artifact_digest",
+    "check_signature_row",
     "make_manifest",
+    "manifest_rows",
     "published_digest",
     "row_digest",
     "sign_rows",
@@ -84,11 +87,6 @@ class PublicKeyError(ValueError):
 # -- digests and manifests -------------------------------------------------------------------------
 
 
-def _canonical_json(text: str) -> Any:
-    """A JSON column as a value whose encoding does not depend on the writer's key order."""
-    return json.loads(text)
-
-
 def row_digest(table: str, values: Sequence[object]) -> str:
     """The sha256 (hex) of one row: its table and its column values, as canonical JSON."""
     encoded = json.dumps([table, *values], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -122,7 +120,7 @@ def published_digest(row: dict) -> str:
             row["stage"],
             row["resource_id"],
             row["input_hash"],
-            _canonical_json(row["details"]),
+            json.loads(row["details"]),  # re-encoded with sorted keys: the writer's key order does not count
             row["published"],
         ),
     )
@@ -162,12 +160,13 @@ class PublicKey:
     @classmethod
     def from_der(cls, der: bytes, key_id: str = "") -> PublicKey:
         """A public key from DER bytes; its algorithms follow from its type (an EC curve, or RSA)."""
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
         from cryptography.hazmat.primitives.serialization import load_der_public_key
 
         try:
             key = load_der_public_key(der)
-        except ValueError as error:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as error:
             raise PublicKeyError(f"not a DER public key ({error})") from None
         if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _EC_ALGORITHMS:
             return cls(der, (_EC_ALGORITHMS[key.curve.name],), key_id)
