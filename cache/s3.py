@@ -1,5 +1,5 @@
-"""The shared cache's object store on Amazon S3 (or any endpoint that speaks its API): the only
-module of cache/ that imports boto3, and only when a shared cache is first used.
+"""The shared cache's object store on Amazon S3 (or any endpoint that speaks its API): with cache/kms.py
+(the signing key) the only module of cache/ that imports boto3, and only when a shared cache is first used.
 
 S3's errors become the ObjectStore errors of cache/remote.py, keeping S3's own message.
 """
