@@ -264,3 +264,27 @@ def shared_index_details(tmp_path: Path, resource_id: str) -> list[tuple]:
         rows = conn.execute("SELECT details FROM published WHERE resource_id = ?", (resource_id,)).fetchall()
     copy.unlink()
     return rows
+
+
+def test_the_test_servers_kms_signs_as_aws_documents_and_cryptography_verifies_it(aws):
+    """ECC_NIST_P256 / ECDSA_SHA_256 and RSA_2048 / RSASSA_PSS_SHA_256 (a digest-long salt), with
+    MessageType DIGEST and RAW; a bad signature is KMSInvalidSignatureException, as AWS answers."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from cache.signing import PublicKey
+
+    digest = hashlib.sha256(b"manifest").digest()
+    for spec, algorithm in (("ECC_NIST_P256", "ECDSA_SHA_256"), ("RSA_2048", "RSASSA_PSS_SHA_256")):
+        key_id = kms().create_key(KeyUsage="SIGN_VERIFY", KeySpec=spec)["KeyMetadata"]["KeyId"]
+        answer = kms().get_public_key(KeyId=key_id)
+        assert answer["KeySpec"] == spec and answer["KeyId"].startswith("arn:aws:kms:")
+        public = PublicKey.from_der(answer["PublicKey"])
+        signed = kms().sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm=algorithm)
+        raw = kms().sign(KeyId=key_id, Message=b"manifest", MessageType="RAW", SigningAlgorithm=algorithm)
+        for signature in (signed["Signature"], raw["Signature"]):
+            assert public.verify(digest, signature, algorithm)
+            assert not public.verify(hashlib.sha256(b"other").digest(), signature, algorithm)
+        with pytest.raises(ClientError, match="KMSInvalidSignatureException"):
+            kms().verify(KeyId=key_id, Message=b"other", Signature=raw["Signature"], SigningAlgorithm=algorithm)
+    assert {"Sign", "Verify"}.isdisjoint(aws.mutating_calls())
