@@ -6,7 +6,7 @@ about Lambda, Glue or EMR, nor about what its callers derive from the index.
 
 The public API is `__all__`, importable from here or from the submodule that defines it
 (`cache.hashing`, `cache.exclusions`, `cache.index`, `cache.generation`, `cache.store`, `cache.prune`,
-`cache.rows`, `cache.remote`, `cache.s3`). Names load on
+`cache.rows`, `cache.remote`, `cache.s3`, `cache.signing`, `cache.kms`). Names load on
 first use: `from cache import INDEX_NAME` costs nothing, which the no-op build relies on.
 """
 
@@ -20,18 +20,21 @@ if TYPE_CHECKING:
     from cache.exclusions import EXCLUDED_DIRS
     from cache.generation import read_generation
     from cache.hashing import FileDigests, SymlinkEscapeError, file_digest, input_hash, walk_tree
+    from cache.kms import KmsKey
     from cache.index import ArtifactRecord, Index, PublishedRecord, utc_now
     from cache.remote import (
         ObjectStore,
         SharedArtifactMismatch,
         SharedCache,
         SharedCacheError,
+        SharedCacheReadOnly,
         SharedIndexCorrupt,
         SharedIndexTooLarge,
         parse_uri,
     )
     from cache.rows import RowRules
     from cache.s3 import S3ObjectStore
+    from cache.signing import PublicKey, Signer
     from cache.store import Store, sha256_file, verify, write_atomic
 
 # File names inside a cache folder.
@@ -63,6 +66,10 @@ _SOURCES = {
     "parse_uri": "remote",
     "RowRules": "rows",
     "S3ObjectStore": "s3",
+    "PublicKey": "signing",
+    "Signer": "signing",
+    "KmsKey": "kms",
+    "SharedCacheReadOnly": "remote",
     "Store": "store",
     "sha256_file": "store",
     "verify": "store",
@@ -87,11 +94,15 @@ __all__ = [
     "SharedArtifactMismatch",
     "SharedCache",
     "SharedCacheError",
+    "SharedCacheReadOnly",
     "SharedIndexCorrupt",
     "SharedIndexTooLarge",
     "parse_uri",
     "RowRules",
+    "PublicKey",
+    "Signer",
     "S3ObjectStore",
+    "KmsKey",
     "Store",
     "sha256_file",
     "verify",

@@ -372,17 +372,29 @@ class Index:
         rows = self.conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM published")
         return [dict(zip(PUBLISHED_COLUMNS, row, strict=True)) for row in rows]
 
-    def replace_remote_artifacts(self, uri: str, records: list[ArtifactRecord], etag: str | None) -> None:
-        """Make `records` the shared cache's known artifacts, as of the shared index's `etag`."""
-        rows = [{"uri": uri, **r.__dict__, "meta": json.dumps(r.meta, sort_keys=True)} for r in records]
+    def replace_remote_artifacts(self, uri: str, records: Iterable[ArtifactRecord], etag: str | None) -> int:
+        """Make `records` the shared cache's known artifacts, as of the shared index's `etag`; returns
+        how many. `records` may be a stream: it is inserted as it comes, never held whole."""
+        columns = list(TABLES["remote_artifacts"][0])
+        marks = ", ".join("?" * len(columns))
+        insert = f"INSERT OR REPLACE INTO remote_artifacts ({', '.join(columns)}) VALUES ({marks})"
+        count = 0
+
+        def rows():
+            nonlocal count
+            for r in records:
+                count += 1
+                yield [uri, r.input_hash, r.kind, r.path, r.sha256, r.size, r.unzipped_size, r.created,
+                       json.dumps(r.meta, sort_keys=True)]  # fmt: skip
+
         with self.conn:
             self.conn.execute("DELETE FROM remote_artifacts WHERE uri = ?", (uri,))
-            if rows:
-                self._put("remote_artifacts", rows)
+            self.conn.executemany(insert, rows())
             if etag is None:
                 self.conn.execute("DELETE FROM shared_state WHERE uri = ?", (uri,))
             else:
                 self._put("shared_state", [{"uri": uri, "etag": etag}])
+        return count
 
     def add_artifacts(self, records: Iterable[ArtifactRecord], replace: bool = False) -> int:
         """Insert rows for input hashes not yet present (the first row for a hash stays), or with

@@ -8,6 +8,12 @@ rows) and `store/<hh>/<input hash>.<ext>` (artifact files; immutable keys).
   yet); a 412 means another writer got there first: pull, merge again, retry (bounded). Rows are
   facts keyed by hash, so merging is a union; publish records merge three-way against the shared
   index as last synchronised (the later write wins; no writer-chosen timestamp is compared).
+- Signed rows (cache/signing.py), optional: a writer with a `Signer` signs a manifest of the rows it
+  adds (one signing call per push) and stores the signature in the index; a reader given a trusted
+  public key takes only rows a verified manifest lists. Without a signer nor a key, signatures are
+  carried from index to index untouched.
+- A read-only member (`read_only`, or a PutObject the store denies, or a signer denied its key)
+  pulls, never writes.
 - Nothing downloaded is trusted. The index is opened read-only with its schema untrusted (no
   trigger or view of it runs), capped in size, and read as data: each row is checked (cache/rows.py)
   and a bad one skipped with one warning. A push never writes into the downloaded file: it writes a
@@ -20,6 +26,7 @@ the unit tests use an in-memory one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -28,16 +35,35 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from cache import INDEX_NAME
 from cache.index import ARTIFACT_COLUMNS, PUBLISHED_COLUMNS, TABLES, ArtifactRecord, Index
 from cache.rows import RowRules, check_artifact_row, check_published_row, safe_relpath
+from cache.signing import (
+    SIGNATURE_COLUMNS,
+    SIGNATURES_SQL,
+    SIGNATURES_TABLE,
+    PublicKey,
+    SignatureRow,
+    SignedRows,
+    Signer,
+    SigningDenied,
+    SigningError,
+    artifact_digest,
+    check_signature_row,
+    manifest_rows,
+    published_digest,
+    sign_rows,
+    verify_signatures,
+)
 from cache.store import Store, sha256_file, write_atomic
 
 __all__ = [
+    "COMPACT_SIGNATURES_AFTER",
     "DEFAULT_MAX_INDEX_BYTES",
     "MAX_PUSH_ATTEMPTS",
+    "ObjectAccessDenied",
     "ObjectNotFound",
     "ObjectNotModified",
     "ObjectStore",
@@ -51,6 +77,7 @@ __all__ = [
     "SharedCache",
     "SharedCacheError",
     "SharedGcReport",
+    "SharedCacheReadOnly",
     "SharedIndexCorrupt",
     "SharedIndexTooLarge",
     "StoredObject",
@@ -61,6 +88,9 @@ __all__ = [
 MAX_PUSH_ATTEMPTS = 12
 UPLOAD_THREADS = 8
 DEFAULT_MAX_INDEX_BYTES = 256 * 1024 * 1024
+# A signing writer that finds this many signature rows signs one manifest of every row it verified
+# instead of only its own: a reader verifies a bounded number of signatures, not one per push ever made.
+COMPACT_SIGNATURES_AFTER = 32
 
 
 # -- the object store ----------------------------------------------------------------------
@@ -72,6 +102,10 @@ class ObjectStoreError(Exception):
 
 class ObjectNotFound(ObjectStoreError):
     """No object under that key."""
+
+
+class ObjectAccessDenied(ObjectStoreError):
+    """The store refused this principal the operation (S3's 403 AccessDenied)."""
 
 
 class ObjectNotModified(ObjectStoreError):
@@ -146,6 +180,11 @@ class SharedCacheError(Exception):
     """The shared cache can't be used right now (unreachable, denied, corrupt); callers warn and go on."""
 
 
+class SharedCacheReadOnly(SharedCacheError):
+    """This machine may read the shared cache but not write it (PutObject or the signing key denied):
+    nothing was pushed, nothing local is lost."""
+
+
 class SharedIndexCorrupt(SharedCacheError):
     """The shared index is not a readable pkg index; the next push replaces it."""
 
@@ -211,10 +250,11 @@ class PushReport:
     replaced: list[str] = field(default_factory=list)  # known-bad shared objects replaced by a verified rebuild
     rows_added: int = 0
     attempts: int = 0
+    signed: int = 0  # rows the signature this push stored vouches for (0: unsigned)
     warnings: list[str] = field(default_factory=list)
 
 
-_KNOWN_OBJECTS = frozenset(TABLES)
+_KNOWN_OBJECTS = frozenset({*TABLES, SIGNATURES_TABLE})
 
 
 def _open_shared_copy(path: str) -> sqlite3.Connection:
@@ -238,22 +278,34 @@ def _open_shared_copy(path: str) -> sqlite3.Connection:
 
 @dataclass
 class _SharedRows:
-    """The rows of a shared index copy that passed their checks, and what was refused."""
+    """The rows of a shared index copy that passed their checks, and what was refused.
+
+    `artifacts` holds the artifact rows only when read whole (`_read_rows`, for a push); a pull
+    streams them instead (`_artifact_rows`), so its memory does not grow with the index.
+    """
 
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     published: list[dict] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    signatures: list[SignatureRow] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # publish records and signatures: few
+    refused_artifacts: int = 0
+    first_refused_artifact: str = ""
     foreign_objects: list[str] = field(default_factory=list)  # triggers, views, unknown tables
+
+    def refuse_artifact(self, reason: str) -> None:
+        self.refused_artifacts += 1
+        self.first_refused_artifact = self.first_refused_artifact or reason
 
     @property
     def clean(self) -> bool:
-        return not self.refused and not self.foreign_objects
+        return not self.refused and not self.refused_artifacts and not self.foreign_objects
 
     def warning(self, uri: str) -> str | None:
         """One line for everything refused, or None."""
         parts = []
-        if self.refused:
-            parts.append(f"{len(self.refused)} row(s) refused (first: {self.refused[0]})")
+        refused = self.refused_artifacts + len(self.refused)
+        if refused:
+            parts.append(f"{refused} row(s) refused (first: {self.first_refused_artifact or self.refused[0]})")
         if self.foreign_objects:
             parts.append(f"ignored schema objects pkg does not make: {', '.join(sorted(self.foreign_objects)[:5])}")
         if not parts:
@@ -261,20 +313,29 @@ class _SharedRows:
         return f"shared index {uri}: " + "; ".join(parts) + " (the next push writes a clean index)"
 
 
-def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
-    """Read the known columns of a shared index copy, checking every row; SharedIndexCorrupt if unreadable."""
+def _corrupt(error: sqlite3.DatabaseError) -> SharedIndexCorrupt:
+    return SharedIndexCorrupt(f"the shared index is corrupt or not a pkg index ({error})")
+
+
+def _scan(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
+    """Everything of a shared index copy but its artifact rows: schema objects pkg does not make,
+    signatures and publish records (checked); SharedIndexCorrupt if unreadable."""
     rows = _SharedRows()
     try:
+        has_signatures = False
         for kind, name in conn.execute("SELECT type, name FROM sqlite_master"):
             if kind in ("table", "index") and (name in _KNOWN_OBJECTS or name.startswith("sqlite_autoindex_")):
+                has_signatures = has_signatures or name == SIGNATURES_TABLE
                 continue
             rows.foreign_objects.append(f"{kind} {str(name)[:40]}")
-        for row in conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts"):
-            checked = check_artifact_row(row, rules)
-            if isinstance(checked, str):
-                rows.refused.append(checked)
-            else:
-                rows.artifacts.append(checked)
+        conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts LIMIT 0")  # every column is there
+        if has_signatures:  # indexes written before signing have none
+            for row in conn.execute(f"SELECT {', '.join(SIGNATURE_COLUMNS)} FROM {SIGNATURES_TABLE}"):
+                signature = check_signature_row(row)
+                if signature is None:
+                    rows.refused.append(f"signature row {str(row[0])[:16]!r}: not one pkg writes")
+                else:
+                    rows.signatures.append(signature)
         for row in conn.execute(f"SELECT {', '.join(PUBLISHED_COLUMNS)} FROM published"):
             record = check_published_row(row, rules)
             if isinstance(record, str):
@@ -282,30 +343,111 @@ def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
             else:
                 rows.published.append(record)
     except sqlite3.DatabaseError as error:
-        raise SharedIndexCorrupt(f"the shared index is corrupt or not a pkg index ({error})") from None
+        raise _corrupt(error) from None
     return rows
 
 
-def _merge_for_push(shared: list[dict], changed_here: list[dict]) -> tuple[list[dict], int]:
-    """The publish records of the next shared index, and how many it takes from this machine.
+def _artifact_rows(conn: sqlite3.Connection, rules: RowRules, rows: _SharedRows) -> Iterator[ArtifactRecord]:
+    """The checked artifact rows of a shared index copy, one at a time (refusals counted in `rows`)."""
+    try:
+        for row in conn.execute(f"SELECT {', '.join(ARTIFACT_COLUMNS)} FROM artifacts"):
+            checked = check_artifact_row(row, rules)
+            if isinstance(checked, str):
+                rows.refuse_artifact(checked)
+            else:
+                yield checked
+    except sqlite3.DatabaseError as error:
+        raise _corrupt(error) from None
+
+
+def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
+    """Read the known columns of a shared index copy whole, checking every row; SharedIndexCorrupt if unreadable."""
+    rows = _scan(conn, rules)
+    rows.artifacts = list(_artifact_rows(conn, rules, rows))
+    return rows
+
+
+_Row = TypeVar("_Row")
+
+
+@dataclass
+class _Unsigned:
+    """The rows a trusted key did not sign, counted as they stream past (the first one named)."""
+
+    count: int = 0
+    first: str = ""
+
+    def signed_only(
+        self,
+        rows: Iterable[_Row],
+        signed: SignedRows,
+        digest: Callable[[_Row], str],
+        name: Callable[[_Row], str],
+    ) -> Iterator[_Row]:
+        for row in rows:
+            if digest(row) in signed.digests:
+                yield row
+            else:
+                self.count += 1
+                self.first = self.first or name(row)
+
+    def warning(self, uri: str, signed: SignedRows | None) -> str | None:
+        """One line for the rows ignored as unsigned and the signatures that did not verify, or None."""
+        if signed is None or not (self.count or signed.invalid):
+            return None
+        parts = [f"{self.count} row(s) not signed by the trusted key ignored"]
+        if self.count:
+            parts[0] += f" (first: {self.first[:80]})"
+        if signed.invalid:
+            parts.append(f"{signed.invalid} signature(s) that do not verify ignored")
+        return f"shared index {uri}: " + "; ".join(parts) + ' (cache_trust = "signed": built locally instead)'
+
+
+def _merge_for_push(
+    shared: list[dict], changed_here: list[dict], trusted: Callable[[dict], bool] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The publish records of the next shared index, and those it takes from this machine.
 
     What this machine changed since its last sync is the latest write: it replaces the shared record.
-    No timestamp is compared, so a record stamped far in the future wins nothing.
+    No timestamp is compared, so a record stamped far in the future wins nothing. A record equal to
+    the shared one is taken anyway when the shared one is not `trusted` (so that it gets signed).
     """
     merged = {(r["account"], r["region"], r["stage"], r["resource_id"]): r for r in shared}
-    changed = 0
+    taken = []
     for record in changed_here:
         key = (record["account"], record["region"], record["stage"], record["resource_id"])
-        if merged.get(key) != record:
+        current = merged.get(key)
+        if current != record or (trusted is not None and not trusted(current)):
             merged[key] = record
-            changed += 1
-    return list(merged.values()), changed
+            taken.append(record)
+    return list(merged.values()), taken
+
+
+def _listed(digests: set[str], record: dict) -> bool:
+    """Whether a publish record is among signed `digests`."""
+    return published_digest(record) in digests
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """One artifact a push shares: its row, and how its object goes up (if at all)."""
+
+    record: ArtifactRecord
+    upload: bool = True
+    if_none_match: str | None = "*"  # a new key is written once
+    if_match: str | None = None  # only over the known-bad object with this ETag
+
+    @property
+    def repair(self) -> bool:
+        return self.if_match is not None
 
 
 class SharedCache:
     """The shared index and artifacts under the prefix `uri` names, synchronised with a local Store.
 
     `rules` says which rows the caller accepts; an index larger than `max_index_bytes` is not read.
+    With `signer`, pushes are signed; with `trusted_key`, a pull takes only the rows signed under
+    that key (the rest stay in the shared index for others); with `read_only`, nothing is pushed.
     """
 
     def __init__(
@@ -316,6 +458,9 @@ class SharedCache:
         rules: RowRules,
         max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
         on_pull_warning: Callable[[str], None] | None = None,
+        signer: Signer | None = None,
+        trusted_key: Callable[[], PublicKey] | None = None,
+        read_only: bool = False,
     ):
         self.uri = uri
         self.bucket, self.prefix = parse_uri(uri)
@@ -324,6 +469,9 @@ class SharedCache:
         self.rules = rules
         self.max_index_bytes = max_index_bytes
         self.on_pull_warning = on_pull_warning  # also told what `pull` reports (callers that drop the report)
+        self.signer = signer  # signs what this machine pushes
+        self.trusted_key = trusted_key  # when set, only rows signed under this key are taken (fetched on first use)
+        self.read_only = read_only
         # input hash -> ETag of a shared object found not to match its row (a verified rebuild may replace it)
         self.known_bad: dict[str, str] = {}
         self.missing: set[str] = set()  # input hashes whose row names an object that is gone
@@ -374,7 +522,9 @@ class SharedCache:
 
     def pull(self) -> PullReport:
         """Bring the shared index's checked rows into the local index (artifacts as known-remote,
-        publish records by a three-way merge: `Index.sync_published`)."""
+        publish records by a three-way merge: `Index.sync_published`); with a trusted key, only the
+        rows it signed. Artifact rows are streamed from the download into the local index: memory
+        does not grow with the shared index."""
         report = PullReport()
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, INDEX_NAME)
@@ -385,20 +535,44 @@ class SharedCache:
             if etag is None:
                 self.store.index.replace_remote_artifacts(self.uri, [], None)
                 return report
-            rows = self._read(path)
-        warning = rows.warning(self.uri)
-        if warning:
-            report.warnings.append(warning)
-            self._told.add(warning)
-            if self.on_pull_warning is not None:
-                self.on_pull_warning(warning)
-        report.artifacts, report.published = self._import(rows.artifacts, rows.published, etag)
+            conn = _open_shared_copy(path)
+            try:
+                rows = _scan(conn, self.rules)
+                signed = self._verify(rows)
+                streamed = _artifact_rows(conn, self.rules, rows)
+                report.artifacts, report.published, ignored = self._import(rows, streamed, etag, signed)
+            finally:
+                conn.close()
+        for warning in (rows.warning(self.uri), ignored.warning(self.uri, signed)):
+            if warning:
+                report.warnings.append(warning)
+                self._told.add(warning)
+                if self.on_pull_warning is not None:
+                    self.on_pull_warning(warning)
         return report
 
-    def _import(self, artifacts: list[ArtifactRecord], published: list[dict], etag: str) -> tuple[int, int]:
-        """Take checked rows of the shared index into the local index; returns (artifacts, records added)."""
-        self.store.index.replace_remote_artifacts(self.uri, artifacts, etag)
-        return len(artifacts), self.store.index.sync_published(self.uri, published)
+    def _verify(self, rows: _SharedRows) -> SignedRows | None:
+        """What the trusted key signed among `rows` (None: no key, every checked row is taken)."""
+        if self.trusted_key is None:
+            return None
+        try:
+            key = self.trusted_key()
+        except SigningError as error:
+            raise SharedCacheError(f"shared cache {self.uri}: can't verify signed rows ({error})") from None
+        return verify_signatures(rows.signatures, key)
+
+    def _import(
+        self, rows: _SharedRows, artifacts: Iterable[ArtifactRecord], etag: str, signed: SignedRows | None
+    ) -> tuple[int, int, _Unsigned]:
+        """Take checked (and, with a trusted key, signed) rows of the shared index into the local index;
+        returns (artifacts, records added, the rows ignored as unsigned)."""
+        ignored = _Unsigned()
+        published = rows.published
+        if signed is not None:
+            artifacts = ignored.signed_only(artifacts, signed, artifact_digest, lambda r: r.input_hash)
+            published = list(ignored.signed_only(published, signed, published_digest, lambda r: r["resource_id"]))
+        count = self.store.index.replace_remote_artifacts(self.uri, artifacts, etag)
+        return count, self.store.index.sync_published(self.uri, published), ignored
 
     # -- fetch -------------------------------------------------------------------------------
 
@@ -473,71 +647,117 @@ class SharedCache:
         )
         return False
 
-    def _upload_new_artifacts(self, shared: dict[str, ArtifactRecord], report: PushReport) -> list[ArtifactRecord]:
-        """Upload (in parallel) verified local artifacts the shared index lacks, and verified rebuilds of
-        shared objects known to be bad; returns the rows that may now be shared."""
+    def _to_share(
+        self, shared: dict[str, ArtifactRecord], trusted: dict[str, ArtifactRecord], report: PushReport
+    ) -> list[_Upload]:
+        """Verified local artifacts the shared index lacks, verified rebuilds of shared objects known to
+        be bad, and (for a signing writer that trusts signed rows only) this machine's rows of artifacts
+        the shared index holds unsigned: those replace them, signed."""
+        found = []
+        for record in self._shareable(report):
+            current = shared.get(record.input_hash)
+            bad_etag = self.known_bad.get(record.input_hash)
+            if record.input_hash in self.missing and (current or record).path == record.path:
+                if self._verified(record, report):
+                    found.append(_Upload(record))  # its row stays; the object a fetch found gone comes back
+                continue
+            if current is None:
+                upload = _Upload(record)
+            elif record.input_hash in trusted:
+                if bad_etag is None or current.path != record.path:
+                    continue
+                upload = _Upload(record, if_none_match=None, if_match=bad_etag)  # only the very object found bad
+            elif bad_etag is not None and current.path == record.path:
+                upload = _Upload(record, if_none_match=None, if_match=bad_etag)
+            elif current.path == record.path and current.sha256 == record.sha256:
+                upload = _Upload(record, upload=False)  # the object is ours already: only the row is signed
+            else:
+                upload = _Upload(record, if_none_match=None)  # unsigned bytes: this machine's verified ones win
+            if self._verified(record, report):
+                found.append(upload)
+        return found
+
+    def _upload(self, uploads: list[_Upload], report: PushReport) -> list[ArtifactRecord]:
+        """Upload (in parallel) the objects of `uploads`; returns the rows that may now be shared."""
         from concurrent.futures import ThreadPoolExecutor
 
-        candidates: list[tuple[ArtifactRecord, str | None]] = []  # (row, ETag of the bad object it replaces)
-        for record in self._shareable(report):
-            if record.input_hash in self.missing and shared.get(record.input_hash, record).path == record.path:
-                if self._verified(record, report):
-                    candidates.append((record, None))  # its row stays; the object comes back
-                continue
-            if record.input_hash in shared:
-                bad_etag = self.known_bad.get(record.input_hash)
-                if bad_etag is None or shared[record.input_hash].path != record.path:
-                    continue
-                if self._verified(record, report):
-                    candidates.append((record, bad_etag))
-            elif self._verified(record, report):
-                candidates.append((record, None))
-
-        def upload(candidate: tuple[ArtifactRecord, str | None]) -> bool:
-            record, bad_etag = candidate
-            path = self.store.abspath(record.path)
+        def upload(item: _Upload) -> bool:
+            if not item.upload:
+                return False
+            path = self.store.abspath(item.record.path)
+            key = self.key(item.record.path)
             try:
-                if bad_etag is None:
-                    self.objects.put(self.bucket, self.key(record.path), path, if_none_match="*")
-                else:  # only the very object found bad: another writer's repair wins
-                    self.objects.put(self.bucket, self.key(record.path), path, if_match=bad_etag)
+                self.objects.put(self.bucket, key, path, if_match=item.if_match, if_none_match=item.if_none_match)
                 return True
             except PreconditionFailed:
                 return False  # already there: someone uploaded the same input hash; their row describes it
             except WriteConflict:
                 return False
+            except ObjectAccessDenied as error:
+                raise SharedCacheReadOnly(
+                    f"shared cache {self.uri}: PutObject denied ({error}); this machine reads the shared cache"
+                    " but can't write it: nothing pushed (set cache_push = false to skip pushing)"
+                ) from None
             except ObjectStoreError as error:
                 raise self._unreachable(error) from None
 
         with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-            done = list(pool.map(upload, candidates))
+            done = list(pool.map(upload, uploads))
         rows = []
-        for (record, bad_etag), uploaded in zip(candidates, done, strict=True):
-            if bad_etag is None:
-                rows.append(record)
+        for item, uploaded in zip(uploads, done, strict=True):
+            if item.repair:
                 if uploaded:
-                    report.uploaded.append(self.key(record.path))
-                    self.missing.discard(record.input_hash)
-            elif uploaded:
-                rows.append(record)
-                report.replaced.append(self.key(record.path))
-                self.known_bad.pop(record.input_hash, None)
+                    rows.append(item.record)
+                    report.replaced.append(self.key(item.record.path))
+                    self.known_bad.pop(item.record.input_hash, None)
+                continue
+            rows.append(item.record)
+            if uploaded:
+                report.uploaded.append(self.key(item.record.path))
+                self.missing.discard(item.record.input_hash)
         return rows
 
-    def _write_fresh(self, path: str, artifacts: list[ArtifactRecord], published: list[dict]) -> None:
-        """A new index file from pkg's own schema holding exactly these rows."""
+    def _write_fresh(
+        self, path: str, artifacts: list[ArtifactRecord], published: list[dict], signatures: list[SignatureRow]
+    ) -> None:
+        """A new index file from pkg's own schema holding exactly these rows and signatures."""
         index = Index(path)
         try:
             index.add_artifacts(artifacts)
             index.put_published(published)
+            with index.conn:
+                index.conn.execute(SIGNATURES_SQL)
+                index.conn.executemany(
+                    f"INSERT OR REPLACE INTO {SIGNATURES_TABLE} ({', '.join(SIGNATURE_COLUMNS)}) VALUES (?, ?, ?, ?)",
+                    [signature.values() for signature in signatures],
+                )
             index.conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to upload
         finally:
             index.conn.close()
 
+    def _compacted(self, rows: _SharedRows, signed: SignedRows) -> tuple[set[str], list[SignatureRow]]:
+        """The signed rows still in the index (to sign again in one manifest), and the signature rows to
+        keep beside it: those of another key that still list a row of the index."""
+        present = {artifact_digest(r) for r in rows.artifacts} | {published_digest(r) for r in rows.published}
+        valid = {signature.digest for signature in signed.valid}
+        kept = [
+            signature
+            for signature in rows.signatures
+            if signature.digest not in valid and not present.isdisjoint(manifest_rows(signature))
+        ]
+        return signed.digests & present, kept
+
     def push(self) -> PushReport:
-        """Upload new artifacts, then write the merged rows as a fresh shared index with a conditional write."""
+        """Upload new artifacts, then write the merged rows (and this push's signature, with a signer)
+        as a fresh shared index with a conditional write. Raises SharedCacheReadOnly when this machine
+        may not write (nothing is pushed) and SharedCacheError when the store can't be reached."""
         report = PushReport()
+        if self.read_only:
+            report.warnings.append(f"shared cache {self.uri} is read-only here (cache_push = false): nothing pushed")
+            return report
         local_published = self.store.index.changed_published(self.uri)
+        signature: SignatureRow | None = None  # signed once per push, reused while it covers what is added
+        covered: set[str] = set()
         with tempfile.TemporaryDirectory() as tmp:
             download = os.path.join(tmp, "shared-" + INDEX_NAME)
             for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
@@ -556,18 +776,35 @@ class SharedCache:
                     warning = rows.warning(self.uri)
                     if attempt == 1 and warning and warning not in self._told:
                         report.warnings.append(warning)
+                signed = self._verify(rows)
+                resign = self.signer is not None and signed is not None
                 shared = {record.input_hash: record for record in rows.artifacts}
-                new_rows = self._upload_new_artifacts(shared, report)
+                trusted = shared
+                is_trusted: Callable[[dict], bool] | None = None
+                if resign and signed is not None:
+                    trusted = {h: r for h, r in shared.items() if artifact_digest(r) in signed.digests}
+                    is_trusted = functools.partial(_listed, signed.digests)
+                uploads = self._to_share(shared, trusted, report)
+                published, taken = _merge_for_push(rows.published, local_published, is_trusted)
+                added = len(uploads) + len(taken)
+                if not added and etag is not None and rows.clean and not unreadable:
+                    self._import(rows, rows.artifacts, etag, signed)
+                    return report  # nothing to add: no write at all
+                signatures = list(rows.signatures)
+                if self.signer is not None and added:
+                    wanted = {artifact_digest(u.record) for u in uploads} | {published_digest(r) for r in taken}
+                    if resign and signed is not None and len(signatures) >= COMPACT_SIGNATURES_AFTER:
+                        still_signed, signatures = self._compacted(rows, signed)
+                        wanted |= still_signed
+                    if signature is None or not wanted <= covered:
+                        signature, covered = self._sign(wanted), wanted
+                    signatures.append(signature)
+                new_rows = self._upload(uploads, report)
                 for record in new_rows:
                     shared[record.input_hash] = record  # a new row, or a replaced bad object's row
-                published, changed = _merge_for_push(rows.published, local_published)
-                added = len(new_rows) + changed
                 artifacts = list(shared.values())
-                if not added and etag is not None and rows.clean and not unreadable:
-                    self._import(artifacts, published, etag)
-                    return report  # nothing to add: no write at all
                 fresh = os.path.join(tmp, INDEX_NAME)
-                self._write_fresh(fresh, artifacts, published)
+                self._write_fresh(fresh, artifacts, published, signatures)
                 try:
                     if etag:
                         new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), fresh, if_match=etag)
@@ -576,10 +813,18 @@ class SharedCache:
                 except (PreconditionFailed, WriteConflict):
                     time.sleep(random.uniform(0.05, 0.2) * attempt)  # another writer won: merge again
                     continue
+                except ObjectAccessDenied as error:
+                    raise SharedCacheReadOnly(
+                        f"shared cache {self.uri}: PutObject denied ({error}); nothing pushed"
+                        " (set cache_push = false to skip pushing)"
+                    ) from None
                 except ObjectStoreError as error:
                     raise self._unreachable(error) from None
                 report.rows_added = added
-                self._import(artifacts, published, new_etag)
+                report.signed = len(covered) if signature is not None else 0
+                if signed is not None:
+                    signed = SignedRows(signed.digests | (covered if signature is not None else set()))
+                self._import(_SharedRows(artifacts, published), artifacts, new_etag, signed)
                 return report
         raise SharedCacheError(
             f"gave up pushing to {self.uri} after {MAX_PUSH_ATTEMPTS} conflicting writes; run `pkg cache push` again"
@@ -628,7 +873,7 @@ class SharedCache:
                     fresh = os.path.join(tmp, INDEX_NAME)
                     if os.path.exists(fresh):
                         os.unlink(fresh)
-                    self._write_fresh(fresh, kept, rows.published)
+                    self._write_fresh(fresh, kept, rows.published, rows.signatures)
                     try:
                         new_etag = self.objects.put(self.bucket, self.key(INDEX_NAME), fresh, if_match=etag)
                     except (PreconditionFailed, WriteConflict):
@@ -636,7 +881,7 @@ class SharedCache:
                         continue
                     except ObjectStoreError as error:
                         raise self._unreachable(error) from None
-                    self._import(kept, rows.published, new_etag)
+                    self._import(rows, kept, new_etag, self._verify(rows))
                 for obj in report.deleted:
                     try:
                         lister.delete(self.bucket, obj.key)
@@ -668,3 +913,16 @@ class SharedCache:
                 report.deleted.append(obj)
         return present
 
+
+    def _sign(self, digests: set[str]) -> SignatureRow:
+        """One signing call for a manifest of `digests`; SharedCacheReadOnly when this machine may not sign."""
+        assert self.signer is not None
+        try:
+            return sign_rows(self.signer, digests)
+        except SigningDenied as error:
+            raise SharedCacheReadOnly(
+                f"{error}: nothing pushed to {self.uri} (a member without kms:Sign reads the shared cache;"
+                " set cache_push = false to skip pushing)"
+            ) from None
+        except SigningError as error:
+            raise self._unreachable(error) from None

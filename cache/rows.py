@@ -23,6 +23,7 @@ __all__ = [
     "check_artifact_row",
     "check_published_row",
     "is_input_hash",
+    "is_plain_relpath",
     "is_sha256",
     "safe_relpath",
 ]
@@ -60,6 +61,14 @@ def safe_relpath(cache_dir: str, relpath: object, input_hash: str) -> bool:
         if os.path.islink(path):
             return os.path.realpath(os.path.join(root, relpath)).startswith(root + os.sep)
     return True
+
+
+def is_plain_relpath(relpath: object) -> bool:
+    """Whether `relpath` (read from a file the shared cache may have served) stays below the folder it
+    is joined to: relative, `/`-separated, no empty, `.` or `..` part, no backslash nor NUL."""
+    if not isinstance(relpath, str) or not relpath or relpath.startswith("/") or "\\" in relpath or "\0" in relpath:
+        return False
+    return all(part not in ("", ".", "..") for part in relpath.split("/"))
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,5 +1,5 @@
-"""The shared cache's object store on Amazon S3 (or any endpoint that speaks its API): the only
-module of cache/ that imports boto3, and only when a shared cache is first used.
+"""The shared cache's object store on Amazon S3 (or any endpoint that speaks its API): with cache/kms.py
+(the signing key) the only module of cache/ that imports boto3, and only when a shared cache is first used.
 
 S3's errors become the ObjectStore errors of cache/remote.py, keeping S3's own message.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from cache.remote import (
+    ObjectAccessDenied,
     ObjectNotFound,
     ObjectNotModified,
     ObjectStoreError,
@@ -28,8 +29,9 @@ def _error_code(error: Exception) -> str:
 class S3ObjectStore:
     """An `ObjectStore` and `ObjectLister` (cache/remote.py) over a boto3 S3 client."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, session: Any = None):
         self.client = client
+        self.session = session  # the boto3 session it was made from: other clients of the same command reuse it
 
     @classmethod
     def connect(cls, region: str | None = None, profile: str | None = None) -> S3ObjectStore:
@@ -39,7 +41,8 @@ class S3ObjectStore:
 
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
         config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-        return cls(session.client("s3", region_name=region or session.region_name or "us-east-1", config=config))
+        client = session.client("s3", region_name=region or session.region_name or "us-east-1", config=config)
+        return cls(client, session)
 
     def get(
         self, bucket: str, key: str, path: str, if_none_match: str | None = None, max_bytes: int | None = None
@@ -90,6 +93,8 @@ class S3ObjectStore:
                 raise PreconditionFailed(str(error)) from None
             if code in ("ConditionalRequestConflict", "409"):
                 raise WriteConflict(str(error)) from None
+            if code in ("AccessDenied", "403"):
+                raise ObjectAccessDenied(str(error)) from None
             raise ObjectStoreError(str(error)) from None
         return response["ETag"]
 

@@ -526,7 +526,7 @@ def gc(
         aws = open_session(stage, ws.config.stage(stage), profile, region)
         lease = nullcontext() if dry_run else stage_lease_lock(ws, stage, aws, "pkg gc", lock_timeout, note, warn)
         with stage_lock(ws, stage), lease:
-            actions = plan_gc(aws, ws.config, stage, ws.store.index, keep)
+            actions = plan_gc(aws, ws.config, stage, ws.store.index, keep, warn)
             doomed = [action for action in actions if action.kind.deletes]
             done: list[GcAction] = []
             try:

@@ -63,6 +63,8 @@ LAMBDA_TABLE = Table(LAMBDA_SETTINGS, functions=NamedTables(LAMBDA_SETTINGS))
 
 STAGE_TABLE = Table(
     cache_uri=str,
+    **{name: str for name in ("cache_trust", "cache_signing_key", "cache_public_key")},  # packager/shared.py
+    cache_push=bool,
     region=str,
     account=str,
     profile=str,
@@ -87,6 +89,9 @@ ROOT_TABLE = Table(
     artifact_bucket=str,
     cache_uri=str,
     cache_max_index_bytes=int,  # the largest shared index pkg downloads (packager/shared.py)
+    # Signed rows and read-only members (packager/shared.py, docs/shared-cache.md); also per stage.
+    **{name: str for name in ("cache_trust", "cache_signing_key", "cache_public_key")},
+    cache_push=bool,
     stages=NamedTables(STAGE_TABLE),
     dependencies=DEPENDENCIES_TABLE,
     **{"lambda": LAMBDA_TABLE},

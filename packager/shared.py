@@ -4,12 +4,17 @@ push what was built or published, and keep working offline with a warning.
 A no-op build never gets here: when every artifact is in the local cache, neither boto3 nor the
 network is touched. The first miss pulls the shared index (once per command), and an artifact it
 knows is downloaded and checked against its recorded sha256 instead of being rebuilt.
+
+Trust (`SharedCacheTrust`, docs/shared-cache.md): with `cache_signing_key` this machine signs what it
+pushes (one KMS Sign per push); with `cache_trust = "signed"` it takes only rows that key (or the
+pinned `cache_public_key`) signed; with `cache_push = false`, or when S3 or KMS denies it, it only reads.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Callable
 
 from cache import (
@@ -18,6 +23,7 @@ from cache import (
     SharedArtifactMismatch,
     SharedCache,
     SharedCacheError,
+    SharedCacheReadOnly,
     SharedIndexCorrupt,
     parse_uri,
 )
@@ -30,6 +36,7 @@ from packager.units import format_size
 Warn = Callable[[str], None]
 
 CACHE_URI_ENV = "PKG_CACHE_URI"
+CACHE_PUSH_ENV = "PKG_CACHE_PUSH"  # CI sets 1 where the configuration says cache_push = false for laptops
 FETCH_THREADS = 8  # S3 GETs are latency-bound: a fresh CI runner fetches a hundred artifacts at once
 
 
@@ -104,6 +111,70 @@ def cache_uri(config, stage: str | None = None) -> str | None:
     return uri or None
 
 
+TRUST_MODES = ("any", "signed")
+
+
+@dataclass(frozen=True)
+class SharedCacheTrust:
+    """Who this machine believes and whether it writes: `cache_trust`, `cache_signing_key`,
+    `cache_public_key`, `cache_push` (a stage's value wins over [tool.pkg]'s)."""
+
+    trust: str = "any"  # "any": every checked row; "signed": only rows the trusted key signed
+    signing_key: str | None = None  # KMS key ARN, id or alias: signs pushes, and is the trusted key
+    public_key: str | None = None  # pinned PEM / base64 DER: the trusted key, no KMS call to read
+    push: bool = True
+
+    @property
+    def signed(self) -> bool:
+        return self.trust == "signed"
+
+
+def cache_trust(config, stage: str | None = None) -> SharedCacheTrust:
+    """The shared cache trust settings of `stage` (or of [tool.pkg]); a ConfigError when they can't work."""
+    table = config.stage(stage) if stage else {}
+
+    def setting(name: str, default=None):
+        return table.get(name, config.raw.get(name, default))
+
+    push = setting("cache_push", True)
+    forced = os.environ.get(CACHE_PUSH_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("1", "true", "0", "false"):
+            message = f"{CACHE_PUSH_ENV} must be 1, true, 0 or false, got {forced!r}"
+            raise ConfigError(message, hint="CI that writes the shared cache sets it to 1")
+        push = forced in ("1", "true")
+    trust = SharedCacheTrust(
+        trust=setting("cache_trust", "any"),
+        signing_key=setting("cache_signing_key") or None,
+        public_key=setting("cache_public_key") or None,
+        push=push,
+    )
+    if trust.trust not in TRUST_MODES:
+        raise ConfigError(
+            f"cache_trust must be one of {', '.join(TRUST_MODES)}, got {trust.trust!r}",
+            hint='"signed" takes only rows signed by cache_signing_key; leave it out to take every checked row',
+        )
+    if trust.signed and not (trust.signing_key or trust.public_key):
+        raise ConfigError(
+            'cache_trust = "signed" needs the key to trust',
+            hint='set cache_signing_key = "alias/..." (its public key is fetched once) or pin cache_public_key',
+        )
+    return trust
+
+
+def _pinned_key(text: str):
+    """The PublicKey pinned in the configuration, or a ConfigError."""
+    from cache.signing import PublicKey, PublicKeyError
+
+    try:
+        return PublicKey.from_text(text, "cache_public_key")
+    except PublicKeyError as error:
+        raise ConfigError(
+            f"cache_public_key: {error}",
+            hint="paste the key as PEM (-----BEGIN PUBLIC KEY-----) or base64 DER, e.g. from `aws kms get-public-key`",
+        ) from None
+
+
 class SharedCacheSession:
     """One command's use of the shared cache: lazy pull, verified fetches, a final push."""
 
@@ -115,8 +186,11 @@ class SharedCacheSession:
         region: str | None = None,
         profile: str | None = None,
         max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
+        trust: SharedCacheTrust = SharedCacheTrust(),
     ):
         self.store = store
+        self.trust = trust
+        self.read_only = not trust.push  # also once S3 or KMS denied a write
         self.max_index_bytes = max_index_bytes
         self.uri = uri
         self.warn = warn
@@ -132,10 +206,35 @@ class SharedCacheSession:
     def cache(self) -> SharedCache:
         if self._cache is None:
             objects = S3ObjectStore.connect(self.region, self.profile)
+            signer, trusted_key = self._keys(objects.session)
             self._cache = SharedCache(
-                self.uri, objects, self.store, ROW_RULES, self.max_index_bytes, on_pull_warning=self.warn
+                self.uri,
+                objects,
+                self.store,
+                ROW_RULES,
+                self.max_index_bytes,
+                on_pull_warning=self.warn,
+                signer=signer,
+                trusted_key=trusted_key,
+                read_only=not self.trust.push,
             )
         return self._cache
+
+    def _keys(self, session=None):
+        """(the signer of pushes, the trusted key's getter) as the trust settings ask; None where unused."""
+        kms_key = None
+        if self.trust.signing_key:
+            from cache.kms import KmsKey
+
+            kms_key = KmsKey(self.trust.signing_key, self.store.cache_dir, self.region, self.profile, session)
+        trusted_key = None
+        if self.trust.signed:
+            if self.trust.public_key:
+                pinned = _pinned_key(self.trust.public_key)
+                trusted_key = lambda: pinned  # noqa: E731
+            elif kms_key is not None:
+                trusted_key = kms_key.public_key
+        return (kms_key if self.trust.push else None), trusted_key
 
     def _go_offline(self, error: Exception) -> None:
         self.offline = True
@@ -222,12 +321,22 @@ class SharedCacheSession:
         return {record.input_hash for record in done}
 
     def push(self) -> None:
-        """Share what this machine built or published; a failure is a warning, never an error."""
+        """Share what this machine built or published; a failure is a warning, never an error.
+
+        A read-only member (`cache_push = false`) does not push; one whose write S3 or KMS denies is
+        told once and goes on as read-only: the command succeeds, the local cache keeps everything.
+        """
+        if self.read_only:
+            return
         if self.offline:
             self.warn(f"not pushed to {self.uri} (offline); run `pkg cache push` later")
             return
         try:
             report = self.cache.push()
+        except SharedCacheReadOnly as error:
+            self.read_only = True
+            self.warn(str(error))
+            return
         except SharedCacheError as error:
             self.warn(f"{error}; run `pkg cache push` later")
             return
@@ -246,7 +355,10 @@ def open_shared_cache(
         return None
     profile = ws.config.stage(stage).get("profile") if stage else None
     limit = max_index_bytes(ws.config)
-    return SharedCacheSession(ws.store, uri, warn, region=region, profile=profile, max_index_bytes=limit)
+    trust = cache_trust(ws.config, stage)
+    return SharedCacheSession(
+        ws.store, uri, warn, region=region, profile=profile, max_index_bytes=limit, trust=trust
+    )
 
 
 def shared_in_use(needed: set[str], artifacts: list[ArtifactRecord], published: list[dict]) -> set[str]:

@@ -17,6 +17,10 @@ The wrapper sits in front of moto's own WSGI app and adds three routes (the rest
   LastUpdateStatus InProgress, the reads after it Active / Successful, or Failed with the fault's
   `reason` (an update that fails is not applied: "the function's previous code and configuration
   remain"); the next change of the function starts afresh;
+  `denied` answers AccessDenied as IAM would for a principal without the permission (S3: 403
+  `AccessDenied`; KMS and other JSON services: `AccessDeniedException`); a fault's `prefix` limits it
+  to request paths starting with it (S3: `/bucket/key-prefix`), e.g. a read-only member of the shared
+  cache is `{"operation": "PutObject", "effect": "denied", "prefix": "/bucket/pkg-cache/", "times": 10**6}`;
 - `GET /_pkg/wait?operation=OP&count=N` answers once N requests of OP were seen (`&held=1`: once OP is
   being held), or `{"ok": false}` after `&timeout=SECONDS`: a test waits on an event, never on a clock;
 - `POST /moto-api/reset` (moto's) also clears the log and the faults.
@@ -32,6 +36,7 @@ Counting on the server side keeps the tool free of any test-only code path.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -71,6 +76,7 @@ _LAMBDA_ROUTES = [
     ("DELETE", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "DeleteAlias"),
 ]
 _READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "Filter")  # BatchGetJobs, FilterLogEvents: reads
+_PURE_OPERATIONS = ("Sign", "Verify")  # KMS computes with a key and changes nothing
 
 
 def operation_of(method: str, path: str, action: str | None) -> str:
@@ -92,7 +98,7 @@ def _bookkeeping(path: str) -> bool:
 
 
 def is_mutating(operation: str, method: str) -> bool:
-    if operation.startswith(_READ_PREFIXES):
+    if operation.startswith(_READ_PREFIXES) or operation in _PURE_OPERATIONS:
         return False
     if " " in operation:  # unknown route: judge by the HTTP verb
         return method not in ("GET", "HEAD")
@@ -107,6 +113,7 @@ class Fault:
     times: int = 1
     seen: int = 0
     reason: str = ""  # async_failed: the StateReason / LastUpdateStatusReason AWS gives
+    prefix: str = ""  # only requests whose path starts with this (S3: /bucket/key)
 
     def applies(self) -> bool:
         self.seen += 1
@@ -245,7 +252,14 @@ def make_app(moto_app, state: ServerState):
                 state.changed.notify_all()
                 # A stage lock object (pkg-locks/, test_stage_lock.py) is not what a fault on PutObject aims at.
                 aimed = not _bookkeeping(path)
-                fault = next((f for f in state.faults if aimed and f.operation == operation and f.applies()), None)
+                fault = next(
+                    (
+                        f
+                        for f in state.faults
+                        if aimed and f.operation == operation and path.startswith(f.prefix) and f.applies()
+                    ),
+                    None,
+                )
                 release = state.release
         else:
             fault = None
@@ -263,6 +277,8 @@ def make_app(moto_app, state: ServerState):
                 {"message": f"injected failure of {operation}", "Type": "User"},
                 [("x-amzn-ErrorType", "InvalidParameterValueException")],
             )
+        if fault and fault.effect == "denied":
+            return denied_response(start_response, operation, json_target(environ) is not None)
         if fault and fault.effect == "conflict":
             return _json_response(
                 start_response,
@@ -295,6 +311,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     install_glue_update_job()
     install_operations_reads()
     install_lambda_revisions()
+    install_kms_signing()
     moto_app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, make_app(moto_app, ServerState()), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))
@@ -341,8 +358,12 @@ class MotoServer:
     def mutating_calls(self) -> list[str]:
         return [call["operation"] for call in self.calls() if call["mutating"]]
 
-    def inject(self, operation: str, effect: str, skip: int = 0, times: int = 1, reason: str = "") -> None:
+    def inject(
+        self, operation: str, effect: str, skip: int = 0, times: int = 1, reason: str = "", prefix: str = ""
+    ) -> None:
         fault = {"operation": operation, "effect": effect, "skip": skip, "times": times, "reason": reason}
+        if prefix:
+            fault["prefix"] = prefix
         self._request("POST", "/_pkg/faults", [fault])
 
     def release(self) -> None:
@@ -832,6 +853,131 @@ def install_operations_reads() -> None:
     FakeJob.get_job_runs = newest_first
     JobRun.__init__ = created_now
     LogsResponse.filter_log_events = filter_log_events
+
+
+# -------------------------------------------------------------------------------------------------
+# KMS signing (issue 11): moto signs with real keys, but RSASSA-PSS with the longest salt instead of
+# the digest-long one KMS uses, ignores MessageType DIGEST (it hashes the digest again), answers an
+# invalid signature with SignatureValid false and GetPublicKey without KeySpec. Sign, Verify and
+# GetPublicKey are redone here with moto's keys, after the KMS API reference.
+# -------------------------------------------------------------------------------------------------
+
+KMS_RAW_MESSAGE_MAX_BYTES = 4096  # "Message … up to 4096 bytes"; larger messages are signed as a digest
+
+
+def denied_response(start_response, operation: str, json_protocol: bool):
+    """What AWS answers a principal whose policy does not allow `operation`."""
+    message = f"User: arn:aws:iam::123456789012:user/test is not authorized to perform: {operation}"
+    if json_protocol:
+        return _json_response(
+            start_response,
+            "400 Bad Request",
+            {"__type": "AccessDeniedException", "message": message},
+            [("x-amzn-ErrorType", "AccessDeniedException")],
+        )
+    body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>{message}"
+    body += "</Message></Error>"
+    start_response("403 Forbidden", [("Content-Type", "application/xml")])
+    return [body.encode()]
+
+
+def kms_signature_scheme(algorithm: str):
+    """(hash, padding or None for ECDSA) of a KMS SigningAlgorithmSpec, as the KMS developer guide gives them."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    hash_algorithm = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}[algorithm[-3:]]
+    if algorithm.startswith("RSASSA_PSS"):
+        # "PSS padding using SHA-256 for both the message digest and the MGF1 … along with a 256-bit salt"
+        return hash_algorithm, padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
+    if algorithm.startswith("RSASSA_PKCS1"):
+        return hash_algorithm, padding.PKCS1v15()
+    return hash_algorithm, None
+
+
+def install_kms_signing() -> None:
+    """Sign, Verify and GetPublicKey as AWS documents them, over moto's key material."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from moto.core.exceptions import JsonRESTError
+    from moto.kms.exceptions import ValidationException
+    from moto.kms.responses import KmsResponse
+
+    def signing_key(self, algorithm: str):
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))  # NotFoundException
+        if key.key_usage != "SIGN_VERIFY":
+            usage = f"{key.arn} key usage is {key.key_usage} which is not valid for Sign."
+            raise JsonRESTError("InvalidKeyUsageException", usage)
+        if algorithm not in key.signing_algorithms:
+            raise ValidationException(
+                f"1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to satisfy"
+                f" constraint: Member must satisfy enum value set: {key.signing_algorithms}"
+            )
+        return key
+
+    def digest_of(self, hash_algorithm) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+
+        message = self._get_param("Message") or b""
+        if isinstance(message, str):
+            message = message.encode()
+        if not 1 <= len(message) <= KMS_RAW_MESSAGE_MAX_BYTES:
+            raise ValidationException(
+                "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have"
+                f" length between 1 and {KMS_RAW_MESSAGE_MAX_BYTES}"
+            )
+        if (self._get_param("MessageType") or "RAW") == "DIGEST":
+            if len(message) != hash_algorithm.digest_size:
+                algorithm = self._get_param("SigningAlgorithm")
+                raise ValidationException(f"Digest is invalid length for algorithm {algorithm}")
+            return message
+        hasher = hashes.Hash(hash_algorithm)
+        hasher.update(message)
+        return hasher.finalize()
+
+    def sign(self) -> str:
+        algorithm = self._get_param("SigningAlgorithm") or ""
+        key = signing_key(self, algorithm)
+        hash_algorithm, pad = kms_signature_scheme(algorithm)
+        digest = digest_of(self, hash_algorithm)
+        private = key.private_key.private_key
+        prehashed = utils.Prehashed(hash_algorithm)
+        if pad is None:
+            signature = private.sign(digest, ec.ECDSA(prehashed))
+        else:
+            signature = private.sign(digest, pad, prehashed)
+        return json.dumps(
+            {"KeyId": key.arn, "Signature": base64.b64encode(signature).decode(), "SigningAlgorithm": algorithm}
+        )
+
+    def verify(self) -> str:
+        algorithm = self._get_param("SigningAlgorithm") or ""
+        key = signing_key(self, algorithm)
+        hash_algorithm, pad = kms_signature_scheme(algorithm)
+        digest = digest_of(self, hash_algorithm)
+        signature = base64.b64decode(self._get_param("Signature") or "")
+        public = key.private_key.private_key.public_key()
+        prehashed = utils.Prehashed(hash_algorithm)
+        try:
+            if pad is None:
+                public.verify(signature, digest, ec.ECDSA(prehashed))
+            else:
+                public.verify(signature, digest, pad, prehashed)
+        except (InvalidSignature, ValueError):
+            raise JsonRESTError("KMSInvalidSignatureException", "") from None
+        return json.dumps({"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm})
+
+    get_public_key = KmsResponse.get_public_key
+
+    def get_public_key_with_spec(self) -> str:
+        answer = json.loads(get_public_key(self))
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))
+        answer.update(KeyId=key.arn, KeySpec=answer.get("CustomerMasterKeySpec"))
+        return json.dumps(answer)
+
+    KmsResponse.sign = sign
+    KmsResponse.verify = verify
+    KmsResponse.get_public_key = get_public_key_with_spec
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import xxhash
 
 from cache.hashing import FileDigests, input_hash
 from cache.index import ArtifactRecord, utc_now
+from cache.rows import is_input_hash, is_plain_relpath
 from cache.store import sha256_file
 from packager import BUILD_FORMAT_VERSION
 from packager.builders.installer import IndexOptions, Platform, index_options
@@ -183,7 +184,11 @@ class DependencyInstaller:
         except (OSError, ValueError):
             return {}
         streams = os.path.join(folder, STREAMS)
-        return {digest: (row, os.path.join(streams, stream_name(digest, row[1]))) for digest, row in measured.items()}
+        return {
+            digest: (row, os.path.join(streams, stream_name(digest, row[1])))
+            for digest, row in measured.items()
+            if is_input_hash(digest) and isinstance(row, list) and len(row) == 3 and isinstance(row[1], int)
+        }
 
     def install(self, group: LayerGroup) -> InstalledSet:
         """Install the group's set for its platform, lean it, chunk it, and record the result."""
@@ -379,6 +384,13 @@ def _chunk_writer(installed: InstalledSet, k: int, limit: int):
         streams = os.path.join(os.path.dirname(installed.tree), STREAMS)
         entries = []
         for relpath, digest, size, zsize, crc, level in files:
+            # The manifest may have come from the shared cache: no entry may name a file outside the install.
+            if not (is_plain_relpath(relpath) and is_input_hash(digest) and isinstance(level, int)):  # digest: xxh3
+                raise DependencyError(
+                    f"the dependency manifest {installed.manifest_path} names {str(relpath)[:120]!r}, not a file"
+                    " of its install",
+                    hint="run `pkg build --refresh-deps` (and `pkg cache verify --repair`)",
+                )
             abspath = os.path.join(installed.tree, relpath)
             data = abspath if level == STORED else os.path.join(streams, stream_name(digest, level))
             entries.append(PreparedEntry(f"python/{relpath}", abspath, data, size, zsize, crc, level))

@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from packager.deploy.actions import Target
 from packager.deploy.aws import aws_errors
 from packager.deploy.naming import GC_PREFIX
 from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, LayerVersionRow, UploadRow, is_removed
 from packager.deploy.settings import artifact_bucket
+from packager.deploy.trust import StageScope, check_recorded
 from packager.errors import PkgError
 from packager.model import ArtifactId, ArtifactIdError, Role, Service
 
@@ -114,45 +116,59 @@ def _family(key: str) -> str:
     return key
 
 
-def _current_rows(index) -> list[tuple[dict, ArtifactId, dict]]:
+def _current_rows(
+    index, config, target: Target, warn: Callable[[str], None] | None
+) -> list[tuple[dict, ArtifactId, dict]]:
     """Index rows that describe what a function or job is now, with their parsed ids and details.
 
     Rows keyed `<artifact>@<hash or key>` are immutable facts (a layer version, an upload ever
-    made), not uses.
+    made), not uses. Rows may have come from the shared cache: the stage's own go through the
+    checks a publish makes (packager/deploy/trust.py; one that fails is ignored, with a warning),
+    and any row whose details can't be read is skipped. Another stage's rows only keep objects.
     """
+    trusted = check_recorded(index.published(target.account, target.region, target.stage),
+                             StageScope.of(config, target), warn)  # fmt: skip
     rows = []
     for row in index.all_published():
         if "@" in row["resource_id"]:
             continue
+        if (row["account"], row["region"], row["stage"]) == (target.account, target.region, target.stage):
+            if row["resource_id"] not in trusted:
+                continue
         try:
             artifact = ArtifactId.parse(row["resource_id"])
-        except ArtifactIdError:
+            details = json.loads(row["details"])
+        except (ArtifactIdError, TypeError, ValueError):
             continue
-        details = json.loads(row["details"])
-        if not is_removed(details):  # the resource was deleted: nothing of it is in use
+        if isinstance(details, dict) and not is_removed(details):  # a deleted resource: nothing of it in use
             rows.append((row, artifact, details))
     return rows
 
 
 def _named_by_job(artifact: ArtifactId, details: dict) -> object:
     """What a job row names (its Glue definition or EMR run specification), for the keys it uses."""
-    if artifact.service is Service.EMR:
-        return EmrRunRow.from_details(details).spec
-    return GlueJobRow.from_details(details).definition
+    try:
+        if artifact.service is Service.EMR:
+            return EmrRunRow.from_details(details).spec
+        return GlueJobRow.from_details(details).definition
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None  # not a row pkg wrote: it names nothing
 
 
-def plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
+def plan_gc(
+    aws, config, stage: str, index, keep: int, warn: Callable[[str], None] | None = None
+) -> list[GcAction]:
     """What `pkg gc --stage` would delete and keep, and why; makes read calls only.
 
     An AWS error (credentials that may not list, a throttled call) ends as a PkgError.
     """
     with aws_errors(f"stage '{stage}'", GC_AGAIN):
-        return _plan_gc(aws, config, stage, index, keep)
+        return _plan_gc(aws, config, stage, index, keep, warn)
 
 
-def _plan_gc(aws, config, stage: str, index, keep: int) -> list[GcAction]:
+def _plan_gc(aws, config, stage: str, index, keep: int, warn: Callable[[str], None] | None) -> list[GcAction]:
     prefix = f"{config.project}-{stage}-"
-    rows = _current_rows(index)
+    rows = _current_rows(index, config, Target(aws.account, aws.region, stage), warn)
     here = [
         FunctionRow.from_details(details)
         for row, artifact, details in rows

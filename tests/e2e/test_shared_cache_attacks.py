@@ -352,9 +352,9 @@ def test_a_verified_rebuild_replaces_a_known_bad_shared_object(tmp_path, aws):
 
 
 def test_a_tampered_object_with_a_rewritten_row_stays_inside_the_store_until_signing_exists(tmp_path, aws):
-    """The known limit without signed entries (issue 11, item 3): a writer who replaces an object and
-    rewrites its row's sha256 and size is believed. What it can no longer do is choose where the
-    bytes land: they go to the path pkg computes, inside the cache folder."""
+    """The limit of `cache_trust = "any"`: a writer who replaces an object and rewrites its row's sha256
+    and size is believed. What it can no longer do is choose where the bytes land: they go to the path
+    pkg computes, inside the cache folder. (`cache_trust = "signed"` refuses it: test_shared_cache_signed.py.)"""
     first = shared_repo(tmp_path)
     hashes = built_hashes(first.pkg_json("build"))
     report_hash = hashes["lambda/function/report"]
