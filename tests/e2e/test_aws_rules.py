@@ -381,10 +381,11 @@ def test_a_function_whose_creation_ended_failed_is_deleted_and_created_again_by_
     assert steps == [
         ("delete_failed_function", f"its creation ended Failed ({reason}): AWS requires deleting it"),
         ("create_function", "created again after its creation ended Failed"),
+        ("publish_version", "alias live -> version 1 of the new function"),
     ]
     aws.reset_calls()
     project.pkg_json("publish", "--stage", "dev")
-    assert aws.mutating_calls() == ["DeleteFunction", "CreateFunction"]
+    assert aws.mutating_calls() == ["DeleteFunction", "CreateFunction", "PublishVersion", "CreateAlias"]
     assert live_function(name)["State"] == "Active"
     aws.reset_calls()
     assert project.pkg_json("publish", "--stage", "dev") and aws.mutating_calls() == []

@@ -152,7 +152,9 @@ def _layer_of(function: str) -> str:
 
 def test_gc_keep_zero_then_revert_publishes_a_new_version(project, aws):
     publish_lib_versions(project, 2)
-    assert project.pkg_json("gc", "--stage", "dev", "--keep", "0")["summary"]["deleted"] == 1
+    collected = project.pkg_json("gc", "--stage", "dev", "--keep", "0")["actions"]
+    deleted_layers = [a["name"] for a in collected if a["action"] == "delete_layer_version"]
+    assert [arn.split(":layer:")[1] for arn in deleted_layers] == ["datamart-dev-internal_libs:1"]
     assert versions() == [2]
 
     project.write("src/lambda/internal_libs/version.py", "VERSION = 0\n")  # back to version 1's input

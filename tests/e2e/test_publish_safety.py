@@ -78,7 +78,7 @@ def test_a_function_changed_by_someone_else_after_the_plan_is_not_overwritten(pr
     # The next plan reads the function (its row is left pending) and says what a publish would change.
     plan = project.pkg_json("plan", "--stage", "dev")
     report = [a for a in plan["actions"] if a["name"] == "datamart-dev-report" and a["action"] != "skip"]
-    assert [a["action"] for a in report] == ["update_function_configuration"]
+    assert [a["action"] for a in report] == ["update_function_configuration", "publish_version"]
     assert "MemorySize 640 -> 128" in report[0]["reason"]
     project.pkg_json("publish", "--stage", "dev")
     assert lam().get_function(FunctionName="datamart-dev-report")["Configuration"]["MemorySize"] == 128
@@ -137,7 +137,7 @@ def test_the_revision_an_update_carries_is_the_one_aws_reports_once_the_update_b
     report = project.pkg_json("publish", "--stage", "dev")
 
     ingest = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-ingest" and a["action"] != "skip"]
-    assert ingest == ["update_function_code", "update_function_configuration"]
+    assert ingest == ["update_function_code", "update_function_configuration", "publish_version"]
     assert all(a["status"] in ("done", "skipped") for a in report["actions"])
     live = lam().get_function(FunctionName="datamart-dev-ingest")["Configuration"]
     assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0

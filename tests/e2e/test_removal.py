@@ -125,6 +125,7 @@ def test_rename_is_a_create_then_a_delete_and_a_protected_stage_refuses_without_
     assert [(a, n) for a, n, _ in changes(plan)] == [
         ("create_function", "datamart-dev-reports"),
         ("delete_function", "datamart-dev-report"),
+        ("publish_version", "datamart-dev-reports"),
     ]
     refused = next(a for a in plan["actions"] if a["action"] == "delete_function")
     assert "refused: stage dev has deletion_protection = true" in refused["reason"]
@@ -137,7 +138,7 @@ def test_rename_is_a_create_then_a_delete_and_a_protected_stage_refuses_without_
     assert [c for c in aws.calls(locks=True) if c["mutating"]] == []  # not even the stage's lock
 
     project.pkg_json("publish", "--stage", "dev", "--allow-delete")
-    assert aws.mutating_calls() == ["CreateFunction", "DeleteFunction"]  # the new one exists first
+    assert aws.mutating_calls() == ["CreateFunction", "PublishVersion", "CreateAlias", "DeleteFunction"]  # new first
     assert functions() == {"datamart-dev-ingest", "datamart-dev-reports"}
 
 
@@ -214,7 +215,8 @@ def test_destroy_removes_one_stage_and_leaves_another_in_the_same_account_and_bu
     aws.reset_calls()  # prod is untouched: its publish has nothing to do; dev starts afresh
     assert project.pkg_json("publish", "--stage", "prod")["summary"]["mutating_calls"] == 0
     planned = project.pkg_json("plan", "--stage", "dev")["actions"]
-    assert {a["action"] for a in planned if a["id"].startswith("lambda/function/")} == {"create_function"}
+    functions_planned = {a["action"] for a in planned if a["id"].startswith("lambda/function/")}
+    assert functions_planned == {"create_function", "publish_version"}
     assert project.pkg_json("destroy", "--stage", "dev", "--yes")["summary"]["to_delete"] == 0
 
 
