@@ -22,6 +22,7 @@ from packager.errors import PublishError
 # Lambda applies a create or an update asynchronously, and rejects an update while one is in
 # progress (ResourceConflictException): every change is waited for until it has ended.
 _WAIT = {"Delay": 1, "MaxAttempts": 300}
+FIRST_POLL_SECONDS = 0.125  # a final wait looks again after this, doubling up to _WAIT's Delay
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,16 @@ def _wait_final(aws: AwsSession, name: str, created: bool) -> dict:
 
     prefix, done = ("State", "Active") if created else ("LastUpdateStatus", "Successful")
     configuration: dict = {}
-    for attempt in range(_WAIT["MaxAttempts"]):
-        if attempt:
-            time.sleep(_WAIT["Delay"])
+    deadline = time.monotonic() + _WAIT["Delay"] * _WAIT["MaxAttempts"]
+    delay = FIRST_POLL_SECONDS  # most changes end within a second: look again soon, then every Delay
+    while True:
         configuration = aws.client("lambda").get_function(FunctionName=name)["Configuration"]
         if configuration.get(prefix) == done:
             return configuration
-        if configuration.get(prefix) == "Failed":
+        if configuration.get(prefix) == "Failed" or time.monotonic() >= deadline:
             break
+        time.sleep(delay)
+        delay = min(delay * 2, _WAIT["Delay"])
     status = configuration.get(prefix)
     waited = f"it did not end within {_WAIT['Delay'] * _WAIT['MaxAttempts']} s"
     reason = configuration.get(f"{prefix}Reason") or configuration.get("StateReason") or waited

@@ -26,7 +26,8 @@ from packager.errors import PkgError, StageLockedError
 LOCK_TIMEOUT_SECONDS = 300  # how long a second publisher waits by default (--lock-timeout)
 LEASE_SECONDS = 120  # how long a lock outlives a holder that died without releasing it
 RENEW_SECONDS = 30  # well inside the lease: a renewal may be slow or retried and still be in time
-POLL_SECONDS = 2.0  # how often a waiting publisher looks at the lock again
+POLL_SECONDS = 2.0  # how often a waiting publisher looks at the lock again (after quicker first looks)
+FIRST_POLL_SECONDS = 0.25
 LOCK_AGAIN = "run the command again"
 _TAKEN = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 _GONE = ("NoSuchKey", "404", "NotFound")
@@ -212,6 +213,7 @@ class StageLease:
         """Take the lock, waiting up to `timeout` seconds for its holder; StageLockedError after that."""
         deadline = time.monotonic() + timeout
         told = False
+        delay = min(FIRST_POLL_SECONDS, poll)  # a publish ends soon as often as not: look again soon, then every poll
         while True:
             self.etag = self._put({"IfNoneMatch": "*"})
             if self.etag:
@@ -232,7 +234,8 @@ class StageLease:
                 told = True
             if left <= 0:
                 raise StageLockedError(self.stage, holder, timeout)
-            self._stop.wait(min(poll, left))
+            self._stop.wait(min(delay, left))
+            delay = min(delay * 2, poll)
         self._renewer = threading.Thread(target=self._renew, name=f"pkg-lease-{self.stage}", daemon=True)
         self._renewer.start()
 
