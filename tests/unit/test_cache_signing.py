@@ -255,4 +255,5 @@ def test_a_pull_streams_artifact_rows_its_memory_does_not_grow_with_the_index(tm
         peaks[rows] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         laptop.store.close()
-    assert peaks[20_000] < 2 * peaks[2_000]  # ten times the rows, not ten times the memory
+    # Ten times the rows, not ten times the memory (kept rows would cost ~10x; allocator noise ~2x).
+    assert peaks[20_000] < 4 * peaks[2_000]
