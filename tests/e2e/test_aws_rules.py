@@ -12,7 +12,7 @@ import re
 
 import boto3
 import pytest
-from conftest import AWS_REGION, PUBLISH_PYPROJECT, make_repo
+from conftest import ARTIFACT_BUCKET, AWS_REGION, PUBLISH_PYPROJECT, make_repo
 from test_jobs_publish import EMR_ROLE, actions, jobs_project
 from test_publish import code_sha256
 
@@ -158,15 +158,20 @@ def test_the_test_server_refuses_a_request_over_lambdas_size_limit(aws):
 def test_a_zip_just_under_50_mb_too_big_as_base64_goes_through_the_bucket(project, aws):
     # Inline, this zip's request would be a few hundred bytes over the 69,905,067 AWS accepts.
     target = 52_428_650
-    length = target * 4 // 3
-    for _ in range(12):  # random base64 zips at a steady ratio: converge on the target size
-        blob = base64.b64encode(os.urandom(length * 3 // 4)).decode()[:length]
-        project.write("src/lambda/big.py", f"DATA = '{blob}'\n\ndef handler(event, context):\n    return len(DATA)\n")
+    # Prefixes of one random base64 text: the zip's size grows smoothly with the prefix's length (about
+    # 0.7575 bytes a character), so a secant step or two lands within the window.
+    blob = base64.b64encode(os.urandom(53 * 1024 * 1024)).decode()
+    length, seen = int(target / 0.7575), []
+    for _ in range(8):
+        source = f"DATA = '{blob[:length]}'\n\ndef handler(event, context):\n    return len(DATA)\n"
+        project.write("src/lambda/big.py", source)
         built = project.pkg_json("build", "big")["artifacts"]
         size = next(a for a in built if a["id"] == "lambda/function/big")["size"]
         if target - 120 <= size <= target + 120:
             break
-        length += (target - size) * 4 // 3
+        seen.append((length, size))
+        slope = (seen[-1][1] - seen[-2][1]) / (seen[-1][0] - seen[-2][0]) if len(seen) > 1 else size / length
+        length += round((target - size) / slope)
     else:
         raise AssertionError(f"could not make a zip of about {target} bytes (last {size})")
     assert 4 * -(-size // 3) + 500 > 69_905_067 and size < 50 * 1024 * 1024
@@ -177,8 +182,13 @@ def test_a_zip_just_under_50_mb_too_big_as_base64_goes_through_the_bucket(projec
     steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
     assert steps == ["put_object", "create_function", "publish_version"]
     big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
+    key = f"pkg/lambda/{big['sha256']}.zip"
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    assert s3.head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == size
     live = boto3.client("lambda", region_name=AWS_REGION).get_function(FunctionName="datamart-dev-big")
     assert live["Configuration"]["CodeSha256"] == code_sha256(big["path"])
+    aws.reset_calls()
+    assert project.pkg_json("publish", "--stage", "dev")["summary"]["mutating_calls"] == 0
 
 
 def glue_job(name: str) -> dict:

@@ -16,7 +16,7 @@ import sys
 
 import boto3
 import pytest
-from conftest import ARTIFACT_BUCKET, AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, interrupt_publish, run_console
+from conftest import AWS_REGION, LAMBDA_ROLE, PUBLISH_PYPROJECT, interrupt_publish, run_console
 
 PKG_TAGS = {"pkg:project": "datamart", "pkg:stage": "dev"}  # on everything pkg creates
 
@@ -567,25 +567,6 @@ def test_a_missing_role_setting_is_a_config_error(project, aws):
     result = project.pkg("plan", "--stage", "dev")
     assert result.exit_code == 1
     assert "tool.pkg.lambda.role" in result.stderr
-
-
-def test_code_over_50_mb_goes_through_the_artifact_bucket(project, aws):
-    # Random bytes as base64 barely compress: ~72 MB of text zips to just over 50 MB.
-    blob = base64.b64encode(os.urandom(54 * 1024 * 1024)).decode()
-    project.write("src/lambda/big.py", f"DATA = '{blob}'\n\ndef handler(event, context):\n    return len(DATA)\n")
-
-    report = project.pkg_json("publish", "--stage", "dev")
-
-    big = next(a for a in report["artifacts"] if a["id"] == "lambda/function/big")
-    assert big["size"] > 50 * 1024 * 1024
-    steps = [a["action"] for a in report["actions"] if a["name"] == "datamart-dev-big"]
-    assert steps == ["put_object", "create_function", "publish_version"]
-    key = f"pkg/lambda/{big['sha256']}.zip"
-    s3 = boto3.client("s3", region_name=AWS_REGION)
-    assert s3.head_object(Bucket=ARTIFACT_BUCKET, Key=key)["ContentLength"] == big["size"]
-    config = lam().get_function(FunctionName="datamart-dev-big")["Configuration"]
-    assert config["CodeSha256"] == code_sha256(big["path"])
-    assert mutating_after_noop(project, aws) == []
 
 
 def test_the_console_script_publishes_too(project, aws):
