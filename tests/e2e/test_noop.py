@@ -40,12 +40,27 @@ def build(repo, *args: str) -> tuple[str, dict]:
     return result.stderr.strip().splitlines()[-1], json.loads(result.stdout)
 
 
-@pytest.fixture
-def aged(tmp_path):
-    """A repo whose files are older than the racy-timestamp window, built once."""
-    repo = make_repo(tmp_path)
-    repo.write("src/lambda/internal_libs/.env", "SECRET=1\n")  # a warning the fast path must repeat
+AGED_TESTS = 6  # the tests below that take `aged`
+
+
+@pytest.fixture(scope="module")
+def aged_repos(tmp_path_factory) -> list:
+    """Repos made together, then older than the racy-timestamp window (ctimes can't be set back, so
+    time has to pass): one wait serves every test of the module on this worker."""
+    repos = []
+    for _ in range(AGED_TESTS):
+        repo = make_repo(tmp_path_factory.mktemp("aged"))
+        repo.write("src/lambda/internal_libs/.env", "SECRET=1\n")  # a warning the fast path must repeat
+        repos.append(repo)
     time.sleep(2.1)
+    return repos
+
+
+@pytest.fixture
+def aged(aged_repos):
+    """A repo whose files are older than the racy-timestamp window, built once."""
+    assert aged_repos, "more tests take `aged` than AGED_TESTS"
+    repo = aged_repos.pop()
     path, report = build(repo)
     assert path == "SLOW" and report["summary"]["built"] == 3
     return repo
