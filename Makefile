@@ -18,8 +18,14 @@ demo: setup
 
 # The fast loop: tests/unit alone (no AWS endpoint, no pkg subprocess).
 .PHONY: test-fast check
-test-fast: setup
+test-fast: setup bytecode
 	$(BIN)/python -m pytest -q tests/unit
+
+# Installed code has its bytecode; so do the tests' and benchmarks' pkg processes, even where
+# PYTHONDONTWRITEBYTECODE is set (every pkg process would compile the tool again: ~0.2 s each).
+.PHONY: bytecode
+bytecode: setup
+	$(BIN)/python -m compileall -q packager cache
 
 # Lint and types (settings in pyproject.toml: [tool.ruff], [tool.mypy]).
 check: setup
@@ -27,14 +33,12 @@ check: setup
 	$(BIN)/mypy
 
 # Everything: tests/unit and tests/e2e (a local moto server, real pkg processes, real installs).
-test: setup
+test: setup bytecode
 	$(BIN)/python -m pytest -n auto -q
 
 # Every benchmark, each writing its section of docs/benchmarks.md with the commit and machine it measured
 # (offline; bench/bench_deps.py --pypi measures a real PyPI set). Run it on a quiet machine.
-bench: setup
-	# Installed code has its bytecode; measure that, even where PYTHONDONTWRITEBYTECODE is set.
-	$(BIN)/python -m compileall -q packager cache
+bench: setup bytecode
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_deps.py
 	$(BIN)/python bench/bench_publish.py
