@@ -299,6 +299,19 @@ runpy.run_module("packager", run_name="__main__", alter_sys=True)
 """
 
 
+def start_pkg(project, command: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """A pkg process in the project's root with its cache folder, its stdout and stderr piped as text."""
+    return subprocess.Popen(
+        command,
+        cwd=project.root,
+        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=pass_fds,
+    )
+
+
 def interrupt_publish(project, aws, *args: str, before_interrupt=None) -> subprocess.CompletedProcess:
     """`pkg publish --stage dev -j 1 ARGS` as a terminal runs it, Ctrl-C pressed while its CreateFunction is held.
 
@@ -308,15 +321,7 @@ def interrupt_publish(project, aws, *args: str, before_interrupt=None) -> subpro
     aws.inject("CreateFunction", "hang_after")
     announced, announce_fd = os.pipe()
     command = [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "publish", "--stage", "dev", "-j", "1", *args]
-    process = subprocess.Popen(
-        command,
-        cwd=project.root,
-        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        pass_fds=(announce_fd,),
-    )
+    process = start_pkg(project, command, pass_fds=(announce_fd,))
     os.close(announce_fd)
     announcements = os.fdopen(announced, "rb")
     try:

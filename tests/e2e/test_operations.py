@@ -16,7 +16,7 @@ import sys
 import time
 
 import boto3
-from conftest import AWS_ACCOUNT, AWS_REGION, INTERRUPTIBLE_PKG, PUBLISH_PYPROJECT
+from conftest import AWS_ACCOUNT, AWS_REGION, INTERRUPTIBLE_PKG, PUBLISH_PYPROJECT, start_pkg
 
 from packager.deploy.aws import AwsSession
 from packager.deploy.status import AwsStatusReader
@@ -187,15 +187,7 @@ def test_follow_shows_new_lines_until_ctrl_c_and_exits_130(project, aws):
     announced, announce_fd = os.pipe()
     command = [sys.executable, "-c", INTERRUPTIBLE_PKG, str(announce_fd), "logs", "lambda/ingest", "--stage", "dev",
                "--follow"]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        cwd=project.root,
-        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        pass_fds=(announce_fd,),
-    )
+    process = start_pkg(project, command, pass_fds=(announce_fd,))
     os.close(announce_fd)
     try:
         assert process.stdout.readline().rstrip().endswith(" first")

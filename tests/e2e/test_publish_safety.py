@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import boto3
-from conftest import AWS_REGION
+from conftest import AWS_REGION, start_pkg
 
 UPDATES = ("UpdateFunctionCode", "UpdateFunctionConfiguration")
 
@@ -30,14 +30,7 @@ def publish_while_held(project, aws, operation: str, meanwhile) -> subprocess.Co
     """`pkg publish --stage dev` as a console run; `meanwhile()` runs while its `operation` answer is held."""
     aws.inject(operation, "hang_after")
     command = [sys.executable, "-m", "packager", "publish", "--stage", "dev", "-j", "1"]
-    process = subprocess.Popen(
-        command,
-        cwd=project.root,
-        env={**os.environ, "PKG_CACHE_DIR": str(project.cache_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_pkg(project, command)
     try:
         aws.wait_held(operation)
         meanwhile()
