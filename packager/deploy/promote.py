@@ -1,0 +1,283 @@
+"""`pkg promote --from dev --to prod`: the very bytes dev's current release runs, deployed to prod with prod's settings.
+
+Nothing is built. Dev's newest release (read from dev's artifact bucket with dev's credentials and
+checked like every release object) names what each function runs: its code's CodeSha256 and its
+layer versions. Dev's index rows (pulled from the shared cache) say which artifact each layer
+version is, and which input hash a code zip was built from; the file comes from the local store,
+the shared cache (downloaded and verified), or dev's artifact bucket (where a zip too big to send
+inline was put; downloaded, and verified by its sha256). pkg copies the bytes itself: prod's
+account never reads dev's bucket.
+
+The artifacts become a build plan whose items are all cached, handed to the publish planner as a
+publish hands its build: the plan, the executor, prod's lease, its rows and aliases are the
+publish's own, so a later `pkg publish --stage prod` of the same commit has nothing to do.
+
+Refused before any mutating call: an artifact found nowhere; a build setting that shaped the code
+(runtime, architecture, handler name) that prod's configuration sets otherwise than what dev runs;
+Glue and EMR jobs (their promotion is not built yet).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from cache.index import ArtifactRecord, PublishedRecord
+from cache.store import sha256_file
+from packager.deploy.aws import AwsSession, aws_errors
+from packager.deploy.naming import lambda_code_key
+from packager.deploy.records import FunctionRow, LayerVersionRow
+from packager.deploy.releases import Release
+from packager.deploy.rollback import picked_ids
+from packager.errors import PkgError
+from packager.model import ArtifactId, BuildStatus, Kind, Service
+
+Warn = Callable[[str], None]
+
+
+class PromoteError(PkgError):
+    """A promote that can't deploy exactly what the source stage runs (an artifact is nowhere, a setting differs)."""
+
+
+@dataclass(frozen=True)
+class WantedArtifact:
+    """One artifact the source release runs: a function's code zip or a layer version's zip."""
+
+    id: str
+    kind: Kind
+    sha256: str | None  # hex; None for a layer version pkg adopted (its CodeSha256 was not recorded)
+    input_hash: str | None  # from the source stage's index row; None when this machine has no row of it
+    uses: tuple[str, ...] = ()  # a function's layers, by artifact id, in order
+    handler: str | None = None  # a function's Handler, as the source stage runs it
+
+
+def sha256_hex(code_sha256: str) -> str:
+    """Lambda's CodeSha256 (base64) as the hex digest the store keeps."""
+    return base64.b64decode(code_sha256, validate=True).hex()
+
+
+def _layer_versions(rows: dict[str, PublishedRecord]) -> dict[str, tuple[str, PublishedRecord, LayerVersionRow]]:
+    """Layer version ARN -> (layer artifact id, its row, the version) from a stage's (trust-checked) rows."""
+    found = {}
+    for key, row in rows.items():
+        artifact_id, at, _input = key.partition("@")
+        if not at or "arn" not in row.details:
+            continue
+        try:
+            if ArtifactId.parse(artifact_id).service is not Service.LAMBDA:
+                continue
+            version = LayerVersionRow.from_details(row.details)
+        except (KeyError, ValueError):
+            continue
+        found[version.arn] = (artifact_id, row, version)
+    return found
+
+
+def plan_promotion(
+    config, source: Release, source_rows: dict[str, PublishedRecord], stage: str, names: Sequence[str] = ()
+) -> list[WantedArtifact]:
+    """What promoting `source` (all, or NAMES) to `stage` deploys: layers first, then functions (no AWS call).
+
+    Refused with every problem at once: a job picked, a layer version the source stage has no row
+    of, a runtime, architecture or handler that `stage` would run the code with otherwise.
+    """
+    where = f"release {source.id} of stage {source.target.stage}"
+    function_ids, job_ids = picked_ids(source, names)
+    if job_ids:
+        raise PromoteError(
+            f"{where} runs jobs ({', '.join(job_ids)}): promoting Glue and EMR jobs is not built yet",
+            hint=f"name the functions to promote (pkg promote --from {source.target.stage} --to {stage} NAME...),"
+            f" and publish the jobs with `pkg publish --stage {stage}`",
+        )
+    layers = _layer_versions(source_rows)
+    wanted: dict[str, WantedArtifact] = {}
+    functions: list[WantedArtifact] = []
+    problems: list[str] = []
+    for artifact_id in function_ids:
+        function = source.functions[artifact_id]
+        short = ArtifactId.parse(artifact_id).short_name
+        uses = []
+        for arn in function.layers:
+            if arn not in layers:
+                problems.append(f"{artifact_id}: layer version {arn} has no row of stage {source.target.stage} here")
+                continue
+            layer_id, layer_row, version = layers[arn]
+            uses.append(layer_id)
+            sha = sha256_hex(version.code_sha256) if version.code_sha256 else None
+            wanted.setdefault(layer_id, WantedArtifact(layer_id, Kind.LAMBDA_LAYER, sha, layer_row.input_hash))
+        own = source_rows.get(artifact_id)
+        row = FunctionRow.from_details(own.details) if own is not None else None
+        same_code = row is not None and row.state is not None and row.state.code_sha256 == function.code_sha256
+        settings = config.lambda_settings(short, stage)
+        ran = function.configuration
+        handler = f"{short}.{config.lambda_handler(short)}"
+        shaping = [("Runtime", ran.get("Runtime"), settings["runtime"]), ("Handler", ran.get("Handler"), handler)]
+        if same_code and row is not None and row.state is not None:  # the row describes the code the release ran
+            shaping.append(("Architecture", row.state.architecture, settings["architecture"]))
+        for key, was, would in shaping:
+            if was != would:
+                problems.append(f"{artifact_id}: {key} is {was} in {source.target.stage}, {would} in {stage}")
+        functions.append(
+            WantedArtifact(
+                artifact_id,
+                Kind.LAMBDA_FUNCTION,
+                sha256_hex(function.code_sha256),
+                own.input_hash if own is not None and same_code else None,
+                tuple(uses),
+                str(ran.get("Handler") or handler),
+            )
+        )
+    if problems:
+        raise PromoteError(
+            f"{where} can't be promoted to {stage} as built: " + "; ".join(problems[:10])
+            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""),
+            hint="a setting that shapes the build can't differ between stages: align [tool.pkg.lambda] with what"
+            f" {source.target.stage} runs (or publish {source.target.stage} again), then promote",
+        )  # fmt: skip
+    return [*wanted.values(), *functions]
+
+
+# -- the bytes: local store, shared cache, the source stage's bucket -------------------------------------
+
+
+def _matches(record: ArtifactRecord, item: WantedArtifact) -> bool:
+    return item.sha256 is None or record.sha256 == item.sha256
+
+
+def _local(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
+    """What the local store holds, by input hash or (a code zip of unknown input) by sha256."""
+    index = ws.store.index
+    by_hash = index.artifacts(item.input_hash for item in items if item.input_hash)
+    by_sha: dict[str, ArtifactRecord] | None = None
+    found = {}
+    for item in items:
+        record = by_hash.get(item.input_hash) if item.input_hash else None
+        if record is None and item.sha256 and item.input_hash is None:
+            if by_sha is None:
+                by_sha = {r.sha256: r for r in index.all_artifacts() if r.kind == str(Kind.LAMBDA_FUNCTION)}
+            record = by_sha.get(item.sha256)
+        if record is not None and _matches(record, item) and ws.store.use(record):
+            found[item.id] = record
+    return found
+
+
+def _shared(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
+    """What the shared cache holds by input hash, downloaded and verified into the local store."""
+    if not ws.shared:
+        return {}
+    keyed = [item for item in items if item.input_hash]
+    remote = ws.shared.records(item.input_hash for item in keyed)
+    records = [remote[item.input_hash] for item in keyed if item.input_hash in remote]
+    fetched = ws.shared.fetch_many([record for record in records if _matches_any(record, keyed)])
+    return {
+        item.id: remote[item.input_hash]
+        for item in keyed
+        if item.input_hash in fetched and _matches(remote[item.input_hash], item)
+    }
+
+
+def _matches_any(record: ArtifactRecord, items: list[WantedArtifact]) -> bool:
+    return any(item.input_hash == record.input_hash and _matches(record, item) for item in items)
+
+
+def _unzipped_size(path: str) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return sum(member.file_size for member in archive.infolist())
+
+
+def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, warn: Warn) -> dict:
+    """Zips the source stage put in its bucket (too big to send inline): downloaded, verified, stored."""
+    from botocore.exceptions import ClientError
+
+    found: dict[str, ArtifactRecord] = {}
+    if not bucket:
+        return found
+    s3 = aws.client("s3")
+    for item in items:
+        if not item.sha256 or not item.input_hash:  # the store keys a file by its input hash
+            continue
+        key = lambda_code_key(item.sha256)
+        with tempfile.TemporaryDirectory(dir=ws.store.cache_dir) as folder:
+            path = os.path.join(folder, "download.zip")
+            with aws_errors(f"s3://{bucket}/{key}", "run the command again"):
+                try:
+                    s3.download_file(bucket, key, path)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403", "AccessDenied"):
+                        continue
+                    raise
+            if sha256_file(path) != item.sha256:  # untrusted bytes: only the very artifact is used
+                warn(f"s3://{bucket}/{key}: not the bytes its name says; not used")
+                continue
+            try:
+                unzipped = _unzipped_size(path)
+            except (zipfile.BadZipFile, OSError):
+                warn(f"s3://{bucket}/{key}: not a zip; not used")
+                continue
+
+            def write(target: str, source: str = path, size: int = unzipped) -> int:
+                os.replace(source, target)
+                return size
+
+            record = ws.store.put(item.input_hash, str(item.kind), ".zip", write, {"promoted": True})
+        ws.store.index.add_artifacts([record])
+        found[item.id] = record
+    return found
+
+
+def gather(
+    ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, source: Release, warn: Warn
+) -> dict[str, ArtifactRecord]:
+    """Each artifact's file: from the local store, the shared cache, then the source stage's bucket.
+
+    Refused, naming every one, when some are nowhere (nothing is built instead).
+    """
+    found = _local(ws, items)
+    found.update(_shared(ws, [item for item in items if item.id not in found]))
+    found.update(_from_bucket(ws, [item for item in items if item.id not in found], aws, bucket, warn))
+    missing = [item.id for item in items if item.id not in found]
+    if missing:
+        places = "the local cache" + (", the shared cache" if ws.shared else "")
+        places += f", s3://{bucket}" if bucket else ""
+        raise PromoteError(
+            f"release {source.id} of stage {source.target.stage} runs artifacts that are nowhere to copy from"
+            f" ({places}): {', '.join(missing[:10])}" + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+            hint="promote from a machine that published it, set cache_uri so the shared cache holds it, or"
+            f" `pkg publish --stage {source.target.stage}` again (which records a new release)",
+        )
+    return found
+
+
+def _never_built(path: str) -> int:
+    raise PkgError("a promoted artifact is never built", hint="report this as a bug of pkg promote")
+
+
+def promoted_plan(items: list[WantedArtifact], records: dict[str, ArtifactRecord], source: Release) -> list:
+    """The artifacts as a build plan whose items are all cached: what the publish planner takes."""
+    from packager.builders.builder import PlannedArtifact
+    from packager.builders.sources import ArtifactSpec
+
+    reason = f"promoted from {source.target.stage} release {source.id}"
+    planned = []
+    for item in items:
+        record = records[item.id]
+        meta = {"handler": item.handler} if item.handler else {}
+        spec = ArtifactSpec(
+            id=item.id,
+            kind=item.kind,
+            settings={},
+            files=[],
+            write=_never_built,
+            meta=meta,
+            uses=list(item.uses),
+            input_hash=record.input_hash,
+        )
+        planned.append(PlannedArtifact(spec, BuildStatus.CACHED, reason, record, up_to_date=True))
+    return planned
+
+
+__all__ = ["PromoteError", "WantedArtifact", "gather", "plan_promotion", "promoted_plan", "sha256_hex"]

@@ -1,0 +1,119 @@
+"""`pkg promote` end to end: what dev's release runs, deployed to prod in a second account of the moto server.
+
+Prod is reached through an AWS profile that assumes a role in another account (moto answers
+AssumeRole with credentials of the role's account), as a team's prod is. The test counts the files
+of the local cache (a promote builds nothing) and compares CodeSha256 across the two accounts.
+"""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+from conftest import AWS_REGION, HANDLER, PUBLISH_PYPROJECT
+
+PROD_ACCOUNT = "210987654321"
+PROD_BUCKET = "datamart-prod-artifacts"
+PROMOTE_PYPROJECT = (
+    PUBLISH_PYPROJECT
+    + f"""
+[tool.pkg.stages.prod]
+region = "{AWS_REGION}"
+account = "{PROD_ACCOUNT}"
+profile = "prod"
+artifact_bucket = "{PROD_BUCKET}"
+
+[tool.pkg.stages.prod.lambda]
+role = "arn:aws:iam::{PROD_ACCOUNT}:role/datamart-lambda"
+environment = {{ STAGE = "prod" }}
+
+[tool.pkg.stages.prod.lambda.functions.ingest]
+memory = 2048
+"""
+)
+AWS_PROFILE = f"""
+[profile prod]
+role_arn = arn:aws:iam::{PROD_ACCOUNT}:role/pkg-deployer
+credential_source = Environment
+region = {AWS_REGION}
+"""
+
+
+def prod_session(project) -> boto3.Session:
+    """The prod account: its profile in the AWS config file the `aws` fixture points at, its role and bucket."""
+    (project.root.parent / "no-aws-config").write_text(AWS_PROFILE)
+    session = boto3.Session(profile_name="prod")
+    assert session.client("sts").get_caller_identity()["Account"] == PROD_ACCOUNT
+    session.client("iam").create_role(
+        RoleName="datamart-lambda", AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}'
+    )
+    session.client("s3").create_bucket(Bucket=PROD_BUCKET)
+    return session
+
+
+def alias_code(lam, name: str) -> str:
+    """The CodeSha256 of the version the function's `live` alias points at."""
+    version = lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
+    return lam.get_function_configuration(FunctionName=name, Qualifier=version)["CodeSha256"]
+
+
+def cached_files(project) -> int:
+    return sum(len(files) for _, _, files in os.walk(project.cache_dir))
+
+
+def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_building(project, aws):
+    project.write("pyproject.toml", PROMOTE_PYPROJECT)
+    prod = prod_session(project)
+    published = project.pkg_json("publish", "--stage", "dev")
+    assert published["release"] == 1
+    dev_ingest = next(a for a in published["artifacts"] if a["id"] == "lambda/function/ingest")
+
+    # Refused before any change: a build setting prod would run dev's code with otherwise.
+    project.write("pyproject.toml", PROMOTE_PYPROJECT.replace('runtime = "python3.12"', 'runtime = "python3.13"'))
+    aws.reset_calls()
+    refused = project.pkg("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert refused.exit_code == 1
+    assert "lambda/function/ingest: Runtime is python3.12 in dev, python3.13 in prod" in refused.stderr
+    assert refused.stderr.count("error:") == 1 and "Traceback" not in refused.stderr
+    assert aws.mutating_calls() == []
+    project.write("pyproject.toml", PROMOTE_PYPROJECT)
+
+    # Refused before any change: an artifact dev runs that is nowhere to copy from (nothing is built instead).
+    os.remove(dev_ingest["path"])
+    missing = project.pkg("promote", "--from", "dev", "--to", "prod", "--yes", "--json")
+    assert missing.exit_code == 1 and "nowhere to copy from" in missing.json["error"]
+    assert "lambda/function/ingest" in missing.json["error"] and aws.mutating_calls() == []
+    project.pkg_json("build", "ingest")  # the same bytes again (the build is deterministic)
+
+    # The checkout moves on; prod gets what dev runs, not what is checked out.
+    project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 'not in dev'\n")
+    files = cached_files(project)
+    aws.reset_calls()
+    promoted = project.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
+
+    assert cached_files(project) == files  # nothing built, nothing fetched: the local store had it all
+    assert promoted["from"] == {"stage": "dev", "account": "123456789012", "release": 1}
+    assert promoted["account"] == PROD_ACCOUNT and promoted["release"] == 1
+    dev_lambda, prod_lambda = boto3.client("lambda", region_name=AWS_REGION), prod.client("lambda")
+    for function in ("ingest", "report"):
+        dev_code = alias_code(dev_lambda, f"datamart-dev-{function}")
+        assert alias_code(prod_lambda, f"datamart-prod-{function}") == dev_code, function
+    configuration = prod_lambda.get_function_configuration(FunctionName="datamart-prod-ingest")
+    assert configuration["MemorySize"] == 2048 and configuration["Environment"]["Variables"] == {"STAGE": "prod"}
+    assert configuration["Role"] == f"arn:aws:iam::{PROD_ACCOUNT}:role/datamart-lambda"
+    assert all(layer["Arn"].split(":")[4] == PROD_ACCOUNT for layer in configuration["Layers"])
+    history = project.pkg_json("history", "--stage", "prod")["releases"]
+    assert [(r["id"], r["command"], r["promoted_from"]["release"]) for r in history] == [(1, "promote", 1)]
+    assert history[0]["who"].split(":")[4] == PROD_ACCOUNT
+    assert "promote from dev 1" in project.pkg("history", "--stage", "prod").stdout
+    statuses = project.pkg_json("status", "--stage", "prod")["resources"]
+    assert {s["id"]: s["release"] for s in statuses if s["state"] == "live"} == {
+        "lambda/function/ingest": 1,
+        "lambda/function/report": 1,
+    }
+
+    # prod's rows are a publish's: a publish of prod from dev's commit has nothing to do.
+    project.write("src/lambda/ingest.py", HANDLER)
+    aws.reset_calls()
+    again = project.pkg_json("publish", "--stage", "prod")
+    assert aws.mutating_calls() == [] and again["release"] is None

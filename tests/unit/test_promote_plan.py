@@ -1,0 +1,111 @@
+"""`pkg promote` without AWS: what a source release deploys (its artifacts, by the source stage's rows),
+the refusals made before any call, and the cached build plan the publish planner takes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from cache.index import ArtifactRecord, PublishedRecord
+from packager.config import load_config
+from packager.deploy.actions import Target
+from packager.deploy.promote import PromoteError, WantedArtifact, plan_promotion, promoted_plan, sha256_hex
+from packager.deploy.records import FunctionRow, FunctionState, LayerVersionRow
+from packager.deploy.releases import FunctionRelease, JobRelease, Release
+from packager.model import Kind
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+DEV = Target(ACCOUNT, REGION, "dev")
+LAYER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:datamart-dev-internal_libs:3"
+CODE_HEX = "ab" * 32
+CODE = base64.b64encode(bytes.fromhex(CODE_HEX)).decode()
+LAYER_HEX = "cd" * 32
+LAYER_CODE = base64.b64encode(bytes.fromhex(LAYER_HEX)).decode()
+CONFIGURATION = {"Runtime": "python3.12", "Handler": "ingest.handler", "MemorySize": 128}
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pkg]\nproject = "datamart"\nartifact_bucket = "b"\n'
+        '[tool.pkg.lambda]\nruntime = "python3.12"\narchitecture = "x86_64"\n'
+        f'[tool.pkg.stages.dev]\nregion = "{REGION}"\n[tool.pkg.stages.prod]\nregion = "{REGION}"\n'
+        "[tool.pkg.stages.prod.lambda]\nmemory = 2048\n"
+    )
+    return load_config(str(tmp_path))
+
+
+def source(configuration=CONFIGURATION, jobs=None) -> Release:
+    ingest = FunctionRelease("datamart-dev-ingest", "live", "4", CODE, "0" * 32, (LAYER_ARN,), dict(configuration))
+    return Release(7, DEV, "datamart", "2026-12-02T10:00:00Z", None, None, None, "publish",
+                   {"lambda/function/ingest": ingest}, jobs or {})  # fmt: skip
+
+
+def rows(code_sha256: str = CODE, architecture: str = "x86_64") -> dict[str, PublishedRecord]:
+    layer = LayerVersionRow("datamart-dev-internal_libs", LAYER_ARN, 3, LAYER_CODE)
+    state = FunctionState("arn:f", code_sha256, architecture, dict(CONFIGURATION), (LAYER_ARN,), {})
+    return {
+        "lambda/internal_libs@l1": PublishedRecord("lambda/internal_libs@l1", "l1", layer.to_details(), "2026"),
+        "lambda/function/ingest": PublishedRecord(
+            "lambda/function/ingest", "f1", FunctionRow.confirmed(state).to_details(), "2026"
+        ),
+    }
+
+
+def test_a_release_promotes_its_layer_versions_and_code_by_the_source_stage_rows(config):
+    wanted = plan_promotion(config, source(), rows(), "prod")
+    assert wanted == [
+        WantedArtifact("lambda/internal_libs", Kind.LAMBDA_LAYER, LAYER_HEX, "l1"),
+        WantedArtifact(
+            "lambda/function/ingest", Kind.LAMBDA_FUNCTION, CODE_HEX, "f1", ("lambda/internal_libs",), "ingest.handler"
+        ),
+    ]
+
+
+def test_code_the_function_row_no_longer_runs_is_found_by_its_sha256_alone(config):
+    other = base64.b64encode(b"\x01" * 32).decode()  # dev's $LATEST moved on since (a rollback)
+    (_layer, function) = plan_promotion(config, source(), rows(code_sha256=other), "prod")
+    assert (function.sha256, function.input_hash) == (CODE_HEX, None)
+
+
+@pytest.mark.parametrize(
+    ("configuration", "architecture", "problem"),
+    [
+        ({**CONFIGURATION, "Runtime": "python3.11"}, "x86_64", "Runtime is python3.11 in dev, python3.12 in prod"),
+        ({**CONFIGURATION, "Handler": "ingest.run"}, "x86_64", "Handler is ingest.run in dev, ingest.handler in prod"),
+        (CONFIGURATION, "arm64", "Architecture is arm64 in dev, x86_64 in prod"),
+    ],
+)
+def test_a_build_setting_that_differs_between_the_stages_is_refused(config, configuration, architecture, problem):
+    with pytest.raises(PromoteError, match=problem):
+        plan_promotion(config, source(configuration), rows(architecture=architecture), "prod")
+
+
+def test_a_layer_version_the_source_stage_has_no_row_of_is_refused(config):
+    bare = {key: row for key, row in rows().items() if "@" not in key}
+    with pytest.raises(PromoteError, match="layer version .*:3 has no row of stage dev"):
+        plan_promotion(config, source(), bare, "prod")
+
+
+def test_jobs_are_refused_and_names_pick_functions_only(config):
+    job = JobRelease("datamart-dev-totals", "s3://b/pkg/glue_python_shell/job-totals/" + "a" * 64 + "/t.py", (), (), {})
+    release = source(jobs={"glue_python_shell/job/totals": job})
+    with pytest.raises(PromoteError, match="promoting Glue and EMR jobs is not built yet"):
+        plan_promotion(config, release, rows(), "prod")
+    assert [w.id for w in plan_promotion(config, release, rows(), "prod", ["ingest"])][-1] == "lambda/function/ingest"
+
+
+def test_the_plan_is_a_build_plan_of_cached_items_that_can_not_be_built(config):
+    wanted = plan_promotion(config, source(), rows(), "prod")
+    records = {
+        item.id: ArtifactRecord(item.input_hash or "", str(item.kind), "x.zip", item.sha256 or "", 10, 20, "", {})
+        for item in wanted
+    }
+    planned = promoted_plan(wanted, records, source())
+    assert [(p.spec.id, p.to_build, p.spec.input_hash, p.spec.uses) for p in planned] == [
+        ("lambda/internal_libs", False, "l1", []),
+        ("lambda/function/ingest", False, "f1", ["lambda/internal_libs"]),
+    ]
+    assert planned[1].spec.meta == {"handler": "ingest.handler"} and planned[1].reason == "promoted from dev release 7"
+    assert sha256_hex(CODE) == CODE_HEX
