@@ -13,7 +13,14 @@ from packager.config import load_config
 from packager.deploy.actions import SKIP, Action, ActionKind, Target
 from packager.deploy.lambda_plan import CodeArtifact, FunctionResource
 from packager.deploy.records import AliasState, FunctionRow, FunctionState, version_digest
-from packager.deploy.releases import FunctionRelease, JobRelease, Release, diff_releases, release_from_json
+from packager.deploy.releases import (
+    FunctionRelease,
+    JobRelease,
+    PromotedFrom,
+    Release,
+    diff_releases,
+    release_from_json,
+)
 from packager.deploy.rollback import emr_spec_at, glue_definition_at
 from packager.deploy.trust import StageScope
 from packager.deploy.versions import plan_function_version
@@ -59,6 +66,12 @@ def release(release_id=1, version="1", memory=128, layer=1, script_sha=SHA) -> R
 def test_a_release_reads_back_as_written(scope):
     written = release()
     assert release_from_json(json.loads(json.dumps(written.to_json())), 1, scope) == written
+    promoted = replace(written, command="promote", promoted_from=PromotedFrom("dev", "210987654321", REGION, 4))
+    assert release_from_json(json.loads(json.dumps(promoted.to_json())), 1, scope) == promoted
+
+
+def promoted(**change) -> dict:
+    return {"stage": "dev", "account": ACCOUNT, "region": REGION, "release": 1, **change}
 
 
 def tampered(change) -> dict:
@@ -94,6 +107,9 @@ def tampered(change) -> dict:
         ),
         (lambda d: d["functions"].update({"lambda/internal_libs": {}}), "is no function"),
         (lambda d: d.update(functions=[]), "functions and jobs must be tables"),
+        (lambda d: d.update(promoted_from=promoted(account="1")), "bad promoted account"),
+        (lambda d: d.update(promoted_from=promoted(stage="../x")), "bad promoted stage"),
+        (lambda d: d.update(promoted_from=promoted(release=True)), "bad promoted release"),
     ],
 )
 def test_a_release_of_another_stage_or_naming_what_is_not_its_own_is_refused(scope, change, problem):
