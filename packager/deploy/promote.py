@@ -60,8 +60,8 @@ def sha256_hex(code_sha256: str) -> str:
     return base64.b64decode(code_sha256, validate=True).hex()
 
 
-def _layer_versions(rows: dict[str, PublishedRecord]) -> dict[str, tuple[str, PublishedRecord, LayerVersionRow]]:
-    """Layer version ARN -> (layer artifact id, its row, the version) from a stage's (trust-checked) rows."""
+def _layer_versions(rows: dict[str, PublishedRecord]) -> dict[str, WantedArtifact]:
+    """Layer version ARN -> the layer artifact it was published from, by a stage's (trust-checked) rows."""
     found = {}
     for key, row in rows.items():
         artifact_id, at, _input = key.partition("@")
@@ -71,9 +71,10 @@ def _layer_versions(rows: dict[str, PublishedRecord]) -> dict[str, tuple[str, Pu
             if ArtifactId.parse(artifact_id).service is not Service.LAMBDA:
                 continue
             version = LayerVersionRow.from_details(row.details)
-        except (KeyError, ValueError):
+            sha = sha256_hex(version.code_sha256) if version.code_sha256 else None  # None: an adopted version
+        except (KeyError, ValueError):  # binascii.Error is a ValueError
             continue
-        found[version.arn] = (artifact_id, row, version)
+        found[version.arn] = WantedArtifact(artifact_id, Kind.LAMBDA_LAYER, sha, row.input_hash)
     return found
 
 
@@ -105,10 +106,10 @@ def plan_promotion(
             if arn not in layers:
                 problems.append(f"{artifact_id}: layer version {arn} has no row of stage {source.target.stage} here")
                 continue
-            layer_id, layer_row, version = layers[arn]
-            uses.append(layer_id)
-            sha = sha256_hex(version.code_sha256) if version.code_sha256 else None
-            wanted.setdefault(layer_id, WantedArtifact(layer_id, Kind.LAMBDA_LAYER, sha, layer_row.input_hash))
+            layer = layers[arn]
+            if wanted.setdefault(layer.id, layer) != layer:  # one layer name, one version in a stage
+                problems.append(f"{artifact_id}: runs another version of {layer.id} than the other functions")
+            uses.append(layer.id)
         own = source_rows.get(artifact_id)
         row = FunctionRow.from_details(own.details) if own is not None else None
         same_code = row is not None and row.state is not None and row.state.code_sha256 == function.code_sha256
