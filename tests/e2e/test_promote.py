@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import boto3
-from conftest import AWS_REGION, HANDLER, PUBLISH_PYPROJECT
+from conftest import ARTIFACT_BUCKET, AWS_REGION, HANDLER, PUBLISH_PYPROJECT
 
 PROD_ACCOUNT = "210987654321"
 PROD_BUCKET = "datamart-prod-artifacts"
@@ -86,19 +86,23 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     project.write("pyproject.toml", PROMOTE_PYPROJECT)
 
     # Refused before any change: an artifact dev runs that is nowhere to copy from (nothing is built instead).
+    files = cached_files(project)
+    with open(dev_ingest["path"], "rb") as built:
+        zipped = built.read()
     os.remove(dev_ingest["path"])
     missing = project.pkg("promote", "--from", "dev", "--to", "prod", "--yes", "--json")
     assert missing.exit_code == 1 and "nowhere to copy from" in missing.json["error"]
     assert "lambda/function/ingest" in missing.json["error"] and changes(aws) == []
-    project.pkg_json("build", "ingest")  # the same bytes again (the build is deterministic)
+    # Where a publish puts a zip too big to send inline, dev's bucket, it is found, verified and copied.
+    key = f"pkg/lambda/{dev_ingest['sha256']}.zip"
+    boto3.client("s3", region_name=AWS_REGION).put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=zipped)
 
     # The checkout moves on; prod gets what dev runs, not what is checked out.
     project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 'not in dev'\n")
-    files = cached_files(project)
     aws.reset_calls()
     promoted = project.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
 
-    assert cached_files(project) == files  # nothing built, nothing fetched: the local store had it all
+    assert cached_files(project) == files  # nothing built: the local store, and ingest's zip from dev's bucket
     assert promoted["from"] == {"stage": "dev", "account": "123456789012", "release": 1}
     assert promoted["account"] == PROD_ACCOUNT and promoted["release"] == 1
     dev_lambda, prod_lambda = boto3.client("lambda", region_name=AWS_REGION), prod.client("lambda")
@@ -118,6 +122,9 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
         "lambda/function/ingest": 1,
         "lambda/function/report": 1,
     }
+
+    dry = project.pkg("promote", "--from", "dev", "--to", "prod", "--dry-run")
+    assert "release 1 of stage dev promoted to prod: 0 built, 0 mutating AWS calls planned (dry run)" in dry.stdout
 
     # prod's rows are a publish's: a publish of prod from dev's commit has nothing to do.
     project.write("src/lambda/ingest.py", HANDLER)
