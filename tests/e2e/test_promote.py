@@ -93,9 +93,14 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     missing = project.pkg("promote", "--from", "dev", "--to", "prod", "--yes", "--json")
     assert missing.exit_code == 1 and "nowhere to copy from" in missing.json["error"]
     assert "lambda/function/ingest" in missing.json["error"] and changes(aws) == []
-    # Where a publish puts a zip too big to send inline, dev's bucket, it is found, verified and copied.
+    # Where a publish puts a zip too big to send inline, dev's bucket, it is found, verified and copied;
+    # other bytes under its name are not used.
     key = f"pkg/lambda/{dev_ingest['sha256']}.zip"
-    boto3.client("s3", region_name=AWS_REGION).put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=zipped)
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=zipped + b"tampered")
+    forged = project.pkg("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert forged.exit_code == 1 and f"s3://{ARTIFACT_BUCKET}/{key}: not the bytes its name says" in forged.stderr
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=zipped)
 
     # The checkout moves on; prod gets what dev runs, not what is checked out.
     project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 'not in dev'\n")

@@ -109,3 +109,34 @@ def test_the_plan_is_a_build_plan_of_cached_items_that_can_not_be_built(config):
     ]
     assert planned[1].spec.meta == {"handler": "ingest.handler"} and planned[1].reason == "promoted from dev release 7"
     assert sha256_hex(CODE) == CODE_HEX
+
+
+def test_the_local_store_answers_by_input_hash_or_for_code_of_unknown_input_by_sha256(tmp_path):
+    from types import SimpleNamespace
+
+    from cache.store import Store
+    from packager.deploy.promote import _local
+
+    store = Store(str(tmp_path / "cache"))
+
+    def put(input_hash: str, kind: Kind, body: bytes) -> ArtifactRecord:
+        def write(path: str) -> int:
+            with open(path, "wb") as file:
+                file.write(body)
+            return len(body)
+
+        record = store.put(input_hash, str(kind), ".zip", write)
+        store.index.add_artifacts([record])
+        return record
+
+    code = put("f" * 32, Kind.LAMBDA_FUNCTION, b"code")
+    layer = put("e" * 32, Kind.LAMBDA_LAYER, b"layer")
+    ws = SimpleNamespace(store=store)
+    wanted = [
+        WantedArtifact("lambda/internal_libs", Kind.LAMBDA_LAYER, layer.sha256, layer.input_hash),
+        WantedArtifact("lambda/function/ingest", Kind.LAMBDA_FUNCTION, code.sha256, None),  # found by its bytes
+        WantedArtifact("lambda/function/report", Kind.LAMBDA_FUNCTION, "0" * 64, None),  # nowhere
+        WantedArtifact("lambda/function/other", Kind.LAMBDA_FUNCTION, "1" * 64, code.input_hash),  # other bytes
+    ]
+    assert _local(ws, wanted) == {"lambda/internal_libs": layer, "lambda/function/ingest": code}
+    store.close()
