@@ -136,3 +136,12 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     aws.reset_calls()
     again = project.pkg_json("publish", "--stage", "prod")
     assert changes(aws) == [] and again["release"] is None
+
+    # dev moves on: the next promote updates prod's code in place and moves its alias.
+    project.write("src/lambda/ingest.py", "def handler(event, context):\n    return 2\n")
+    assert project.pkg_json("publish", "--stage", "dev")["release"] == 2
+    aws.reset_calls()
+    second = project.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert second["release"] == 2 and second["from"]["release"] == 2
+    assert "UpdateFunctionCode" in changes(aws) and "CreateFunction" not in changes(aws)
+    assert alias_code(prod_lambda, "datamart-prod-ingest") == alias_code(dev_lambda, "datamart-dev-ingest")
