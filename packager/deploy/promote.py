@@ -48,11 +48,12 @@ class WantedArtifact:
     """One artifact the source release runs: a function's code zip or a layer version's zip."""
 
     id: str
-    kind: Kind
+    kind: Kind | None  # None: a job's internal_libs or dependencies, of the kind its stored file has
     sha256: str | None  # hex; None for a layer version pkg adopted (its CodeSha256 was not recorded)
     input_hash: str | None  # from the source stage's index row; None when this machine has no row of it
     uses: tuple[str, ...] = ()  # a function's layers, by artifact id, in order
     handler: str | None = None  # a function's Handler, as the source stage runs it
+    filename: str | None = None  # a job artifact's file name in S3 (a wheel's name matters to pip)
 
 
 def sha256_hex(code_sha256: str) -> str:
@@ -88,12 +89,6 @@ def plan_promotion(
     """
     where = f"release {source.id} of stage {source.target.stage}"
     function_ids, job_ids = picked_ids(source, names)
-    if job_ids:
-        raise PromoteError(
-            f"{where} runs jobs ({', '.join(job_ids)}): promoting Glue and EMR jobs is not built yet",
-            hint=f"name the functions to promote (pkg promote --from {source.target.stage} --to {stage} NAME...),"
-            f" and publish the jobs with `pkg publish --stage {stage}`",
-        )
     layers = _layer_versions(source_rows)
     wanted: dict[str, WantedArtifact] = {}
     functions: list[WantedArtifact] = []
@@ -132,6 +127,9 @@ def plan_promotion(
                 str(ran.get("Handler") or handler),
             )
         )
+    jobs: dict[str, WantedArtifact] = {}
+    for job_id in job_ids:
+        problems += _plan_job(config, source, job_id, _uploads(source_rows), stage, jobs)
     if problems:
         raise PromoteError(
             f"{where} can't be promoted to {stage} as built: " + "; ".join(problems[:10])
@@ -139,7 +137,69 @@ def plan_promotion(
             hint="a setting that shapes the build can't differ between stages: align [tool.pkg.lambda] with what"
             f" {source.target.stage} runs (or publish {source.target.stage} again), then promote",
         )  # fmt: skip
-    return [*wanted.values(), *functions]
+    return [*wanted.values(), *functions, *jobs.values()]
+
+
+def _uploads(rows: dict[str, PublishedRecord]) -> dict[str, tuple[str, str | None]]:
+    """S3 key -> (artifact id, its input hash if recorded) of every object a stage's (trust-checked) rows
+    say pkg put there. The key holds the file's sha256, which finds the file when no input hash does."""
+    found = {}
+    for key, row in rows.items():
+        artifact_id, at, object_key = key.partition("@")
+        if at and "bucket" in row.details:
+            found[object_key] = (artifact_id, row.input_hash or None)
+    return found
+
+
+def _job_shaping(config, job_id: str, settings: dict, stage: str) -> list[tuple[str, object, object]]:
+    """(setting, as the source runs it, as `stage` would) for what shaped a job's build."""
+    from packager.deploy.jobs_plan import emr_python
+
+    artifact = ArtifactId.parse(job_id)
+    wanted = config.resolve(artifact.service, artifact.short_name, stage)
+    if artifact.service is Service.EMR:
+        return [
+            ("release_label", settings.get("release_label"), wanted["release_label"]),
+            ("python", settings.get("python"), emr_python(wanted)),
+        ]
+    shaping: list[tuple[str, object, object]] = [("GlueVersion", settings.get("GlueVersion"), wanted["glue_version"])]
+    if artifact.service is Service.GLUE_PYTHON_SHELL:
+        ran = (settings.get("Command") or {}).get("PythonVersion")
+        shaping.append(("PythonVersion", ran, wanted["python_version"]))
+    return shaping
+
+
+def _plan_job(
+    config, source: Release, job_id: str, uploads: dict, stage: str, wanted: dict[str, WantedArtifact]
+) -> list[str]:
+    """Add a job's script, internal_libs and dependencies to `wanted`; the problems found instead."""
+    from packager.model import SCRIPT_KINDS
+
+    job = source.jobs[job_id]
+    problems = [
+        f"{job_id}: {key} is {was} in {source.target.stage}, {would} in {stage}"
+        for key, was, would in _job_shaping(config, job_id, job.settings, stage)
+        if was != would
+    ]
+    uses: list[str] = []
+    for uri in job.keys:
+        object_key = uri.split("/", 3)[3]  # s3://bucket/<key>: checked to be the stage's own layout when read
+        sha, filename = object_key.rsplit("/", 2)[-2:]
+        if object_key not in uploads:
+            problems.append(f"{job_id}: {uri} has no row of stage {source.target.stage} here")
+            continue
+        artifact_id, input_hash = uploads[object_key]
+        if artifact_id == job_id:
+            continue
+        if artifact_id not in uses:
+            uses.append(artifact_id)
+        wanted.setdefault(artifact_id, WantedArtifact(artifact_id, None, sha, input_hash, (), None, filename))
+    script_key = job.script.split("/", 3)[3]
+    if script_key in uploads:
+        sha, filename = script_key.rsplit("/", 2)[-2:]
+        kind = SCRIPT_KINDS[ArtifactId.parse(job_id).service]
+        wanted[job_id] = WantedArtifact(job_id, kind, sha, uploads[script_key][1], tuple(uses), None, filename)
+    return problems
 
 
 # -- the bytes: local store, shared cache, the source stage's bucket -------------------------------------
@@ -158,8 +218,8 @@ def _local(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
     for item in items:
         record = by_hash.get(item.input_hash) if item.input_hash else None
         if record is None and item.sha256 and item.input_hash is None:
-            if by_sha is None:
-                by_sha = {r.sha256: r for r in index.all_artifacts() if r.kind == str(Kind.LAMBDA_FUNCTION)}
+            if by_sha is None:  # one read of the index, only when some file is known by its bytes alone
+                by_sha = {r.sha256: r for r in index.all_artifacts()}
             record = by_sha.get(item.sha256)
         if record is not None and _matches(record, item) and ws.store.use(record):
             found[item.id] = record
@@ -200,6 +260,8 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
     s3 = aws.client("s3")
     for item in items:
         if not item.sha256 or not item.input_hash:  # the store keys a file by its input hash
+            continue
+        if item.kind not in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):  # jobs' objects: not yet (a wheelhouse is many)
             continue
         key = lambda_code_key(item.sha256)
         with tempfile.TemporaryDirectory(dir=ws.store.cache_dir) as folder:
@@ -267,9 +329,11 @@ def promoted_plan(items: list[WantedArtifact], records: dict[str, ArtifactRecord
     for item in items:
         record = records[item.id]
         meta = {"handler": item.handler} if item.handler else {}
+        if item.filename:
+            meta["filename"] = item.filename
         spec = ArtifactSpec(
             id=item.id,
-            kind=item.kind,
+            kind=item.kind or Kind(record.kind),
             settings={},
             files=[],
             write=_never_built,

@@ -29,8 +29,19 @@ environment = {{ STAGE = "prod" }}
 
 [tool.pkg.stages.prod.lambda.functions.ingest]
 memory = 2048
+
+[tool.pkg.glue_python_shell]
+role = "arn:aws:iam::123456789012:role/glue"
+
+[tool.pkg.stages.prod.glue_python_shell]
+role = "arn:aws:iam::{PROD_ACCOUNT}:role/glue"
+
+[tool.pkg.emr]
+release_label = "emr-7.9.0"
 """
 )
+SHELL_JOB = 'if __name__ == "__main__":\n    print("totals")\n'
+EMR_JOB = 'if __name__ == "__main__":\n    print("clean")\n'
 AWS_PROFILE = f"""
 [profile prod]
 role_arn = arn:aws:iam::{PROD_ACCOUNT}:role/pkg-deployer
@@ -70,6 +81,8 @@ def cached_files(project) -> list[str]:
 
 def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_building(project, aws):
     project.write("pyproject.toml", PROMOTE_PYPROJECT)
+    project.write("src/glue_python_shell/totals.py", SHELL_JOB)
+    project.write("src/emr/clean.py", EMR_JOB)
     prod = prod_session(project)
     published = project.pkg_json("publish", "--stage", "dev")
     assert published["release"] == 1
@@ -118,14 +131,21 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     assert configuration["MemorySize"] == 2048 and configuration["Environment"]["Variables"] == {"STAGE": "prod"}
     assert configuration["Role"] == f"arn:aws:iam::{PROD_ACCOUNT}:role/datamart-lambda"
     assert all(layer["Arn"].split(":")[4] == PROD_ACCOUNT for layer in configuration["Layers"])
+    dev_job = boto3.client("glue", region_name=AWS_REGION).get_job(JobName="datamart-dev-totals")["Job"]
+    prod_job = prod.client("glue").get_job(JobName="datamart-prod-totals")["Job"]
+    dev_script, prod_script = dev_job["Command"]["ScriptLocation"], prod_job["Command"]["ScriptLocation"]
+    assert prod_script.startswith(f"s3://{PROD_BUCKET}/") and prod_script.split("/")[-2] == dev_script.split("/")[-2]
+    assert prod_job["Role"] == f"arn:aws:iam::{PROD_ACCOUNT}:role/glue"
     history = project.pkg_json("history", "--stage", "prod")["releases"]
     assert [(r["id"], r["command"], r["promoted_from"]["release"]) for r in history] == [(1, "promote", 1)]
     assert history[0]["who"].split(":")[4] == PROD_ACCOUNT
     assert "promote from dev 1" in project.pkg("history", "--stage", "prod").stdout
     statuses = project.pkg_json("status", "--stage", "prod")["resources"]
-    assert {s["id"]: s["release"] for s in statuses if s["state"] == "live"} == {
+    assert {s["id"]: s["release"] for s in statuses} == {
         "lambda/function/ingest": 1,
         "lambda/function/report": 1,
+        "glue_python_shell/job/totals": 1,
+        "emr/job/clean": 1,
     }
 
     dry = project.pkg("promote", "--from", "dev", "--to", "prod", "--dry-run")

@@ -4,6 +4,7 @@ the refusals made before any call, and the cached build plan the publish planner
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import pytest
 
@@ -88,12 +89,30 @@ def test_a_layer_version_the_source_stage_has_no_row_of_is_refused(config):
         plan_promotion(config, source(), bare, "prod")
 
 
-def test_jobs_are_refused_and_names_pick_functions_only(config):
-    job = JobRelease("datamart-dev-totals", "s3://b/pkg/glue_python_shell/job-totals/" + "a" * 64 + "/t.py", (), (), {})
+def test_a_job_promotes_the_objects_its_release_names_by_the_source_stage_upload_rows(config):
+    script_key = f"pkg/glue_python_shell/job-totals/{'a' * 64}/totals.py"
+    libs_key = f"pkg/glue_python_shell/internal_libs/{'b' * 64}/internal_libs-0-py3-none-any.whl"
+    definition = {"GlueVersion": "3.0", "Command": {"Name": "pythonshell", "PythonVersion": "3.9"}}
+    job = JobRelease("datamart-dev-totals", f"s3://b/{script_key}", (f"s3://b/{libs_key}",), (), definition)
     release = source(jobs={"glue_python_shell/job/totals": job})
-    with pytest.raises(PromoteError, match="promoting Glue and EMR jobs is not built yet"):
-        plan_promotion(config, release, rows(), "prod")
+    uploads = {
+        f"glue_python_shell/job/totals@{script_key}": PublishedRecord("x", "s1", {"bucket": "b"}, "2026"),
+        f"glue_python_shell/internal_libs@{libs_key}": PublishedRecord("x", "w1", {"bucket": "b"}, "2026"),
+    }
+    *_, libs, script = plan_promotion(config, release, {**rows(), **uploads}, "prod")
+    assert libs == WantedArtifact(
+        "glue_python_shell/internal_libs", None, "b" * 64, "w1", (), None, "internal_libs-0-py3-none-any.whl"
+    )
+    assert script == WantedArtifact(
+        "glue_python_shell/job/totals", Kind.GLUE_PYTHON_SHELL_JOB, "a" * 64, "s1",
+        ("glue_python_shell/internal_libs",), None, "totals.py",
+    )  # fmt: skip
     assert [w.id for w in plan_promotion(config, release, rows(), "prod", ["ingest"])][-1] == "lambda/function/ingest"
+    with pytest.raises(PromoteError, match=f"s3://b/{libs_key} has no row of stage dev"):
+        plan_promotion(config, release, {**rows(), **dict(list(uploads.items())[:1])}, "prod")
+    older = source(jobs={"glue_python_shell/job/totals": replace(job, settings={**definition, "GlueVersion": "1.0"})})
+    with pytest.raises(PromoteError, match="GlueVersion is 1.0 in dev, 3.0 in prod"):
+        plan_promotion(config, older, rows(), "prod")
 
 
 def test_the_plan_is_a_build_plan_of_cached_items_that_can_not_be_built(config):
