@@ -1,20 +1,21 @@
 """`pkg promote --from dev --to prod`: the very bytes dev's current release runs, deployed to prod with prod's settings.
 
 Nothing is built. Dev's newest release (read from dev's artifact bucket with dev's credentials and
-checked like every release object) names what each function runs: its code's CodeSha256 and its
-layer versions. Dev's index rows (pulled from the shared cache) say which artifact each layer
-version is, and which input hash a code zip was built from; the file comes from the local store,
-the shared cache (downloaded and verified), or dev's artifact bucket (where a zip too big to send
-inline was put; downloaded, and verified by its sha256). pkg copies the bytes itself: prod's
-account never reads dev's bucket.
+checked like every release object) names what each function runs (its code's CodeSha256 and its
+layer versions) and each job's content-addressed S3 objects (script, internal_libs, dependencies).
+Dev's index rows (pulled from the shared cache) say which artifact each layer version and object
+is, and which input hash a code zip was built from; the file comes from the local store (by input
+hash, or by its sha256), the shared cache (downloaded and verified), or dev's artifact bucket
+(where a Lambda zip too big to send inline was put; downloaded, and verified by its sha256). pkg
+copies the bytes itself: prod's account never reads dev's bucket.
 
 The artifacts become a build plan whose items are all cached, handed to the publish planner as a
 publish hands its build: the plan, the executor, prod's lease, its rows and aliases are the
 publish's own, so a later `pkg publish --stage prod` of the same commit has nothing to do.
 
-Refused before any mutating call: an artifact found nowhere; a build setting that shaped the code
-(runtime, architecture, handler name) that prod's configuration sets otherwise than what dev runs;
-Glue and EMR jobs (their promotion is not built yet).
+Refused before any mutating call: an artifact found nowhere; a build setting that shaped it
+(runtime, architecture, handler name; a job's Glue version, Python, EMR release) that prod's
+configuration sets otherwise than what dev runs.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class PromoteError(PkgError):
 
 @dataclass(frozen=True)
 class WantedArtifact:
-    """One artifact the source release runs: a function's code zip or a layer version's zip."""
+    """One artifact the source release runs: a function's code, a layer version's zip, a job's file."""
 
     id: str
     kind: Kind | None  # None: a job's internal_libs or dependencies, of the kind its stored file has
@@ -82,10 +83,11 @@ def _layer_versions(rows: dict[str, PublishedRecord]) -> dict[str, WantedArtifac
 def plan_promotion(
     config, source: Release, source_rows: dict[str, PublishedRecord], stage: str, names: Sequence[str] = ()
 ) -> list[WantedArtifact]:
-    """What promoting `source` (all, or NAMES) to `stage` deploys: layers first, then functions (no AWS call).
+    """What promoting `source` (all, or NAMES) to `stage` deploys: layers, functions, jobs' files (no AWS call).
 
-    Refused with every problem at once: a job picked, a layer version the source stage has no row
-    of, a runtime, architecture or handler that `stage` would run the code with otherwise.
+    Refused with every problem at once: a layer version or S3 object the source stage has no row
+    of, a runtime, architecture or handler (a job's Glue version, Python, EMR release) that `stage`
+    would run it with otherwise.
     """
     where = f"release {source.id} of stage {source.target.stage}"
     function_ids, job_ids = picked_ids(source, names)
