@@ -1006,3 +1006,76 @@ def rollback(
             changed = any(outcome.status == "done" or outcome.action.record for outcome in outcomes)
             release = _record_release(ws, stage, aws, warn, target, releases[-1:]) if changed else None
     return RollbackReport(stage, target, outcomes, release, time.perf_counter() - started)
+
+
+def promote(
+    root: str,
+    source: str,
+    stage: str,
+    names: Sequence[str] = (),
+    dry_run: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    jobs: int = 8,
+    warn: Warn = _ignore,
+    note: Callable[[str], None] = _ignore,
+    lock_timeout: float | None = None,
+    confirm: Callable[[StagePlan], bool] = lambda staged: True,
+    on_planned: Callable[[StagePlan], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+):
+    """Deploy to `stage` exactly the artifacts `source`'s current release runs (all, or NAMES), with
+    `stage`'s own settings: nothing is built, whatever the checkout holds (packager/deploy/promote.py).
+
+    The source stage is read with its own credentials (profile, region, account of its table);
+    `profile` and `region` are the target stage's. The plan is the publish planner's, made from the
+    release's artifacts instead of a build; it runs under the target's lease, records its rows and
+    aliases as a publish would, and a release that says which release of `source` it promoted.
+    """
+    from packager.deploy.promote import gather, plan_promotion, promoted_plan
+    from packager.deploy.releases import PromotedFrom, record_release
+    from packager.deploy.settings import artifact_bucket
+    from packager.deploy.stage import open_stage_session, plan_stage, stage_lease_lock, stage_lock
+    from packager.deploy.trust import check_recorded
+    from packager.reports import PromoteReport
+
+    if source == stage:
+        raise PkgError(f"--from and --to are both {stage}", hint="promote from one stage to another")
+    started = time.perf_counter()
+    with _workspace(root, shared=True, warn=warn, stage=stage, region=region) as ws:
+        source_aws = open_stage_session(ws, source, None, None, jobs)
+        aws = open_stage_session(ws, stage, profile, region, jobs)
+        store = _release_store(ws, source, source_aws, warn)
+        latest = store.latest(1)
+        if not latest:
+            raise PkgError(f"stage {source} has no release yet", hint=f"`pkg publish --stage {source}` records one")
+        release = latest[-1]
+        if ws.shared:
+            ws.shared.pull()  # the source stage's rows: which artifact each layer version and zip is
+        scope = store.scope
+        rows = ws.store.index.published(scope.target.account, scope.target.region, source)
+        wanted = plan_promotion(ws.config, release, check_recorded(rows, scope, warn), stage, names)
+        records = gather(ws, wanted, source_aws, artifact_bucket(ws.config, source), release, warn)
+        planned = promoted_plan(wanted, records, release)
+        promoted_from = PromotedFrom(source, scope.target.account, scope.target.region, release.id)
+        outcomes = None
+        recorded = None
+        with stage_lock(ws, stage):
+            staged = plan_stage(ws, stage, planned, jobs=jobs, aws=aws, warn=warn)
+            if on_planned:
+                on_planned(staged)
+            if not dry_run and _has_work(staged):
+                if not confirm(staged):
+                    raise PkgError(
+                        f"pkg promote --to {stage} was not confirmed: nothing was changed",
+                        hint="answer yes on a terminal, or pass --yes",
+                    )
+                with stage_lease_lock(ws, stage, aws, "pkg promote", lock_timeout, note, warn):
+                    if ws.shared:
+                        ws.shared.pull(again=True)
+                    staged = plan_stage(ws, stage, planned, jobs=jobs, aws=aws, warn=warn)
+                    if _has_work(staged):
+                        outcomes = _publish_planned(ws, staged, planned, jobs, on_done)
+                        written = record_release(ws, stage, aws, "promote", warn, promoted_from=promoted_from)
+                        recorded = None if written is None else written.id
+    return PromoteReport(release, staged, outcomes, dry_run, recorded, time.perf_counter() - started)

@@ -425,6 +425,53 @@ def rollback(
     render.rollback(report, as_json)
 
 
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--from", "source", required=True, help="The stage whose current release is promoted.")
+@click.option("--to", "stage", required=True, help="The stage that gets the same artifacts.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--profile", help="AWS profile of the --to stage (default: its own, or boto3's usual chain).")
+@click.option("--region", help="AWS region of the --to stage (default: its own).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Resources changed at once."
+)
+@_LOCK_TIMEOUT
+@_json_option()
+@click.pass_context
+def promote(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    source: str,
+    stage: str,
+    yes: bool,
+    dry_run: bool,
+    profile: str | None,
+    region: str | None,
+    jobs: int,
+    lock_timeout: float,
+    as_json: bool,
+) -> None:
+    """Deploy to one stage exactly the artifacts another stage's current release runs (all, or NAMES): no build."""
+    report = app.promote(
+        _root(ctx),
+        source,
+        stage,
+        names,
+        dry_run=dry_run,
+        profile=profile,
+        region=region,
+        jobs=jobs,
+        warn=render.warn,
+        note=render.say,
+        lock_timeout=lock_timeout,
+        confirm=lambda staged: yes or render.confirm_promote(staged),
+        on_planned=None if as_json else render.publish_plan,
+        on_done=None if as_json else render.publish_done,
+    )
+    render.promote(report, as_json)
+
+
 @cli.group()
 def cache() -> None:
     """The local and the shared cache: verify and repair, pull, push, status."""

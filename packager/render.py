@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         PlanReport,
         PublishReport,
         StatusReport,
+        PromoteReport,
     )
     from packager.reports import DiffReport, HistoryReport, RollbackReport
 
@@ -532,6 +533,8 @@ def status(report: StatusReport, as_json: bool) -> None:
             parts.append(_short_code(code))
         if resource.last_modified:
             parts.append(f"modified {resource.last_modified}")
+        if resource.release is not None:
+            parts.append(f"release {resource.release}")
         if resource.state is ResourceState.MISSING:
             parts.append("drift: deleted out of band")
         elif resource.drift:
@@ -566,6 +569,8 @@ def history(report: HistoryReport, as_json: bool) -> None:
     for release in report.releases:
         commit = (release.commit or "-")[:12] + ("+dirty" if release.dirty else "")
         what = release.command + (f" to {release.rolled_back_to}" if release.rolled_back_to else "")
+        if release.promoted_from:
+            what += f" from {release.promoted_from.stage} {release.promoted_from.release}"
         click.echo(
             f"{release.id:>4}  {release.time}  {what:<14} {commit:<18} "
             f"{_plural(len(release.functions), 'function')}, {_plural(len(release.jobs), 'job')}  {release.who or '-'}"
@@ -612,3 +617,35 @@ def rollback(report: RollbackReport, as_json: bool) -> None:
         f"stage {report.stage} back at release {report.target.id}: "
         f"{_plural(report.mutating_calls, 'mutating AWS call')} in {report.elapsed:.2f} s{recorded}"
     )
+
+
+def confirm_promote(staged: StagePlan) -> bool:
+    """Ask on a terminal before promoting to a stage; off a terminal (no --yes) the answer is no."""
+    if not sys.stdin.isatty():
+        say("not a terminal: pass --yes to promote")
+        return False
+    target = staged.plan.target
+    calls = _plural(staged.plan.mutating_calls, "mutating AWS call")
+    return click.confirm(f"make these {calls} in stage {target.stage} ({target.account})?", default=False, err=True)
+
+
+def promote(report: PromoteReport, as_json: bool) -> None:
+    """`pkg promote`: the plan was printed before; the source release, the calls made, the release recorded."""
+    source = report.source
+    if as_json:
+        emit_json(
+            {
+                "from": {"stage": source.target.stage, "account": source.target.account, "release": source.id},
+                **_stage_document(report.staged, report.outcomes),
+                "release": report.release,
+                "summary": {"built": 0, "mutating_calls": report.mutating_calls, "dry_run": report.dry_run},
+            }
+        )
+        return
+    verb = "planned (dry run)" if report.dry_run else "made"
+    click.echo(
+        f"release {source.id} of stage {source.target.stage} promoted to {report.staged.plan.target.stage}: 0 built,"
+        f" {_plural(report.mutating_calls, 'mutating AWS call')} {verb} in {report.elapsed:.2f} s"
+    )
+    if report.release is not None:
+        click.echo(f"release {report.release} of stage {report.staged.plan.target.stage} recorded (`pkg history`)")

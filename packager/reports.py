@@ -199,7 +199,7 @@ class ResourceStatus:
     drift: list[Drifted]
     pending: bool = False  # a publish was interrupted between an AWS call and its record
     last_run: LastRun | None = None
-    release: str | None = None  # the release that deployed it: None until pkg records releases
+    release: int | None = None  # the release that deployed what it runs now (packager/deploy/status.py)
 
     @property
     def drifted(self) -> bool:
@@ -274,4 +274,22 @@ class RollbackReport:
 
     @property
     def mutating_calls(self) -> int:
+        return sum(outcome.action.kind.calls for outcome in self.outcomes if outcome.status == "done")
+
+
+@dataclass
+class PromoteReport:
+    """`pkg promote`: the source release, the target stage's plan (and outcomes), the release it recorded."""
+
+    source: Release
+    staged: StagePlan
+    outcomes: list[Outcome] | None
+    dry_run: bool
+    release: int | None
+    elapsed: float = 0.0
+
+    @property
+    def mutating_calls(self) -> int:
+        if self.outcomes is None:
+            return self.staged.plan.mutating_calls
         return sum(outcome.action.kind.calls for outcome in self.outcomes if outcome.status == "done")

@@ -27,7 +27,7 @@ from cache.index import PublishedRecord
 from packager.deploy.actions import Target
 from packager.deploy.aws import AwsSession, aws_errors
 from packager.deploy.jobs_plan import ADDITIONAL_MODULES, EXTRA_PY_FILES
-from packager.deploy.naming import resource_name
+from packager.deploy.naming import NAME, resource_name
 from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, version_digest
 from packager.deploy.trust import StageScope
 from packager.errors import PkgError
@@ -106,6 +106,32 @@ class JobRelease:
 
 
 @dataclass(frozen=True)
+class PromotedFrom:
+    """The release of another stage whose artifacts a promote deployed (`pkg promote`)."""
+
+    stage: str
+    account: str
+    region: str
+    release: int
+
+    def to_json(self) -> dict:
+        return {"stage": self.stage, "account": self.account, "region": self.region, "release": self.release}
+
+    @classmethod
+    def from_json(cls, value: object) -> PromotedFrom:
+        """Checked as untrusted input; ValueError says what is wrong."""
+        _problem(isinstance(value, dict), "promoted_from is not a table")
+        assert isinstance(value, dict)
+        stage, account, region, release = (value.get(key) for key in ("stage", "account", "region", "release"))
+        _problem(isinstance(stage, str) and len(stage) <= 64 and NAME.match(stage) is not None, "bad promoted stage")
+        _problem(isinstance(account, str) and re.fullmatch(r"\d{12}", account) is not None, "bad promoted account")
+        _problem(isinstance(region, str) and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region) is not None, "bad region")
+        ok = isinstance(release, int) and not isinstance(release, bool) and release > 0
+        _problem(ok, "bad promoted release")
+        return cls(str(stage), str(account), str(region), int(release))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Release:
     """What one stage ran after one publish or rollback."""
 
@@ -120,6 +146,7 @@ class Release:
     functions: dict[str, FunctionRelease] = field(default_factory=dict)  # artifact id ->
     jobs: dict[str, JobRelease] = field(default_factory=dict)  # artifact id ->
     rolled_back_to: int | None = None
+    promoted_from: PromotedFrom | None = None
 
     def to_json(self) -> dict:
         return {
@@ -135,6 +162,7 @@ class Release:
             "dirty": self.dirty,
             "command": self.command,
             "rolled_back_to": self.rolled_back_to,
+            "promoted_from": self.promoted_from.to_json() if self.promoted_from else None,
             "functions": {key: value.to_json() for key, value in sorted(self.functions.items())},
             "jobs": {key: value.to_json() for key, value in sorted(self.jobs.items())},
         }
@@ -183,6 +211,13 @@ def _emr_release(row: EmrRunRow) -> JobRelease:
     return JobRelease(row.name, spec["entry_point"], tuple(spec["py_files"]), (archive,) if archive else (), spec)
 
 
+def job_release(artifact: ArtifactId, details: dict, scope: StageScope) -> JobRelease | None:
+    """What a Glue job or EMR run specification runs, from its index row (None: a job not defined)."""
+    if artifact.service is Service.EMR:
+        return _emr_release(EmrRunRow.from_details(details))
+    return _glue_release(GlueJobRow.from_details(details), artifact, scope)
+
+
 def stage_snapshot(
     recorded: dict[str, PublishedRecord],
     scope: StageScope,
@@ -222,10 +257,8 @@ def stage_snapshot(
             functions[resource_id] = FunctionRelease(
                 name, alias.name, alias.version, state.code_sha256, alias.digest, tuple(state.layers), configuration
             )
-        elif artifact.service is Service.EMR and artifact.role is Role.JOB:
-            jobs[resource_id] = _emr_release(EmrRunRow.from_details(stored.details))
         elif artifact.service in JOB_SERVICES and artifact.role is Role.JOB:
-            job = _glue_release(GlueJobRow.from_details(stored.details), artifact, scope)
+            job = job_release(artifact, stored.details, scope)
             if job is not None:
                 jobs[resource_id] = job
     return functions, jobs
@@ -330,6 +363,8 @@ def release_from_json(document: object, release_id: int, scope: StageScope) -> R
     _problem(command in COMMANDS, f"command {str(command)[:40]!r} is not one of {', '.join(COMMANDS)}")
     back = document.get("rolled_back_to")
     _problem(back is None or (isinstance(back, int) and not isinstance(back, bool) and back > 0), "bad rolled_back_to")
+    promoted = document.get("promoted_from")
+    promoted_from = None if promoted is None else PromotedFrom.from_json(promoted)
     functions, jobs = document.get("functions"), document.get("jobs")
     _problem(isinstance(functions, dict) and isinstance(jobs, dict), "functions and jobs must be tables")
     assert isinstance(functions, dict) and isinstance(jobs, dict)
@@ -346,6 +381,7 @@ def release_from_json(document: object, release_id: int, scope: StageScope) -> R
             {key: _function_from_json(key, value, scope) for key, value in functions.items()},
             {key: _job_from_json(key, value, scope) for key, value in jobs.items()},
             back,  # type: ignore[arg-type]
+            promoted_from,
         )
     except ArtifactIdError as error:
         raise ValueError(f"not an artifact id pkg makes ({error})") from None
@@ -467,13 +503,15 @@ def new_release(
     rolled_back_to: int | None = None,
     known: Sequence[Release] = (),
     warn: Warn | None = None,
+    promoted_from: PromotedFrom | None = None,
 ) -> Release:
     """The release of what the stage runs now (id assigned when written); `known`: see `stage_snapshot`."""
     functions, jobs = stage_snapshot(recorded, scope, known, warn)
     commit, dirty = git_state(root)
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     who = getattr(aws, "caller", None) or None
-    return Release(0, scope.target, scope.project, when, who, commit, dirty, command, functions, jobs, rolled_back_to)
+    back, promoted = rolled_back_to, promoted_from
+    return Release(0, scope.target, scope.project, when, who, commit, dirty, command, functions, jobs, back, promoted)
 
 
 def stage_releases(ws, stage: str, aws: AwsSession, warn: Warn | None = None) -> ReleaseStore | None:
@@ -494,6 +532,7 @@ def record_release(
     warn: Warn,
     rolled_back_to: int | None = None,
     known: Sequence[Release] = (),
+    promoted_from: PromotedFrom | None = None,
 ) -> Release | None:
     """Write the release of what `stage` runs now, from the index rows AWS confirmed; None without a bucket.
 
@@ -508,7 +547,8 @@ def record_release(
     target = store.scope.target
     recorded = check_recorded(ws.store.index.published(target.account, target.region, stage), store.scope)
     known = list(known) or store.latest(1)
-    return store.write(new_release(aws, store.scope, recorded, ws.root, command, rolled_back_to, known, warn))
+    release = new_release(aws, store.scope, recorded, ws.root, command, rolled_back_to, known, warn, promoted_from)
+    return store.write(release)
 
 
 # -- what changed between two releases -----------------------------------------------------------------

@@ -5,7 +5,8 @@ definition cut down by `live_glue_definition`, its tags), read cheaply and only 
 a stage of many functions pages ListFunctions and the tagging API's GetResources instead of one
 GetFunction each. Drift is reported by field and key, never by value (environment values stay
 out of every report). Jobs add their newest run: Glue GetJobRuns, EMR Serverless ListJobRuns or
-EMR ListSteps, matched by the name `pkg run` gives the run.
+EMR ListSteps, matched by the name `pkg run` gives the run. Each resource is attributed the release
+that deployed what it runs now, read from the stage's release objects (one listing, then reads).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from cache.index import PublishedRecord
 from packager.deploy.actions import Target
@@ -23,12 +24,14 @@ from packager.deploy.glue import GLUE_FINAL_STATES
 from packager.deploy.jobs_plan import live_glue_definition
 from packager.deploy.naming import NAME, resource_name
 from packager.deploy.records import EmrRunRow, FunctionRow, FunctionState, GlueJobRow, changed_environment_keys
+from packager.deploy.releases import Release, ReleaseStore, job_release
+from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
 from packager.discover import discover_service
 from packager.model import ArtifactId, ArtifactIdError, Role, Service
 from packager.reports import Drifted, LastRun, ResourceState, ResourceStatus, StatusReport
 
-__all__ = ["AwsStatusReader", "function_drift", "glue_drift", "stage_status"]
+__all__ = ["AwsStatusReader", "deployed_by", "function_drift", "glue_drift", "running_pointers", "stage_status"]
 
 # Up to this many functions, one GetFunction each (in parallel) is quicker than paging every function
 # of the account (ListFunctions gives 50 a page); above it, the pages are fewer calls.
@@ -36,6 +39,7 @@ GET_EACH_UP_TO = 25
 BATCH_GET_JOBS = 100  # job names per BatchGetJobs call
 RUN_PAGES = 4  # pages of EMR runs or steps searched for a job's newest run (runs of other jobs share them)
 RETRY_STATUS = "run `pkg status` again"
+STATUS_RELEASES = 20  # newest releases read to find which one deployed each resource (a GET each, at most)
 
 
 # -- drift: what differs, by field and key -------------------------------------------------------------
@@ -272,6 +276,78 @@ class AwsStatusReader:
         return newest
 
 
+# -- releases: which one deployed what runs now --------------------------------------------------------
+
+Pointer = tuple[str, ...]  # what a resource runs: (alias, version) of a function, the S3 keys of a job
+
+
+def running_pointers(recorded: dict[str, PublishedRecord], scope: StageScope) -> dict[str, Pointer]:
+    """What each function and job of the stage runs now, from its (trust-checked) index row."""
+    pointers: dict[str, Pointer] = {}
+    for resource_id, stored in recorded.items():
+        if "@" in resource_id:  # a layer version or an upload: not what runs
+            continue
+        try:
+            artifact = ArtifactId.parse(resource_id)
+        except (ArtifactIdError, ValueError):
+            continue
+        if artifact.service is Service.LAMBDA and artifact.role is Role.FUNCTION:
+            alias = FunctionRow.from_details(stored.details).alias
+            if alias is not None:
+                pointers[resource_id] = (alias.name, alias.version)
+        elif artifact.role is Role.JOB:
+            job = job_release(artifact, stored.details, scope)
+            if job is not None:
+                pointers[resource_id] = job.keys
+    return pointers
+
+
+def _pointer_in(release: Release, resource_id: str) -> Pointer | None:
+    if resource_id in release.functions:
+        function = release.functions[resource_id]
+        return (function.alias, function.version)
+    job = release.jobs.get(resource_id)
+    return job.keys if job is not None else None
+
+
+def deployed_by(current: dict[str, Pointer], newest_first: Iterable[Release]) -> dict[str, int]:
+    """Resource id -> the release that deployed what it runs now: going back from the newest release,
+    the oldest of the unbroken run of releases that ran the same version or keys. A resource the
+    newest release does not run as it runs now has none (changed since, or published without a bucket).
+    Stops reading releases once every resource is placed."""
+    found: dict[str, int] = {}
+    looking = set(current)
+    if not looking:
+        return found
+    for release in newest_first:
+        for resource_id in sorted(looking):
+            if _pointer_in(release, resource_id) == current[resource_id]:
+                found[resource_id] = release.id
+            else:
+                looking.discard(resource_id)
+        if not looking:
+            break
+    return found
+
+
+def _newest_releases(store: ReleaseStore, count: int) -> Iterator[Release]:
+    """The stage's valid releases, newest first, read one at a time (one listing; at most `count` reads)."""
+    for release_id in reversed(store.ids()[-count:]):
+        release = store.read(release_id)
+        if release is not None:
+            yield release
+
+
+def release_ids(ws, stage: str, aws: AwsSession, recorded: dict[str, PublishedRecord], warn) -> dict[str, int]:
+    """Resource id -> the release that deployed what it runs now; empty for a stage without a bucket."""
+    bucket = artifact_bucket(ws.config, stage)
+    if not bucket:
+        return {}
+    scope = StageScope.of(ws.config, Target(aws.account, aws.region, stage))
+    store = ReleaseStore(aws, bucket, scope, warn)
+    return deployed_by(running_pointers(recorded, scope), _newest_releases(store, STATUS_RELEASES))
+
+
 # -- one stage -----------------------------------------------------------------------------------------
 
 
@@ -421,4 +497,7 @@ def stage_status(
         statuses = _function_statuses(functions, names, recorded, live)
         statuses += _glue_statuses(glue, names, recorded, reader, target, now) if glue else []
         statuses += emr_statuses(emr, names, recorded, reader, now) if emr else []
+        releases = release_ids(ws, stage, aws, recorded, warn) if statuses else {}
+    for status in statuses:
+        status.release = releases.get(status.id)
     return StatusReport(stage, target.account, target.region, statuses)

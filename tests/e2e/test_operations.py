@@ -66,7 +66,7 @@ def test_status_names_the_function_changed_out_of_band_and_what_changed_never_a_
     ingest, drifted = resources["lambda/function/ingest"], resources["lambda/function/report"]
     assert ingest["state"] == "live" and not ingest["drifted"] and ingest["drift"] == []
     assert ingest["code"]["live"] == ingest["code"]["recorded"] is not None
-    assert ingest["last_modified"] and ingest["release"] is None
+    assert ingest["last_modified"] and ingest["release"] == 1  # the publish recorded release 1
     assert drifted["drifted"]
     assert drifted["drift"] == [
         {"field": "configuration", "keys": ["MemorySize", "Environment.STAGE"]},

@@ -62,6 +62,14 @@ def test_three_publishes_make_three_releases_and_rollback_restores_the_first_wit
     third = project.pkg_json("publish", "--stage", "dev")
     assert third["release"] == 3
     assert project.pkg_json("publish", "--stage", "dev")["release"] is None  # a no-op records nothing
+    # `pkg status` names the release that deployed what each runs: the jobs are as release 2 left them.
+    placed = {r["id"]: r["release"] for r in project.pkg_json("status", "--stage", "dev")["resources"]}
+    assert placed == {
+        "lambda/function/ingest": 3,
+        "lambda/function/report": 3,
+        "glue_python_shell/job/totals": 2,
+        "emr/job/clean": 2,
+    }
 
     history = project.pkg_json("history", "--stage", "dev")
     assert [(r["id"], r["command"], r["functions"], r["jobs"]) for r in history["releases"]] == [
@@ -96,6 +104,7 @@ def test_three_publishes_make_three_releases_and_rollback_restores_the_first_wit
     after = project.pkg_json("history", "--stage", "dev")["releases"][-1]
     assert (after["id"], after["command"], after["rolled_back_to"]) == (4, "rollback", 1)
     assert project.pkg_json("diff", "--stage", "dev", "1", "4")["changes"] == []  # release 4 runs what 1 ran
+    assert "release 4" in project.pkg("status", "--stage", "dev").stdout
 
     # The next publish rolls forward from the checkout: a version and an alias move, no code upload.
     aws.reset_calls()

@@ -13,7 +13,14 @@ from packager.config import load_config
 from packager.deploy.actions import SKIP, Action, ActionKind, Target
 from packager.deploy.lambda_plan import CodeArtifact, FunctionResource
 from packager.deploy.records import AliasState, FunctionRow, FunctionState, version_digest
-from packager.deploy.releases import FunctionRelease, JobRelease, Release, diff_releases, release_from_json
+from packager.deploy.releases import (
+    FunctionRelease,
+    JobRelease,
+    PromotedFrom,
+    Release,
+    diff_releases,
+    release_from_json,
+)
 from packager.deploy.rollback import emr_spec_at, glue_definition_at
 from packager.deploy.trust import StageScope
 from packager.deploy.versions import plan_function_version
@@ -59,6 +66,12 @@ def release(release_id=1, version="1", memory=128, layer=1, script_sha=SHA) -> R
 def test_a_release_reads_back_as_written(scope):
     written = release()
     assert release_from_json(json.loads(json.dumps(written.to_json())), 1, scope) == written
+    promoted = replace(written, command="promote", promoted_from=PromotedFrom("dev", "210987654321", REGION, 4))
+    assert release_from_json(json.loads(json.dumps(promoted.to_json())), 1, scope) == promoted
+
+
+def promoted(**change) -> dict:
+    return {"stage": "dev", "account": ACCOUNT, "region": REGION, "release": 1, **change}
 
 
 def tampered(change) -> dict:
@@ -94,6 +107,9 @@ def tampered(change) -> dict:
         ),
         (lambda d: d["functions"].update({"lambda/internal_libs": {}}), "is no function"),
         (lambda d: d.update(functions=[]), "functions and jobs must be tables"),
+        (lambda d: d.update(promoted_from=promoted(account="1")), "bad promoted account"),
+        (lambda d: d.update(promoted_from=promoted(stage="../x")), "bad promoted stage"),
+        (lambda d: d.update(promoted_from=promoted(release=True)), "bad promoted release"),
     ],
 )
 def test_a_release_of_another_stage_or_naming_what_is_not_its_own_is_refused(scope, change, problem):
@@ -244,3 +260,39 @@ def test_rollback_names_pick_functions_and_jobs_by_name_or_id():
     )
     with pytest.raises(RollbackError, match="nope: not a function or job of release 1"):
         picked_ids(old, ("nope",))
+
+
+# -- `pkg status`: which release deployed what runs now ------------------------------------------------
+
+
+def test_status_names_the_release_that_deployed_what_runs_now_reading_back_only_as_far_as_needed(scope):
+    from packager.deploy.status import deployed_by, running_pointers
+
+    new_script = "b" * 64
+    history = [
+        release(1, version="1"),
+        release(2, version="2"),
+        release(3, version="2", script_sha=new_script),
+        replace(release(4, version="1", script_sha=new_script), command="rollback", rolled_back_to=1),
+    ]
+    job = release(4, script_sha=new_script).jobs["glue_python_shell/job/totals"]
+    details = {"name": job.name, "definition": {"Command": {"ScriptLocation": job.script}, "DefaultArguments": {
+        "--extra-py-files": ",".join(job.libs)}}, "tags": {}}  # fmt: skip
+    recorded = {
+        "lambda/function/ingest": stored(AliasState("live", "1", "0" * 32)),
+        "glue_python_shell/job/totals": PublishedRecord("glue_python_shell/job/totals", "j1", details, "2026"),
+    }
+    current = running_pointers(recorded, scope)
+    assert current == {"lambda/function/ingest": ("live", "1"), "glue_python_shell/job/totals": job.keys}
+
+    read: list[int] = []
+
+    def newest_first():
+        for item in reversed(history):
+            read.append(item.id)
+            yield item
+
+    # ingest runs version 1 since the rollback (4); the job's script since release 3.
+    assert deployed_by(current, newest_first()) == {"lambda/function/ingest": 4, "glue_python_shell/job/totals": 3}
+    assert read == [4, 3, 2]  # release 1 is never read: both were placed by then
+    assert deployed_by({"lambda/function/ingest": ("live", "9")}, reversed(history)) == {}  # changed since

@@ -1,0 +1,350 @@
+"""`pkg promote --from dev --to prod`: the very bytes dev's current release runs, deployed to prod with prod's settings.
+
+Nothing is built. Dev's newest release (read from dev's artifact bucket with dev's credentials and
+checked like every release object) names what each function runs (its code's CodeSha256 and its
+layer versions) and each job's content-addressed S3 objects (script, internal_libs, dependencies).
+Dev's index rows (pulled from the shared cache) say which artifact each layer version and object
+is, and which input hash a code zip was built from; the file comes from the local store (by input
+hash, or by its sha256), the shared cache (downloaded and verified), or dev's artifact bucket
+(where a Lambda zip too big to send inline was put; downloaded, and verified by its sha256). pkg
+copies the bytes itself: prod's account never reads dev's bucket.
+
+The artifacts become a build plan whose items are all cached, handed to the publish planner as a
+publish hands its build: the plan, the executor, prod's lease, its rows and aliases are the
+publish's own, so a later `pkg publish --stage prod` of the same commit has nothing to do.
+
+Refused before any mutating call: an artifact found nowhere; a build setting that shaped it
+(runtime, architecture, handler name; a job's Glue version, Python, EMR release) that prod's
+configuration sets otherwise than what dev runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from cache.index import ArtifactRecord, PublishedRecord
+from cache.store import sha256_file
+from packager.deploy.aws import AwsSession, aws_errors
+from packager.deploy.naming import lambda_code_key
+from packager.deploy.records import FunctionRow, LayerVersionRow
+from packager.deploy.releases import Release
+from packager.deploy.rollback import picked_ids
+from packager.errors import PkgError
+from packager.model import ArtifactId, BuildStatus, Kind, Service
+
+Warn = Callable[[str], None]
+
+
+class PromoteError(PkgError):
+    """A promote that can't deploy exactly what the source stage runs (an artifact is nowhere, a setting differs)."""
+
+
+@dataclass(frozen=True)
+class WantedArtifact:
+    """One artifact the source release runs: a function's code, a layer version's zip, a job's file."""
+
+    id: str
+    kind: Kind | None  # None: a job's internal_libs or dependencies, of the kind its stored file has
+    sha256: str | None  # hex; None for a layer version pkg adopted (its CodeSha256 was not recorded)
+    input_hash: str | None  # from the source stage's index row; None when this machine has no row of it
+    uses: tuple[str, ...] = ()  # a function's layers, by artifact id, in order
+    handler: str | None = None  # a function's Handler, as the source stage runs it
+    filename: str | None = None  # a job artifact's file name in S3 (a wheel's name matters to pip)
+
+
+def sha256_hex(code_sha256: str) -> str:
+    """Lambda's CodeSha256 (base64) as the hex digest the store keeps."""
+    return base64.b64decode(code_sha256, validate=True).hex()
+
+
+def _layer_versions(rows: dict[str, PublishedRecord]) -> dict[str, WantedArtifact]:
+    """Layer version ARN -> the layer artifact it was published from, by a stage's (trust-checked) rows."""
+    found = {}
+    for key, row in rows.items():
+        artifact_id, at, _input = key.partition("@")
+        if not at or "arn" not in row.details:
+            continue
+        try:
+            if ArtifactId.parse(artifact_id).service is not Service.LAMBDA:
+                continue
+            version = LayerVersionRow.from_details(row.details)
+            sha = sha256_hex(version.code_sha256) if version.code_sha256 else None  # None: an adopted version
+        except (KeyError, ValueError):  # binascii.Error is a ValueError
+            continue
+        found[version.arn] = WantedArtifact(artifact_id, Kind.LAMBDA_LAYER, sha, row.input_hash)
+    return found
+
+
+def plan_promotion(
+    config, source: Release, source_rows: dict[str, PublishedRecord], stage: str, names: Sequence[str] = ()
+) -> list[WantedArtifact]:
+    """What promoting `source` (all, or NAMES) to `stage` deploys: layers, functions, jobs' files (no AWS call).
+
+    Refused with every problem at once: a layer version or S3 object the source stage has no row
+    of, a runtime, architecture or handler (a job's Glue version, Python, EMR release) that `stage`
+    would run it with otherwise.
+    """
+    where = f"release {source.id} of stage {source.target.stage}"
+    function_ids, job_ids = picked_ids(source, names)
+    layers = _layer_versions(source_rows)
+    wanted: dict[str, WantedArtifact] = {}
+    functions: list[WantedArtifact] = []
+    problems: list[str] = []
+    for artifact_id in function_ids:
+        function = source.functions[artifact_id]
+        short = ArtifactId.parse(artifact_id).short_name
+        uses = []
+        for arn in function.layers:
+            if arn not in layers:
+                problems.append(f"{artifact_id}: layer version {arn} has no row of stage {source.target.stage} here")
+                continue
+            layer = layers[arn]
+            if wanted.setdefault(layer.id, layer) != layer:  # one layer name, one version in a stage
+                problems.append(f"{artifact_id}: runs another version of {layer.id} than the other functions")
+            uses.append(layer.id)
+        own = source_rows.get(artifact_id)
+        row = FunctionRow.from_details(own.details) if own is not None else None
+        same_code = row is not None and row.state is not None and row.state.code_sha256 == function.code_sha256
+        settings = config.lambda_settings(short, stage)
+        ran = function.configuration
+        handler = f"{short}.{config.lambda_handler(short)}"
+        shaping = [("Runtime", ran.get("Runtime"), settings["runtime"]), ("Handler", ran.get("Handler"), handler)]
+        if same_code and row is not None and row.state is not None:  # the row describes the code the release ran
+            shaping.append(("Architecture", row.state.architecture, settings["architecture"]))
+        for key, was, would in shaping:
+            if was != would:
+                problems.append(f"{artifact_id}: {key} is {was} in {source.target.stage}, {would} in {stage}")
+        functions.append(
+            WantedArtifact(
+                artifact_id,
+                Kind.LAMBDA_FUNCTION,
+                sha256_hex(function.code_sha256),
+                own.input_hash if own is not None and same_code else None,
+                tuple(uses),
+                str(ran.get("Handler") or handler),
+            )
+        )
+    jobs: dict[str, WantedArtifact] = {}
+    for job_id in job_ids:
+        problems += _plan_job(config, source, job_id, _uploads(source_rows), stage, jobs)
+    if problems:
+        raise PromoteError(
+            f"{where} can't be promoted to {stage} as built: " + "; ".join(problems[:10])
+            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""),
+            hint="a setting that shapes the build can't differ between stages: align [tool.pkg.lambda] with what"
+            f" {source.target.stage} runs (or publish {source.target.stage} again), then promote",
+        )  # fmt: skip
+    return [*wanted.values(), *functions, *jobs.values()]
+
+
+def _uploads(rows: dict[str, PublishedRecord]) -> dict[str, tuple[str, str | None]]:
+    """S3 key -> (artifact id, its input hash if recorded) of every object a stage's (trust-checked) rows
+    say pkg put there. The key holds the file's sha256, which finds the file when no input hash does."""
+    found = {}
+    for key, row in rows.items():
+        artifact_id, at, object_key = key.partition("@")
+        if at and "bucket" in row.details:
+            found[object_key] = (artifact_id, row.input_hash or None)
+    return found
+
+
+def _job_shaping(config, job_id: str, settings: dict, stage: str) -> list[tuple[str, object, object]]:
+    """(setting, as the source runs it, as `stage` would) for what shaped a job's build."""
+    from packager.deploy.jobs_plan import emr_python
+
+    artifact = ArtifactId.parse(job_id)
+    wanted = config.resolve(artifact.service, artifact.short_name, stage)
+    if artifact.service is Service.EMR:
+        return [
+            ("release_label", settings.get("release_label"), wanted["release_label"]),
+            ("python", settings.get("python"), emr_python(wanted)),
+        ]
+    shaping: list[tuple[str, object, object]] = [("GlueVersion", settings.get("GlueVersion"), wanted["glue_version"])]
+    if artifact.service is Service.GLUE_PYTHON_SHELL:
+        ran = (settings.get("Command") or {}).get("PythonVersion")
+        shaping.append(("PythonVersion", ran, wanted["python_version"]))
+    return shaping
+
+
+def _plan_job(
+    config, source: Release, job_id: str, uploads: dict, stage: str, wanted: dict[str, WantedArtifact]
+) -> list[str]:
+    """Add a job's script, internal_libs and dependencies to `wanted`; the problems found instead."""
+    from packager.model import SCRIPT_KINDS
+
+    job = source.jobs[job_id]
+    problems = [
+        f"{job_id}: {key} is {was} in {source.target.stage}, {would} in {stage}"
+        for key, was, would in _job_shaping(config, job_id, job.settings, stage)
+        if was != would
+    ]
+    uses: list[str] = []
+    for uri in job.keys:
+        object_key = uri.split("/", 3)[3]  # s3://bucket/<key>: checked to be the stage's own layout when read
+        sha, filename = object_key.rsplit("/", 2)[-2:]
+        if object_key not in uploads:
+            problems.append(f"{job_id}: {uri} has no row of stage {source.target.stage} here")
+            continue
+        artifact_id, input_hash = uploads[object_key]
+        if artifact_id == job_id:
+            continue
+        if artifact_id not in uses:
+            uses.append(artifact_id)
+        wanted.setdefault(artifact_id, WantedArtifact(artifact_id, None, sha, input_hash, (), None, filename))
+    script_key = job.script.split("/", 3)[3]
+    if script_key in uploads:
+        sha, filename = script_key.rsplit("/", 2)[-2:]
+        kind = SCRIPT_KINDS[ArtifactId.parse(job_id).service]
+        wanted[job_id] = WantedArtifact(job_id, kind, sha, uploads[script_key][1], tuple(uses), None, filename)
+    return problems
+
+
+# -- the bytes: local store, shared cache, the source stage's bucket -------------------------------------
+
+
+def _matches(record: ArtifactRecord, item: WantedArtifact) -> bool:
+    return item.sha256 is None or record.sha256 == item.sha256
+
+
+def _local(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
+    """What the local store holds, by input hash or (a code zip of unknown input) by sha256."""
+    index = ws.store.index
+    by_hash = index.artifacts(item.input_hash for item in items if item.input_hash)
+    by_sha: dict[str, ArtifactRecord] | None = None
+    found = {}
+    for item in items:
+        record = by_hash.get(item.input_hash) if item.input_hash else None
+        if record is None and item.sha256 and item.input_hash is None:
+            if by_sha is None:  # one read of the index, only when some file is known by its bytes alone
+                by_sha = {r.sha256: r for r in index.all_artifacts()}
+            record = by_sha.get(item.sha256)
+        if record is not None and _matches(record, item) and ws.store.use(record):
+            found[item.id] = record
+    return found
+
+
+def _shared(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
+    """What the shared cache holds by input hash, downloaded and verified into the local store."""
+    if not ws.shared:
+        return {}
+    keyed = [item for item in items if item.input_hash]
+    remote = ws.shared.records(item.input_hash for item in keyed)
+    records = [remote[item.input_hash] for item in keyed if item.input_hash in remote]
+    fetched = ws.shared.fetch_many([record for record in records if _matches_any(record, keyed)])
+    return {
+        item.id: remote[item.input_hash]
+        for item in keyed
+        if item.input_hash in fetched and _matches(remote[item.input_hash], item)
+    }
+
+
+def _matches_any(record: ArtifactRecord, items: list[WantedArtifact]) -> bool:
+    return any(item.input_hash == record.input_hash and _matches(record, item) for item in items)
+
+
+def _unzipped_size(path: str) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return sum(member.file_size for member in archive.infolist())
+
+
+def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, warn: Warn) -> dict:
+    """Zips the source stage put in its bucket (too big to send inline): downloaded, verified, stored."""
+    from botocore.exceptions import ClientError
+
+    found: dict[str, ArtifactRecord] = {}
+    if not bucket:
+        return found
+    s3 = aws.client("s3")
+    for item in items:
+        if not item.sha256 or not item.input_hash:  # the store keys a file by its input hash
+            continue
+        if item.kind not in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):  # jobs' objects: not yet (a wheelhouse is many)
+            continue
+        key = lambda_code_key(item.sha256)
+        with tempfile.TemporaryDirectory(dir=ws.store.cache_dir) as folder:
+            path = os.path.join(folder, "download.zip")
+            with aws_errors(f"s3://{bucket}/{key}", "run the command again"):
+                try:
+                    s3.download_file(bucket, key, path)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403", "AccessDenied"):
+                        continue
+                    raise
+            if sha256_file(path) != item.sha256:  # untrusted bytes: only the very artifact is used
+                warn(f"s3://{bucket}/{key}: not the bytes its name says; not used")
+                continue
+            try:
+                unzipped = _unzipped_size(path)
+            except (zipfile.BadZipFile, OSError):
+                warn(f"s3://{bucket}/{key}: not a zip; not used")
+                continue
+
+            def write(target: str, source: str = path, size: int = unzipped) -> int:
+                os.replace(source, target)
+                return size
+
+            record = ws.store.put(item.input_hash, str(item.kind), ".zip", write, {"promoted": True})
+        ws.store.index.add_artifacts([record])
+        found[item.id] = record
+    return found
+
+
+def gather(
+    ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, source: Release, warn: Warn
+) -> dict[str, ArtifactRecord]:
+    """Each artifact's file: from the local store, the shared cache, then the source stage's bucket.
+
+    Refused, naming every one, when some are nowhere (nothing is built instead).
+    """
+    found = _local(ws, items)
+    found.update(_shared(ws, [item for item in items if item.id not in found]))
+    found.update(_from_bucket(ws, [item for item in items if item.id not in found], aws, bucket, warn))
+    missing = [item.id for item in items if item.id not in found]
+    if missing:
+        places = "the local cache" + (", the shared cache" if ws.shared else "")
+        places += f", s3://{bucket}" if bucket else ""
+        raise PromoteError(
+            f"release {source.id} of stage {source.target.stage} runs artifacts that are nowhere to copy from"
+            f" ({places}): {', '.join(missing[:10])}" + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+            hint="promote from a machine that published it, set cache_uri so the shared cache holds it, or"
+            f" `pkg publish --stage {source.target.stage}` again (which records a new release)",
+        )
+    return found
+
+
+def _never_built(path: str) -> int:
+    raise PkgError("a promoted artifact is never built", hint="report this as a bug of pkg promote")
+
+
+def promoted_plan(items: list[WantedArtifact], records: dict[str, ArtifactRecord], source: Release) -> list:
+    """The artifacts as a build plan whose items are all cached: what the publish planner takes."""
+    from packager.builders.builder import PlannedArtifact
+    from packager.builders.sources import ArtifactSpec
+
+    reason = f"promoted from {source.target.stage} release {source.id}"
+    planned = []
+    for item in items:
+        record = records[item.id]
+        meta = {"handler": item.handler} if item.handler else {}
+        if item.filename:
+            meta["filename"] = item.filename
+        spec = ArtifactSpec(
+            id=item.id,
+            kind=item.kind or Kind(record.kind),
+            settings={},
+            files=[],
+            write=_never_built,
+            meta=meta,
+            uses=list(item.uses),
+            input_hash=record.input_hash,
+        )
+        planned.append(PlannedArtifact(spec, BuildStatus.CACHED, reason, record, up_to_date=True))
+    return planned
+
+
+__all__ = ["PromoteError", "WantedArtifact", "gather", "plan_promotion", "promoted_plan", "sha256_hex"]
