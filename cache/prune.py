@@ -101,20 +101,13 @@ def store_leftovers(store: Store, known: set[str], now: float | None = None) -> 
     than `LEFTOVER_GRACE_SECONDS`: a build renames its file into place just before it commits the row."""
     now = time.time() if now is None else now
     found: list[PruneEntry] = []
-    if not os.path.isdir(store.store_dir):
-        return found
-    for folder, _dirs, files in os.walk(store.store_dir):
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            relpath = os.path.relpath(path, store.cache_dir).replace(os.sep, "/")
-            if relpath in known:
-                continue
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if now - st.st_mtime > LEFTOVER_GRACE_SECONDS:
-                found.append(PruneEntry(relpath, (path,), (), st.st_size, st.st_mtime))
+    for path, relpath in store.unindexed_files(known):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if now - st.st_mtime > LEFTOVER_GRACE_SECONDS:
+            found.append(PruneEntry(relpath, (path,), (), st.st_size, st.st_mtime))
     return found
 
 

@@ -11,7 +11,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from cache import INDEX_NAME
 from cache.index import ArtifactRecord, Index, utc_now
@@ -91,6 +91,17 @@ class Store:
     def abspath(self, relpath: str) -> str:
         """The absolute path of a path relative to the cache folder."""
         return os.path.join(self.cache_dir, relpath)
+
+    def unindexed_files(self, known: set[str]) -> Iterator[tuple[str, str]]:
+        """(path, relpath) of every file under store/ whose cache-relative path is not in `known`."""
+        if not os.path.isdir(self.store_dir):
+            return
+        for folder, _dirs, files in os.walk(self.store_dir):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                relpath = os.path.relpath(path, self.cache_dir).replace(os.sep, "/")
+                if relpath not in known:
+                    yield path, relpath
 
     def has_file(self, record: ArtifactRecord) -> bool:
         """Whether the artifact file of a row is present with its recorded size (a cheap check).
@@ -219,18 +230,12 @@ def verify(store: Store, repair: bool = False) -> VerifyReport:
     if bad_rows:
         index.forget_artifacts(bad_rows)
     now = time.time()
-    if os.path.isdir(store.store_dir):
-        for folder, _dirs, files in os.walk(store.store_dir):
-            for name in sorted(files):
-                path = os.path.join(folder, name)
-                relpath = os.path.relpath(path, store.cache_dir).replace(os.sep, "/")
-                if relpath in known_paths:
-                    continue
-                if _TMP_MARK in name and now - os.path.getmtime(path) < _STALE_TMP_SECONDS:
-                    continue  # a build may still be writing it
-                problem = f"{relpath}: orphan file (no index row)"
-                report.problems.append(problem)
-                if repair:
-                    os.unlink(path)
-                    report.repaired.append(problem)
+    for path, relpath in store.unindexed_files(known_paths):
+        if _TMP_MARK in os.path.basename(path) and now - os.path.getmtime(path) < _STALE_TMP_SECONDS:
+            continue  # a build may still be writing it
+        problem = f"{relpath}: orphan file (no index row)"
+        report.problems.append(problem)
+        if repair:
+            os.unlink(path)
+            report.repaired.append(problem)
     return report
