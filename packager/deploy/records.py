@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from packager.model import ArtifactId, ArtifactIdError, Role, Service
+
 if TYPE_CHECKING:
     from cache.index import PublishedRecord
 
@@ -378,3 +380,19 @@ def describes_nothing_live(details: dict) -> bool:
 def without_removed(rows: dict[str, PublishedRecord]) -> dict[str, PublishedRecord]:
     """The rows of resources that exist (as far as the index knows): removed rows left out."""
     return {key: row for key, row in rows.items() if not is_removed(row.details)}
+
+
+def unit_of(resource_id: str) -> ArtifactId | None:
+    """The function or job a row describes; None for a layer version or upload row (`<artifact>@…`: a
+    fact, not what runs), and for anything else."""
+    if "@" in resource_id:
+        return None
+    try:
+        artifact = ArtifactId.parse(resource_id)
+    except (ArtifactIdError, ValueError):
+        return None
+    if (artifact.service is Service.LAMBDA and artifact.role is Role.FUNCTION) or (
+        artifact.service.is_job and artifact.role is Role.JOB
+    ):
+        return artifact
+    return None

@@ -28,7 +28,7 @@ from packager.deploy.actions import Target
 from packager.deploy.aws import AwsSession, aws_errors
 from packager.deploy.jobs_plan import ADDITIONAL_MODULES, EXTRA_PY_FILES
 from packager.deploy.naming import NAME, resource_name
-from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, version_digest
+from packager.deploy.records import EmrRunRow, FunctionRow, GlueJobRow, unit_of, version_digest
 from packager.deploy.trust import StageScope
 from packager.errors import PkgError
 from packager.model import JOB_SERVICES, ArtifactId, ArtifactIdError, Role, Service
@@ -232,13 +232,10 @@ def stage_snapshot(
     functions: dict[str, FunctionRelease] = {}
     jobs: dict[str, JobRelease] = {}
     for resource_id, stored in sorted(recorded.items()):
-        if "@" in resource_id:  # a layer version or an upload: facts, not what runs
+        artifact = unit_of(resource_id)
+        if artifact is None:
             continue
-        try:
-            artifact = ArtifactId.parse(resource_id)
-        except (ArtifactIdError, ValueError):
-            continue
-        if artifact.service is Service.LAMBDA and artifact.role is Role.FUNCTION:
+        if artifact.role is Role.FUNCTION:
             row = FunctionRow.from_details(stored.details)
             state, alias = row.state, row.alias
             if state is None or alias is None or row.pending or not state.code_sha256:
@@ -257,7 +254,7 @@ def stage_snapshot(
             functions[resource_id] = FunctionRelease(
                 name, alias.name, alias.version, state.code_sha256, alias.digest, tuple(state.layers), configuration
             )
-        elif artifact.service in JOB_SERVICES and artifact.role is Role.JOB:
+        else:
             job = job_release(artifact, stored.details, scope)
             if job is not None:
                 jobs[resource_id] = job

@@ -20,7 +20,7 @@ from typing import Protocol
 from cache.index import PublishedRecord
 from packager.deploy.actions import SKIP, Action, ActionKind, PublishPlan, ServicePlan, StageInputs
 from packager.deploy.naming import resource_name, stage_tags, tagged_for
-from packager.deploy.records import FunctionRow, GlueJobRow, removed_details
+from packager.deploy.records import FunctionRow, GlueJobRow, removed_details, unit_of
 from packager.errors import DeletionProtectedError
 from packager.model import SCRIPT_KINDS, ArtifactId, ArtifactIdError, Kind, Role, Service
 
@@ -90,23 +90,8 @@ def _published_ids(inputs: StageInputs) -> tuple[set[str], set[tuple[str, str]]]
     return ids, names
 
 
-def _unit(resource_id: str) -> ArtifactId | None:
-    """The function or job a row describes (None for layer versions, uploads and anything else)."""
-    if "@" in resource_id:
-        return None
-    try:
-        artifact = ArtifactId.parse(resource_id)
-    except (ArtifactIdError, ValueError):
-        return None
-    if (artifact.service is Service.LAMBDA and artifact.role is Role.FUNCTION) or (
-        artifact.service.is_job and artifact.role is Role.JOB
-    ):
-        return artifact
-    return None
-
-
 def _recorded_units(recorded: dict[str, PublishedRecord]) -> dict[str, ArtifactId]:
-    return {key: artifact for key in recorded if (artifact := _unit(key)) is not None}
+    return {key: artifact for key in recorded if (artifact := unit_of(key)) is not None}
 
 
 def _forget(artifact_id: str, name: str, reason: str) -> Action:

@@ -23,12 +23,12 @@ from packager.deploy.emr import SERVERLESS_FINAL_STATES, STEP_FINAL_STATES
 from packager.deploy.glue import GLUE_FINAL_STATES
 from packager.deploy.jobs_plan import live_glue_definition
 from packager.deploy.naming import NAME, resource_name
-from packager.deploy.records import EmrRunRow, FunctionRow, FunctionState, GlueJobRow, changed_environment_keys
+from packager.deploy.records import EmrRunRow, FunctionRow, FunctionState, GlueJobRow, changed_environment_keys, unit_of
 from packager.deploy.releases import Release, ReleaseStore, job_release
 from packager.deploy.settings import artifact_bucket
 from packager.deploy.trust import StageScope, check_recorded
 from packager.discover import discover_service
-from packager.model import ArtifactId, ArtifactIdError, Role, Service
+from packager.model import ArtifactId, Role, Service
 from packager.reports import Drifted, LastRun, ResourceState, ResourceStatus, StatusReport
 
 __all__ = ["AwsStatusReader", "deployed_by", "function_drift", "glue_drift", "running_pointers", "stage_status"]
@@ -285,17 +285,14 @@ def running_pointers(recorded: dict[str, PublishedRecord], scope: StageScope) ->
     """What each function and job of the stage runs now, from its (trust-checked) index row."""
     pointers: dict[str, Pointer] = {}
     for resource_id, stored in recorded.items():
-        if "@" in resource_id:  # a layer version or an upload: not what runs
+        artifact = unit_of(resource_id)
+        if artifact is None:
             continue
-        try:
-            artifact = ArtifactId.parse(resource_id)
-        except (ArtifactIdError, ValueError):
-            continue
-        if artifact.service is Service.LAMBDA and artifact.role is Role.FUNCTION:
+        if artifact.role is Role.FUNCTION:
             alias = FunctionRow.from_details(stored.details).alias
             if alias is not None:
                 pointers[resource_id] = (alias.name, alias.version)
-        elif artifact.role is Role.JOB:
+        else:
             job = job_release(artifact, stored.details, scope)
             if job is not None:
                 pointers[resource_id] = job.keys
@@ -356,16 +353,7 @@ def stage_ids(root: str, recorded: dict[str, PublishedRecord]) -> list[str]:
 
     A source whose name breaks the name rule is left out: `pkg build` reports it, and AWS would refuse it.
     """
-    ids: set[str] = set()
-    for resource_id in recorded:
-        if "@" in resource_id:  # a layer version or an upload: not a function or job
-            continue
-        try:
-            artifact = ArtifactId.parse(resource_id)
-        except (ArtifactIdError, ValueError):
-            continue
-        if artifact.role in (Role.FUNCTION, Role.JOB):
-            ids.add(resource_id)
+    ids: set[str] = {resource_id for resource_id in recorded if unit_of(resource_id) is not None}
     for service in Service:
         for entry in discover_service(root, service).entries:
             if NAME.match(entry.name):
