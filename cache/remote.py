@@ -370,6 +370,42 @@ def _read_rows(conn: sqlite3.Connection, rules: RowRules) -> _SharedRows:
 _Row = TypeVar("_Row")
 
 
+class _Prefetch:
+    """`fetch()` started on a thread on entry; calling the context's value waits for it (its error raised
+    there). The thread is joined on exit, so nothing outlives the pull."""
+
+    def __init__(self, fetch: Callable[[], PublicKey] | None):
+        self.fetch = fetch
+        self._result: PublicKey | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Callable[[], PublicKey] | None:
+        if self.fetch is None:
+            return None
+        self._thread = threading.Thread(target=self._run, name="pkg-trusted-key", daemon=True)
+        self._thread.start()
+        return self._wait
+
+    def _run(self) -> None:
+        try:
+            self._result = self.fetch()  # type: ignore[misc]
+        except BaseException as error:  # raised again on the caller's thread
+            self._error = error
+
+    def _wait(self) -> PublicKey:
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
 @dataclass
 class _Unsigned:
     """The rows a trusted key did not sign, counted as they stream past (the first one named)."""
@@ -526,7 +562,8 @@ class SharedCache:
         rows it signed. Artifact rows are streamed from the download into the local index: memory
         does not grow with the shared index."""
         report = PullReport()
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, _Prefetch(self.trusted_key) as trusted_key:
+            # The trusted key (a KMS client, GetPublicKey, loading the key) is fetched while the index downloads.
             path = os.path.join(tmp, INDEX_NAME)
             etag = self._download_index(path, self.store.index.shared_etag(self.uri))
             if etag == "":
@@ -538,7 +575,7 @@ class SharedCache:
             conn = _open_shared_copy(path)
             try:
                 rows = _scan(conn, self.rules)
-                signed = self._verify(rows)
+                signed = self._verify(rows, trusted_key)
                 streamed = _artifact_rows(conn, self.rules, rows)
                 report.artifacts, report.published, ignored = self._import(rows, streamed, etag, signed)
             finally:
@@ -551,12 +588,16 @@ class SharedCache:
                     self.on_pull_warning(warning)
         return report
 
-    def _verify(self, rows: _SharedRows) -> SignedRows | None:
-        """What the trusted key signed among `rows` (None: no key, every checked row is taken)."""
-        if self.trusted_key is None:
+    def _verify(
+        self, rows: _SharedRows, trusted_key: Callable[[], PublicKey] | None = None
+    ) -> SignedRows | None:
+        """What the trusted key (`trusted_key`, a prefetch of it, else the remote's own) signed among `rows`
+        (None: no key, every checked row is taken)."""
+        trusted_key = trusted_key or self.trusted_key
+        if trusted_key is None:
             return None
         try:
-            key = self.trusted_key()
+            key = trusted_key()
         except SigningError as error:
             raise SharedCacheError(f"shared cache {self.uri}: can't verify signed rows ({error})") from None
         return verify_signatures(rows.signatures, key)

@@ -288,3 +288,19 @@ def test_the_test_servers_kms_signs_as_aws_documents_and_cryptography_verifies_i
         with pytest.raises(ClientError, match="KMSInvalidSignatureException"):
             kms().verify(KeyId=key_id, Message=b"other", Signature=raw["Signature"], SigningAlgorithm=algorithm)
     assert {"Sign", "Verify"}.isdisjoint(aws.mutating_calls())
+
+
+def test_a_trusted_key_that_cannot_be_fetched_is_one_error_line_and_nothing_unsigned_is_taken(tmp_path, aws):
+    """The public key is fetched on a thread while the shared index downloads: its failure still reaches
+    the command as one line, and the build goes on from source."""
+    make_key()
+    ci = configure(shared_repo(tmp_path, name="ci"), **SIGNED_CI)
+    ci.pkg_json("build")
+    reader = configure(clone(ci, tmp_path, "reader"), cache_push=False)
+    text = (reader.root / "pyproject.toml").read_text()
+    reader.write("pyproject.toml", text.replace(KEY_ALIAS, "alias/no-such-key"))
+    result = reader.pkg("build", "--json")
+    assert "can't verify signed rows" in result.stderr and "alias/no-such-key" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert result.json["summary"] == {"built": 3, "cached": 0}
