@@ -45,6 +45,7 @@ class S3Upload:
     path: str | None  # the local file; None until built
     member: str | None = None  # the wheel's name inside a wheelhouse zip
     sha256: str | None = None  # of the local file (hex): checked before its bytes are sent
+    input_hash: str = ""  # of the built file: recorded, so a promote finds the file by it in any cache
 
     @property
     def uri(self) -> str:
@@ -106,16 +107,17 @@ def _uploads_of(item, bucket: str, store) -> tuple[list[S3Upload], str | None]:
     # Keyed by the bytes, not the inputs: a rebuild that resolves unpinned requirements anew gets a new key.
     sha256 = record.sha256 if record else PENDING_SHA256
     path = store.abspath(record.path) if record else None
+    built = record.input_hash if record else ""
     if spec.kind == Kind.WHEELHOUSE:
         if path is None:  # not built yet (`pkg plan`): the wheels are known once it is
             return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, "*.whl"), None)], spec.id
         return [
-            S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, wheel), path, member=wheel, sha256=sha256)
+            S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, wheel), path, wheel, sha256, built)
             for wheel in wheelhouse_members(path)
         ], None
     artifact = ArtifactId.parse(spec.id)
     filename = spec.meta.get("filename", artifact.name or artifact.role.value)
-    return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, filename), path, sha256=sha256)], None
+    return [S3Upload(spec.id, bucket, job_artifact_key(spec.id, sha256, filename), path, None, sha256, built)], None
 
 
 def job_artifacts_of(planned: list, bucket: str, store) -> dict[str, JobArtifacts]:
@@ -319,6 +321,7 @@ def plan_upload(
             upload.uri,
             record=UploadRow(upload.bucket, upload.key).to_details(),
             resource_id=upload.resource_id,
+            input_hash=upload.input_hash,
         )
     else:
         reason = "new content"
@@ -327,7 +330,15 @@ def plan_upload(
         params["member"] = upload.member
     if upload.sha256:
         params["sha256"] = upload.sha256
-    return Action(upload.artifact_id, ActionKind.PUT_OBJECT, reason, upload.uri, params, resource_id=upload.resource_id)
+    return Action(
+        upload.artifact_id,
+        ActionKind.PUT_OBJECT,
+        reason,
+        upload.uri,
+        params,
+        resource_id=upload.resource_id,
+        input_hash=upload.input_hash,
+    )
 
 
 def live_glue_definition(job: dict, wanted: dict) -> dict:

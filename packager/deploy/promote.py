@@ -21,6 +21,7 @@ configuration sets otherwise than what dev runs.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import tempfile
 import zipfile
@@ -30,12 +31,12 @@ from typing import Callable, Sequence
 from cache.index import ArtifactRecord, PublishedRecord
 from cache.store import sha256_file
 from packager.deploy.aws import AwsSession, aws_errors
-from packager.deploy.naming import lambda_code_key
+from packager.deploy.naming import job_artifact_key, lambda_code_key
 from packager.deploy.records import FunctionRow, LayerVersionRow
 from packager.deploy.releases import Release
 from packager.deploy.rollback import picked_ids
 from packager.errors import PkgError
-from packager.model import ArtifactId, BuildStatus, Kind, Service
+from packager.model import SCRIPT_KINDS, ArtifactId, BuildStatus, Kind, Role, Service
 
 Warn = Callable[[str], None]
 
@@ -54,7 +55,11 @@ class WantedArtifact:
     input_hash: str | None  # from the source stage's index row; None when this machine has no row of it
     uses: tuple[str, ...] = ()  # a function's layers, by artifact id, in order
     handler: str | None = None  # a function's Handler, as the source stage runs it
-    filename: str | None = None  # a job artifact's file name in S3 (a wheel's name matters to pip)
+    files: tuple[str, ...] = ()  # a job artifact's file names in S3 (a wheelhouse's wheels; pip needs their names)
+
+    @property
+    def filename(self) -> str | None:
+        return self.files[0] if self.files else None
 
 
 def sha256_hex(code_sha256: str) -> str:
@@ -175,8 +180,6 @@ def _plan_job(
     config, source: Release, job_id: str, uploads: dict, stage: str, wanted: dict[str, WantedArtifact]
 ) -> list[str]:
     """Add a job's script, internal_libs and dependencies to `wanted`; the problems found instead."""
-    from packager.model import SCRIPT_KINDS
-
     job = source.jobs[job_id]
     problems = [
         f"{job_id}: {key} is {was} in {source.target.stage}, {would} in {stage}"
@@ -195,12 +198,14 @@ def _plan_job(
             continue
         if artifact_id not in uses:
             uses.append(artifact_id)
-        wanted.setdefault(artifact_id, WantedArtifact(artifact_id, None, sha, input_hash, (), None, filename))
+        known = wanted.setdefault(artifact_id, WantedArtifact(artifact_id, None, sha, input_hash))
+        if filename not in known.files:  # a wheelhouse: one object per wheel, under its own sha256
+            wanted[artifact_id] = dataclasses.replace(known, files=(*known.files, filename))
     script_key = job.script.split("/", 3)[3]
     if script_key in uploads:
         sha, filename = script_key.rsplit("/", 2)[-2:]
         kind = SCRIPT_KINDS[ArtifactId.parse(job_id).service]
-        wanted[job_id] = WantedArtifact(job_id, kind, sha, uploads[script_key][1], tuple(uses), None, filename)
+        wanted[job_id] = WantedArtifact(job_id, kind, sha, uploads[script_key][1], tuple(uses), None, (filename,))
     return problems
 
 
@@ -252,43 +257,101 @@ def _unzipped_size(path: str) -> int:
         return sum(member.file_size for member in archive.infolist())
 
 
-def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, warn: Warn) -> dict:
-    """Zips the source stage put in its bucket (too big to send inline): downloaded, verified, stored."""
+@dataclass(frozen=True)
+class _BucketShape:
+    """Where an artifact's bytes are in the source stage's bucket, and what the store keeps them as."""
+
+    kind: Kind
+    suffix: str
+    keys: tuple[str, ...]
+    wheelhouse: bool = False  # one object per wheel: the store's file is their deterministic zip
+
+
+def _bucket_shape(item: WantedArtifact, sha256: str) -> _BucketShape | None:
+    """Lambda code a publish put in the bucket (too big to send inline), or a job's objects; None for
+    what a publish never puts there (a layer version's zip, a job artifact of unknown files)."""
+    if item.kind is Kind.LAMBDA_FUNCTION:
+        return _BucketShape(item.kind, ".zip", (lambda_code_key(sha256),))
+    if item.kind is Kind.LAMBDA_LAYER or not item.files:
+        return None
+    from packager.builders.sources import INTERNAL_LIBS_PACKAGING
+
+    artifact = ArtifactId.parse(item.id)
+    keys = tuple(job_artifact_key(item.id, sha256, name) for name in item.files)
+    if artifact.role is Role.JOB:
+        return _BucketShape(SCRIPT_KINDS[artifact.service], ".py", keys)
+    if artifact.role is Role.INTERNAL_LIBS:
+        packaging = INTERNAL_LIBS_PACKAGING[artifact.service]
+        return _BucketShape(packaging.kind, packaging.suffix, keys)
+    if artifact.service is Service.EMR:
+        return _BucketShape(Kind.PYTHON_ARCHIVE, ".zip", keys)
+    return _BucketShape(Kind.WHEELHOUSE, ".zip", keys, wheelhouse=True)
+
+
+def _download(s3, bucket: str, key: str, path: str) -> bool:
+    """One object to `path`; False when the bucket does not have it (or does not let this caller read it)."""
     from botocore.exceptions import ClientError
+
+    with aws_errors(f"s3://{bucket}/{key}", "run the command again"):
+        try:
+            s3.download_file(bucket, key, path)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403", "AccessDenied"):
+                return False
+            raise
+    return True
+
+
+def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, warn: Warn) -> dict:
+    """What the source stage put in its bucket: Lambda zips too big to send inline, and jobs' objects (a
+    wheelhouse put together again from its wheels). Downloaded, checked against the sha256 the source
+    release runs (nothing else is used), stored."""
+    from packager.builders.wheels import write_wheelhouse
 
     found: dict[str, ArtifactRecord] = {}
     if not bucket:
         return found
     s3 = aws.client("s3")
+    by_sha: dict[str, str] | None = None
     for item in items:
-        if not item.sha256 or not item.input_hash:  # the store keys a file by its input hash
+        shape = _bucket_shape(item, item.sha256) if item.sha256 else None
+        if shape is None or item.sha256 is None:
             continue
-        if item.kind not in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):  # jobs' objects: not yet (a wheelhouse is many)
-            continue
-        key = lambda_code_key(item.sha256)
+        input_hash = item.input_hash  # the store keys a file by it: else this machine's row of the bytes (a
+        if input_hash is None:  # row recorded before uploads kept their input hash)
+            if by_sha is None:
+                by_sha = {record.sha256: record.input_hash for record in ws.store.index.all_artifacts()}
+            input_hash = by_sha.get(item.sha256)
+            if input_hash is None:
+                continue
+        where = f"s3://{bucket}/{shape.keys[0]}"
         with tempfile.TemporaryDirectory(dir=ws.store.cache_dir) as folder:
-            path = os.path.join(folder, "download.zip")
-            with aws_errors(f"s3://{bucket}/{key}", "run the command again"):
-                try:
-                    s3.download_file(bucket, key, path)
-                except ClientError as error:
-                    if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403", "AccessDenied"):
-                        continue
-                    raise
+            path = os.path.join(folder, "download" + shape.suffix)
+            if shape.wheelhouse:
+                wheels = os.path.join(folder, "wheels")
+                os.mkdir(wheels)
+                if not all(_download(s3, bucket, key, os.path.join(wheels, name))
+                           for key, name in zip(shape.keys, item.files, strict=True)):  # fmt: skip
+                    continue
+                write_wheelhouse(path, wheels, list(item.files))
+                where = f"the wheels under s3://{bucket}/{shape.keys[0].rsplit('/', 1)[0]}/"
+            elif not _download(s3, bucket, shape.keys[0], path):
+                continue
             if sha256_file(path) != item.sha256:  # untrusted bytes: only the very artifact is used
-                warn(f"s3://{bucket}/{key}: not the bytes its name says; not used")
+                warn(f"{where}: not the bytes its name says; not used")
                 continue
             try:
-                unzipped = _unzipped_size(path)
+                unzipped = os.path.getsize(path) if shape.suffix == ".py" else _unzipped_size(path)
             except (zipfile.BadZipFile, OSError):
-                warn(f"s3://{bucket}/{key}: not a zip; not used")
+                warn(f"{where}: not a zip; not used")
                 continue
 
             def write(target: str, source: str = path, size: int = unzipped) -> int:
                 os.replace(source, target)
                 return size
 
-            record = ws.store.put(item.input_hash, str(item.kind), ".zip", write, {"promoted": True})
+            meta = {"promoted": True, **({"filename": item.filename} if item.files and not shape.wheelhouse else {})}
+            record = ws.store.put(input_hash, str(shape.kind), shape.suffix, write, meta)
         ws.store.index.add_artifacts([record])
         found[item.id] = record
     return found

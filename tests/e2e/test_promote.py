@@ -165,3 +165,58 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     assert second["release"] == 2 and second["from"]["release"] == 2
     assert "UpdateFunctionCode" in changes(aws) and "CreateFunction" not in changes(aws)
     assert alias_code(prod_lambda, "datamart-prod-ingest") == alias_code(dev_lambda, "datamart-dev-ingest")
+
+
+PROD_JOBS = f"""
+[tool.pkg.stages.prod]
+region = "{AWS_REGION}"
+account = "{PROD_ACCOUNT}"
+profile = "prod"
+artifact_bucket = "{PROD_BUCKET}"
+
+[tool.pkg.stages.prod.glue_python_shell]
+role = "arn:aws:iam::{PROD_ACCOUNT}:role/glue"
+
+[tool.pkg.stages.prod.glue_spark]
+role = "arn:aws:iam::{PROD_ACCOUNT}:role/glue"
+"""
+
+
+def bucket_objects(s3, bucket: str) -> dict[str, bytes]:
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="pkg/").get("Contents", [])
+    return {obj["Key"]: s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read() for obj in listed}
+
+
+def test_promote_copies_job_objects_from_dev_bucket_when_no_cache_holds_them(tmp_path, aws):
+    """Scripts, internal_libs, an EMR archive and a Glue wheelhouse (one object per wheel, put together
+    again and checked against the sha256 its keys name): the objects prod gets are dev's, byte for byte."""
+    from test_jobs_publish import jobs_project
+
+    repo = jobs_project(tmp_path, extra=PROD_JOBS)
+    prod = prod_session(repo)
+    published = repo.pkg_json("publish", "--stage", "dev")
+    for path in {artifact["path"] for artifact in published["artifacts"]}:  # the rows stay, the files go
+        os.remove(path)
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    dev_objects = bucket_objects(s3, ARTIFACT_BUCKET)
+    assert any(key.endswith(".whl") and "/deps/" in key for key in dev_objects)
+
+    # A wheel under the wheelhouse's key that is not the one dev runs: nothing is used, nothing changes.
+    wheel = next(key for key in dev_objects if key.split("/")[-1].startswith("tinydep-"))
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=wheel, Body=dev_objects[wheel] + b"tampered")
+    aws.reset_calls()
+    refused = repo.pkg("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert refused.exit_code == 1 and "nowhere to copy from" in refused.stderr
+    assert f"the wheels under s3://{ARTIFACT_BUCKET}/{wheel.rsplit('/', 1)[0]}/: not the bytes" in refused.stderr
+    assert changes(aws) == [] and "Traceback" not in refused.stderr
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=wheel, Body=dev_objects[wheel])
+
+    promoted = repo.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert promoted["release"] == 1 and promoted["summary"]["built"] == 0
+    assert bucket_objects(prod.client("s3"), PROD_BUCKET) == dev_objects
+    for job in ("totals", "clean_glue_spark"):
+        dev_job = boto3.client("glue", region_name=AWS_REGION).get_job(JobName=f"datamart-dev-{job}")["Job"]
+        prod_job = prod.client("glue").get_job(JobName=f"datamart-prod-{job}")["Job"]
+        assert prod_job["Command"]["ScriptLocation"].replace(PROD_BUCKET, ARTIFACT_BUCKET) == (
+            dev_job["Command"]["ScriptLocation"]
+        )

@@ -11,7 +11,15 @@ import pytest
 from cache.index import ArtifactRecord, PublishedRecord
 from packager.config import load_config
 from packager.deploy.actions import Target
-from packager.deploy.promote import PromoteError, WantedArtifact, plan_promotion, promoted_plan, sha256_hex
+from packager.deploy.promote import (
+    PromoteError,
+    WantedArtifact,
+    _BucketShape,
+    _bucket_shape,
+    plan_promotion,
+    promoted_plan,
+    sha256_hex,
+)
 from packager.deploy.records import FunctionRow, FunctionState, LayerVersionRow
 from packager.deploy.releases import FunctionRelease, JobRelease, Release
 from packager.model import Kind
@@ -33,6 +41,7 @@ def config(tmp_path):
         '[tool.pkg.lambda]\nruntime = "python3.12"\narchitecture = "x86_64"\n'
         f'[tool.pkg.stages.dev]\nregion = "{REGION}"\n[tool.pkg.stages.prod]\nregion = "{REGION}"\n'
         "[tool.pkg.stages.prod.lambda]\nmemory = 2048\n"
+        '[tool.pkg.glue_spark]\nglue_version = "5.0"\n'
     )
     return load_config(str(tmp_path))
 
@@ -101,11 +110,11 @@ def test_a_job_promotes_the_objects_its_release_names_by_the_source_stage_upload
     }
     *_, libs, script = plan_promotion(config, release, {**rows(), **uploads}, "prod")
     assert libs == WantedArtifact(
-        "glue_python_shell/internal_libs", None, "b" * 64, "w1", (), None, "internal_libs-0-py3-none-any.whl"
+        "glue_python_shell/internal_libs", None, "b" * 64, "w1", (), None, ("internal_libs-0-py3-none-any.whl",)
     )
     assert script == WantedArtifact(
         "glue_python_shell/job/totals", Kind.GLUE_PYTHON_SHELL_JOB, "a" * 64, "s1",
-        ("glue_python_shell/internal_libs",), None, "totals.py",
+        ("glue_python_shell/internal_libs",), None, ("totals.py",),
     )  # fmt: skip
     assert [w.id for w in plan_promotion(config, release, rows(), "prod", ["ingest"])][-1] == "lambda/function/ingest"
     with pytest.raises(PromoteError, match=f"s3://b/{libs_key} has no row of stage dev"):
@@ -159,3 +168,24 @@ def test_the_local_store_answers_by_input_hash_or_for_code_of_unknown_input_by_s
     ]
     assert _local(ws, wanted) == {"lambda/internal_libs": layer, "lambda/function/ingest": code}
     store.close()
+
+
+def test_a_wheelhouse_is_wanted_with_every_wheel_and_each_job_file_has_its_kind_in_the_bucket(config):
+    script_key = f"pkg/glue_spark/job-clean/{'a' * 64}/clean.py"
+    wheels = [f"pkg/glue_spark/deps/{'c' * 64}/{name}" for name in ("b-1-py3-none-any.whl", "a-1-py3-none-any.whl")]
+    definition = {"GlueVersion": "5.0", "Command": {"Name": "glueetl", "PythonVersion": "3"}}
+    job = JobRelease("datamart-dev-clean", f"s3://b/{script_key}", tuple(f"s3://b/{k}" for k in wheels), (), definition)
+    uploads = {
+        f"glue_spark/job/clean@{script_key}": PublishedRecord("x", "s1", {"bucket": "b"}, "2026"),
+        **{f"glue_spark/deps@{key}": PublishedRecord("x", "d1", {"bucket": "b"}, "2026") for key in wheels},
+    }
+    *_, deps, script = plan_promotion(config, source(jobs={"glue_spark/job/clean": job}), {**rows(), **uploads}, "prod")
+    assert deps.files == ("b-1-py3-none-any.whl", "a-1-py3-none-any.whl") and script.uses == ("glue_spark/deps",)
+    shape = _bucket_shape(deps, deps.sha256)
+    assert shape is not None and shape.kind is Kind.WHEELHOUSE and shape.wheelhouse
+    assert shape.keys == tuple(wheels)
+    assert _bucket_shape(script, "a" * 64) == _BucketShape(Kind.GLUE_SPARK_JOB, ".py", (script_key,))
+    libs = WantedArtifact("emr/internal_libs", None, "e" * 64, "h", files=("internal_libs.zip",))
+    assert _bucket_shape(libs, "e" * 64).kind is Kind.PY_FILES_ZIP  # type: ignore[union-attr]
+    layer = WantedArtifact("lambda/internal_libs", Kind.LAMBDA_LAYER, "f" * 64, "h")
+    assert _bucket_shape(layer, "f" * 64) is None  # a publish never puts a layer's zip in the bucket
