@@ -268,11 +268,11 @@ class _BucketShape:
 
 
 def _bucket_shape(item: WantedArtifact, sha256: str) -> _BucketShape | None:
-    """Lambda code a publish put in the bucket (too big to send inline), or a job's objects; None for
-    what a publish never puts there (a layer version's zip, a job artifact of unknown files)."""
-    if item.kind is Kind.LAMBDA_FUNCTION:
+    """A function's or layer's zip a publish put in the bucket (too big to send inline), or a job's
+    objects; None for a job artifact whose files are unknown."""
+    if item.kind in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):
         return _BucketShape(item.kind, ".zip", (lambda_code_key(sha256),))
-    if item.kind is Kind.LAMBDA_LAYER or not item.files:
+    if not item.files:
         return None
     from packager.builders.sources import INTERNAL_LIBS_PACKAGING
 

@@ -188,4 +188,5 @@ def test_a_wheelhouse_is_wanted_with_every_wheel_and_each_job_file_has_its_kind_
     libs = WantedArtifact("emr/internal_libs", None, "e" * 64, "h", files=("internal_libs.zip",))
     assert _bucket_shape(libs, "e" * 64).kind is Kind.PY_FILES_ZIP  # type: ignore[union-attr]
     layer = WantedArtifact("lambda/internal_libs", Kind.LAMBDA_LAYER, "f" * 64, "h")
-    assert _bucket_shape(layer, "f" * 64) is None  # a publish never puts a layer's zip in the bucket
+    assert _bucket_shape(layer, "f" * 64) == _BucketShape(Kind.LAMBDA_LAYER, ".zip", (f"pkg/lambda/{'f' * 64}.zip",))
+    assert _bucket_shape(WantedArtifact("emr/deps", None, "e" * 64, "h"), "e" * 64) is None  # its files unknown
