@@ -220,3 +220,24 @@ def test_promote_copies_job_objects_from_dev_bucket_when_no_cache_holds_them(tmp
         assert prod_job["Command"]["ScriptLocation"].replace(PROD_BUCKET, ARTIFACT_BUCKET) == (
             dev_job["Command"]["ScriptLocation"]
         )
+
+
+def test_a_fresh_ci_clone_promotes_functions_and_jobs_through_the_shared_cache(tmp_path, aws):
+    """CI promotes from a clone with an empty cache: dev's rows and files come from the shared cache
+    (job objects found by the input hash their upload rows record), and nothing is built."""
+    from test_jobs_publish import jobs_project
+    from test_shared_cache import CACHE_URI, clone
+
+    laptop = jobs_project(tmp_path, extra=PROD_JOBS)
+    text = (laptop.root / "pyproject.toml").read_text()
+    shared = f'project = "datamart"\ncache_uri = "{CACHE_URI}"\n'
+    laptop.write("pyproject.toml", text.replace('project = "datamart"\n', shared, 1))
+    prod = prod_session(laptop)
+    laptop.pkg_json("publish", "--stage", "dev")
+    ci = clone(laptop, tmp_path, "ci")
+    ci.write("src/glue_python_shell/totals.py", "print('a commit dev never ran')\n")  # the checkout moved on
+    promoted = ci.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert promoted["release"] == 1 and promoted["summary"]["built"] == 0
+    s3 = boto3.client("s3", region_name=AWS_REGION)
+    dev_objects = {key: body for key, body in bucket_objects(s3, ARTIFACT_BUCKET).items() if key.startswith("pkg/")}
+    assert bucket_objects(prod.client("s3"), PROD_BUCKET) == dev_objects
