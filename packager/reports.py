@@ -274,7 +274,7 @@ class RollbackReport:
 
     @property
     def mutating_calls(self) -> int:
-        return sum(outcome.action.kind.calls for outcome in self.outcomes if outcome.status == "done")
+        return sum(outcome.action.calls for outcome in self.outcomes if outcome.status == "done")
 
 
 @dataclass
@@ -292,4 +292,4 @@ class PromoteReport:
     def mutating_calls(self) -> int:
         if self.outcomes is None:
             return self.staged.plan.mutating_calls
-        return sum(outcome.action.kind.calls for outcome in self.outcomes if outcome.status == "done")
+        return sum(outcome.action.calls for outcome in self.outcomes if outcome.status == "done")

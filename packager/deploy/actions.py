@@ -136,6 +136,16 @@ class Action:
     def to_json(self) -> dict:
         return {"id": self.id, "action": self.kind.value, "reason": self.reason, "name": self.name}
 
+    @property
+    def calls(self) -> int:
+        """How many mutating AWS calls performing it makes: a version step after a CreateFunction that
+        published version 1 itself only creates the alias."""
+        return 1 if self.kind is ActionKind.PUBLISH_VERSION and self.published_by_create else self.kind.calls
+
+    @property
+    def published_by_create(self) -> bool:
+        return bool(self.params.get("PublishedByCreate"))
+
 
 @dataclass(frozen=True)
 class Drift:
@@ -161,7 +171,7 @@ class PublishPlan:
 
     @property
     def mutating_calls(self) -> int:
-        return sum(action.kind.calls for action in self.actions)
+        return sum(action.calls for action in self.actions)
 
 
 @dataclass

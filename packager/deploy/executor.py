@@ -277,6 +277,7 @@ def execute(
         def work(group: list[Outcome]) -> None:
             previous: ActionKind | None = None
             revision: str | None = None  # the function's RevisionId after this worker's last update of it
+            published: dict | None = None  # the version this worker's CreateFunction published, if it did
             try:
                 for outcome in group:
                     if stop.is_set():
@@ -289,7 +290,7 @@ def execute(
                         continue
                     code_sha256 = expected_sha.get(action.id) if action.kind.sends_code else None
                     params = resolve(action, layer_arns, resource_arns)
-                    call = Call(action, params, previous, revision_id=revision, code_sha256=code_sha256)
+                    call = Call(action, params, previous, revision, code_sha256, published)
                     try:
                         result = perform(call)
                     except PkgError as error:
@@ -302,6 +303,7 @@ def execute(
                         resource_arns[action.resource_id] = result["configuration"]["FunctionArn"]
                     previous = action.kind
                     revision = result.get("revision_id") or revision
+                    published = result.get("published") or published
                     results.put((outcome, result, None))
             finally:
                 results.put(None)

@@ -34,6 +34,7 @@ class Call:
     previous: ActionKind | None = None
     revision_id: str | None = None  # the function's RevisionId after the step before it, if that changed it
     code_sha256: str | None = None  # Lambda's CodeSha256 (base64) of the zip this step sends, as recorded
+    published: dict | None = None  # the version a CreateFunction before it published (`Publish`), as AWS answered
 
 
 Handler = Callable[[AwsSession, Call], dict]
@@ -199,7 +200,8 @@ def create_function(aws: AwsSession, call: Call) -> dict:
         params = {key: value for key, value in params.items() if key != "Layers"}
     configuration = aws.client("lambda").create_function(**_with_zip(params, "Code", call.code_sha256))
     final = _wait_final(aws, call.action.name, created=True)
-    return {"configuration": configuration, "revision_id": final.get("RevisionId")}
+    published = {"published": configuration} if params.get("Publish") else {}  # its Version: "1"
+    return {"configuration": configuration, "revision_id": final.get("RevisionId"), **published}
 
 
 def update_function_code(aws: AwsSession, call: Call) -> dict:
@@ -295,6 +297,7 @@ def publish_version(aws: AwsSession, call: Call) -> dict:
     """PublishVersion of what the function's steps before it left (guarded by CodeSha256), then its alias moved there.
 
     UpdateAlias, or CreateAlias when the function has none yet (a stage published before aliases).
+    After a CreateFunction that published version 1 itself (`Publish`), only the alias is made.
     Lambda returns the newest version instead of a new one when nothing changed since it: a rerun
     after a kill between the two calls publishes nothing twice.
     """
@@ -303,7 +306,10 @@ def publish_version(aws: AwsSession, call: Call) -> dict:
     request = {"FunctionName": name}
     if call.params.get("CodeSha256"):
         request["CodeSha256"] = call.params["CodeSha256"]
-    answer = _update(aws, "publish_version", name, request)
+    if call.params.get("PublishedByCreate") and call.published is not None:
+        answer = call.published
+    else:
+        answer = _update(aws, "publish_version", name, request)
     version = answer["Version"]
     exists = call.params.get("AliasExists")
     try:

@@ -43,18 +43,20 @@ def plan_function_version(
     if function.code.code_sha256:
         params["CodeSha256"] = function.code.code_sha256  # Lambda refuses to publish other code
 
-    def publish(reason: str, alias_exists: bool | None) -> list[Action]:
+    def publish(reason: str, alias_exists: bool | None, own_steps: list[Action] = steps) -> list[Action]:
         # Whether the alias exists decides UpdateAlias or CreateAlias; None: unknown, UpdateAlias is tried first.
+        by_create = any(step.params.get("Publish") for step in own_steps)
         action = Action(
             function.artifact_id, ActionKind.PUBLISH_VERSION, reason, function.name,
-            {**params, "AliasExists": alias_exists}, resource_id=function.artifact_id,
+            {**params, "AliasExists": alias_exists, **({"PublishedByCreate": True} if by_create else {})},
+            resource_id=function.artifact_id,
         )  # fmt: skip
-        return [*steps, action]
+        return [*own_steps, action]
 
     recorded = FunctionRow.from_details(stored.details) if stored is not None else None
     known = recorded is not None and recorded.alias is not None and recorded.alias.name == alias
     if any(step.kind is ActionKind.CREATE_FUNCTION for step in steps):
-        return publish(f"alias {alias} -> version 1 of the new function", False)
+        return publish(f"alias {alias} -> version 1 of the new function", False, _published_by_create(steps))
     if any(step.kind in _CHANGES_VERSION for step in steps):
         return publish(f"alias {alias} -> a version of what these steps leave", True if known else None)
     # The state the function keeps: what this plan adopts from AWS (its first step), else what the index records.
@@ -78,6 +80,16 @@ def plan_function_version(
     if found is None:
         return publish(f"no alias {alias} yet: the running code becomes a version, {alias} points at it", False)
     return publish(f"alias {alias} points at version {found.version}, not at what runs now", True)
+
+
+def _published_by_create(steps: list[Action]) -> list[Action]:
+    """`steps` with their CreateFunction publishing version 1 itself (`Publish`), when no step after it
+    changes what a version holds: the version step then only creates the alias (one call, not two)."""
+    created = max(i for i, step in enumerate(steps) if step.kind is ActionKind.CREATE_FUNCTION)
+    if any(step.kind in _CHANGES_VERSION for step in steps[created + 1 :]):
+        return steps
+    create = steps[created]
+    return [*steps[:created], replace(create, params={**create.params, "Publish": True}), *steps[created + 1 :]]
 
 
 def plan_versions(inputs: StageInputs, functions: list[FunctionResource], actions: list[Action]) -> list[Action]:

@@ -40,9 +40,11 @@ def mutating(server) -> list[str]:
     return server.mutating_calls()
 
 
-# After a function's steps, a version is published and its alias moves there (tests/e2e/test_releases.py).
+# After a function's steps, a version is published and its alias moves there (tests/e2e/test_releases.py);
+# a new function's CreateFunction publishes version 1 itself (Publish), so only its alias is made after it.
 NEW_ALIAS = ["PublishVersion", "CreateAlias"]
 MOVED_ALIAS = ["PublishVersion", "UpdateAlias"]
+CREATED = ["CreateFunction", "CreateAlias"]
 
 
 def test_first_publish_creates_everything_and_live_state_matches_the_local_zips(project, aws):
@@ -53,9 +55,9 @@ def test_first_publish_creates_everything_and_live_state_matches_the_local_zips(
         "datamart-dev-ingest": ["create_function", "publish_version"],
         "datamart-dev-report": ["create_function", "publish_version"],
     }
-    assert report["summary"]["mutating_calls"] == 7
+    assert report["summary"]["mutating_calls"] == 5
     assert all(action["status"] == "done" for action in report["actions"])
-    assert sorted(mutating(aws)) == sorted(["CreateFunction", "CreateFunction", "PublishLayerVersion", *NEW_ALIAS * 2])
+    assert sorted(mutating(aws)) == sorted(["PublishLayerVersion", *CREATED * 2])
 
     paths = {artifact["id"]: artifact["path"] for artifact in report["artifacts"]}
     layer = lam().get_layer_version(LayerName="datamart-dev-internal_libs", VersionNumber=1)
@@ -196,7 +198,7 @@ def test_plan_and_dry_run_make_no_mutating_call(project, aws):
     plan = project.pkg_json("plan", "--stage", "dev")
     first = ["publish_layer_version", "create_function", "publish_version", "create_function", "publish_version"]
     assert [a["action"] for a in plan["actions"]] == first
-    assert plan["summary"]["mutating_calls"] == 7  # a publish_version is two calls: PublishVersion, CreateAlias
+    assert plan["summary"]["mutating_calls"] == 5  # after a create, a publish_version is one call: CreateAlias
     assert all(a["reason"] for a in plan["actions"])
     assert [a["action"] for a in plan["artifacts"]] == ["build", "build", "build"]  # plan builds nothing
 
@@ -212,7 +214,7 @@ def test_plan_text_lists_every_action_with_its_reason(project, aws):
     assert "publish_layer_version" in result.stdout and "datamart-dev-internal_libs" in result.stdout
     assert "create_function" in result.stdout and "new function" in result.stdout
     assert "publish_version" in result.stdout and "alias live -> version 1 of the new function" in result.stdout
-    assert "7 mutating AWS calls" in result.stdout
+    assert "5 mutating AWS calls" in result.stdout
 
 
 def test_drift_is_reported_by_plan_refresh_and_repaired_by_publish(project, aws):
@@ -320,7 +322,7 @@ def test_an_error_halfway_stops_cleanly_and_a_rerun_finishes_the_job(project, aw
         ("datamart-dev-report", "create_function"),
         ("datamart-dev-report", "publish_version"),
     ]
-    assert mutating(aws) == ["CreateFunction", *NEW_ALIAS]
+    assert mutating(aws) == CREATED
     assert mutating_after_noop(project, aws) == []
 
 
@@ -356,6 +358,10 @@ def test_a_publish_killed_after_aws_acted_converges_without_duplicates(project, 
     for function in names:
         layers = lam().get_function(FunctionName=function)["Configuration"]["Layers"]
         assert [layer["Arn"] for layer in layers] == [versions[0]["LayerVersionArn"]]
+        # CreateFunction published version 1 before the kill: the rerun's PublishVersion finds it, not a 2.
+        published = lam().list_versions_by_function(FunctionName=function)["Versions"]
+        assert [v["Version"] for v in published] == ["$LATEST", "1"], function
+        assert lam().get_alias(FunctionName=function, Name="live")["FunctionVersion"] == "1"
     assert mutating_after_noop(project, aws) == []
 
 
@@ -371,7 +377,7 @@ def test_ctrl_c_starts_nothing_new_and_records_what_aws_confirmed(project, aws):
 
     # The interrupted run recorded the function AWS created, so the rerun creates only the other one
     # (and publishes the versions and aliases the interrupted run never reached).
-    assert sorted(mutating(aws)) == sorted(["CreateFunction", *NEW_ALIAS * 2])
+    assert sorted(mutating(aws)) == sorted([*CREATED, *NEW_ALIAS])
     # One read to plan the unrecorded function, one to plan again under the stage's lease, one to wait
     # for its creation to end.
     assert [c["operation"] for c in aws.calls()].count("GetFunction") == 3
@@ -387,7 +393,7 @@ def test_two_publishes_at_once_publish_each_thing_once(project, aws):
     results = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], results
-    assert sorted(mutating(aws)) == sorted(["CreateFunction", "CreateFunction", "PublishLayerVersion", *NEW_ALIAS * 2])
+    assert sorted(mutating(aws)) == sorted(["PublishLayerVersion", *CREATED * 2])
     assert len(lam().list_layer_versions(LayerName="datamart-dev-internal_libs")["LayerVersions"]) == 1
 
 
@@ -501,7 +507,7 @@ def test_a_missing_role_is_named(project, aws):
     project.write("pyproject.toml", PUBLISH_PYPROJECT)
     aws.reset_calls()
     project.pkg_json("publish", "--stage", "dev")
-    assert sorted(mutating(aws)) == sorted(["CreateFunction", "CreateFunction", *NEW_ALIAS * 2])
+    assert sorted(mutating(aws)) == sorted(CREATED * 2)
 
 
 def test_credentials_for_another_account_are_refused(project, aws):
@@ -572,4 +578,4 @@ def test_a_missing_role_setting_is_a_config_error(project, aws):
 def test_the_console_script_publishes_too(project, aws):
     result = run_console(["publish", "--stage", "dev"], cwd=project.root, env={"PKG_CACHE_DIR": str(project.cache_dir)})
     assert result.returncode == 0, result.stderr
-    assert "7 mutating AWS calls made" in result.stdout, result.stdout + result.stderr
+    assert "5 mutating AWS calls made" in result.stdout, result.stdout + result.stderr

@@ -184,6 +184,19 @@ def test_a_changed_function_gets_a_version_after_its_steps():
     assert live.reads == 0
 
 
+def test_a_new_function_publishes_version_1_with_its_create_unless_a_later_step_changes_it():
+    create = Action("lambda/function/ingest", ActionKind.CREATE_FUNCTION, "new", "datamart-dev-ingest", {"Runtime": "x"})
+    live = AliasLive()
+    steps = plan_function_version(resource(), "live", [create], None, live)
+    assert [step.kind for step in steps] == [ActionKind.CREATE_FUNCTION, ActionKind.PUBLISH_VERSION]
+    assert steps[0].params == {"Runtime": "x", "Publish": True} and steps[1].params["PublishedByCreate"] is True
+    assert steps[1].params["AliasExists"] is False and steps[1].calls == 1  # CreateAlias only
+    configure = Action("lambda/function/ingest", ActionKind.UPDATE_FUNCTION_CONFIGURATION, "x", "datamart-dev-ingest")
+    steps = plan_function_version(resource(), "live", [create, configure], None, live)
+    assert "Publish" not in steps[0].params and "PublishedByCreate" not in steps[-1].params
+    assert steps[-1].calls == 2 and live.reads == 0  # PublishVersion of what the update left, then CreateAlias
+
+
 def test_an_alias_at_what_runs_needs_no_step_and_no_read():
     live = AliasLive()
     skip = Action("lambda/function/ingest", SKIP, "up to date", "datamart-dev-ingest")
