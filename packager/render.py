@@ -517,6 +517,27 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+def _when(timestamp: str | None) -> str:
+    """An ISO 8601 time as `2026-03-01T11:00:00Z` (AWS and pkg's rows write it several ways); else as given."""
+    from datetime import datetime, timezone
+
+    if not timestamp:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as lines, every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows), default=0))]
+    return ["  ".join(c.ljust(widths[i]) if i < len(row) - 1 else c for i, c in enumerate(row)) for row in rows]
+
+
 def status(report: StatusReport, as_json: bool) -> None:
     """`pkg status`: one line per function and job (state, code, last change, drift, last run), then the counts."""
     from packager.reports import ResourceState
@@ -525,16 +546,13 @@ def status(report: StatusReport, as_json: bool) -> None:
         emit_json(report.to_json())
         return
     click.echo(f"stage {report.stage} (account {report.account}, {report.region}):")
-    width = max((len(resource.id) for resource in report.resources), default=0)
+    rows = []
     for resource in report.resources:
-        parts = [f"{resource.id:<{width}}", f"{resource.state:<13}"]
         code = resource.live_code or resource.recorded_code
-        if code:
-            parts.append(_short_code(code))
-        if resource.last_modified:
-            parts.append(f"modified {resource.last_modified}")
-        if resource.release is not None:
-            parts.append(f"release {resource.release}")
+        release = "-" if resource.release is None else str(resource.release)
+        cells = [resource.id, str(resource.state), _short_code(code) if code else "-"]
+        cells += [f"modified {_when(resource.last_modified)}", f"release {release}"]
+        parts = []
         if resource.state is ResourceState.MISSING:
             parts.append("drift: deleted out of band")
         elif resource.drift:
@@ -546,8 +564,11 @@ def status(report: StatusReport, as_json: bool) -> None:
         run = resource.last_run
         if run:
             took = "" if run.duration_seconds is None else f", {duration(run.duration_seconds)}"
-            parts.append(f"last run {run.state} ({run.started or 'start unknown'}{took})")
-        click.echo("  " + "  ".join(parts))
+            started = _when(run.started) if run.started else "start unknown"
+            parts.append(f"last run {run.state} ({started}{took})")
+        rows.append([*cells, "; ".join(parts)])
+    for line in _columns(rows):
+        click.echo("  " + line.rstrip())
     count = len(report.resources)
     click.echo(f"{count} {'function or job' if count == 1 else 'functions and jobs'}, {len(report.drifted)} drifted")
 
@@ -566,15 +587,17 @@ def history(report: HistoryReport, as_json: bool) -> None:
         return
     if not report.releases:
         click.echo(f"stage {report.stage} has no release yet ({report.location})")
+        return
+    rows = [["release", "time", "command", "commit", "runs", "by"]]
     for release in report.releases:
         commit = (release.commit or "-")[:12] + ("+dirty" if release.dirty else "")
         what = release.command + (f" to {release.rolled_back_to}" if release.rolled_back_to else "")
         if release.promoted_from:
             what += f" from {release.promoted_from.stage} {release.promoted_from.release}"
-        click.echo(
-            f"{release.id:>4}  {release.time}  {what:<14} {commit:<18} "
-            f"{_plural(len(release.functions), 'function')}, {_plural(len(release.jobs), 'job')}  {release.who or '-'}"
-        )
+        runs = f"{_plural(len(release.functions), 'function')}, {_plural(len(release.jobs), 'job')}"
+        rows.append([str(release.id).rjust(7), _when(release.time), what, commit, runs, release.who or "-"])
+    for line in _columns(rows):
+        click.echo(line)
 
 
 def diff(report: DiffReport, as_json: bool) -> None:

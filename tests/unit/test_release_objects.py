@@ -185,11 +185,11 @@ def test_a_changed_function_gets_a_version_after_its_steps():
 
 
 def test_a_new_function_publishes_version_1_with_its_create_unless_a_later_step_changes_it():
-    create = Action("lambda/function/ingest", ActionKind.CREATE_FUNCTION, "new", "datamart-dev-ingest", {"Runtime": "x"})
+    create = Action("lambda/function/ingest", ActionKind.CREATE_FUNCTION, "new", "datamart-dev-ingest", {"Runtime": 1})
     live = AliasLive()
     steps = plan_function_version(resource(), "live", [create], None, live)
     assert [step.kind for step in steps] == [ActionKind.CREATE_FUNCTION, ActionKind.PUBLISH_VERSION]
-    assert steps[0].params == {"Runtime": "x", "Publish": True} and steps[1].params["PublishedByCreate"] is True
+    assert steps[0].params == {"Runtime": 1, "Publish": True} and steps[1].params["PublishedByCreate"] is True
     assert steps[1].params["AliasExists"] is False and steps[1].calls == 1  # CreateAlias only
     configure = Action("lambda/function/ingest", ActionKind.UPDATE_FUNCTION_CONFIGURATION, "x", "datamart-dev-ingest")
     steps = plan_function_version(resource(), "live", [create, configure], None, live)

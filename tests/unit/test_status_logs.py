@@ -329,7 +329,7 @@ def test_emr_jobs_sharing_an_application_are_read_in_one_pass_and_an_unpublished
 def test_status_text_says_state_code_drift_and_last_run(capsys):
     resources = [
         ResourceStatus("lambda/function/a", "p-dev-a", ResourceState.LIVE, "abcdefghijklmnop=", "abcdefghijklmnop=",
-                       "2026-03-01T11:00:00Z", []),  # fmt: skip
+                       "2026-03-01T11:00:00.000+0000", []),  # fmt: skip  (Lambda's LastModified)
         ResourceStatus("lambda/function/b", "p-dev-b", ResourceState.LIVE, "x=", "y=", None,
                        [Drifted("code_sha256"), Drifted("configuration", ("Environment.TOKEN",))]),  # fmt: skip
         ResourceStatus("lambda/function/c", "p-dev-c", ResourceState.MISSING, "x=", None, None, []),
@@ -345,6 +345,25 @@ def test_status_text_says_state_code_drift_and_last_run(capsys):
     assert "missing" in lines[3] and "drift: deleted out of band" in lines[3]
     assert "ffffffffffff…/j.py" in lines[4] and "last run SUCCEEDED (2026-03-01T11:55:00Z, 4m05s)" in lines[4]
     assert lines[5] == "4 functions and jobs, 2 drifted"
+    assert len({line.index("modified") for line in lines[1:5]}) == 1  # the columns line up
+
+
+def test_history_text_is_a_table_with_a_header(capsys):
+    from dataclasses import replace
+
+    from packager.deploy.actions import Target
+    from packager.deploy.releases import Release
+    from packager.reports import HistoryReport
+
+    target = Target("123456789012", "us-east-1", "dev")
+    first = Release(1, target, "p", "2026-03-01T11:00:00.123456+00:00", None, "a" * 40, True, "publish")
+    second = replace(first, id=12, command="rollback", rolled_back_to=1, time="2026-03-02T09:30:00Z")
+    render.history(HistoryReport("dev", "s3://b/pkg-releases/", [first, second]), as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["release", "time", "command", "commit", "runs", "by"]
+    assert lines[1].split()[:4] == ["1", "2026-03-01T11:00:00Z", "publish", "aaaaaaaaaaaa+dirty"]
+    assert lines[2].split()[:5] == ["12", "2026-03-02T09:30:00Z", "rollback", "to", "1"]
+    assert lines[1].index("2026") == lines[2].index("2026") == lines[0].index("time")
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0.25, "0.2 s"), (59.9, "59.9 s"), (61, "1m01s"), (7380, "2h03m")])
