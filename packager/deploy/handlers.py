@@ -306,7 +306,7 @@ def publish_version(aws: AwsSession, call: Call) -> dict:
     request = {"FunctionName": name}
     if call.params.get("CodeSha256"):
         request["CodeSha256"] = call.params["CodeSha256"]
-    if call.params.get("PublishedByCreate") and call.published is not None:
+    if call.action.published_by_create and call.published is not None:
         answer = call.published
     else:
         answer = _update(aws, "publish_version", name, request)
