@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import boto3
-from conftest import ARTIFACT_BUCKET, AWS_REGION, HANDLER, PUBLISH_PYPROJECT
+from conftest import ARTIFACT_BUCKET, AWS_REGION, HANDLER, LAMBDA_ROLE, LIB_ORDERS, PUBLISH_PYPROJECT
 
 PROD_ACCOUNT = "210987654321"
 PROD_BUCKET = "datamart-prod-artifacts"
@@ -228,7 +228,18 @@ def test_a_fresh_ci_clone_promotes_functions_and_jobs_through_the_shared_cache(t
     from test_jobs_publish import jobs_project
     from test_shared_cache import CACHE_URI, clone
 
-    laptop = jobs_project(tmp_path, extra=PROD_JOBS)
+    functions = f"""
+[tool.pkg.lambda]
+runtime = "python3.12"
+architecture = "x86_64"
+role = "{LAMBDA_ROLE}"
+
+[tool.pkg.stages.prod.lambda]
+role = "arn:aws:iam::{PROD_ACCOUNT}:role/datamart-lambda"
+"""
+    laptop = jobs_project(tmp_path, extra=PROD_JOBS + functions)
+    laptop.write("src/lambda/ingest.py", HANDLER)
+    laptop.write("src/lambda/internal_libs/orders.py", LIB_ORDERS)
     text = (laptop.root / "pyproject.toml").read_text()
     shared = f'project = "datamart"\ncache_uri = "{CACHE_URI}"\n'
     laptop.write("pyproject.toml", text.replace('project = "datamart"\n', shared, 1))
@@ -241,3 +252,5 @@ def test_a_fresh_ci_clone_promotes_functions_and_jobs_through_the_shared_cache(t
     s3 = boto3.client("s3", region_name=AWS_REGION)
     dev_objects = {key: body for key, body in bucket_objects(s3, ARTIFACT_BUCKET).items() if key.startswith("pkg/")}
     assert bucket_objects(prod.client("s3"), PROD_BUCKET) == dev_objects
+    dev_lambda, prod_lambda = boto3.client("lambda", region_name=AWS_REGION), prod.client("lambda")
+    assert alias_code(prod_lambda, "datamart-prod-ingest") == alias_code(dev_lambda, "datamart-dev-ingest")
