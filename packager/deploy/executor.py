@@ -326,7 +326,7 @@ def execute(
                     extra = Outcome(step)
                     outcomes.append(extra)  # in the report, and its row recorded, before the function's step
                     results.put((extra, step_result, None))
-                again = Call(call.action, {**call.params, "Layers": new_layers}, call.previous)
+                again = replace(call, params={**call.params, "Layers": new_layers})  # its revision and digest too
                 return handlers[call.action.kind](aws, again)  # type: ignore[arg-type]
 
         workers = max(1, min(jobs, len(groups)))

@@ -176,6 +176,28 @@ def test_a_recorded_version_found_missing_is_published_once_and_the_steps_retrie
     assert row.details["arn"] == NEW_ARN and not row.details.get("deleted")
 
 
+def test_a_step_retried_with_the_layer_published_again_keeps_the_digest_it_checks_before_sending(index):
+    from dataclasses import replace
+
+    fake = FakeAws()
+    skip, update, _ = stale_plan().actions
+    create = replace(update, kind=ActionKind.CREATE_FUNCTION, params={**update.params, "Code": {"ZipFile": "/tmp/f"}})
+
+    def create_refusing_deleted(aws, call: Call) -> dict:
+        fake.calls.append(call)
+        if OLD_ARN in call.params["Layers"]:
+            raise RefusedLayer("One or more LayerVersion does not exist")
+        return {"configuration": configuration_answer(call)}
+
+    handlers = {**fake.handlers, ActionKind.CREATE_FUNCTION: create_refusing_deleted}
+    plan = PublishPlan(TARGET, [skip, create])
+    execute(plan, MissingVersions(), index, {}, {create.id: "c0de="}, jobs=1, handlers=handlers)
+
+    creates = [c for c in fake.calls if c.action.kind is ActionKind.CREATE_FUNCTION]
+    assert [c.params["Layers"] for c in creates] == [[OLD_ARN], [NEW_ARN]]
+    assert [c.code_sha256 for c in creates] == ["c0de=", "c0de="]  # the zip is checked before the retry too
+
+
 def test_a_refusal_for_another_reason_is_not_retried(index):
     fake = FakeAws()
 
