@@ -5,6 +5,7 @@ Nothing here imports boto3: `pkg --help` and `pkg build` must stay fast.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import click
@@ -466,7 +467,7 @@ def promote(
         note=render.say,
         lock_timeout=lock_timeout,
         confirm=lambda staged: yes or render.confirm_promote(staged),
-        on_planned=None if as_json else render.publish_plan,
+        on_planned=None if as_json else functools.partial(render.publish_plan, heading=f"promote {source} to"),
         on_done=None if as_json else render.publish_done,
     )
     render.promote(report, as_json)

@@ -165,10 +165,10 @@ def plan(report: PlanReport, as_json: bool) -> None:
         publish_plan(staged)
 
 
-def publish_plan(staged: StagePlan) -> None:
+def publish_plan(staged: StagePlan, heading: str = "publish to") -> None:
     """The publish plan of a stage as text: one line per action, drift on stderr, the mutating calls."""
     target = staged.plan.target
-    click.echo(f"publish to stage {target.stage} (account {target.account}, {target.region}):")
+    click.echo(f"{heading} stage {target.stage} (account {target.account}, {target.region}):")
     for action in staged.plan.actions:
         line = action.to_json()
         click.echo(f"  {line['action']:<30} {line['name']:<48} {line['reason']}")

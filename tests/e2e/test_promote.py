@@ -149,6 +149,7 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     }
 
     dry = project.pkg("promote", "--from", "dev", "--to", "prod", "--dry-run")
+    assert f"promote dev to stage prod (account {PROD_ACCOUNT}, {AWS_REGION}):" in dry.stdout
     assert "release 1 of stage dev promoted to prod: 0 built, 0 mutating AWS calls planned (dry run)" in dry.stdout
 
     # prod's rows are a publish's: a publish of prod from dev's commit has nothing to do.
