@@ -306,8 +306,9 @@ def publish_version(aws: AwsSession, call: Call) -> dict:
     request = {"FunctionName": name}
     if call.params.get("CodeSha256"):
         request["CodeSha256"] = call.params["CodeSha256"]
-    if call.action.published_by_create and call.published is not None:
-        answer = call.published
+    created = call.published if call.action.published_by_create else None
+    if created is not None and created.get("CodeSha256") == request.get("CodeSha256", created.get("CodeSha256")):
+        answer = created  # version 1 holds the very zip: else PublishVersion's CodeSha256 guard refuses it below
     else:
         answer = _update(aws, "publish_version", name, request)
     version = answer["Version"]

@@ -194,12 +194,17 @@ def _plan_job(
             problems.append(f"{job_id}: {uri} has no row of stage {source.target.stage} here")
             continue
         artifact_id, input_hash = uploads[object_key]
+        if not _keyed_as(artifact_id, sha, filename, object_key):  # a row naming another artifact's object
+            problems.append(f"{job_id}: {uri} is not where pkg puts {artifact_id[:100]}'s files")
+            continue
         if artifact_id == job_id:
             continue
         if artifact_id not in uses:
             uses.append(artifact_id)
         known = wanted.setdefault(artifact_id, WantedArtifact(artifact_id, None, sha, input_hash))
-        if filename not in known.files:  # a wheelhouse: one object per wheel, under its own sha256
+        if known.sha256 != sha:  # one artifact, two builds: `pkg publish NAME` left another job on the older one
+            problems.append(f"{job_id}: runs another build of {artifact_id} than the other jobs")
+        elif filename not in known.files:  # a wheelhouse: one object per wheel, under its own sha256
             wanted[artifact_id] = dataclasses.replace(known, files=(*known.files, filename))
     script_key = job.script.split("/", 3)[3]
     if script_key in uploads:
@@ -207,6 +212,14 @@ def _plan_job(
         kind = SCRIPT_KINDS[ArtifactId.parse(job_id).service]
         wanted[job_id] = WantedArtifact(job_id, kind, sha, uploads[script_key][1], tuple(uses), None, (filename,))
     return problems
+
+
+def _keyed_as(artifact_id: str, sha256: str, filename: str, object_key: str) -> bool:
+    """Whether `object_key` is where pkg puts `artifact_id`'s file of that sha256 (read from S3: untrusted)."""
+    try:
+        return job_artifact_key(artifact_id, sha256, filename) == object_key
+    except ValueError:  # not an artifact id pkg makes
+        return False
 
 
 # -- the bytes: local store, shared cache, the source stage's bucket -------------------------------------
@@ -288,15 +301,19 @@ def _bucket_shape(item: WantedArtifact, sha256: str) -> _BucketShape | None:
     return _BucketShape(Kind.WHEELHOUSE, ".zip", keys, wheelhouse=True)
 
 
-def _download(s3, bucket: str, key: str, path: str) -> bool:
-    """One object to `path`; False when the bucket does not have it (or does not let this caller read it)."""
+def _download(s3, bucket: str, key: str, path: str, warn: Warn) -> bool:
+    """One object to `path`; False when the bucket does not have it or does not let this caller read it (said)."""
     from botocore.exceptions import ClientError
 
     with aws_errors(f"s3://{bucket}/{key}", "run the command again"):
         try:
             s3.download_file(bucket, key, path)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403", "AccessDenied"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("403", "AccessDenied"):
+                warn(f"s3://{bucket}/{key}: access denied to the source stage's credentials; not copied")
+                return False
+            if code in ("404", "NoSuchKey"):
                 return False
             raise
     return True
@@ -330,12 +347,12 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
             if shape.wheelhouse:
                 wheels = os.path.join(folder, "wheels")
                 os.mkdir(wheels)
-                if not all(_download(s3, bucket, key, os.path.join(wheels, name))
+                if not all(_download(s3, bucket, key, os.path.join(wheels, name), warn)
                            for key, name in zip(shape.keys, item.files, strict=True)):  # fmt: skip
                     continue
                 write_wheelhouse(path, wheels, list(item.files))
                 where = f"the wheels under s3://{bucket}/{shape.keys[0].rsplit('/', 1)[0]}/"
-            elif not _download(s3, bucket, shape.keys[0], path):
+            elif not _download(s3, bucket, shape.keys[0], path, warn):
                 continue
             if sha256_file(path) != item.sha256:  # untrusted bytes: only the very artifact is used
                 warn(f"{where}: not the bytes its name says; not used")
@@ -352,7 +369,7 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
 
             meta = {"promoted": True, **({"filename": item.filename} if item.files and not shape.wheelhouse else {})}
             record = ws.store.put(input_hash, str(shape.kind), shape.suffix, write, meta)
-        ws.store.index.add_artifacts([record])
+        ws.store.index.add_artifacts([record], replace=True)  # the file just put in place: its row, whatever was there
         found[item.id] = record
     return found
 

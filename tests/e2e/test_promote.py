@@ -8,6 +8,8 @@ of the local cache (a promote builds nothing) and compares CodeSha256 across the
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 
 import boto3
 from conftest import ARTIFACT_BUCKET, AWS_REGION, HANDLER, LAMBDA_ROLE, LIB_ORDERS, PUBLISH_PYPROJECT
@@ -198,9 +200,23 @@ def test_promote_copies_job_objects_from_dev_bucket_when_no_cache_holds_them(tmp
     published = repo.pkg_json("publish", "--stage", "dev")
     for path in {artifact["path"] for artifact in published["artifacts"]}:  # the rows stay, the files go
         os.remove(path)
+    # This machine's row of the wheelhouse's input names other bytes (unpinned requirements resolved anew).
+    deps = next(a for a in published["artifacts"] if a["id"] == "glue_spark/deps")
+    with sqlite3.connect(repo.cache_dir / "index.sqlite") as conn:
+        conn.execute("UPDATE artifacts SET sha256 = ? WHERE input_hash = ?", ("0" * 64, deps["input_hash"]))
+    conn.close()
     s3 = boto3.client("s3", region_name=AWS_REGION)
     dev_objects = bucket_objects(s3, ARTIFACT_BUCKET)
     assert any(key.endswith(".whl") and "/deps/" in key for key in dev_objects)
+
+    # Objects the source stage's credentials may not read: said, and nothing changes (what could be read
+    # and was verified is kept in the local store).
+    deps = f"s3://{ARTIFACT_BUCKET}/pkg/glue_spark/deps/"
+    aws.inject("GetObject", "denied", prefix=deps[len("s3:/") :])  # the first wheel; the others are not asked for
+    aws.reset_calls()
+    denied = repo.pkg("promote", "--from", "dev", "--to", "prod", "--yes")
+    assert denied.exit_code == 1 and f"s3://{ARTIFACT_BUCKET}): glue_spark/deps\n" in denied.stderr
+    assert re.search(f"{deps}[0-9a-f]{{64}}/[^ ]+\\.whl: access denied", denied.stderr) and changes(aws) == []
 
     # A wheel under the wheelhouse's key that is not the one dev runs: nothing is used, nothing changes.
     wheel = next(key for key in dev_objects if key.split("/")[-1].startswith("tinydep-"))
@@ -215,6 +231,8 @@ def test_promote_copies_job_objects_from_dev_bucket_when_no_cache_holds_them(tmp
     promoted = repo.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
     assert promoted["release"] == 1 and promoted["summary"]["built"] == 0
     assert bucket_objects(prod.client("s3"), PROD_BUCKET) == dev_objects
+    verified = repo.pkg("cache", "verify")  # every row describes the file now at its path
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
     for job in ("totals", "clean_glue_spark"):
         dev_job = boto3.client("glue", region_name=AWS_REGION).get_job(JobName=f"datamart-dev-{job}")["Job"]
         prod_job = prod.client("glue").get_job(JobName=f"datamart-prod-{job}")["Job"]

@@ -190,3 +190,24 @@ def test_a_wheelhouse_is_wanted_with_every_wheel_and_each_job_file_has_its_kind_
     layer = WantedArtifact("lambda/internal_libs", Kind.LAMBDA_LAYER, "f" * 64, "h")
     assert _bucket_shape(layer, "f" * 64) == _BucketShape(Kind.LAMBDA_LAYER, ".zip", (f"pkg/lambda/{'f' * 64}.zip",))
     assert _bucket_shape(WantedArtifact("emr/deps", None, "e" * 64, "h"), "e" * 64) is None  # its files unknown
+
+
+def test_jobs_on_two_builds_of_one_artifact_or_a_row_naming_another_artifacts_object_are_refused(config):
+    definition = {"GlueVersion": "5.0", "Command": {"Name": "glueetl", "PythonVersion": "3"}}
+    jobs, uploads = {}, {}
+    for name, build in (("clean", "c"), ("load", "d")):  # `pkg publish glue_spark/job/clean` left load behind
+        script = f"pkg/glue_spark/job-{name}/{'a' * 64}/{name}.py"
+        wheel = f"pkg/glue_spark/deps/{build * 64}/a-1-py3-none-any.whl"
+        jobs[f"glue_spark/job/{name}"] = JobRelease(f"datamart-dev-{name}", f"s3://b/{script}", (), (f"s3://b/{wheel}",),
+                                                    definition)  # fmt: skip
+        uploads[f"glue_spark/job/{name}@{script}"] = PublishedRecord("x", "s", {"bucket": "b"}, "2026")
+        uploads[f"glue_spark/deps@{wheel}"] = PublishedRecord("x", build, {"bucket": "b"}, "2026")
+    with pytest.raises(PromoteError, match="glue_spark/job/load: runs another build of glue_spark/deps"):
+        plan_promotion(config, source(jobs=jobs), {**rows(), **uploads}, "prod")
+
+    clean = {"glue_spark/job/clean": jobs["glue_spark/job/clean"]}
+    wheel = f"pkg/glue_spark/deps/{'c' * 64}/a-1-py3-none-any.whl"
+    forged = {**uploads, f"glue_spark/internal_libs@{wheel}": uploads[f"glue_spark/deps@{wheel}"]}
+    del forged[f"glue_spark/deps@{wheel}"]
+    with pytest.raises(PromoteError, match=f"s3://b/{wheel} is not where pkg puts glue_spark/internal_libs's files"):
+        plan_promotion(config, source(jobs=clean), {**rows(), **forged}, "prod")

@@ -14,7 +14,7 @@ import pytest
 
 from packager.deploy.actions import Action, ActionKind, PublishPlan
 from packager.deploy.executor import execute
-from packager.deploy.handlers import Call, publish_layer_version, put_object, update_function_code
+from packager.deploy.handlers import Call, publish_layer_version, publish_version, put_object, update_function_code
 from packager.deploy.lambda_plan import plan_publish
 from packager.errors import PublishError
 from test_deploy_executor import TARGET, configuration_answer, index  # noqa: F401
@@ -37,6 +37,8 @@ class FakeClient:
                 return {"Configuration": {**configuration, "State": "Active", "LastUpdateStatus": "Successful"}}
             if operation == "publish_layer_version":
                 return {"LayerVersionArn": "arn:layer:1", "Version": 1, "Content": {"CodeSha256": "x"}}
+            if operation == "publish_version":
+                return {**configuration, "Version": "2"}
             return configuration
 
         return call
@@ -132,6 +134,21 @@ def test_an_update_sends_the_revision_the_step_before_left():
                                                      "RevisionId": "after-code"})  # fmt: skip
     # The revision recorded is the one read once the update ended, not the one it answered with.
     assert aws.calls[1][0] == "get_function" and result["revision_id"] == "r2"
+
+
+def test_a_new_functions_alias_goes_to_the_version_its_create_published_only_if_that_holds_the_zip_built():
+    params = {"FunctionName": "f", "Alias": "live", "CodeSha256": "good=", "AliasExists": False}
+    step = action(ActionKind.PUBLISH_VERSION, {**params, "PublishedByCreate": True})
+    created = {"FunctionArn": FUNCTION_ARN, "Version": "1", "CodeSha256": "good="}
+    aws = FakeSession()
+    result = publish_version(aws, Call(step, step.params, published=created))  # type: ignore[arg-type]
+    assert aws.calls == [("create_alias", {"FunctionName": "f", "Name": "live", "FunctionVersion": "1"})]
+    assert result["alias"]["version"] == "1"
+
+    aws = FakeSession()
+    publish_version(aws, Call(step, step.params, published={**created, "CodeSha256": "other="}))  # type: ignore[arg-type]
+    # Not version 1: PublishVersion with the zip's digest, which Lambda refuses for other code.
+    assert aws.calls[0] == ("publish_version", {"FunctionName": "f", "CodeSha256": "good="})
 
 
 # -- verify before sending -----------------------------------------------------------------------------
