@@ -372,7 +372,8 @@ _Row = TypeVar("_Row")
 
 class _Prefetch:
     """`fetch()` started on a thread on entry; calling the context's value waits for it (its error raised
-    there). The thread is joined on exit, so nothing outlives the pull."""
+    there). The thread is joined on a normal exit; leaving on an error does not wait for it (a daemon
+    thread: a KMS endpoint as unreachable as S3 was must not hold the error up)."""
 
     def __init__(self, fetch: Callable[[], PublicKey] | None):
         self.fetch = fetch
@@ -401,8 +402,8 @@ class _Prefetch:
         assert self._result is not None
         return self._result
 
-    def __exit__(self, *_exc: object) -> None:
-        if self._thread is not None:
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
+        if self._thread is not None and exc_type is None:
             self._thread.join()
 
 
@@ -562,10 +563,12 @@ class SharedCache:
         rows it signed. Artifact rows are streamed from the download into the local index: memory
         does not grow with the shared index."""
         report = PullReport()
-        with tempfile.TemporaryDirectory() as tmp, _Prefetch(self.trusted_key) as trusted_key:
-            # The trusted key (a KMS client, GetPublicKey, loading the key) is fetched while the index downloads.
+        known = self.store.index.shared_etag(self.uri)
+        # On a first pull (a fresh clone: rows to verify for sure), the trusted key (a KMS client,
+        # GetPublicKey, loading the key) is fetched while the index downloads; else when rows need it.
+        with tempfile.TemporaryDirectory() as tmp, _Prefetch(None if known else self.trusted_key) as trusted_key:
             path = os.path.join(tmp, INDEX_NAME)
-            etag = self._download_index(path, self.store.index.shared_etag(self.uri))
+            etag = self._download_index(path, known)
             if etag == "":
                 return report  # unchanged since the last pull or push
             report.changed = True
