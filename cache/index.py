@@ -350,18 +350,24 @@ class Index:
         row = self.conn.execute("SELECT etag FROM shared_state WHERE uri = ?", (uri,)).fetchone()
         return row[0] if row else None
 
-    def remote_artifacts(self, uri: str, input_hashes: Iterable[str]) -> dict[str, ArtifactRecord]:
-        """The artifacts among `input_hashes` that the shared cache at `uri` holds."""
-        wanted = list(dict.fromkeys(input_hashes))
+    def remote_artifacts(
+        self, uri: str, values: Iterable[str], column: str = "input_hash"
+    ) -> dict[str, ArtifactRecord]:
+        """The artifacts the shared cache at `uri` holds whose `column` (`input_hash`, or `sha256`: the
+        file's bytes) is among `values`, by that value."""
+        if column not in ("input_hash", "sha256"):
+            raise ValueError(f"remote artifacts are not looked up by {column}")
+        wanted = list(dict.fromkeys(values))
         found: dict[str, ArtifactRecord] = {}
         for start in range(0, len(wanted), 500):
             batch = wanted[start : start + 500]
             marks = ",".join("?" * len(batch))
             for row in self.conn.execute(
-                f"SELECT {_SELECT_ARTIFACT} FROM remote_artifacts WHERE uri = ? AND input_hash IN ({marks})",
+                f"SELECT {_SELECT_ARTIFACT} FROM remote_artifacts WHERE uri = ? AND {column} IN ({marks})",
                 [uri, *batch],
             ):
-                found[row[0]] = ArtifactRecord.from_row(row)
+                record = ArtifactRecord.from_row(row)
+                found[getattr(record, column)] = record
         return found
 
     def count_remote_artifacts(self, uri: str) -> int:

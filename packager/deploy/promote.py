@@ -247,22 +247,20 @@ def _local(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
 
 
 def _shared(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
-    """What the shared cache holds by input hash, downloaded and verified into the local store."""
+    """What the shared cache holds, by input hash (or, where no row gave one, by sha256), downloaded and
+    verified into the local store."""
     if not ws.shared:
         return {}
-    keyed = [item for item in items if item.input_hash]
-    remote = ws.shared.records(item.input_hash for item in keyed)
-    records = [remote[item.input_hash] for item in keyed if item.input_hash in remote]
-    fetched = ws.shared.fetch_many([record for record in records if _matches_any(record, keyed)])
-    return {
-        item.id: remote[item.input_hash]
-        for item in keyed
-        if item.input_hash in fetched and _matches(remote[item.input_hash], item)
-    }
-
-
-def _matches_any(record: ArtifactRecord, items: list[WantedArtifact]) -> bool:
-    return any(item.input_hash == record.input_hash and _matches(record, item) for item in items)
+    by_hash = ws.shared.records(item.input_hash for item in items if item.input_hash)
+    unkeyed = [item.sha256 for item in items if not item.input_hash and item.sha256]
+    by_bytes = ws.shared.records(unkeyed, column="sha256") if unkeyed else {}
+    pairs = []
+    for item in items:
+        record = by_hash.get(item.input_hash) if item.input_hash else by_bytes.get(item.sha256 or "")
+        if record is not None and _matches(record, item):
+            pairs.append((item, record))
+    fetched = ws.shared.fetch_many(list({record.input_hash: record for _item, record in pairs}.values()))
+    return {item.id: record for item, record in pairs if record.input_hash in fetched}
 
 
 def _unzipped_size(path: str) -> int:

@@ -243,9 +243,11 @@ def test_promote_copies_job_objects_from_dev_bucket_when_no_cache_holds_them(tmp
 
 def test_a_fresh_ci_clone_promotes_functions_and_jobs_through_the_shared_cache(tmp_path, aws):
     """CI promotes from a clone with an empty cache: dev's rows and files come from the shared cache
-    (job objects found by the input hash their upload rows record), and nothing is built."""
+    (job objects found by the input hash their upload rows record, else by their sha256), and nothing
+    is built."""
     from test_jobs_publish import jobs_project
     from test_shared_cache import CACHE_URI, clone
+    from test_shared_cache_attacks import tamper_index
 
     functions = f"""
 [tool.pkg.lambda]
@@ -264,6 +266,8 @@ role = "arn:aws:iam::{PROD_ACCOUNT}:role/datamart-lambda"
     laptop.write("pyproject.toml", text.replace('project = "datamart"\n', shared, 1))
     prod = prod_session(laptop)
     laptop.pkg_json("publish", "--stage", "dev")
+    # Upload rows as pkg wrote them before they kept an input hash: the files are found by their bytes.
+    tamper_index(tmp_path, "UPDATE published SET input_hash = '' WHERE resource_id LIKE '%@pkg/%'")
     ci = clone(laptop, tmp_path, "ci")
     ci.write("src/glue_python_shell/totals.py", "print('a commit dev never ran')\n")  # the checkout moved on
     promoted = ci.pkg_json("promote", "--from", "dev", "--to", "prod", "--yes")
