@@ -169,9 +169,13 @@ def publish_plan(staged: StagePlan, heading: str = "publish to") -> None:
     """The publish plan of a stage as text: one line per action, drift on stderr, the mutating calls."""
     target = staged.plan.target
     click.echo(f"{heading} stage {target.stage} (account {target.account}, {target.region}):")
-    for action in staged.plan.actions:
+    # What changes, or is recorded (an adoption); what is already as wanted is counted, as Terraform does.
+    shown = [action for action in staged.plan.actions if str(action.kind) != "skip" or action.record is not None]
+    for action in shown:
         line = action.to_json()
         click.echo(f"  {line['action']:<30} {line['name']:<48} {line['reason']}")
+    if len(shown) < len(staged.plan.actions):
+        click.echo(f"  {len(staged.plan.actions) - len(shown)} up to date (`--json` lists every step)")
     for drift in staged.plan.drift:
         click.echo(f"  drift: {drift.name}: {drift.field} differs from what pkg published", err=True)
     click.echo(_plural(staged.plan.mutating_calls, "mutating AWS call"))
