@@ -159,7 +159,8 @@ def plan(report: PlanReport, as_json: bool) -> None:
         emit_json(document)
         return
     for item in planned:
-        click.echo(f"{item.status:<7} {item.spec.id:<48} {item.reason}")
+        if item.to_build:  # the cached ones are counted below (`--json` lists every one)
+            click.echo(f"{item.status:<7} {item.spec.id:<48} {item.reason}")
     click.echo(f"{report.to_build} to build, {len(planned) - report.to_build} cached")
     if staged:
         publish_plan(staged)
