@@ -174,7 +174,7 @@ def publish_plan(staged: StagePlan, heading: str = "publish to") -> None:
     shown = [action for action in staged.plan.actions if str(action.kind) != "skip" or action.record is not None]
     for action in shown:
         line = action.to_json()
-        click.echo(f"  {line['action']:<30} {line['name']:<48} {line['reason']}")
+        click.echo(f"  {line['action']:<30} {line['name']:<48}  {line['reason']}")  # an S3 URI may fill its column
     if len(shown) < len(staged.plan.actions):
         click.echo(f"  {len(staged.plan.actions) - len(shown)} up to date (`--json` lists every step)")
     for drift in staged.plan.drift:
