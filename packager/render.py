@@ -170,8 +170,10 @@ def publish_plan(staged: StagePlan, heading: str = "publish to") -> None:
     """The publish plan of a stage as text: one line per action, drift on stderr, the mutating calls."""
     target = staged.plan.target
     click.echo(f"{heading} stage {target.stage} (account {target.account}, {target.region}):")
+    from packager.deploy.actions import SKIP
+
     # What changes, or is recorded (an adoption); what is already as wanted is counted, as Terraform does.
-    shown = [action for action in staged.plan.actions if str(action.kind) != "skip" or action.record is not None]
+    shown = [action for action in staged.plan.actions if action.kind is not SKIP or action.record is not None]
     for action in shown:
         line = action.to_json()
         click.echo(f"  {line['action']:<30} {line['name']:<48}  {line['reason']}")  # an S3 URI may fill its column
