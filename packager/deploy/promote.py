@@ -356,7 +356,7 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
                 warn(f"{where}: not the bytes its name says; not used")
                 continue
             try:
-                unzipped = os.path.getsize(path) if shape.suffix == ".py" else _unzipped_size(path)
+                unzipped = os.path.getsize(path) if shape.kind in SCRIPT_KINDS.values() else _unzipped_size(path)
             except (zipfile.BadZipFile, OSError):
                 warn(f"{where}: not a zip; not used")
                 continue
