@@ -167,11 +167,12 @@ def plan(report: PlanReport, as_json: bool) -> None:
 
 
 def publish_plan(staged: StagePlan, heading: str = "publish to") -> None:
-    """The publish plan of a stage as text: one line per action, drift on stderr, the mutating calls."""
-    target = staged.plan.target
-    click.echo(f"{heading} stage {target.stage} (account {target.account}, {target.region}):")
+    """The publish plan of a stage as text: a line per step that changes or records something, the
+    others counted, drift on stderr, the mutating calls."""
     from packager.deploy.actions import SKIP
 
+    target = staged.plan.target
+    click.echo(f"{heading} stage {target.stage} (account {target.account}, {target.region}):")
     # What changes, or is recorded (an adoption); what is already as wanted is counted, as Terraform does.
     shown = [action for action in staged.plan.actions if action.kind is not SKIP or action.record is not None]
     for action in shown:
