@@ -27,6 +27,7 @@ the unit tests use an in-memory one.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import random
@@ -498,6 +499,7 @@ class SharedCache:
         signer: Signer | None = None,
         trusted_key: Callable[[], PublicKey] | None = None,
         read_only: bool = False,
+        trust_label: str = "",
     ):
         self.uri = uri
         self.bucket, self.prefix = parse_uri(uri)
@@ -508,6 +510,9 @@ class SharedCache:
         self.on_pull_warning = on_pull_warning  # also told what `pull` reports (callers that drop the report)
         self.signer = signer  # signs what this machine pushes
         self.trusted_key = trusted_key  # when set, only rows signed under this key are taken (fetched on first use)
+        # Names the trusted key: the rows kept locally were taken under it (another one pulls the index whole).
+        named = trust_label if trusted_key is not None else ""
+        self.trust_label = "signed:" + hashlib.sha256(named.encode()).hexdigest()[:16] if named else ""
         self.read_only = read_only
         # input hash -> ETag of a shared object found not to match its row (a verified rebuild may replace it)
         self.known_bad: dict[str, str] = {}
@@ -518,6 +523,16 @@ class SharedCache:
     def key(self, relpath: str) -> str:
         """The object key of a path relative to the shared cache (as in the local cache folder)."""
         return f"{self.prefix}/{relpath}" if self.prefix else relpath
+
+    def _known_etag(self) -> str | None:
+        """The ETag of the shared index as last taken here, if taken under this trust: rows taken
+        unsigned (or under another key) are not what a signed-only pull would take, so it starts over."""
+        stored = self.store.index.shared_etag(self.uri)
+        etag, _, label = (stored or "").partition("\t")
+        return etag if stored and label == self.trust_label else None
+
+    def _tagged(self, etag: str) -> str:
+        return f"{etag}\t{self.trust_label}" if self.trust_label else etag
 
     def _unreachable(self, error: Exception) -> SharedCacheError:
         return SharedCacheError(f"shared cache {self.uri} unavailable: {error}")
@@ -563,7 +578,7 @@ class SharedCache:
         rows it signed. Artifact rows are streamed from the download into the local index: memory
         does not grow with the shared index."""
         report = PullReport()
-        known = self.store.index.shared_etag(self.uri)
+        known = self._known_etag()
         # On a first pull (a fresh clone: rows to verify for sure), the trusted key (a KMS client,
         # GetPublicKey, loading the key) is fetched while the index downloads; else when rows need it.
         with tempfile.TemporaryDirectory() as tmp, _Prefetch(None if known else self.trusted_key) as trusted_key:
@@ -615,7 +630,7 @@ class SharedCache:
         if signed is not None:
             artifacts = ignored.signed_only(artifacts, signed, artifact_digest, lambda r: r.input_hash)
             published = list(ignored.signed_only(published, signed, published_digest, lambda r: r["resource_id"]))
-        count = self.store.index.replace_remote_artifacts(self.uri, artifacts, etag)
+        count = self.store.index.replace_remote_artifacts(self.uri, artifacts, self._tagged(etag))
         return count, self.store.index.sync_published(self.uri, published), ignored
 
     # -- fetch -------------------------------------------------------------------------------

@@ -217,6 +217,7 @@ class SharedCacheSession:
                 signer=signer,
                 trusted_key=trusted_key,
                 read_only=not self.trust.push,
+                trust_label=self.trust.public_key or self.trust.signing_key or "",
             )
         return self._cache
 

@@ -12,6 +12,7 @@ import base64
 import collections
 import hashlib
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -167,6 +168,23 @@ def test_unsigned_rows_are_built_locally_once_then_ci_signs_its_own(tmp_path, aw
     reader = configure(clone(unsigned, tmp_path, "reader"), **SIGNED_READER)
     assert reader.pkg_json("build")["summary"] == {"built": 0, "cached": 3}  # CI's rows, signed
     assert unsigned.pkg_json("cache", "pull")["artifacts"] == 3  # the unsigned member still reads everything
+
+
+def test_a_member_that_turns_signed_trust_on_takes_the_shared_index_anew(tmp_path, aws):
+    """Rows taken while unsigned rows were trusted are not what a signed-only pull takes: the first
+    pull under the trusted key reads the whole index again, even unchanged."""
+    make_key()
+    laptop = shared_repo(tmp_path, name="laptop")  # signs nothing
+    laptop.pkg_json("build")
+    reader = configure(clone(laptop, tmp_path, "reader"), cache_push=False)
+    assert reader.pkg_json("build")["summary"] == {"built": 0, "cached": 3}  # unsigned rows, trusted
+    configure(reader, **SIGNED_CI)  # cache_push = false already
+    shutil.rmtree(reader.cache_dir / "store")
+    assert reader.pkg("cache", "verify", "--repair").exit_code == 0  # the local rows go with their files
+    result = reader.pkg("build", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["summary"] == {"built": 3, "cached": 0}
+    assert "3 row(s) not signed by the trusted key ignored" in result.stderr
 
 
 def test_a_member_without_kms_sign_reads_and_its_push_is_skipped_with_one_warning(tmp_path, aws):
