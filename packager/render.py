@@ -173,8 +173,8 @@ def publish_plan(staged: StagePlan, heading: str = "publish to") -> None:
 
     target = staged.plan.target
     click.echo(f"{heading} stage {target.stage} (account {target.account}, {target.region}):")
-    # What changes, or is recorded (an adoption); what is already as wanted is counted, as Terraform does.
-    shown = [action for action in staged.plan.actions if action.kind is not SKIP or action.record is not None]
+    # What changes, is recorded (an adoption) or left to the user; what is as wanted is counted, as Terraform does.
+    shown = [a for a in staged.plan.actions if a.kind is not SKIP or a.record is not None or a.notice]
     for action in shown:
         line = action.to_json()
         click.echo(f"  {line['action']:<30} {line['name']:<48}  {line['reason']}")  # an S3 URI may fill its column

@@ -132,6 +132,7 @@ class Action:
     record: dict | None = None  # details to record without calling AWS (adoption), or a Glue tag step's new tags
     resource_id: str = ""  # the index row this action updates once AWS confirms ("" for none)
     input_hash: str = ""  # the input the row then stands for ("" keeps the row's)
+    notice: bool = False  # a skip the user must read (pkg leaves something to them): always shown
 
     def to_json(self) -> dict:
         return {"id": self.id, "action": self.kind.value, "reason": self.reason, "name": self.name}

@@ -89,7 +89,7 @@ def _forget(resource_id: str, name: str, reason: str) -> Action:
 
 
 def _left(artifact_id: str, name: str, why: str) -> Action:
-    return Action(artifact_id, SKIP, f"{why}: left in place", name)
+    return Action(artifact_id, SKIP, f"{why}: left in place", name, notice=True)
 
 
 def _is_other_pkg_stage(tags: dict) -> bool:

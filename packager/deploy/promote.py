@@ -141,8 +141,9 @@ def plan_promotion(
         raise PromoteError(
             f"{where} can't be promoted to {stage} as built: " + "; ".join(problems[:10])
             + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""),
-            hint="a setting that shapes the build can't differ between stages: align [tool.pkg.lambda] with what"
-            f" {source.target.stage} runs (or publish {source.target.stage} again), then promote",
+            hint="a setting that shapes the build can't differ between stages: align the configuration with what"
+            f" {source.target.stage} runs; for rows or builds {source.target.stage} mixes, `pkg publish --stage"
+            f" {source.target.stage}` the whole tree (or promote NAMES); then promote",
         )  # fmt: skip
     return [*wanted.values(), *functions, *jobs.values()]
 

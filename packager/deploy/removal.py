@@ -220,6 +220,7 @@ def _removal(orphan: Orphan, reads: RemovalReads, target, project: str, stage: s
             f"{removed}, but {orphan.name} is not tagged {_tag_text(project, stage)}: left in place"
             " (pkg deletes only what it tagged; delete it yourself)",
             orphan.name,
+            notice=True,
         )
     reason = removed if orphan.recorded else f"{removed} (found by its tags)"
     if protected:

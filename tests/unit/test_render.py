@@ -61,3 +61,26 @@ def test_the_error_as_json_carries_what_completed(capsys, monkeypatch):
         "actions": [{"name": "a", "status": "done"}],
     }
     assert err.startswith("error: half done\n")
+
+
+def test_a_plan_lists_what_changes_is_recorded_or_left_to_the_user_and_counts_the_rest(capsys):
+    from packager.deploy.actions import SKIP, Action, ActionKind, PublishPlan, Target
+    from packager.deploy.stage import StagePlan
+
+    def step(kind, name, reason, **extra):
+        return Action(f"lambda/function/{name}", kind, reason, f"p-dev-{name}", **extra)
+
+    actions = [
+        step(ActionKind.UPDATE_FUNCTION_CODE, "a", "code changed"),
+        step(SKIP, "b", "up to date"),
+        step(SKIP, "c", "already live as wanted: recording it", record={"x": 1}),
+        step(SKIP, "d", "d removed, but p-dev-d is not tagged: left in place", notice=True),
+        step(SKIP, "e", "up to date"),
+    ]
+    plan = PublishPlan(Target("123456789012", "us-east-1", "dev"), actions)
+    render.publish_plan(StagePlan(plan, None, {}, {}))  # type: ignore[arg-type]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "publish to stage dev (account 123456789012, us-east-1):"
+    assert [line.split()[1] for line in lines[1:4]] == ["p-dev-a", "p-dev-c", "p-dev-d"]
+    assert "left in place" in lines[3] and lines[4].strip().startswith("2 up to date")
+    assert lines[5] == "1 mutating AWS call"
