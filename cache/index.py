@@ -15,7 +15,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from cache.generation import new_generation
 
@@ -350,15 +350,17 @@ class Index:
         row = self.conn.execute("SELECT etag FROM shared_state WHERE uri = ?", (uri,)).fetchone()
         return row[0] if row else None
 
-    def remote_artifacts(
-        self, uri: str, values: Iterable[str], column: str = "input_hash"
-    ) -> dict[str, ArtifactRecord]:
-        """The artifacts the shared cache at `uri` holds whose `column` (`input_hash`, or `sha256`: the
-        file's bytes) is among `values`, by that value."""
-        if column not in ("input_hash", "sha256"):
-            raise ValueError(f"remote artifacts are not looked up by {column}")
+    def remote_artifacts(self, uri: str, input_hashes: Iterable[str]) -> dict[str, ArtifactRecord]:
+        """The artifacts among `input_hashes` that the shared cache at `uri` holds."""
+        return {record.input_hash: record for record in self._remote_where(uri, "input_hash", input_hashes)}
+
+    def remote_artifacts_of_bytes(self, uri: str, digests: Iterable[str]) -> list[ArtifactRecord]:
+        """Every artifact the shared cache at `uri` holds whose file's sha256 is among `digests` (the same
+        bytes may be several artifacts: two jobs' identical scripts)."""
+        return list(self._remote_where(uri, "sha256", digests))
+
+    def _remote_where(self, uri: str, column: str, values: Iterable[str]) -> Iterator[ArtifactRecord]:
         wanted = list(dict.fromkeys(values))
-        found: dict[str, ArtifactRecord] = {}
         for start in range(0, len(wanted), 500):
             batch = wanted[start : start + 500]
             marks = ",".join("?" * len(batch))
@@ -366,9 +368,7 @@ class Index:
                 f"SELECT {_SELECT_ARTIFACT} FROM remote_artifacts WHERE uri = ? AND {column} IN ({marks})",
                 [uri, *batch],
             ):
-                record = ArtifactRecord.from_row(row)
-                found[getattr(record, column)] = record
-        return found
+                yield ArtifactRecord.from_row(row)
 
     def count_remote_artifacts(self, uri: str) -> int:
         return self.conn.execute("SELECT count(*) FROM remote_artifacts WHERE uri = ?", (uri,)).fetchone()[0]

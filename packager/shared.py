@@ -265,12 +265,17 @@ class SharedCacheSession:
             self.pulled = True
         return True
 
-    def records(self, values, column: str = "input_hash") -> dict[str, ArtifactRecord]:
-        """The artifacts the shared cache holds whose input hash (or `column="sha256"`: bytes) is among
-        `values`, by that value (pulling first if needed)."""
+    def records(self, input_hashes) -> dict[str, ArtifactRecord]:
+        """The artifacts among `input_hashes` that the shared cache holds (pulling first if needed)."""
         if not self.pull():
             return {}
-        return self.store.index.remote_artifacts(self.uri, values, column)
+        return self.store.index.remote_artifacts(self.uri, input_hashes)
+
+    def records_of_bytes(self, digests) -> list[ArtifactRecord]:
+        """Every artifact the shared cache holds whose file's sha256 is among `digests` (pulling first if needed)."""
+        if not self.pull():
+            return []
+        return self.store.index.remote_artifacts_of_bytes(self.uri, digests)
 
     def fetch(self, record: ArtifactRecord) -> bool:
         """Download and verify one artifact into the local store; False (with a warning) if it can't be used."""

@@ -226,22 +226,38 @@ def _keyed_as(artifact_id: str, sha256: str, filename: str, object_key: str) -> 
 # -- the bytes: local store, shared cache, the source stage's bucket -------------------------------------
 
 
+def _stored_as(item: WantedArtifact) -> tuple[Kind, str]:
+    """The kind and file suffix of the artifact's file in a store, by its id (a row may claim another)."""
+    from packager.builders.sources import INTERNAL_LIBS_PACKAGING
+
+    if item.kind in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):
+        return item.kind, ".zip"
+    artifact = ArtifactId.parse(item.id)
+    if artifact.role is Role.JOB:
+        return SCRIPT_KINDS[artifact.service], ".py"
+    if artifact.role is Role.INTERNAL_LIBS:
+        packaging = INTERNAL_LIBS_PACKAGING[artifact.service]
+        return packaging.kind, packaging.suffix
+    return (Kind.PYTHON_ARCHIVE if artifact.service is Service.EMR else Kind.WHEELHOUSE), ".zip"
+
+
 def _matches(record: ArtifactRecord, item: WantedArtifact) -> bool:
-    return item.sha256 is None or record.sha256 == item.sha256
+    """The very file the source runs, of the kind its id makes (what the publish then does depends on it)."""
+    return (item.sha256 is None or record.sha256 == item.sha256) and record.kind == _stored_as(item)[0]
 
 
 def _local(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
     """What the local store holds, by input hash or (a code zip of unknown input) by sha256."""
     index = ws.store.index
     by_hash = index.artifacts(item.input_hash for item in items if item.input_hash)
-    by_sha: dict[str, ArtifactRecord] | None = None
+    by_sha: dict[tuple[str, str], ArtifactRecord] | None = None
     found = {}
     for item in items:
         record = by_hash.get(item.input_hash) if item.input_hash else None
         if record is None and item.sha256 and item.input_hash is None:
             if by_sha is None:  # one read of the index, only when some file is known by its bytes alone
-                by_sha = {r.sha256: r for r in index.all_artifacts()}
-            record = by_sha.get(item.sha256)
+                by_sha = {(r.sha256, r.kind): r for r in index.all_artifacts()}
+            record = by_sha.get((item.sha256, _stored_as(item)[0]))
         if record is not None and _matches(record, item) and ws.store.use(record):
             found[item.id] = record
     return found
@@ -254,10 +270,11 @@ def _shared(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
         return {}
     by_hash = ws.shared.records(item.input_hash for item in items if item.input_hash)
     unkeyed = [item.sha256 for item in items if not item.input_hash and item.sha256]
-    by_bytes = ws.shared.records(unkeyed, column="sha256") if unkeyed else {}
+    by_bytes = {(r.sha256, r.kind): r for r in ws.shared.records_of_bytes(unkeyed)} if unkeyed else {}
     pairs = []
     for item in items:
-        record = by_hash.get(item.input_hash) if item.input_hash else by_bytes.get(item.sha256 or "")
+        by_kind = (item.sha256 or "", _stored_as(item)[0])
+        record = by_hash.get(item.input_hash) if item.input_hash else by_bytes.get(by_kind)
         if record is not None and _matches(record, item):
             pairs.append((item, record))
     fetched = ws.shared.fetch_many(list({record.input_hash: record for _item, record in pairs}.values()))
@@ -282,22 +299,13 @@ class _BucketShape:
 def _bucket_shape(item: WantedArtifact, sha256: str) -> _BucketShape | None:
     """A function's or layer's zip a publish put in the bucket (too big to send inline), or a job's
     objects; None for a job artifact whose files are unknown."""
-    if item.kind in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):
-        return _BucketShape(item.kind, ".zip", (lambda_code_key(sha256),))
+    kind, suffix = _stored_as(item)
+    if kind in (Kind.LAMBDA_FUNCTION, Kind.LAMBDA_LAYER):
+        return _BucketShape(kind, suffix, (lambda_code_key(sha256),))
     if not item.files:
         return None
-    from packager.builders.sources import INTERNAL_LIBS_PACKAGING
-
-    artifact = ArtifactId.parse(item.id)
     keys = tuple(job_artifact_key(item.id, sha256, name) for name in item.files)
-    if artifact.role is Role.JOB:
-        return _BucketShape(SCRIPT_KINDS[artifact.service], ".py", keys)
-    if artifact.role is Role.INTERNAL_LIBS:
-        packaging = INTERNAL_LIBS_PACKAGING[artifact.service]
-        return _BucketShape(packaging.kind, packaging.suffix, keys)
-    if artifact.service is Service.EMR:
-        return _BucketShape(Kind.PYTHON_ARCHIVE, ".zip", keys)
-    return _BucketShape(Kind.WHEELHOUSE, ".zip", keys, wheelhouse=True)
+    return _BucketShape(kind, suffix, keys, wheelhouse=kind is Kind.WHEELHOUSE)
 
 
 def _download(s3, bucket: str, key: str, path: str, warn: Warn) -> bool:
@@ -328,7 +336,7 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
     if not bucket:
         return found
     s3 = aws.client("s3")
-    by_sha: dict[str, str] | None = None
+    by_sha: dict[tuple[str, str], str] | None = None
     for item in items:
         shape = _bucket_shape(item, item.sha256) if item.sha256 else None
         if shape is None or item.sha256 is None:
@@ -336,8 +344,8 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
         input_hash = item.input_hash  # the store keys a file by it: else this machine's row of the bytes (a
         if input_hash is None:  # row recorded before uploads kept their input hash)
             if by_sha is None:
-                by_sha = {record.sha256: record.input_hash for record in ws.store.index.all_artifacts()}
-            input_hash = by_sha.get(item.sha256)
+                by_sha = {(r.sha256, r.kind): r.input_hash for r in ws.store.index.all_artifacts()}
+            input_hash = by_sha.get((item.sha256, shape.kind))
             if input_hash is None:
                 continue
         where = f"s3://{bucket}/{shape.keys[0]}"

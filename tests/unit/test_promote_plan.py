@@ -16,6 +16,7 @@ from packager.deploy.promote import (
     WantedArtifact,
     _BucketShape,
     _bucket_shape,
+    _matches,
     plan_promotion,
     promoted_plan,
     sha256_hex,
@@ -211,3 +212,16 @@ def test_jobs_on_two_builds_of_one_artifact_or_a_row_naming_another_artifacts_ob
     del forged[f"glue_spark/deps@{wheel}"]
     with pytest.raises(PromoteError, match=f"s3://b/{wheel} is not where pkg puts glue_spark/internal_libs's files"):
         plan_promotion(config, source(jobs=clean), {**rows(), **forged}, "prod")
+
+
+def test_a_file_is_taken_only_as_the_kind_its_artifact_id_makes():
+    """A row may claim any kind for the bytes it names: a wheelhouse taken as one wheel would be published as one."""
+    wheelhouse = WantedArtifact("glue_spark/deps", None, "c" * 64, None, files=("a-1-py3-none-any.whl",))
+
+    def row(kind: Kind) -> ArtifactRecord:
+        return ArtifactRecord("h" * 32, str(kind), "store/hh/x.zip", "c" * 64, 10, 20, "", {})
+
+    assert _matches(row(Kind.WHEELHOUSE), wheelhouse)
+    assert not _matches(row(Kind.PY_FILES_ZIP), wheelhouse) and not _matches(row(Kind.PYTHON_WHEEL), wheelhouse)
+    script = WantedArtifact("glue_spark/job/clean", Kind.GLUE_SPARK_JOB, "c" * 64, None, files=("clean.py",))
+    assert not _matches(row(Kind.EMR_JOB), script)  # an EMR job's identical script: the same bytes, another kind
