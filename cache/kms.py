@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 from typing import Any
 
 from cache.signing import PublicKey, PublicKeyError, SigningDenied, SigningError
@@ -44,17 +45,21 @@ class KmsKey:
         self.profile = profile
         self._client: Any = None
         self._public: PublicKey | None = None
+        self._lock = threading.Lock()  # a pull's prefetch thread and a push may both want the client
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
+        with self._lock:
+            return self._client or self._make_client()
 
-            session = self.session or (boto3.Session(profile_name=self.profile) if self.profile else boto3.Session())
-            config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
-            region = self.region or session.region_name or "us-east-1"
-            self._client = session.client("kms", region_name=region, config=config)
+    def _make_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        session = self.session or (boto3.Session(profile_name=self.profile) if self.profile else boto3.Session())
+        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+        region = self.region or session.region_name or "us-east-1"
+        self._client = session.client("kms", region_name=region, config=config)
         return self._client
 
     def _kept_path(self) -> str:
