@@ -16,15 +16,18 @@ from conftest import ARTIFACT_BUCKET, AWS_REGION, HANDLER, LAMBDA_ROLE, LIB_ORDE
 
 PROD_ACCOUNT = "210987654321"
 PROD_BUCKET = "datamart-prod-artifacts"
-PROMOTE_PYPROJECT = (
-    PUBLISH_PYPROJECT
-    + f"""
+# Prod: another account, reached through a profile, with its own artifact bucket.
+PROD_STAGE = f"""
 [tool.pkg.stages.prod]
 region = "{AWS_REGION}"
 account = "{PROD_ACCOUNT}"
 profile = "prod"
 artifact_bucket = "{PROD_BUCKET}"
-
+"""
+PROMOTE_PYPROJECT = (
+    PUBLISH_PYPROJECT
+    + PROD_STAGE
+    + f"""
 [tool.pkg.stages.prod.lambda]
 role = "arn:aws:iam::{PROD_ACCOUNT}:role/datamart-lambda"
 environment = {{ STAGE = "prod" }}
@@ -170,19 +173,16 @@ def test_promote_deploys_dev_bytes_to_another_account_with_its_settings_without_
     assert alias_code(prod_lambda, "datamart-prod-ingest") == alias_code(dev_lambda, "datamart-dev-ingest")
 
 
-PROD_JOBS = f"""
-[tool.pkg.stages.prod]
-region = "{AWS_REGION}"
-account = "{PROD_ACCOUNT}"
-profile = "prod"
-artifact_bucket = "{PROD_BUCKET}"
-
+PROD_JOBS = (
+    PROD_STAGE
+    + f"""
 [tool.pkg.stages.prod.glue_python_shell]
 role = "arn:aws:iam::{PROD_ACCOUNT}:role/glue"
 
 [tool.pkg.stages.prod.glue_spark]
 role = "arn:aws:iam::{PROD_ACCOUNT}:role/glue"
 """
+)
 
 
 def bucket_objects(s3, bucket: str) -> dict[str, bytes]:
