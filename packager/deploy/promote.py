@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import os
 import tempfile
 import zipfile
@@ -246,18 +247,23 @@ def _matches(record: ArtifactRecord, item: WantedArtifact) -> bool:
     return (item.sha256 is None or record.sha256 == item.sha256) and record.kind == _stored_as(item)[0]
 
 
-def _local(ws, items: list[WantedArtifact]) -> dict[str, ArtifactRecord]:
+OfBytes = Callable[[], dict[tuple[str, str], ArtifactRecord]]
+
+
+def _of_bytes(ws) -> OfBytes:
+    """This machine's rows by (sha256, kind), read on the first call (a file known by its bytes alone)."""
+    return functools.cache(lambda: {(r.sha256, r.kind): r for r in ws.store.index.all_artifacts()})
+
+
+def _local(ws, items: list[WantedArtifact], of_bytes: OfBytes | None = None) -> dict[str, ArtifactRecord]:
     """What the local store holds, by input hash or (a code zip of unknown input) by sha256."""
-    index = ws.store.index
-    by_hash = index.artifacts(item.input_hash for item in items if item.input_hash)
-    by_sha: dict[tuple[str, str], ArtifactRecord] | None = None
+    of_bytes = of_bytes or _of_bytes(ws)
+    by_hash = ws.store.index.artifacts(item.input_hash for item in items if item.input_hash)
     found = {}
     for item in items:
         record = by_hash.get(item.input_hash) if item.input_hash else None
         if record is None and item.sha256 and item.input_hash is None:
-            if by_sha is None:  # one read of the index, only when some file is known by its bytes alone
-                by_sha = {(r.sha256, r.kind): r for r in index.all_artifacts()}
-            record = by_sha.get((item.sha256, _stored_as(item)[0]))
+            record = of_bytes().get((item.sha256, _stored_as(item)[0]))
         if record is not None and _matches(record, item) and ws.store.use(record):
             found[item.id] = record
     return found
@@ -293,7 +299,11 @@ class _BucketShape:
     kind: Kind
     suffix: str
     keys: tuple[str, ...]
-    wheelhouse: bool = False  # one object per wheel: the store's file is their deterministic zip
+
+    @property
+    def wheelhouse(self) -> bool:
+        """One object per wheel: the store's file is their deterministic zip."""
+        return self.kind is Kind.WHEELHOUSE
 
 
 def _bucket_shape(item: WantedArtifact, sha256: str) -> _BucketShape | None:
@@ -305,7 +315,7 @@ def _bucket_shape(item: WantedArtifact, sha256: str) -> _BucketShape | None:
     if not item.files:
         return None
     keys = tuple(job_artifact_key(item.id, sha256, name) for name in item.files)
-    return _BucketShape(kind, suffix, keys, wheelhouse=kind is Kind.WHEELHOUSE)
+    return _BucketShape(kind, suffix, keys)
 
 
 def _download(s3, bucket: str, key: str, path: str, warn: Warn) -> bool:
@@ -326,7 +336,9 @@ def _download(s3, bucket: str, key: str, path: str, warn: Warn) -> bool:
     return True
 
 
-def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, warn: Warn) -> dict:
+def _from_bucket(
+    ws, items: list[WantedArtifact], aws: AwsSession, bucket: str | None, warn: Warn, of_bytes: OfBytes
+) -> dict:
     """What the source stage put in its bucket: Lambda zips too big to send inline, and jobs' objects (a
     wheelhouse put together again from its wheels). Downloaded, checked against the sha256 the source
     release runs (nothing else is used), stored."""
@@ -336,18 +348,16 @@ def _from_bucket(ws, items: list[WantedArtifact], aws: AwsSession, bucket: str |
     if not bucket:
         return found
     s3 = aws.client("s3")
-    by_sha: dict[tuple[str, str], str] | None = None
     for item in items:
         shape = _bucket_shape(item, item.sha256) if item.sha256 else None
         if shape is None or item.sha256 is None:
             continue
         input_hash = item.input_hash  # the store keys a file by it: else this machine's row of the bytes (a
         if input_hash is None:  # row recorded before uploads kept their input hash)
-            if by_sha is None:
-                by_sha = {(r.sha256, r.kind): r.input_hash for r in ws.store.index.all_artifacts()}
-            input_hash = by_sha.get((item.sha256, shape.kind))
-            if input_hash is None:
+            mine = of_bytes().get((item.sha256, shape.kind))
+            if mine is None:
                 continue
+            input_hash = mine.input_hash
         where = f"s3://{bucket}/{shape.keys[0]}"
         with tempfile.TemporaryDirectory(dir=ws.store.cache_dir) as folder:
             path = os.path.join(folder, "download" + shape.suffix)
@@ -388,9 +398,11 @@ def gather(
 
     Refused, naming every one, when some are nowhere (nothing is built instead).
     """
-    found = _local(ws, items)
+    of_bytes = _of_bytes(ws)  # shared by the local lookup and the bucket's input hashes: one read of the index
+    found = _local(ws, items, of_bytes)
     found.update(_shared(ws, [item for item in items if item.id not in found]))
-    found.update(_from_bucket(ws, [item for item in items if item.id not in found], aws, bucket, warn))
+    left = [item for item in items if item.id not in found]
+    found.update(_from_bucket(ws, left, aws, bucket, warn, of_bytes))
     missing = [item.id for item in items if item.id not in found]
     if missing:
         places = "the local cache" + (", the shared cache" if ws.shared else "")
